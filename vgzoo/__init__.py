@@ -1,0 +1,56 @@
+"""vgzoo: a model zoo for vision GANs and vision transformers.
+
+The public face. Importing vgzoo is cheap: neither torch nor numpy nor any model module is imported
+until a model is built or inspected.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._registry import list_models, register_model
+from .errors import PluginError, UnknownModelError, VgzooError, WeightsError, WeightsNotFoundError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import torch
+
+    from ._factory import ModelInfo
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "create",
+    "list_models",
+    "model_info",
+    "register_model",
+    "save_pretrained",
+    "VgzooError",
+    "UnknownModelError",
+    "PluginError",
+    "WeightsError",
+    "WeightsNotFoundError",
+]
+
+
+def create(name: str, pretrained: bool = False, checkpoint_path=None, **kwargs: Any) -> torch.nn.Module:
+    """Build a model by name, ``local-dir:PATH`` or ``hf-hub:org/repo[@rev]``; see :func:`vgzoo._factory.create`."""
+    from ._factory import create as _create
+
+    return _create(name, pretrained=pretrained, checkpoint_path=checkpoint_path, **kwargs)
+
+
+def model_info(name: str) -> ModelInfo:
+    """What is known about ``name`` without building it; see :func:`vgzoo._factory.model_info`."""
+    from ._factory import model_info as _model_info
+
+    return _model_info(name)
+
+
+def save_pretrained(model: torch.nn.Module, directory) -> Path:
+    """Write ``model.safetensors`` + ``config.json`` atomically; see :func:`vgzoo._factory.save_pretrained`."""
+    from ._factory import save_pretrained as _save
+
+    return _save(model, directory)

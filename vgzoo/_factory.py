@@ -1,0 +1,196 @@
+"""Building models by name: ``create``, ``model_info`` and ``save_pretrained``.
+
+``create`` is the single way a model comes to life, whatever its source: a registered name (random or
+published weights, or a checkpoint file), a saved folder (``local-dir:PATH``) or a Hub repository
+(``hf-hub:org/repo@rev``). Every path that loads weights goes through the model's checkpoint filter and
+a strict load.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import _hub
+from ._registry import ModelSpec, get_entry_point, load_spec
+from .errors import UnknownModelError, WeightsError, WeightsNotFoundError
+
+LOCAL_PREFIX = "local-dir:"
+HUB_PREFIX = "hf-hub:"
+
+
+@dataclass
+class ModelInfo:
+    """What is known about a model without building it."""
+
+    name: str
+    family: str
+    task: str
+    distribution: str
+    entry_point: str
+    description: str
+    paper: str
+    default_cfg: dict[str, Any]
+    default_kwargs: dict[str, Any] = field(default_factory=dict)
+    test_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def model_info(name: str) -> ModelInfo:
+    """Name, family, task, providing distribution and default config of ``name`` (the model is not built)."""
+    spec = load_spec(name)
+    record = get_entry_point(name)
+    return ModelInfo(
+        name=name,
+        family=spec.family,
+        task=spec.task,
+        distribution=record.distribution,
+        entry_point=record.value,
+        description=spec.description,
+        paper=spec.default_cfg.get("paper", ""),
+        default_cfg=copy.deepcopy(spec.default_cfg),
+        default_kwargs=spec.factory_defaults(),
+        test_kwargs=dict(spec.test_kwargs),
+    )
+
+
+def _build(spec: ModelSpec, kwargs: dict[str, Any], weight_source: str | None):
+    accepted = spec.accepted_kwargs()
+    if accepted is not None:
+        unknown = sorted(set(kwargs) - set(accepted))
+        if unknown:
+            raise TypeError(
+                f"{spec.name}() got unexpected keyword argument(s) {', '.join(unknown)}; "
+                f"{spec.name} accepts: {', '.join(accepted) or '(no arguments)'}"
+            )
+    model = spec.factory(**kwargs)
+    cfg = copy.deepcopy(spec.default_cfg)
+    cfg.update(getattr(model, "pretrained_cfg", None) or {})  # what the built model knows of itself wins
+    cfg.update(architecture=spec.name, family=spec.family, task=spec.task, weight_source=weight_source)
+    model.pretrained_cfg = cfg
+    model.model_kwargs = dict(kwargs)
+    return model
+
+
+def create(
+    name: str,
+    pretrained: bool = False,
+    checkpoint_path: str | os.PathLike | None = None,
+    *,
+    allow_pickle: bool = False,
+    strict: bool = True,
+    **kwargs: Any,
+):
+    """Build a model by name, from a saved folder or from the Hub.
+
+    Args:
+        name: a registered model name, ``local-dir:PATH`` or ``hf-hub:org/repo[@revision]``.
+        pretrained: load the weights named by the model's default config (``hf_hub_id`` or ``file``).
+        checkpoint_path: a ``.safetensors`` state dict to load (a pickle only with ``allow_pickle``).
+        allow_pickle: opt in to reading ``.pth``/``.bin`` checkpoints with ``torch.load(weights_only=True)``.
+        strict: refuse missing and unexpected keys (shape mismatches are always refused).
+        **kwargs: the factory's keyword arguments (``vgzoo info NAME`` lists them).
+
+    Raises:
+        UnknownModelError: no installed model has this name (the message lists close names).
+        PluginError: the model's module fails to import, or two distributions claim the name.
+        TypeError: a keyword argument the factory does not accept.
+        WeightsError: weights that are missing, unreadable or do not fit.
+    """
+    if name.startswith(LOCAL_PREFIX):
+        return _create_from_dir(Path(name[len(LOCAL_PREFIX) :]), name, kwargs, strict)
+    if name.startswith(HUB_PREFIX):
+        repo_id, revision = _hub.parse_hub_id(name[len(HUB_PREFIX) :])
+        config_path = _hub.hf_hub_file(repo_id, _hub.CONFIG_NAME, revision)
+        weights_path = _hub.hf_hub_file(repo_id, _hub.WEIGHTS_NAME, revision)
+        return _create_from_files(config_path.parent, weights_path, name, kwargs, strict)
+
+    spec = load_spec(name)
+    source = None
+    weights = None
+    if checkpoint_path is not None:
+        source = str(checkpoint_path)
+        weights = _hub.load_state_dict(checkpoint_path, allow_pickle=allow_pickle)
+    elif pretrained:
+        path, source = _pretrained_file(spec)
+        weights = _hub.load_state_dict(path, allow_pickle=allow_pickle)
+    model = _build(spec, kwargs, source)
+    if weights is not None:
+        _hub.load_into(model, weights, source, spec.checkpoint_filter, strict=strict)
+    return model
+
+
+def _pretrained_file(spec: ModelSpec) -> tuple[Path, str]:
+    cfg = spec.default_cfg
+    if cfg.get("hf_hub_id"):
+        repo_id, revision = _hub.parse_hub_id(cfg["hf_hub_id"])
+        filename = cfg.get("hf_hub_filename", _hub.WEIGHTS_NAME)
+        return _hub.hf_hub_file(repo_id, filename, revision), f"hf-hub:{cfg['hf_hub_id']}/{filename}"
+    if cfg.get("file"):
+        path = _hub.resolve_file_source(cfg["file"])
+        if not path.is_file():
+            raise WeightsNotFoundError(
+                f"{spec.name}: its published weights {cfg['file']!r} are not installed (looked at {str(path)!r}). "
+                "Reinstall the package that provides the model."
+            )
+        return path, f"file:{cfg['file']}"
+    raise WeightsNotFoundError(
+        f"{spec.name} has no published weights (its default config names no hf_hub_id or file). "
+        "Use pretrained=False to train from scratch, or pass checkpoint_path= with your own weights."
+    )
+
+
+def _create_from_dir(directory: Path, source: str, overrides: dict, strict: bool):
+    if not directory.is_dir():
+        raise WeightsNotFoundError(
+            f"{source!r}: {str(directory)!r} is not a folder. Expected a folder written by vgzoo.save_pretrained."
+        )
+    return _create_from_files(directory, directory / _hub.WEIGHTS_NAME, source, overrides, strict)
+
+
+def _create_from_files(config_dir: Path, weights_path: Path, source: str, overrides: dict, strict: bool):
+    config = _hub.read_config(config_dir)
+    arch = config["architecture"]
+    try:
+        spec = load_spec(arch)
+    except UnknownModelError as exc:
+        raise WeightsError(
+            f"{source!r}: config.json names architecture {arch!r}, which is not installed. {exc} "
+            "Install the plugin that provides it."
+        ) from exc
+    weights = _hub.load_state_dict(weights_path)
+    kwargs = {**config.get("model_kwargs", {}), **overrides}
+    model = _build(spec, kwargs, source)
+    _hub.load_into(model, weights, source, spec.checkpoint_filter, strict=strict)
+    return model
+
+
+def save_pretrained(model, directory: str | os.PathLike) -> Path:
+    """Write ``model.safetensors`` and ``config.json`` so ``create("local-dir:DIR")`` rebuilds the model.
+
+    The config holds the architecture, the kwargs the model was built with, the vgzoo version and the
+    pretrained config. Both files are written atomically.
+    """
+    from . import __version__
+
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    if "architecture" not in cfg or not hasattr(model, "model_kwargs"):
+        raise WeightsError(
+            f"save_pretrained: this {type(model).__name__} was not built by vgzoo.create, so its architecture "
+            "and kwargs are unknown. Build it with vgzoo.create(name, ...) and load your weights into it."
+        )
+    directory = Path(directory)
+    config = {
+        "architecture": cfg["architecture"],
+        "model_kwargs": model.model_kwargs,
+        "vgzoo_version": __version__,
+        "pretrained_cfg": {k: v for k, v in cfg.items() if k != "weight_source"},
+    }
+    _hub.save_state_dict(model.state_dict(), directory / _hub.WEIGHTS_NAME, {"architecture": cfg["architecture"]})
+    _hub.atomic_write_json(directory / _hub.CONFIG_NAME, config)
+    return directory

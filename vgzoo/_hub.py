@@ -1,0 +1,268 @@
+"""Weight sources: safetensors files, saved model folders (config.json + model.safetensors), the Hub.
+
+Everything here reads and writes safetensors and JSON. A pickle (``.pth``, ``.bin``, ``.pt``) is read
+only when the caller opts in, and then with ``torch.load(weights_only=True)``. Writes are atomic: a
+crash mid-save never leaves a half-written file where a good one stood.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import WeightsError, WeightsNotFoundError
+
+if TYPE_CHECKING:
+    import torch
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
+
+
+# ----------------------------------------------------------------------------------------- writing
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON, atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, tuple):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def save_state_dict(state_dict: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata=None) -> Path:
+    """Write tensors to a safetensors file atomically (shared storage is copied, not refused)."""
+    import torch
+    from safetensors.torch import save_file
+
+    tensors, seen = {}, set()
+    for key, value in state_dict.items():
+        t = value.detach()
+        ptr = (t.untyped_storage().data_ptr(), t.storage_offset()) if t.numel() else None
+        if (ptr is not None and ptr in seen) or not t.is_contiguous():
+            t = t.clone(memory_format=torch.contiguous_format)
+        if ptr is not None:
+            seen.add(ptr)
+        tensors[key] = t.cpu()
+    meta = {"format": "pt", **(metadata or {})}
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+# ----------------------------------------------------------------------------------------- reading
+def load_state_dict(path: str | os.PathLike, allow_pickle: bool = False) -> dict[str, torch.Tensor]:
+    """Read a state dict from ``.safetensors`` (or, with ``allow_pickle=True``, a torch pickle).
+
+    Raises:
+        WeightsNotFoundError: the file does not exist.
+        WeightsError: the file is truncated or corrupt, or is a pickle and ``allow_pickle`` is False.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsNotFoundError(f"Weights file {str(path)!r} does not exist. Check the path.")
+    if path.suffix in PICKLE_SUFFIXES:
+        if not allow_pickle:
+            raise WeightsError(
+                f"{str(path)!r} is a pickle ({path.suffix}); vgzoo does not unpickle by default because a "
+                "pickle can run code. If you trust the file, pass allow_pickle=True (CLI: --allow-pickle); "
+                "it is then read with torch.load(weights_only=True). Better: convert it once to safetensors."
+            )
+        return _load_pickle(path)
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise WeightsError(
+            f"Cannot read {str(path)!r} as safetensors ({exc}). The file is truncated, corrupt or not a "
+            "safetensors file; download or save it again."
+        ) from exc
+
+
+def _load_pickle(path: Path) -> dict[str, torch.Tensor]:
+    import torch
+
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"Cannot read {str(path)!r} with torch.load(weights_only=True): {exc}") from exc
+    # Training scripts often wrap the weights: {"state_dict": ...}, {"model": ...}.
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{str(path)!r} does not hold a state dict (a mapping of names to tensors).")
+    return dict(obj)
+
+
+def read_config(directory: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a saved model's config.json."""
+    path = Path(directory) / CONFIG_NAME
+    if not path.is_file():
+        raise WeightsNotFoundError(
+            f"{str(path)!r} does not exist: {str(directory)!r} is not a saved vgzoo model "
+            "(expected config.json and model.safetensors, as written by vgzoo.save_pretrained)."
+        )
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise WeightsError(f"{str(path)!r} is not valid JSON ({exc}); save the model again.") from exc
+    if not isinstance(config, dict) or not isinstance(config.get("architecture"), str):
+        raise WeightsError(f"{str(path)!r} has no 'architecture' field naming the vgzoo model to build.")
+    if not isinstance(config.get("model_kwargs", {}), dict):
+        raise WeightsError(f"{str(path)!r}: 'model_kwargs' must be a JSON object.")
+    return config
+
+
+def resolve_file_source(source: str) -> Path:
+    """A default_cfg ``file`` entry: a path, or ``package:relative/path`` inside an installed package."""
+    if os.path.exists(source) or ":" not in source or os.path.isabs(source):
+        return Path(source)
+    package, _, relative = source.partition(":")
+    try:
+        return Path(str(resources.files(package).joinpath(relative)))
+    except ModuleNotFoundError as exc:
+        raise WeightsNotFoundError(f"Weights resource {source!r}: package {package!r} is not installed.") from exc
+
+
+def hf_hub_file(repo_id: str, filename: str, revision: str | None = None) -> Path:
+    """Fetch one file through the Hugging Face cache (honours HF_HUB_OFFLINE and HF_HUB_CACHE)."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    try:
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename, revision=revision))
+    except LocalEntryNotFoundError as exc:
+        raise WeightsNotFoundError(
+            f"{filename!r} of hf-hub:{where} is not in the local Hugging Face cache and cannot be downloaded "
+            f"(offline, or no network): {exc}. Connect, or unset HF_HUB_OFFLINE, or point HF_HUB_CACHE at a "
+            "cache that holds it."
+        ) from exc
+    except (EntryNotFoundError, RepositoryNotFoundError) as exc:
+        raise WeightsNotFoundError(f"hf-hub:{where} has no file {filename!r}: {exc}") from exc
+    except Exception as exc:  # network and HTTP errors
+        raise WeightsError(f"Cannot fetch {filename!r} from hf-hub:{where}: {exc}") from exc
+
+
+def parse_hub_id(spec: str) -> tuple[str, str | None]:
+    """``org/repo[@revision]`` -> (repo_id, revision)."""
+    repo_id, _, revision = spec.partition("@")
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise WeightsError(f"hf-hub:{spec!r} is not of the form 'org/repo[@revision]'.")
+    return repo_id, revision or None
+
+
+# -------------------------------------------------------------------------------- loading a model
+def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
+    """Adapt a first conv's weight (O, I, kh, kw) to ``in_chans`` inputs, as timm does.
+
+    One input channel sums the RGB filters; more channels repeat them and rescale so activations
+    keep their magnitude.
+    """
+    if in_chans == 1:
+        return weight.sum(dim=1, keepdim=True)
+    repeats = -(-in_chans // weight.shape[1])
+    return weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (weight.shape[1] / in_chans)
+
+
+def adapt_head_and_stem(state_dict: dict, model, cfg: Mapping[str, Any]) -> dict:
+    """Drop a classifier whose class count differs and adapt a stem conv whose channel count differs.
+
+    ``cfg['classifier']`` and ``cfg['first_conv']`` name the module prefixes (strings or lists), as in
+    timm. Each change is reported with a warning; everything else is left for the strict load.
+    """
+    own = model.state_dict()
+
+    def prefixes(key: str) -> list[str]:
+        value = cfg.get(key) or []
+        return [value] if isinstance(value, str) else list(value)
+
+    for prefix in prefixes("classifier"):
+        for suffix in ("weight", "bias"):
+            k = f"{prefix}.{suffix}"
+            if k in state_dict and k in own and state_dict[k].shape != own[k].shape:
+                warnings.warn(
+                    f"Checkpoint {k} has shape {tuple(state_dict[k].shape)}, the model {tuple(own[k].shape)} "
+                    "(another num_classes): the classifier is re-initialised, train it before use.",
+                    stacklevel=3,
+                )
+                state_dict[k] = own[k]
+    for prefix in prefixes("first_conv"):
+        k = f"{prefix}.weight"
+        if k in state_dict and k in own and state_dict[k].ndim == 4 and state_dict[k].shape != own[k].shape:
+            w = state_dict[k]
+            if w.shape[0] == own[k].shape[0] and w.shape[2:] == own[k].shape[2:]:
+                warnings.warn(
+                    f"Checkpoint {k} takes {w.shape[1]} input channels, the model {own[k].shape[1]}: the "
+                    "first conv is adapted (summed for 1 channel, repeated and rescaled otherwise).",
+                    stacklevel=3,
+                )
+                state_dict[k] = adapt_input_conv(w, own[k].shape[1]).to(w.dtype)
+    return state_dict
+
+
+def load_into(model, state_dict: dict, source: str, checkpoint_filter=None, strict: bool = True) -> None:
+    """Pass ``state_dict`` through the model's filter and head/stem adaptation, then load it.
+
+    Strict loading names every missing key, unexpected key and shape mismatch in one WeightsError.
+    """
+    if checkpoint_filter is not None:
+        state_dict = checkpoint_filter(dict(state_dict), model)
+    state_dict = adapt_head_and_stem(dict(state_dict), model, getattr(model, "pretrained_cfg", {}))
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    mismatched = [
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in state_dict.items()
+        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    problems = []
+    if mismatched:
+        problems.append(f"shape mismatches: {_shorten(mismatched)}")
+    if strict and missing:
+        problems.append(f"missing keys: {_shorten(missing)}")
+    if strict and unexpected:
+        problems.append(f"unexpected keys: {_shorten(unexpected)}")
+    if problems:
+        arch = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
+        raise WeightsError(
+            f"Weights from {source} do not fit {arch}: " + "; ".join(problems) + ". Check that the "
+            "checkpoint was made for this architecture and these kwargs."
+        )
+    model.load_state_dict({k: v for k, v in state_dict.items() if k in own}, strict=strict)
+
+
+def _shorten(items: list[str], limit: int = 8) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")

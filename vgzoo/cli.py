@@ -1,0 +1,136 @@
+"""The ``vgzoo`` command line: thin click commands that parse, call the library and print.
+
+Exit codes: 0 on success, 2 on usage errors (click's own), 1 on any other error, reported as one line
+on stderr without a traceback unless ``--debug`` or ``VGZOO_DEBUG=1``. Heavy imports (torch, model
+modules) happen inside commands, so ``vgzoo list`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from . import __version__
+
+DEBUG_ENV = "VGZOO_DEBUG"
+
+
+def _debug_enabled(ctx: click.Context | None) -> bool:
+    if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        return True
+    root = ctx.find_root() if ctx is not None else None
+    return bool(root is not None and (root.obj or {}).get("debug"))
+
+
+class VgzooGroup(click.Group):
+    """A click group that turns library errors into one-line messages and exit code 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            if _debug_enabled(ctx):
+                raise
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            click.echo(f"error: {message}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=VgzooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="vgzoo")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors (or set VGZOO_DEBUG=1).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """vgzoo: a model zoo for vision GANs and vision transformers."""
+    ctx.obj = {"debug": debug}
+
+
+def _echo_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+@cli.command("list")
+@click.argument("pattern", default="*")
+@click.option("--family", default=None, help="Only this family (imports the model modules).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def list_cmd(pattern: str, family: str | None, as_json: bool) -> None:
+    """List installed models matching PATTERN (fnmatch), one per line."""
+    from ._registry import list_models
+
+    names = list_models(pattern, family=family)
+    if as_json:
+        _echo_json(names)
+    else:
+        for name in names:
+            click.echo(name)
+
+
+@cli.command("info")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info_cmd(name: str, as_json: bool) -> None:
+    """Show a model's family, task, distribution, parameter count and default config."""
+    import vgzoo
+
+    info = vgzoo.model_info(name).to_dict()
+    model = vgzoo.create(name)
+    info["num_params"] = sum(p.numel() for p in model.parameters())
+    info["pretrained_cfg"] = model.pretrained_cfg
+    if as_json:
+        _echo_json(info)
+        return
+    for key in ("name", "description", "family", "task", "distribution", "entry_point", "paper"):
+        click.echo(f"{key:13s} {info[key]}")
+    click.echo(f"{'parameters':13s} {info['num_params']:,}")
+    click.echo("default kwargs:")
+    for key, value in info["default_kwargs"].items():
+        click.echo(f"  {key} = {value!r}")
+    click.echo("default config:")
+    for key, value in info["default_cfg"].items():
+        click.echo(f"  {key} = {value!r}")
+
+
+@cli.group("plugins", cls=VgzooGroup, invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
+    """List every vgzoo.models entry point, its distribution and whether it loads."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ._registry import entry_points, load_spec
+
+    rows = []
+    for name, records in sorted(entry_points().items()):
+        for record in records:
+            try:
+                load_spec(name)
+                status, detail = "ok", ""
+            except Exception as exc:  # report every failure, never stop at the first
+                status, detail = "error", " ".join(str(exc).split())
+            rows.append({"name": name, "entry_point": record.value, "distribution": record.distribution,
+                         "status": status, "error": detail})
+    if as_json:
+        _echo_json(rows)
+        return
+    width = max((len(r["name"]) for r in rows), default=4)
+    dist_width = max((len(r["distribution"]) for r in rows), default=12)
+    for r in rows:
+        line = f"{r['name']:{width}s}  {r['distribution']:{dist_width}s}  {r['status']}"
+        click.echo(line + (f"  {r['error']}" if r["error"] else ""))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="vgzoo")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Exception types of vgzoo.
+
+Every error a user can cause subclasses :class:`VgzooError` and the matching builtin, so callers can
+catch either ``vgzoo.VgzooError`` or the builtin they already expect (``KeyError`` for an unknown name,
+``ValueError`` for bad weights, ...).
+"""
+
+from __future__ import annotations
+
+
+class VgzooError(Exception):
+    """Base class of every error vgzoo raises on purpose."""
+
+
+class UnknownModelError(VgzooError, KeyError):
+    """A model name that no installed distribution provides."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message; show it as written
+        return str(self.args[0]) if self.args else ""
+
+
+class PluginError(VgzooError, ImportError):
+    """A plugin (or built-in) entry point that cannot be loaded, or two distributions claiming one name."""
+
+
+class WeightsError(VgzooError, ValueError):
+    """Weights or a saved model that cannot be read, found or loaded into the model."""
+
+
+class WeightsNotFoundError(WeightsError, FileNotFoundError):
+    """A weights file, config.json or Hub file that does not exist."""

@@ -1,0 +1,1 @@
+"""Reusable blocks shared by the model families."""

@@ -1,0 +1,1 @@
+"""Model families, one file each. Modules are imported lazily, through the registry's entry points."""
