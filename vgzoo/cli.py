@@ -127,6 +127,11 @@ def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
         click.echo(line + (f"  {r['error']}" if r["error"] else ""))
 
 
+@cli.group("convert", cls=VgzooGroup)
+def convert_cmd() -> None:
+    """Convert checkpoints of other implementations (timm, pytorch-CycleGAN-and-pix2pix) to vgzoo folders."""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="vgzoo")
