@@ -29,3 +29,11 @@ class WeightsError(VgzooError, ValueError):
 
 class WeightsNotFoundError(WeightsError, FileNotFoundError):
     """A weights file, config.json or Hub file that does not exist."""
+
+
+class DataError(VgzooError, ValueError):
+    """A dataset that cannot be used: an unreadable image, a wrong size, a bad split or option."""
+
+
+class DataNotFoundError(DataError, FileNotFoundError):
+    """A dataset folder that does not exist or holds no images."""
