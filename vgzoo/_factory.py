@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _hub
-from ._registry import ModelSpec, get_entry_point, load_spec
+from ._registry import ModelSpec, entry_points, get_entry_point, load_spec
 from .errors import UnknownModelError, WeightsError, WeightsNotFoundError
 
 LOCAL_PREFIX = "local-dir:"
@@ -44,13 +44,17 @@ class ModelInfo:
 def model_info(name: str) -> ModelInfo:
     """Name, family, task, providing distribution and default config of ``name`` (the model is not built)."""
     spec = load_spec(name)
-    record = get_entry_point(name)
+    if name in entry_points():
+        record = get_entry_point(name)
+        distribution, entry_point = record.distribution, record.value
+    else:  # registered at run time, not installed
+        distribution, entry_point = "(registered at run time)", f"{spec.module}:{spec.factory.__name__}"
     return ModelInfo(
         name=name,
         family=spec.family,
         task=spec.task,
-        distribution=record.distribution,
-        entry_point=record.value,
+        distribution=distribution,
+        entry_point=entry_point,
         description=spec.description,
         paper=spec.default_cfg.get("paper", ""),
         default_cfg=copy.deepcopy(spec.default_cfg),

@@ -161,7 +161,7 @@ def duplicates() -> dict[str, list[EntryPointRecord]]:
 
 
 def _suggest(name: str) -> str:
-    close = difflib.get_close_matches(name, sorted(entry_points()), n=5, cutoff=0.5)
+    close = difflib.get_close_matches(name, sorted(set(entry_points()) | set(_specs)), n=5, cutoff=0.5)
     if close:
         return f"Did you mean: {', '.join(close)}? "
     return ""
@@ -186,8 +186,12 @@ def get_entry_point(name: str) -> EntryPointRecord:
 
 
 def load_spec(name: str) -> ModelSpec:
-    """Import the module that holds ``name`` (only that one) and return its registered spec."""
-    if name in _specs:
+    """Import the module that holds ``name`` (only that one) and return its registered spec.
+
+    Names registered at run time (``@register_model`` in a script or notebook, no entry point) are
+    found too; an entry point always takes precedence so a doubly claimed name is never hidden.
+    """
+    if name not in entry_points() and name in _specs:
         return _specs[name]
     record = get_entry_point(name)
     where = f"entry point {record.name} = {record.value!r} of distribution {record.distribution!r}"
@@ -218,14 +222,16 @@ def list_models(pattern: str | list[str] = "*", family: str | None = None) -> li
     """Names of the installed models, sorted.
 
     Args:
-        pattern: an fnmatch pattern (or a list of them) on the model name.
+        pattern: an fnmatch pattern (or a list of them) on the model name. Models registered at run
+            time in this process (no entry point) are listed too.
         family: keep only this family. Filtering by family has to import the model modules (the
             family is declared in code, not in metadata); a module that fails to import is skipped
             and reported by ``vgzoo plugins``. Without ``family`` only installed metadata is read
             and no model module is imported.
     """
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
-    names = sorted(n for n in entry_points() if any(fnmatch.fnmatchcase(n, p) for p in patterns))
+    known = set(entry_points()) | set(_specs)
+    names = sorted(n for n in known if any(fnmatch.fnmatchcase(n, p) for p in patterns))
     if family is None:
         return names
     kept = []

@@ -1,0 +1,25 @@
+"""Shared fixtures. Tests run on CPU with tiny models and never touch the network."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test must never reach the Hub
+
+
+@pytest.fixture
+def tiny_model_name():
+    """Register the run-time test model ``tiny_core_net`` for one test, and remove it afterwards."""
+    import _tiny
+
+    _tiny.register()
+    yield _tiny.NAME
+    _tiny.unregister()
