@@ -132,6 +132,35 @@ def convert_cmd() -> None:
     """Convert checkpoints of other implementations (timm, pytorch-CycleGAN-and-pix2pix) to vgzoo folders."""
 
 
+@cli.command("attention-map")
+@click.argument("model_or_dir")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", default="attention_map.png", show_default=True, help="PNG to write.")
+@click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
+@click.option("--head-fusion", type=click.Choice(["mean", "max", "min"]), default="mean", show_default=True)
+@click.option("--alpha", type=float, default=0.5, show_default=True, help="Opacity of the heat map.")
+def attention_map_cmd(model_or_dir: str, image: str, out: str, pretrained: bool, head_fusion: str, alpha: float) -> None:
+    """Draw a ViT's attention rollout (MODEL name or saved folder) over IMAGE as a PNG."""
+    from .viz import save_attention_map
+
+    info = save_attention_map(model_or_dir, image, out, alpha=alpha, head_fusion=head_fusion, pretrained=pretrained)
+    top = f", top class {info['top_class']} (p={info['top_prob']:.3f})" if "top_class" in info else ""
+    click.echo(f"wrote {info['out']} (rollout grid {info['grid'][0]}x{info['grid'][1]}{top})")
+
+
+@convert_cmd.command("timm-vit")
+@click.argument("src", type=click.Path(exists=True, dir_okay=False))
+@click.argument("dst_dir", type=click.Path(file_okay=False))
+@click.option("--allow-pickle", is_flag=True, help="Read a .pth/.bin with torch.load(weights_only=True).")
+def convert_timm_vit_cmd(src: str, dst_dir: str, allow_pickle: bool) -> None:
+    """Convert a timm ViT checkpoint SRC (.safetensors) to a vgzoo folder DST_DIR."""
+    from .convert.timm_vit import convert_timm_vit_file
+
+    model, path = convert_timm_vit_file(src, dst_dir, allow_pickle=allow_pickle)
+    cfg = model.pretrained_cfg
+    click.echo(f"wrote {path} ({cfg['architecture']}, {model.model_kwargs}); load it with vgzoo.create('local-dir:{path}')")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="vgzoo")
