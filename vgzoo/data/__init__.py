@@ -1,12 +1,147 @@
 """Datasets of vgzoo: aligned pairs (pix2pix), unaligned domains (CycleGAN), labelled folders and built-in digits.
 
+The data formats are those of the pix2pix and CycleGAN reference implementation (Isola et al. 2017; Zhu et al. 2017)
+plus labelled class folders and scikit-learn's bundled digits for the class-conditional GAN (Mirza & Osindero, 2014).
+
 Datasets decode and resize deterministically and return float tensors in [0, 1]; the random parts (crop, flip,
 normalisation) run batched on the device in :mod:`vgzoo.augment`. Importing this package imports torch but not
 scikit-learn, which is loaded only when the digits are requested.
+
+:func:`create_dataset` picks the dataset for a model's task::
+
+    ds = vgzoo.data.create_dataset("datasets/facades", "paired_translation", direction="BtoA")
+    ds = vgzoo.data.create_dataset("builtin:digits", "conditional_generation", split="train")
 """
 
 from __future__ import annotations
 
-from .digits import DigitsDataset, stratified_split
+import difflib
+import inspect
+import os
+from pathlib import Path
+from typing import Any
 
-__all__ = ["DigitsDataset", "stratified_split"]
+from torch.utils.data import Dataset
+
+from ..errors import DataError
+from .aligned import AlignedDataset
+from .digits import DigitsDataset, stratified_split
+from .images import IMG_EXTENSIONS, RandomCropFlip, list_images, read_image
+from .labelled import LabelledImageFolder
+from .single import ImageFolderDataset, ImagesOnly, SingleDataset
+from .unaligned import UnalignedDataset
+
+__all__ = [
+    "IMG_EXTENSIONS",
+    "AlignedDataset",
+    "BUILTIN_DATASETS",
+    "DigitsDataset",
+    "ImageFolderDataset",
+    "ImagesOnly",
+    "LabelledImageFolder",
+    "RandomCropFlip",
+    "SingleDataset",
+    "TASK_DATASETS",
+    "UnalignedDataset",
+    "create_dataset",
+    "list_images",
+    "read_image",
+    "stratified_split",
+]
+
+#: The dataset class a folder spec gets, by model task.
+TASK_DATASETS: dict[str, type[Dataset]] = {
+    "paired_translation": AlignedDataset,
+    "unpaired_translation": UnalignedDataset,
+    "classification": LabelledImageFolder,
+    "conditional_generation": LabelledImageFolder,
+    "generation": ImageFolderDataset,
+    "restoration": ImageFolderDataset,
+}
+_TASK_ALIASES = {"unaligned_translation": "unpaired_translation", "single": "single"}
+
+#: Built-in datasets by name (``builtin:NAME``) and the tasks they serve.
+BUILTIN_DATASETS: dict[str, tuple[str, ...]] = {
+    "digits": ("classification", "conditional_generation", "generation", "restoration"),
+}
+
+
+def _accepted(cls: type) -> list[str]:
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "root"]
+
+
+def _build(cls: type, spec: str, task: str, *args: Any, **kwargs: Any) -> Dataset:
+    accepted = _accepted(cls)
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        close = {u: difflib.get_close_matches(u, accepted, n=1) for u in unknown}
+        hints = "".join(f" (did you mean {m[0]!r} for {u!r}?)" for u, m in close.items() if m)
+        raise DataError(
+            f"create_dataset({spec!r}, task={task!r}) builds a {cls.__name__}, which does not accept "
+            f"{', '.join(map(repr, unknown))}; it accepts: {', '.join(accepted)}{hints}"
+        )
+    return cls(*args, **kwargs)
+
+
+def create_dataset(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset:
+    """Build the dataset a model of ``task`` trains on, from a folder or a built-in name.
+
+    ========================  ===========================================  ==================================
+    task                      folder spec                                  ``builtin:digits``
+    ========================  ===========================================  ==================================
+    paired_translation        :class:`AlignedDataset` (A|B side by side)   not available
+    unpaired_translation      :class:`UnalignedDataset` (trainA/, trainB/)  not available
+    classification            :class:`LabelledImageFolder`                 :class:`DigitsDataset`
+    conditional_generation    :class:`LabelledImageFolder`                 :class:`DigitsDataset`
+    generation, restoration   :class:`ImageFolderDataset`                  ``ImagesOnly(DigitsDataset)``
+    single (inference)        :class:`SingleDataset`                       not available
+    ========================  ===========================================  ==================================
+
+    ``unaligned_translation`` is accepted as another name of ``unpaired_translation``. ``split`` is accepted for every
+    dataset: the translation datasets take it as their ``phase`` (``"train"``, ``"val"``, ``"test"``).
+
+    Args:
+        spec: a folder path, or ``"builtin:digits"``.
+        task: the model's task (``model.pretrained_cfg["task"]``), or ``"single"`` for one folder of inference inputs.
+        **kwargs: passed on to the dataset class (``load_size``, ``direction``, ``split``, ``channels``...); a name the
+            class does not take raises a :class:`~vgzoo.errors.DataError` listing those it does.
+
+    Returns:
+        A ``torch.utils.data.Dataset`` whose items follow the data contract (float tensors in [0, 1]).
+
+    Raises:
+        DataError: an unknown task or built-in, a built-in that does not serve the task, or an unknown keyword.
+        DataNotFoundError: a missing or empty folder.
+    """
+    task = _TASK_ALIASES.get(task, task)
+    if task not in TASK_DATASETS and task != "single":
+        raise DataError(
+            f"unknown task {task!r}; expected one of {', '.join(sorted([*TASK_DATASETS, 'single']))} "
+            "(a model's task is model.pretrained_cfg['task'])"
+        )
+    text = os.fspath(spec)
+    if text.startswith("builtin:"):
+        name = text.split(":", 1)[1]
+        if name not in BUILTIN_DATASETS:
+            raise DataError(
+                f"unknown built-in dataset {text!r}; available: "
+                f"{', '.join('builtin:' + n for n in sorted(BUILTIN_DATASETS))}, or pass a folder path"
+            )
+        if task not in BUILTIN_DATASETS[name]:
+            raise DataError(
+                f"{text!r} has no data for task {task!r} (it serves {', '.join(BUILTIN_DATASETS[name])}); "
+                "pass a folder of images in the layout that task needs"
+            )
+        dataset = _build(DigitsDataset, text, task, **kwargs)
+        return ImagesOnly(dataset) if task in ("generation", "restoration") else dataset
+
+    root = Path(text).expanduser()
+    if task == "single":
+        return _build(SingleDataset, text, task, root, **kwargs)
+    cls = TASK_DATASETS[task]
+    if cls in (AlignedDataset, UnalignedDataset) and "split" in kwargs:
+        if "phase" in kwargs:
+            raise DataError(f"pass either split or phase to create_dataset for task {task!r}, not both")
+        kwargs["phase"] = kwargs.pop("split")
+    return _build(cls, text, task, root, **kwargs)

@@ -1,0 +1,297 @@
+"""Image helpers shared by the datasets: listing folders, decoding, deterministic resizing, a plain crop/flip.
+
+The datasets follow the data layout of the pix2pix and CycleGAN reference implementation (Isola et al. 2017,
+"Image-to-Image Translation with Conditional Adversarial Networks"; Zhu et al. 2017, "Unpaired Image-to-Image
+Translation using Cycle-Consistent Adversarial Networks"): images are resized to a square ``load_size`` with bicubic
+interpolation and later cropped to ``crop_size``. Decoding and resizing are deterministic and happen here; the random
+crop and flip belong to :mod:`vgzoo.augment`, which runs them batched on the device. :class:`RandomCropFlip` is a plain
+per-sample stand-in, usable as a dataset transform.
+
+Every error names the file or folder at fault, what was expected and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import DataError, DataNotFoundError
+
+__all__ = [
+    "IMG_EXTENSIONS",
+    "RandomCropFlip",
+    "SizeLike",
+    "as_hw",
+    "check_channels",
+    "check_crop_fits",
+    "check_sizes",
+    "check_split",
+    "is_image_file",
+    "list_images",
+    "load_image",
+    "read_image",
+    "resize_image",
+    "resolve_folder",
+    "to_tensor",
+]
+
+#: File name endings treated as images (compared case-insensitively), as in the reference implementation plus WebP/GIF.
+IMG_EXTENSIONS: tuple[str, ...] = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".ppm",
+    ".bmp",
+    ".pgm",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".gif",
+)
+
+SizeLike = int | tuple[int, int] | None
+
+_HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` ends with one of :data:`IMG_EXTENSIONS` (case-insensitive)."""
+    return str(path).lower().endswith(IMG_EXTENSIONS)
+
+
+def as_hw(size: SizeLike, name: str = "size") -> tuple[int, int] | None:
+    """Normalise an int side or an ``(height, width)`` pair; ``None`` stays ``None``.
+
+    Raises:
+        DataError: a size that is not a positive int or a pair of them.
+    """
+    if size is None:
+        return None
+    if isinstance(size, bool):
+        raise DataError(f"{name} must be a positive int or a (height, width) pair, got {size!r}")
+    if isinstance(size, int):
+        pair = (size, size)
+    elif (
+        isinstance(size, Sequence)
+        and len(size) == 2
+        and all(isinstance(s, int) and not isinstance(s, bool) for s in size)
+    ):
+        pair = (int(size[0]), int(size[1]))
+    else:
+        raise DataError(f"{name} must be a positive int or a (height, width) pair, got {size!r}")
+    if min(pair) < 1:
+        raise DataError(f"{name} must be positive, got {size!r}")
+    return pair
+
+
+def check_channels(name: str, value: int) -> int:
+    """Return ``value`` if it is 1 (grayscale) or 3 (RGB); raise a :class:`DataError` naming ``name`` otherwise."""
+    if isinstance(value, bool) or value not in (1, 3):
+        raise DataError(f"{name} must be 1 (grayscale) or 3 (RGB), got {value!r}")
+    return int(value)
+
+
+def check_sizes(load_size: SizeLike, crop_size: SizeLike) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """Normalise ``load_size`` and ``crop_size`` and check that the crop fits in the loaded image.
+
+    Raises:
+        DataError: a malformed size, or a crop larger than ``load_size``.
+    """
+    load, crop = as_hw(load_size, "load_size"), as_hw(crop_size, "crop_size")
+    if load is not None and crop is not None and (crop[0] > load[0] or crop[1] > load[1]):
+        raise DataError(
+            f"crop_size {crop_size!r} is larger than load_size {load_size!r}; expected crop_size <= load_size "
+            "(the reference uses load_size 286 with crop_size 256)"
+        )
+    return load, crop
+
+
+def check_split(split: str) -> str:
+    """Return ``split`` if it is ``"all"``, ``"train"`` or ``"val"``; raise a :class:`DataError` otherwise."""
+    if split not in ("all", "train", "val"):
+        raise DataError(f"unknown split {split!r}; expected 'all', 'train' or 'val'")
+    return split
+
+
+def list_images(folder: str | os.PathLike, *, what: str = "image folder", recursive: bool = True) -> list[Path]:
+    """Return the image files under ``folder``, sorted by path.
+
+    Hidden files and folders (names starting with ``.``) are skipped.
+
+    Args:
+        folder: the folder to list.
+        what: how the folder is described in errors (``"domain A folder"``...).
+        recursive: descend into sub-folders.
+
+    Raises:
+        DataNotFoundError: the folder does not exist, is not a folder, or holds no image file.
+    """
+    root = Path(folder)
+    if not root.exists():
+        raise DataNotFoundError(f"{what} {str(root)!r} does not exist; check the path")
+    if not root.is_dir():
+        raise DataNotFoundError(f"{what} {str(root)!r} is not a folder; expected a folder of images")
+    files: list[Path] = []
+    if recursive:
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            files.extend(Path(dirpath) / f for f in filenames if not f.startswith(".") and is_image_file(f))
+    else:
+        files = [p for p in root.iterdir() if p.is_file() and not p.name.startswith(".") and is_image_file(p)]
+    if not files:
+        raise DataNotFoundError(
+            f"{what} {str(root)!r} holds no image files; expected files ending in "
+            f"{', '.join(IMG_EXTENSIONS)}{' (searched recursively)' if recursive else ''}"
+        )
+    return sorted(files)
+
+
+def resolve_folder(root: str | os.PathLike, phase: str | None, *, what: str = "dataset folder") -> Path:
+    """The folder that holds a split's images: ``root/phase`` when it exists, else ``root`` if it holds images itself.
+
+    This lets users pass either the dataset root (``facades/`` with ``train/``, ``val/``, ``test/``) or the split folder.
+
+    Raises:
+        DataNotFoundError: neither ``root/phase`` nor images directly inside ``root``.
+    """
+    base = Path(root)
+    if not base.is_dir():
+        raise DataNotFoundError(f"{what} {str(base)!r} does not exist or is not a folder; check the path")
+    if phase:
+        candidate = base / phase
+        if candidate.is_dir():
+            return candidate
+        if any(p.is_file() and is_image_file(p) for p in base.iterdir()):
+            return base
+        subdirs = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+        raise DataNotFoundError(
+            f"{what} {str(base)!r} has no {phase!r} sub-folder and no images of its own "
+            f"(sub-folders: {subdirs or 'none'}); expected {str(candidate)!r} or a folder of images"
+        )
+    return base
+
+
+def load_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
+    """Decode an image file fully and convert it to ``channels`` (1: grayscale ``L``, 3: ``RGB``).
+
+    16-bit and 32-bit grayscale images are returned in mode ``F`` scaled to [0, 255] so no precision is clipped.
+
+    Raises:
+        DataError: the file cannot be decoded (truncated, not an image, unsupported format) or ``channels`` is not 1/3.
+        DataNotFoundError: the file does not exist.
+    """
+    if channels not in (1, 3):
+        raise DataError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
+    p = Path(path)
+    if not p.is_file():
+        raise DataNotFoundError(f"image file {str(p)!r} does not exist")
+    try:
+        with Image.open(p) as img:
+            img.load()
+            mode = img.mode
+            if mode in _HIGH_DEPTH_MODES:
+                arr = np.asarray(img.convert("F") if mode != "F" else img, dtype=np.float32)
+                top = float(arr.max(initial=0.0))
+                if mode == "F":  # floats: guess the range from the values
+                    scale = 1.0 if top <= 1.0 else 255.0 if top <= 255.0 else max(65535.0, top)
+                else:  # 16-bit (or 32-bit) integers
+                    scale = max(65535.0, top)
+                out = Image.fromarray((np.clip(arr / scale, 0.0, 1.0) * 255.0).astype(np.float32))
+                return out if channels == 1 else Image.merge("RGB", [out.convert("L")] * 3)
+            return img.convert("L" if channels == 1 else "RGB")
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
+        raise DataError(
+            f"cannot read image {str(p)!r} ({type(exc).__name__}: {exc}); expected a readable image file "
+            f"({', '.join(IMG_EXTENSIONS)}); remove or replace the file"
+        ) from exc
+
+
+def resize_image(img: Image.Image, size: SizeLike) -> Image.Image:
+    """Resize deterministically with bicubic interpolation to ``size`` (an int gives a square, as the reference does).
+
+    ``None`` returns the image unchanged.
+    """
+    hw = as_hw(size)
+    if hw is None or (img.height, img.width) == hw:
+        return img
+    return img.resize((hw[1], hw[0]), Image.Resampling.BICUBIC)
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """A PIL image (``L``, ``RGB`` or ``F`` in [0, 255]) as a float32 ``(C, H, W)`` tensor in [0, 1]."""
+    if img.mode == "F":
+        arr = np.asarray(img, dtype=np.float32)[None] / 255.0
+        return torch.from_numpy(np.clip(arr, 0.0, 1.0))
+    arr = np.asarray(img, dtype=np.uint8)
+    t = torch.from_numpy(arr.copy())
+    t = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)
+    return t.to(torch.float32).div_(255.0).contiguous()
+
+
+def read_image(path: str | os.PathLike, channels: int = 3, load_size: SizeLike = None) -> torch.Tensor:
+    """Decode, convert, resize deterministically: a float32 ``(channels, H, W)`` tensor in [0, 1]."""
+    return to_tensor(resize_image(load_image(path, channels), load_size))
+
+
+def check_crop_fits(image: torch.Tensor, crop_size: SizeLike, path: str | os.PathLike, what: str = "image") -> None:
+    """Raise a :class:`DataError` naming ``path`` when ``image`` (``(C, H, W)``) is smaller than ``crop_size``."""
+    crop = as_hw(crop_size, "crop_size")
+    if crop is None:
+        return
+    h, w = image.shape[-2:]
+    if h < crop[0] or w < crop[1]:
+        raise DataError(
+            f"{what} {str(path)!r} is {h}x{w} (HxW), smaller than the crop {crop[0]}x{crop[1]}; "
+            f"expected at least the crop size: set load_size >= crop_size, lower crop_size, or remove the file"
+        )
+
+
+class RandomCropFlip:
+    """Random crop to ``crop_size`` and random horizontal flip, the same for every tensor of one call.
+
+    A plain per-sample stand-in for the batched device pipelines of :mod:`vgzoo.augment`. Call it with one or more
+    ``(C, H, W)`` tensors of the same height and width (an aligned pair's A and B); it returns a tuple of the same
+    length, or the tensor itself when called with one.
+
+    Args:
+        crop_size: the side (or ``(height, width)``) of the crop; ``None`` skips the crop.
+        flip: flip horizontally with probability 0.5.
+        generator: a ``torch.Generator`` for reproducible draws; the global torch RNG when ``None`` (which DataLoader
+            seeds differently in every worker).
+    """
+
+    def __init__(self, crop_size: SizeLike = 256, flip: bool = True, generator: torch.Generator | None = None) -> None:
+        self.crop_size = as_hw(crop_size, "crop_size")
+        self.flip = bool(flip)
+        self.generator = generator
+
+    def __call__(self, *images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        if not images:
+            raise TypeError("RandomCropFlip needs at least one (C, H, W) tensor")
+        h, w = images[0].shape[-2:]
+        for t in images[1:]:
+            if tuple(t.shape[-2:]) != (h, w):
+                raise DataError(
+                    f"RandomCropFlip got images of different sizes {(h, w)} and {tuple(t.shape[-2:])}; "
+                    "paired images must share height and width"
+                )
+        out = list(images)
+        if self.crop_size is not None:
+            ch, cw = self.crop_size
+            if h < ch or w < cw:
+                raise DataError(f"image of {h}x{w} (HxW) is smaller than the crop {ch}x{cw}; lower crop_size")
+            top = int(torch.randint(0, h - ch + 1, (1,), generator=self.generator))
+            left = int(torch.randint(0, w - cw + 1, (1,), generator=self.generator))
+            out = [t[..., top : top + ch, left : left + cw] for t in out]
+        if self.flip and bool(torch.rand((), generator=self.generator) < 0.5):
+            out = [t.flip(-1) for t in out]
+        out = [t.contiguous() for t in out]
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def __repr__(self) -> str:
+        return f"RandomCropFlip(crop_size={self.crop_size}, flip={self.flip})"
