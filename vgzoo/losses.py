@@ -7,13 +7,32 @@ return raw logits (no sigmoid); every loss here takes logits.
 
 from __future__ import annotations
 
+import contextlib
 import random
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 GAN_MODES = ("vanilla", "lsgan", "hinge", "wgangp")
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module) -> Iterator[None]:
+    """Turn off ``requires_grad`` of the modules' parameters inside the block, then restore it.
+
+    The generator's adversarial term runs the discriminator; freezing it there (as the pix2pix/CycleGAN
+    reference does) skips the discriminator's weight gradients, which the generator step does not use.
+    """
+    params = [p for m in modules for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def _check_mode(mode: str) -> None:

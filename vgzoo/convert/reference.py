@@ -1,0 +1,377 @@
+"""Importer for checkpoints of the pix2pix (Isola et al. 2017) and CycleGAN (Zhu et al. 2017) reference code.
+
+The reference implementation (pytorch-CycleGAN-and-pix2pix) saves each network with
+``torch.save(net.state_dict())`` as ``checkpoints/NAME/<epoch>_net_<G|D|G_A|G_B|D_A|D_B>.pth``. Its modules
+are anonymous ``nn.Sequential`` lists, so its keys are positional (``model.10.conv_block.5.weight``); vgzoo's
+modules are named (``blocks.0.conv2.weight``). This module maps one layout onto the other *structurally*, by
+walking vgzoo's module tree, so the mapping holds for any ``ngf``/``ndf``, number of residual blocks or U-Net
+depth, norm and channel counts.
+
+Reading a pickle can run code; calling these functions is the explicit opt-in, and the files are read with
+``torch.load(weights_only=True)`` only. Variants handled:
+
+- ResNet generators with dropout (the reference's pix2pix with ``--netG resnet_*``): the dropout layer shifts
+  the residual block's second conv from index 5 to 6 and its norm from 6 to 7 (detected, or ``dropout=``);
+- old checkpoints holding InstanceNorm ``running_mean``/``running_var`` buffers (PyTorch < 0.4): dropped;
+- a ``module.`` prefix (a network saved while wrapped in DataParallel): stripped.
+
+Every argument left at ``None`` is read from the checkpoint (architecture, ``ngf``, norm, channels, depth).
+
+Naming: the reference's ``netG_A`` maps A to B and is vgzoo's ``G_AB``; its ``netG_B`` is ``G_BA``; its
+``netD_A`` judges domain-B images (it sees ``netG_A``'s outputs) and is vgzoo's ``D_B``; its ``netD_B`` is ``D_A``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import WeightsError, WeightsNotFoundError
+from ..layers.patchgan import PatchDiscriminator
+from ..layers.resnet_generator import ResnetGenerator
+from ..layers.unet import UnetGenerator
+
+StateDict = dict[str, torch.Tensor]
+_NORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+# ------------------------------------------------------------------------------------------ reading
+def read_reference_state_dict(path_or_state_dict: str | os.PathLike | dict) -> StateDict:
+    """A reference state dict from a ``.pth`` file (``torch.load(weights_only=True)``) or a mapping.
+
+    Raises:
+        WeightsNotFoundError: the file does not exist.
+        WeightsError: the file cannot be read or holds no state dict.
+    """
+    if isinstance(path_or_state_dict, dict):
+        sd = dict(path_or_state_dict)
+    else:
+        path = Path(path_or_state_dict)
+        if not path.is_file():
+            raise WeightsNotFoundError(f"Reference checkpoint {str(path)!r} does not exist. Check the path.")
+        try:
+            sd = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise WeightsError(
+                f"Cannot read {str(path)!r} with torch.load(weights_only=True): {exc}. Expected a "
+                "pytorch-CycleGAN-and-pix2pix checkpoint such as latest_net_G.pth."
+            ) from exc
+        if not isinstance(sd, dict):
+            raise WeightsError(f"{str(path)!r} holds a {type(sd).__name__}, not a state dict (names -> tensors).")
+    if any(not isinstance(v, torch.Tensor) for v in sd.values()):
+        raise WeightsError("The reference checkpoint holds non-tensor values; expected net.state_dict() as saved "
+                           "by pytorch-CycleGAN-and-pix2pix.")
+    if sd and all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+# ---------------------------------------------------------------------------------- inferring configs
+def _unet_depth(sd: StateDict) -> int:
+    return max(k.split(".").count("model") for k in sd) - 1
+
+
+def _norm_from(sd: StateDict, norm_weight_key: str, conv_bias_key: str) -> str:
+    if norm_weight_key in sd:
+        return "batch"
+    if conv_bias_key in sd:
+        return "instance"
+    return "none"
+
+
+def infer_generator_config(sd: StateDict) -> dict[str, Any]:
+    """Architecture (``netG``), ``ngf``, ``norm``, channels and (ResNet) ``dropout`` read from a reference G."""
+    if "model.model.0.weight" in sd:
+        first = sd["model.model.0.weight"]
+        depth = _unet_depth(sd)
+        return {
+            "netG": f"unet_{2 ** depth}",
+            "ngf": first.shape[0],
+            "in_chans": first.shape[1],
+            "out_chans": sd["model.model.3.weight"].shape[1],  # ConvTranspose weight: (in, out, k, k)
+            "norm": _norm_from(sd, "model.model.1.model.2.weight", "model.model.1.model.1.bias"),
+            "dropout": True,  # dropout has no weights; the reference's pix2pix default
+        }
+    if "model.1.weight" in sd and sd["model.1.weight"].ndim == 4 and sd["model.1.weight"].shape[-1] == 7:
+        first = sd["model.1.weight"]
+        blocks = sorted({int(m.group(1)) for k in sd if (m := re.match(r"model\.(\d+)\.conv_block\.", k))})
+        n_blocks = len(blocks)
+        last = max(int(k.split(".")[1]) for k in sd if re.fullmatch(r"model\.\d+\.weight", k))
+        dropout = bool(n_blocks) and f"model.{blocks[0]}.conv_block.5.weight" not in sd
+        return {
+            "netG": f"resnet_{n_blocks}blocks",
+            "ngf": first.shape[0],
+            "in_chans": first.shape[1],
+            "out_chans": sd[f"model.{last}.weight"].shape[0],
+            "norm": _norm_from(sd, "model.2.weight", "model.1.bias"),
+            "dropout": dropout,
+        }
+    raise WeightsError(
+        "This state dict is not a reference ResNet or U-Net generator (expected keys 'model.1.weight' of a 7x7 "
+        f"conv, or 'model.model.0.weight'); its first keys are {list(sd)[:4]}."
+    )
+
+
+def infer_discriminator_config(sd: StateDict) -> dict[str, Any]:
+    """``n_layers``, ``ndf``, ``norm`` and ``in_chans`` read from a reference 'basic'/'n_layers' PatchGAN."""
+    convs = sorted(int(k.split(".")[1]) for k in sd if re.fullmatch(r"model\.\d+\.weight", k) and sd[k].ndim == 4)
+    if not convs or convs[0] != 0 or sd["model.0.weight"].shape[-1] != 4:
+        raise WeightsError(
+            "This state dict is not a reference PatchGAN (netD 'basic' or 'n_layers': expected 'model.0.weight' "
+            f"of a 4x4 conv); its first keys are {list(sd)[:4]}. The 'pixel' discriminator is not supported."
+        )
+    first = sd["model.0.weight"]
+    return {
+        "n_layers": len(convs) - 2,
+        "ndf": first.shape[0],
+        "in_chans": first.shape[1],
+        "norm": _norm_from(sd, "model.3.weight", "model.2.bias") if len(convs) > 2 else "none",
+    }
+
+
+def _parse_netG(netG: str) -> tuple[str, int]:
+    if m := re.fullmatch(r"resnet_(\d+)blocks", netG):
+        return "resnet", int(m.group(1))
+    if (m := re.fullmatch(r"unet_(\d+)", netG)) and int(m.group(1)) >= 32 and (int(m.group(1)) & (int(m.group(1)) - 1)) == 0:
+        return "unet", int(m.group(1)).bit_length() - 1
+    raise ValueError(
+        f"netG={netG!r} is not a reference generator; expected 'resnet_9blocks', 'resnet_6blocks' (any "
+        "'resnet_<n>blocks'), 'unet_256' or 'unet_128' (any 'unet_<2^k>')."
+    )
+
+
+# ------------------------------------------------------------------------------------ key mappings
+def generator_key_map(model: nn.Module) -> list[tuple[str, str]]:
+    """``(vgzoo module prefix, reference module prefix)`` pairs for a vgzoo generator, by structure."""
+    if isinstance(model, ResnetGenerator):
+        n = model.n_blocks
+        pairs = [("stem.conv", "model.1"), ("stem.norm", "model.2"),
+                 ("down.0.conv", "model.4"), ("down.0.norm", "model.5"),
+                 ("down.1.conv", "model.7"), ("down.1.norm", "model.8")]
+        for i, block in enumerate(model.blocks):
+            shift = 0 if isinstance(block.dropout, nn.Identity) else 1
+            ref = f"model.{10 + i}.conv_block"
+            pairs += [(f"blocks.{i}.conv1", f"{ref}.1"), (f"blocks.{i}.norm1", f"{ref}.2"),
+                      (f"blocks.{i}.conv2", f"{ref}.{5 + shift}"), (f"blocks.{i}.norm2", f"{ref}.{6 + shift}")]
+        pairs += [("up.0.conv", f"model.{10 + n}"), ("up.0.norm", f"model.{11 + n}"),
+                  ("up.1.conv", f"model.{13 + n}"), ("up.1.norm", f"model.{14 + n}"),
+                  ("head.conv", f"model.{17 + n}")]
+        return pairs
+    if isinstance(model, UnetGenerator):
+        pairs, vg, ref = [], "block", "model.model"
+        for block in model.blocks():
+            if block.position == "outermost":
+                pairs += [(f"{vg}.down_conv", f"{ref}.0"), (f"{vg}.up_conv", f"{ref}.3")]
+                sub = f"{ref}.1.model"
+            elif block.position == "innermost":
+                pairs += [(f"{vg}.down_conv", f"{ref}.1"), (f"{vg}.up_conv", f"{ref}.3"), (f"{vg}.up_norm", f"{ref}.4")]
+                sub = ""
+            else:
+                pairs += [(f"{vg}.down_conv", f"{ref}.1"), (f"{vg}.down_norm", f"{ref}.2"),
+                          (f"{vg}.up_conv", f"{ref}.5"), (f"{vg}.up_norm", f"{ref}.6")]
+                sub = f"{ref}.3.model"
+            vg, ref = f"{vg}.submodule", sub
+        return pairs
+    raise TypeError(f"generator_key_map: expected a ResnetGenerator or UnetGenerator, got {type(model).__name__}.")
+
+
+def discriminator_key_map(model: PatchDiscriminator) -> list[tuple[str, str]]:
+    """``(vgzoo module prefix, reference module prefix)`` pairs for a PatchGAN, by structure."""
+    pairs = [("stem.0", "model.0")]
+    for i in range(len(model.body)):
+        pairs += [(f"body.{i}.0", f"model.{2 + 3 * i}"), (f"body.{i}.1", f"model.{3 + 3 * i}")]
+    pairs.append(("head", f"model.{2 + 3 * len(model.body)}"))
+    return pairs
+
+
+def map_state_dict(model: nn.Module, ref_sd: StateDict, pairs: list[tuple[str, str]], what: str) -> StateDict:
+    """Rename a reference state dict to ``model``'s keys; refuse anything missing, left over or misshapen.
+
+    InstanceNorm ``running_*`` buffers of old checkpoints (and of any norm the vgzoo model has no buffers
+    for) are dropped.
+    """
+    own = model.state_dict()
+    modules = dict(model.named_modules())
+    out: StateDict = {}
+    used: set[str] = set()
+    for vg_prefix, ref_prefix in pairs:
+        module = modules[vg_prefix]
+        for name, _ in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
+            ref_key = f"{ref_prefix}.{name}"
+            if ref_key in ref_sd:
+                out[f"{vg_prefix}.{name}"] = ref_sd[ref_key]
+                used.add(ref_key)
+        if isinstance(module, (nn.InstanceNorm2d, nn.Identity)):
+            used.update(f"{ref_prefix}.{b}" for b in _NORM_BUFFERS if f"{ref_prefix}.{b}" in ref_sd)
+    missing = [k for k in own if k not in out]
+    leftover = [k for k in ref_sd if k not in used]
+    mismatched = [f"{k}: checkpoint {tuple(out[k].shape)} vs vgzoo {tuple(own[k].shape)}"
+                  for k in out if tuple(out[k].shape) != tuple(own[k].shape)]
+    problems = []
+    if missing:
+        problems.append(f"vgzoo keys with no reference weight: {missing[:6]}")
+    if leftover:
+        problems.append(f"reference keys with no place: {leftover[:6]}")
+    if mismatched:
+        problems.append(f"shape mismatches: {mismatched[:6]}")
+    if problems:
+        raise WeightsError(
+            f"The reference checkpoint does not fit {what}: " + "; ".join(problems) + ". Check the architecture "
+            "arguments (netG/netD, ngf/ndf, norm, channels, dropout), or leave them at None to read them from "
+            "the checkpoint."
+        )
+    return {k: v.to(own[k].dtype) for k, v in out.items()}
+
+
+# ------------------------------------------------------------------------------------ public API
+def reference_generator(
+    path_or_state_dict: str | os.PathLike | dict,
+    netG: str | None = None,
+    ngf: int | None = None,
+    norm: str | None = None,
+    in_chans: int | None = None,
+    out_chans: int | None = None,
+    dropout: bool | None = None,
+) -> nn.Module:
+    """A vgzoo generator holding a reference generator's weights.
+
+    Args:
+        path_or_state_dict: a reference ``*_net_G*.pth`` (read with ``torch.load(weights_only=True)``) or its
+            state dict.
+        netG: ``"resnet_9blocks"``, ``"resnet_6blocks"``, ``"unet_256"``, ``"unet_128"`` (or any
+            ``resnet_<n>blocks`` / ``unet_<2^k>``); None reads it from the keys.
+        ngf: generator width; None reads it.
+        norm: ``"batch"``, ``"instance"`` or ``"none"``; None reads it (batch-norm weights, or conv biases).
+        in_chans, out_chans: image channels; None reads them.
+        dropout: the ResNet dropout variant (shifted keys); None detects it. For a U-Net dropout has no
+            weights and only acts in training mode; None means True, the reference pix2pix default.
+
+    Returns:
+        A :class:`~vgzoo.layers.resnet_generator.ResnetGenerator` or
+        :class:`~vgzoo.layers.unet.UnetGenerator` in eval mode.
+    """
+    sd = read_reference_state_dict(path_or_state_dict)
+    cfg = infer_generator_config(sd)
+    given = {"netG": netG, "ngf": ngf, "norm": norm, "in_chans": in_chans, "out_chans": out_chans, "dropout": dropout}
+    cfg.update({k: v for k, v in given.items() if v is not None})
+    kind, depth = _parse_netG(cfg["netG"])
+    if kind == "resnet":
+        model = ResnetGenerator(cfg["in_chans"], cfg["out_chans"], cfg["ngf"], depth, cfg["norm"], cfg["dropout"])
+    else:
+        model = UnetGenerator(cfg["in_chans"], cfg["out_chans"], depth, cfg["ngf"], cfg["norm"], cfg["dropout"])
+    what = f"a {cfg['netG']} generator (ngf={cfg['ngf']}, norm={cfg['norm']!r}, {cfg['in_chans']}->{cfg['out_chans']} " \
+           f"channels, dropout={cfg['dropout']})"
+    model.load_state_dict(map_state_dict(model, sd, generator_key_map(model), what))
+    model.reference_config = cfg
+    return model.eval()
+
+
+def reference_discriminator(
+    path_or_state_dict: str | os.PathLike | dict,
+    n_layers: int | None = None,
+    ndf: int | None = None,
+    norm: str | None = None,
+    in_chans: int | None = None,
+) -> PatchDiscriminator:
+    """A vgzoo :class:`~vgzoo.layers.patchgan.PatchDiscriminator` holding a reference PatchGAN's weights.
+
+    Args:
+        path_or_state_dict: a reference ``*_net_D*.pth`` (read with ``torch.load(weights_only=True)``) or its
+            state dict.
+        n_layers: stride-2 convs (3 for ``--netD basic``); None reads it.
+        ndf: discriminator width; None reads it.
+        norm: ``"batch"``, ``"instance"`` or ``"none"``; None reads it.
+        in_chans: input channels (6 for pix2pix's stacked pair); None reads it.
+    """
+    sd = read_reference_state_dict(path_or_state_dict)
+    cfg = infer_discriminator_config(sd)
+    given = {"n_layers": n_layers, "ndf": ndf, "norm": norm, "in_chans": in_chans}
+    cfg.update({k: v for k, v in given.items() if v is not None})
+    model = PatchDiscriminator(cfg["in_chans"], cfg["ndf"], cfg["n_layers"], cfg["norm"])
+    what = f"a PatchGAN (n_layers={cfg['n_layers']}, ndf={cfg['ndf']}, norm={cfg['norm']!r}, {cfg['in_chans']} channels)"
+    model.load_state_dict(map_state_dict(model, sd, discriminator_key_map(model), what))
+    model.reference_config = cfg
+    return model.eval()
+
+
+def reference_composite(directory: str | os.PathLike, model: str = "cycle_gan", epoch: str = "latest") -> nn.Module:
+    """Assemble a whole vgzoo composite from a reference ``checkpoints/NAME`` folder.
+
+    Reads ``<epoch>_net_G_A.pth``, ``_G_B``, ``_D_A``, ``_D_B`` (``model="cycle_gan"``) or ``<epoch>_net_G.pth``,
+    ``_D`` (``model="pix2pix"``). A missing discriminator file (test-only folders) leaves that discriminator at
+    its initialisation, with a warning: fine for inference, not for resuming training.
+
+    Returns:
+        ``cyclegan_resnet`` / ``cyclegan_resnet6`` (or ``cyclegan_resnet`` with another ``n_blocks``), or
+        ``pix2pix_unet`` / ``pix2pix_unet128``, built with ``vgzoo.create`` so ``vgzoo.save_pretrained`` works.
+    """
+    import vgzoo
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise WeightsNotFoundError(f"{str(directory)!r} is not a folder; expected a reference checkpoints/NAME folder.")
+    if model not in ("cycle_gan", "pix2pix"):
+        raise ValueError(f"model={model!r}; expected 'cycle_gan' or 'pix2pix' (the reference's --model).")
+
+    def path(net: str, required: bool) -> Path | None:
+        p = directory / f"{epoch}_net_{net}.pth"
+        if p.is_file():
+            return p
+        if required:
+            found = sorted(x.name for x in directory.glob("*_net_*.pth"))
+            raise WeightsNotFoundError(
+                f"{str(p)!r} does not exist (model={model!r}, epoch={epoch!r}); the folder holds {found or 'no .pth files'}."
+            )
+        warnings.warn(f"{p.name} not found: that discriminator keeps its initial weights (inference only).",
+                      stacklevel=3)
+        return None
+
+    if model == "cycle_gan":
+        g_ab = reference_generator(path("G_A", True))
+        g_ba = reference_generator(path("G_B", True))
+        cfg = g_ab.reference_config
+        kind, n_blocks = _parse_netG(cfg["netG"])
+        if kind != "resnet" or g_ba.reference_config["netG"] != cfg["netG"]:
+            raise WeightsError(f"{directory}: vgzoo's CycleGAN uses ResNet generators; found {cfg['netG']} and "
+                               f"{g_ba.reference_config['netG']}.")
+        d_b_path, d_a_path = path("D_A", False), path("D_B", False)  # reference D_A judges domain B
+        d_b = reference_discriminator(d_b_path) if d_b_path else None
+        d_a = reference_discriminator(d_a_path) if d_a_path else None
+        d_cfg = (d_b or d_a).reference_config if (d_b or d_a) else {"ndf": 64, "n_layers": 3}
+        name = "cyclegan_resnet6" if n_blocks == 6 else "cyclegan_resnet"
+        kwargs = {"ngf": cfg["ngf"], "ndf": d_cfg["ndf"], "n_layers_D": d_cfg["n_layers"], "norm": cfg["norm"],
+                  "dropout": cfg["dropout"], "in_chans": cfg["in_chans"], "out_chans": cfg["out_chans"]}
+        if n_blocks not in (6, 9):
+            kwargs["n_blocks"] = n_blocks
+        net = vgzoo.create(name, **kwargs)
+        parts = {"G_AB": g_ab, "G_BA": g_ba, "D_A": d_a, "D_B": d_b}
+    else:
+        g = reference_generator(path("G", True))
+        cfg = g.reference_config
+        kind, depth = _parse_netG(cfg["netG"])
+        if kind != "unet" or depth not in (7, 8):
+            raise WeightsError(
+                f"{directory}: this pix2pix uses netG={cfg['netG']!r}; the registered pix2pix models use unet_256 or "
+                "unet_128. Convert the generator alone: vgzoo convert pix2pix-reference latest_net_G.pth OUT_DIR."
+            )
+        d_path = path("D", False)
+        d = reference_discriminator(d_path) if d_path else None
+        d_cfg = d.reference_config if d else {"ndf": 64, "n_layers": 3}
+        name = "pix2pix_unet" if depth == 8 else "pix2pix_unet128"
+        net = vgzoo.create(name, ngf=cfg["ngf"], ndf=d_cfg["ndf"], n_layers_D=d_cfg["n_layers"], norm=cfg["norm"],
+                           dropout=cfg["dropout"], in_chans=cfg["in_chans"], out_chans=cfg["out_chans"])
+        parts = {"generator": g, "discriminator": d}
+    for attr, part in parts.items():
+        if part is not None:
+            try:
+                getattr(net, attr).load_state_dict(part.state_dict())
+            except RuntimeError as exc:
+                raise WeightsError(f"{directory}: the {attr} checkpoint does not fit the assembled {name}: {exc}") from exc
+    net.pretrained_cfg["weight_source"] = f"reference:{directory}"
+    return net.eval()

@@ -1,0 +1,297 @@
+"""CycleGAN: unpaired image-to-image translation with cycle consistency.
+
+Zhu, Park, Isola, Efros (2017), "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial
+Networks", ICCV (arXiv:1703.10593). Two ResNet generators, ``G_AB`` (A -> B) and ``G_BA`` (B -> A), and two
+70x70 PatchGANs, ``D_A`` judging domain-A images and ``D_B`` judging domain-B images. Losses as in the paper's
+reference code: LSGAN, cycle L1 with weight 10 each way, identity L1 with weight 0.5 * 10 (off, with a warning,
+when A and B have different channel counts), image pools of 50 fakes per discriminator.
+
+Speed without changing the maths: instance norm normalises each sample on its own, so passes of one
+generator over different inputs can share a batch. ``generator_loss`` runs ``G_AB(cat(A, B))`` (fake B and
+the identity of B), ``G_BA(cat(B, fake_B, A))`` (fake A, the cycle of A and the identity of A) and
+``G_AB(fake_A)`` (the cycle of B): three generator calls instead of six. ``discriminator_loss`` judges real and
+pooled fake images in one call per discriminator. Batch-norm variants (``norm="batch"``) fall back to separate
+passes, whose batch statistics differ; ``model.batched_passes = False`` forces them.
+
+Protocol: ``generator_loss(batch)`` then ``discriminator_loss(batch)`` on the same batch (the reference's
+order): the generator step leaves its fakes for the discriminator step; a discriminator step with no fakes left
+for its batch makes its own. The pools are training state: :meth:`CycleGAN.training_state` /
+:meth:`CycleGAN.load_training_state`.
+
+Naming against the reference: its ``netG_A`` is ``G_AB``, ``netG_B`` is ``G_BA``, its ``netD_A`` judges domain B
+and is ``D_B``, its ``netD_B`` is ``D_A``. vgzoo's log ``idt_A`` is ``|G_BA(A) - A|`` (the reference's
+``idt_B``), ``G_adv_AB`` is the reference's ``G_A``.
+
+Saving only the generators for inference::
+
+    from vgzoo._hub import save_state_dict, load_state_dict
+    save_state_dict(model.G_AB.state_dict(), "G_AB.safetensors")
+    model.G_AB.load_state_dict(load_state_dict("G_AB.safetensors"))
+    # both generators under the model's key names, loadable with
+    # vgzoo.create(name, checkpoint_path=f, strict=False):  save_state_dict(model.generator_state_dict(), f)
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._registry import register_model
+from ..layers.norm import check_norm, is_per_sample
+from ..layers.patchgan import PatchDiscriminator
+from ..layers.resnet_generator import ResnetGenerator
+from ..losses import ImagePool, discriminator_adversarial_loss, frozen, generator_adversarial_loss, gradient_penalty
+from .pix2pix import check_gan_mode, same_tensor
+
+PAPER = ("Zhu et al. 2017, Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks, ICCV "
+         "(arXiv:1703.10593)")
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+class CycleGAN(nn.Module):
+    """The CycleGAN composite: ``G_AB``, ``G_BA``, ``D_A``, ``D_B`` and the image pools ``pool_A``, ``pool_B``.
+
+    Args:
+        in_chans: channels of domain-A images.
+        out_chans: channels of domain-B images.
+        ngf: generator width.
+        ndf: discriminator width.
+        n_blocks: residual blocks per generator (9 for 256 px, 6 for 128 px).
+        n_layers_D: PatchGAN stride-2 layers (3 = 70x70 patches).
+        norm: ``"instance"`` (default), ``"batch"`` or ``"none"``.
+        dropout: Dropout(0.5) in the residual blocks.
+        img_size: the training crop size; recorded in the config and used for example inputs only (the
+            networks are fully convolutional and take any size divisible by 4).
+        gan_mode: ``"lsgan"`` (default), ``"vanilla"``, ``"hinge"`` or ``"wgangp"``.
+        pool_size: images per pool (50; 0 turns the pools off).
+
+    Attributes:
+        lambda_A, lambda_B: cycle-loss weights (10 each).
+        lambda_identity: identity weight relative to the cycle weights (0.5; 0 when channel counts differ).
+        batched_passes: share batches between passes of one network when the norm allows it.
+    """
+
+    def __init__(
+        self,
+        in_chans: int = 3,
+        out_chans: int = 3,
+        ngf: int = 64,
+        ndf: int = 64,
+        n_blocks: int = 9,
+        n_layers_D: int = 3,
+        norm: str = "instance",
+        dropout: bool = False,
+        img_size: int = 256,
+        gan_mode: str = "lsgan",
+        pool_size: int = 50,
+    ) -> None:
+        super().__init__()
+        check_norm(norm)
+        if img_size % 4:
+            raise ValueError(f"img_size={img_size}; the ResNet generator needs a multiple of 4.")
+        self.gan_mode = check_gan_mode(gan_mode)
+        self.in_chans, self.out_chans, self.norm = in_chans, out_chans, norm
+        self.G_AB = ResnetGenerator(in_chans, out_chans, ngf, n_blocks, norm, dropout)
+        self.G_BA = ResnetGenerator(out_chans, in_chans, ngf, n_blocks, norm, dropout)
+        self.D_A = PatchDiscriminator(in_chans, ndf, n_layers_D, norm)
+        self.D_B = PatchDiscriminator(out_chans, ndf, n_layers_D, norm)
+        self.pool_A = ImagePool(pool_size)
+        self.pool_B = ImagePool(pool_size)
+        self.lambda_A = 10.0
+        self.lambda_B = 10.0
+        self.lambda_identity = 0.5
+        if in_chans != out_chans:
+            warnings.warn(
+                f"CycleGAN: A has {in_chans} channels and B {out_chans}, so the identity loss (G_AB(B) ~ B) cannot "
+                "be computed; it is turned off (lambda_identity = 0).",
+                stacklevel=3,
+            )
+            self.lambda_identity = 0.0
+        self.batched_passes = True
+        self._stash: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.pretrained_cfg = {
+            "input_size": (in_chans, img_size, img_size),
+            "mean": (0.5,) * in_chans,
+            "std": (0.5,) * in_chans,
+            "out_chans": out_chans,
+            "crop_size": img_size,
+            "load_size": round(img_size * 286 / 256),
+        }
+
+    # ------------------------------------------------------------------------------ inference
+    def forward(self, x: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
+        """Translate ``x`` (in [-1, 1]) from A to B (``"AtoB"``, with ``G_AB``) or from B to A (``"BtoA"``)."""
+        if direction == "AtoB":
+            return self.G_AB(x)
+        if direction == "BtoA":
+            return self.G_BA(x)
+        raise ValueError(f"direction={direction!r}; expected 'AtoB' or 'BtoA'.")
+
+    def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor]:
+        _, h, w = self.pretrained_cfg["input_size"]
+        return (torch.rand(batch_size, self.in_chans, h, w) * 2 - 1,)
+
+    def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
+        _, h, w = self.pretrained_cfg["input_size"]
+        return {"A": torch.rand(batch_size, self.in_chans, h, w) * 2 - 1,
+                "B": torch.rand(batch_size, self.out_chans, h, w) * 2 - 1}
+
+    def generator_state_dict(self) -> dict[str, torch.Tensor]:
+        """Both generators' weights under this model's key names (``G_AB.*``, ``G_BA.*``)."""
+        return {f"{name}.{k}": v for name in ("G_AB", "G_BA") for k, v in getattr(self, name).state_dict().items()}
+
+    # ------------------------------------------------------------------------------- training
+    def generator_parameters(self) -> list[nn.Parameter]:
+        return [*self.G_AB.parameters(), *self.G_BA.parameters()]
+
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        return [*self.D_A.parameters(), *self.D_B.parameters()]
+
+    def _can_batch(self, *tensors: torch.Tensor) -> bool:
+        return (self.batched_passes and is_per_sample(self.norm)
+                and all(t.shape[2:] == tensors[0].shape[2:] for t in tensors))
+
+    def translate_all(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every image the generator loss needs: fakes, cycles and (if on) identities, batched where allowed."""
+        n_a, n_b = a.shape[0], b.shape[0]
+        use_idt = self.lambda_identity > 0
+        out: dict[str, torch.Tensor] = {}
+        if self._can_batch(a, b):
+            if use_idt:
+                out["fake_B"], out["idt_B"] = self.G_AB(torch.cat([a, b])).split([n_a, n_b])
+                out["fake_A"], out["rec_A"], out["idt_A"] = self.G_BA(torch.cat([b, out["fake_B"], a])).split(
+                    [n_b, n_a, n_a])
+            else:
+                out["fake_B"] = self.G_AB(a)
+                out["fake_A"], out["rec_A"] = self.G_BA(torch.cat([b, out["fake_B"]])).split([n_b, n_a])
+            out["rec_B"] = self.G_AB(out["fake_A"])
+        else:  # the reference's six passes
+            out["fake_B"] = self.G_AB(a)
+            out["rec_A"] = self.G_BA(out["fake_B"])
+            out["fake_A"] = self.G_BA(b)
+            out["rec_B"] = self.G_AB(out["fake_A"])
+            if use_idt:
+                out["idt_B"] = self.G_AB(b)
+                out["idt_A"] = self.G_BA(a)
+        return out
+
+    def generator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """LSGAN terms through the frozen discriminators, cycle L1 both ways, identity L1 both ways."""
+        a, b = batch["A"], batch["B"]
+        out = self.translate_all(a, b)
+        with frozen(self.D_A, self.D_B):
+            adv_ab = generator_adversarial_loss(self.D_B(out["fake_B"]), self.gan_mode)
+            adv_ba = generator_adversarial_loss(self.D_A(out["fake_A"]), self.gan_mode)
+        cycle_a = F.l1_loss(out["rec_A"], a) * self.lambda_A
+        cycle_b = F.l1_loss(out["rec_B"], b) * self.lambda_B
+        loss = adv_ab + adv_ba + cycle_a + cycle_b
+        logs = {"G_adv_AB": adv_ab, "G_adv_BA": adv_ba, "cycle_A": cycle_a, "cycle_B": cycle_b}
+        if "idt_A" in out:
+            idt_a = F.l1_loss(out["idt_A"], a) * self.lambda_A * self.lambda_identity
+            idt_b = F.l1_loss(out["idt_B"], b) * self.lambda_B * self.lambda_identity
+            loss = loss + idt_a + idt_b
+            logs.update(idt_A=idt_a, idt_B=idt_b)
+        logs["G_total"] = loss
+        self._stash = (a, b, out["fake_A"].detach(), out["fake_B"].detach())
+        return loss, {k: v.item() for k, v in logs.items()}
+
+    def _judge(self, net: PatchDiscriminator, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        if self._can_batch(real, fake):
+            pred_real, pred_fake = net(torch.cat([real, fake])).split([real.shape[0], fake.shape[0]])
+        else:
+            pred_real, pred_fake = net(real), net(fake)
+        loss = discriminator_adversarial_loss(pred_real, pred_fake, self.gan_mode)
+        if self.gan_mode == "wgangp":
+            loss = loss + gradient_penalty(net, real, fake)
+        return loss, {"real_logit": pred_real.detach().mean().item(), "fake_logit": pred_fake.detach().mean().item()}
+
+    def discriminator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """``D_A``: real A against pooled ``G_BA(B)``; ``D_B``: real B against pooled ``G_AB(A)``; each 0.5 * (real + fake)."""
+        a, b = batch["A"], batch["B"]
+        stash, self._stash = self._stash, None
+        if stash is not None and same_tensor(stash[0], a) and same_tensor(stash[1], b):
+            fake_a, fake_b = stash[2], stash[3]
+        else:
+            with torch.no_grad():
+                fake_b, fake_a = self.G_AB(a), self.G_BA(b)
+        loss_b, logs_b = self._judge(self.D_B, b, self.pool_B.query(fake_b))
+        loss_a, logs_a = self._judge(self.D_A, a, self.pool_A.query(fake_a))
+        loss = loss_a + loss_b
+        logs = {"D_A": loss_a.item(), "D_B": loss_b.item(), "D_total": loss.item()}
+        logs.update({f"D_A_{k}": v for k, v in logs_a.items()})
+        logs.update({f"D_B_{k}": v for k, v in logs_b.items()})
+        return loss, logs
+
+    def training_state(self) -> dict[str, torch.Tensor]:
+        """The image pools' contents (training state the trainer checkpoints; not part of the weights)."""
+        state = {}
+        for name in ("pool_A", "pool_B"):
+            state.update({f"{name}.{k}": v for k, v in getattr(self, name).state_tensors().items()})
+        return state
+
+    def load_training_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`training_state` returned."""
+        device = next(self.parameters()).device
+        for name in ("pool_A", "pool_B"):
+            prefix = f"{name}."
+            getattr(self, name).load_state_tensors(
+                {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}, device)
+
+
+def _cfg(size: int, description: str) -> dict:
+    return {
+        "input_size": (3, size, size),
+        "mean": (0.5, 0.5, 0.5),
+        "std": (0.5, 0.5, 0.5),
+        "out_chans": 3,
+        "load_size": round(size * 286 / 256),
+        "crop_size": size,
+        "paper": PAPER,
+        "description": description,
+    }
+
+
+_TEST_KWARGS = {"ngf": 4, "ndf": 4, "n_blocks": 2, "img_size": 32}
+
+
+@register_model(family="cyclegan", task="unpaired_translation", test_kwargs=_TEST_KWARGS,
+                default_cfg=_cfg(256, "CycleGAN: two 9-block ResNet generators + two 70x70 PatchGANs, instance norm"))
+def cyclegan_resnet(
+    *,
+    ngf: int = 64,
+    ndf: int = 64,
+    n_blocks: int = 9,
+    n_layers_D: int = 3,
+    norm: str = "instance",
+    dropout: bool = False,
+    in_chans: int = 3,
+    out_chans: int = 3,
+    img_size: int = 256,
+    gan_mode: str = "lsgan",
+    pool_size: int = 50,
+) -> CycleGAN:
+    """CycleGAN for 256 px images: 9-block ResNet generators (11.4M parameters each), 70x70 PatchGANs."""
+    return CycleGAN(in_chans, out_chans, ngf, ndf, n_blocks, n_layers_D, norm, dropout, img_size, gan_mode, pool_size)
+
+
+@register_model(family="cyclegan", task="unpaired_translation", test_kwargs=_TEST_KWARGS,
+                default_cfg=_cfg(128, "CycleGAN: two 6-block ResNet generators + two 70x70 PatchGANs, for 128 px"))
+def cyclegan_resnet6(
+    *,
+    ngf: int = 64,
+    ndf: int = 64,
+    n_blocks: int = 6,
+    n_layers_D: int = 3,
+    norm: str = "instance",
+    dropout: bool = False,
+    in_chans: int = 3,
+    out_chans: int = 3,
+    img_size: int = 128,
+    gan_mode: str = "lsgan",
+    pool_size: int = 50,
+) -> CycleGAN:
+    """CycleGAN for 128 px images: 6-block ResNet generators (7.8M parameters each), 70x70 PatchGANs."""
+    return CycleGAN(in_chans, out_chans, ngf, ndf, n_blocks, n_layers_D, norm, dropout, img_size, gan_mode, pool_size)

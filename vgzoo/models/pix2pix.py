@@ -1,0 +1,245 @@
+"""pix2pix: paired image-to-image translation with a conditional GAN.
+
+Isola, Zhu, Zhou, Efros (2017), "Image-to-Image Translation with Conditional Adversarial Networks", CVPR
+(arXiv:1611.07004). A U-Net generator maps A to B; a 70x70 PatchGAN judges the stacked pair ``cat(A, B)``
+against ``cat(A, G(A))``. The generator minimises ``GAN + 100 * L1(G(A), B)``; the discriminator
+``0.5 * (real + fake)``. Defaults follow the paper's reference code: batch norm, dropout in the U-Net (also
+at test time in the reference; ``vgzoo translate --no-eval`` reproduces that), vanilla GAN, no image pool.
+
+Training protocol (see the model protocol in ARCHITECTURE.md): ``discriminator_loss(batch)`` then
+``generator_loss(batch)`` on the same batch run the generator once, as the reference does: whichever is called
+first computes ``G(A)`` and leaves it for the other (matched by the identity of ``batch["A"]``, used once).
+
+Saving only the generator for inference::
+
+    from vgzoo._hub import save_state_dict, load_state_dict
+    save_state_dict(model.generator.state_dict(), "generator.safetensors")
+    model.generator.load_state_dict(load_state_dict("generator.safetensors"))
+    # or: vgzoo.create("pix2pix_unet", checkpoint_path=f, strict=False) with keys prefixed "generator."
+    #     (model.generator_state_dict() gives them)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._registry import register_model
+from ..layers.norm import check_norm, is_per_sample
+from ..layers.patchgan import PatchDiscriminator
+from ..layers.unet import UnetGenerator
+from ..losses import (
+    GAN_MODES,
+    ImagePool,
+    discriminator_adversarial_loss,
+    frozen,
+    generator_adversarial_loss,
+    gradient_penalty,
+)
+
+PAPER = ("Isola et al. 2017, Image-to-Image Translation with Conditional Adversarial Networks, CVPR "
+         "(arXiv:1611.07004)")
+
+
+def same_tensor(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``a`` and ``b`` are the same batch tensor (same object, or same unmodified memory and layout)."""
+    if a is b:
+        return True
+    return (a.device == b.device and a.dtype == b.dtype and a.shape == b.shape and a.stride() == b.stride()
+            and a.data_ptr() == b.data_ptr() and a._version == b._version)
+
+
+def check_gan_mode(gan_mode: str) -> str:
+    if gan_mode not in GAN_MODES:
+        raise ValueError(f"gan_mode={gan_mode!r} is not one of {', '.join(GAN_MODES)}.")
+    return gan_mode
+
+
+class Pix2Pix(nn.Module):
+    """The pix2pix composite: ``generator`` (U-Net, A -> B) and ``discriminator`` (PatchGAN on ``cat(A, B)``).
+
+    Args:
+        in_chans: channels of A images.
+        out_chans: channels of B images.
+        num_downs: U-Net depth (8 for 256 px, 7 for 128 px); images need sides divisible by ``2 ** num_downs``.
+        ngf: generator width.
+        ndf: discriminator width.
+        n_layers_D: PatchGAN stride-2 layers (3 = 70x70 patches).
+        norm: ``"batch"``, ``"instance"`` or ``"none"`` for both networks.
+        dropout: Dropout(0.5) in the U-Net's middle blocks.
+        gan_mode: ``"vanilla"``, ``"lsgan"``, ``"hinge"`` or ``"wgangp"``.
+        pool_size: image pool of the discriminator (0 = off, the pix2pix default).
+
+    Attributes:
+        lambda_l1: weight of the L1 term (100).
+        batched_passes: run the discriminator's real and fake passes as one batch when the norm is
+            per-sample (instance or none); batch norm always runs them separately.
+    """
+
+    def __init__(
+        self,
+        in_chans: int = 3,
+        out_chans: int = 3,
+        num_downs: int = 8,
+        ngf: int = 64,
+        ndf: int = 64,
+        n_layers_D: int = 3,
+        norm: str = "batch",
+        dropout: bool = True,
+        gan_mode: str = "vanilla",
+        pool_size: int = 0,
+    ) -> None:
+        super().__init__()
+        check_norm(norm)
+        self.gan_mode = check_gan_mode(gan_mode)
+        self.in_chans, self.out_chans, self.norm = in_chans, out_chans, norm
+        self.generator = UnetGenerator(in_chans, out_chans, num_downs, ngf, norm, dropout)
+        self.discriminator = PatchDiscriminator(in_chans + out_chans, ndf, n_layers_D, norm)
+        self.pool = ImagePool(pool_size)
+        self.lambda_l1 = 100.0
+        self.batched_passes = True
+        self._stash: tuple[torch.Tensor, torch.Tensor] | None = None
+        size = 2**num_downs
+        self.pretrained_cfg = {
+            "input_size": (in_chans, size, size),
+            "mean": (0.5,) * in_chans,
+            "std": (0.5,) * in_chans,
+            "out_chans": out_chans,
+            "crop_size": size,
+            "load_size": round(size * 286 / 256),
+        }
+
+    # ------------------------------------------------------------------------------ inference
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        """Translate A images (in [-1, 1]) to B images."""
+        return self.generator(a)
+
+    def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor]:
+        _, h, w = self.pretrained_cfg["input_size"]
+        return (torch.rand(batch_size, self.in_chans, h, w) * 2 - 1,)
+
+    def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
+        _, h, w = self.pretrained_cfg["input_size"]
+        return {"A": torch.rand(batch_size, self.in_chans, h, w) * 2 - 1,
+                "B": torch.rand(batch_size, self.out_chans, h, w) * 2 - 1}
+
+    def generator_state_dict(self) -> dict[str, torch.Tensor]:
+        """The generator's weights under this model's key names (``generator.*``), for inference-only files."""
+        return {f"generator.{k}": v for k, v in self.generator.state_dict().items()}
+
+    # ------------------------------------------------------------------------------- training
+    def generator_parameters(self) -> list[nn.Parameter]:
+        return list(self.generator.parameters())
+
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        return list(self.discriminator.parameters())
+
+    def _take_stash(self, a: torch.Tensor, need_graph: bool) -> torch.Tensor | None:
+        stash, self._stash = self._stash, None
+        if stash is None or not same_tensor(stash[0], a):
+            return None
+        fake = stash[1]
+        if need_graph and torch.is_grad_enabled() and not fake.requires_grad and \
+                any(p.requires_grad for p in self.generator.parameters()):
+            return None  # made without a graph: the generator step needs its own pass
+        return fake
+
+    def generator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """``GAN(D(cat(A, G(A))), real) + lambda_l1 * L1(G(A), B)``; the discriminator is frozen meanwhile."""
+        a, b = batch["A"], batch["B"]
+        fake_b = self._take_stash(a, need_graph=True)
+        if fake_b is None:
+            fake_b = self.generator(a)
+            self._stash = (a, fake_b.detach())  # for a discriminator step that follows on this batch
+        with frozen(self.discriminator):
+            adv = generator_adversarial_loss(self.discriminator(torch.cat([a, fake_b], 1)), self.gan_mode)
+        l1 = F.l1_loss(fake_b, b) * self.lambda_l1
+        loss = adv + l1
+        return loss, {"G_adv": adv.item(), "G_L1": l1.item(), "G_total": loss.item()}
+
+    def discriminator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """``0.5 * (GAN(D(cat(A, B)), real) + GAN(D(cat(A, G(A))), fake))`` (+ gradient penalty for WGAN-GP)."""
+        a, b = batch["A"], batch["B"]
+        fake_b = self._take_stash(a, need_graph=False)
+        if fake_b is None:
+            fake_b = self.generator(a)
+            self._stash = (a, fake_b)  # keeps its graph: a generator step on this batch reuses the pass
+        fake_ab = self.pool.query(torch.cat([a, fake_b.detach()], 1))
+        real_ab = torch.cat([a, b], 1)
+        if self.batched_passes and is_per_sample(self.norm) and fake_ab.shape == real_ab.shape:
+            pred_fake, pred_real = self.discriminator(torch.cat([fake_ab, real_ab])).chunk(2)
+        else:  # batch norm: the reference's separate passes, fake first
+            pred_fake = self.discriminator(fake_ab)
+            pred_real = self.discriminator(real_ab)
+        loss = discriminator_adversarial_loss(pred_real, pred_fake, self.gan_mode)
+        logs = {"D_adv": loss.item()}
+        if self.gan_mode == "wgangp":
+            gp = gradient_penalty(self.discriminator, real_ab, fake_ab)
+            loss = loss + gp
+            logs["D_gp"] = gp.item()
+        logs.update(D_real_logit=pred_real.detach().mean().item(), D_fake_logit=pred_fake.detach().mean().item(),
+                    D_total=loss.item())
+        return loss, logs
+
+    def training_state(self) -> dict[str, torch.Tensor]:
+        """The image pool's contents (training state the trainer checkpoints; not part of the weights)."""
+        return {f"pool.{k}": v for k, v in self.pool.state_tensors().items()}
+
+    def load_training_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`training_state` returned."""
+        device = next(self.parameters()).device
+        self.pool.load_state_tensors({k[len("pool."):]: v for k, v in tensors.items() if k.startswith("pool.")},
+                                     device)
+
+
+def _cfg(size: int, description: str) -> dict:
+    return {
+        "input_size": (3, size, size),
+        "mean": (0.5, 0.5, 0.5),
+        "std": (0.5, 0.5, 0.5),
+        "out_chans": 3,
+        "load_size": round(size * 286 / 256),
+        "crop_size": size,
+        "paper": PAPER,
+        "description": description,
+    }
+
+
+_TEST_KWARGS = {"ngf": 4, "ndf": 4}
+
+
+@register_model(family="pix2pix", task="paired_translation", test_kwargs=_TEST_KWARGS,
+                default_cfg=_cfg(256, "pix2pix: U-Net 256 generator (8 downs) + 70x70 PatchGAN on the pair, batch norm"))
+def pix2pix_unet(
+    *,
+    ngf: int = 64,
+    ndf: int = 64,
+    n_layers_D: int = 3,
+    norm: str = "batch",
+    dropout: bool = True,
+    in_chans: int = 3,
+    out_chans: int = 3,
+    gan_mode: str = "vanilla",
+    pool_size: int = 0,
+) -> Pix2Pix:
+    """pix2pix with the U-Net 256 generator (54.4M parameters) and the 70x70 PatchGAN (2.77M)."""
+    return Pix2Pix(in_chans, out_chans, 8, ngf, ndf, n_layers_D, norm, dropout, gan_mode, pool_size)
+
+
+@register_model(family="pix2pix", task="paired_translation", test_kwargs=_TEST_KWARGS,
+                default_cfg=_cfg(128, "pix2pix: U-Net 128 generator (7 downs) + 70x70 PatchGAN on the pair, batch norm"))
+def pix2pix_unet128(
+    *,
+    ngf: int = 64,
+    ndf: int = 64,
+    n_layers_D: int = 3,
+    norm: str = "batch",
+    dropout: bool = True,
+    in_chans: int = 3,
+    out_chans: int = 3,
+    gan_mode: str = "vanilla",
+    pool_size: int = 0,
+) -> Pix2Pix:
+    """pix2pix with the U-Net 128 generator (41.8M parameters) and the 70x70 PatchGAN, for 128 px images."""
+    return Pix2Pix(in_chans, out_chans, 7, ngf, ndf, n_layers_D, norm, dropout, gan_mode, pool_size)
