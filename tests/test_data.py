@@ -359,3 +359,31 @@ def test_create_dataset_errors(tmp_path):
         create_dataset("builtin:digits", "classification", val_fractoin=0.1)
     with pytest.raises(DataNotFoundError, match="does not exist"):
         create_dataset(tmp_path / "nowhere", "paired_translation")
+
+
+def test_verify_reports_every_bad_file_at_once(tmp_path):
+    _make_aligned(tmp_path / "train", n=1)
+    _save(tmp_path / "train" / "odd.png", _rand_rgb(20, 41, 0))
+    _save(tmp_path / "train" / "narrow.png", _rand_rgb(20, 16, 0))
+    (tmp_path / "train" / "junk.jpg").write_bytes(b"\x00" * 64)
+    _save(tmp_path / "train" / "trunc.png", _rand_rgb(64, 128, 1))
+    data = (tmp_path / "train" / "trunc.png").read_bytes()
+    (tmp_path / "train" / "trunc.png").write_bytes(data[: len(data) // 2])
+    ds = AlignedDataset(tmp_path, load_size=None, crop_size=12)
+    with pytest.raises(DataError) as info:
+        ds.verify()
+    msg = str(info.value)
+    assert "3 of 5 files" in msg and "odd.png" in msg and "junk.jpg" in msg and "narrow.png" in msg
+    assert "000.png" not in msg and "trunc.png" not in msg  # headers are fine
+    with pytest.raises(DataError, match=r"4 of 5 files(.|\n)*trunc\.png"):
+        ds.verify(decode=True)
+    # with a load_size the native size no longer matters, the odd width and unreadable files still do
+    with pytest.raises(DataError, match="2 of 5 files"):
+        AlignedDataset(tmp_path, load_size=16, crop_size=12).verify()
+
+
+def test_errors_keep_their_type_through_dataloader_workers(tmp_path):
+    (tmp_path / "bad.png").write_bytes(b"garbage")
+    loader = torch.utils.data.DataLoader(SingleDataset(tmp_path), batch_size=1, num_workers=1)
+    with pytest.raises(DataError, match=r"bad\.png"):
+        next(iter(loader))

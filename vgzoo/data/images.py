@@ -32,6 +32,7 @@ __all__ = [
     "check_sizes",
     "check_split",
     "is_image_file",
+    "verify_images",
     "list_images",
     "load_image",
     "read_image",
@@ -138,7 +139,13 @@ def list_images(folder: str | os.PathLike, *, what: str = "image folder", recurs
         raise DataNotFoundError(f"{what} {str(root)!r} is not a folder; expected a folder of images")
     files: list[Path] = []
     if recursive:
+        seen: set[str] = set()  # followed symlinks could loop; visit every real folder once
         for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            real = os.path.realpath(dirpath)
+            if real in seen:
+                dirnames[:] = []
+                continue
+            seen.add(real)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             files.extend(Path(dirpath) / f for f in filenames if not f.startswith(".") and is_image_file(f))
     else:
@@ -248,6 +255,59 @@ def check_crop_fits(image: torch.Tensor, crop_size: SizeLike, path: str | os.Pat
         raise DataError(
             f"{what} {str(path)!r} is {h}x{w} (HxW), smaller than the crop {crop[0]}x{crop[1]}; "
             f"expected at least the crop size: set load_size >= crop_size, lower crop_size, or remove the file"
+        )
+
+
+def verify_images(
+    paths: Sequence[str | os.PathLike],
+    *,
+    min_size: SizeLike = None,
+    aligned: bool = False,
+    decode: bool = False,
+    what: str = "dataset",
+) -> None:
+    """Check every file up front and report all bad ones in one error, so training does not stop mid-epoch.
+
+    By default only the headers are read (fast); ``decode=True`` decodes every image fully, which also finds
+    truncated files.
+
+    Args:
+        paths: the image files.
+        min_size: the smallest acceptable ``(height, width)`` (of each half when ``aligned``), e.g. the crop size when
+            images keep their native size; ``None`` skips the check.
+        aligned: the files hold A|B side by side: require an even width and check ``min_size`` on each half.
+        decode: decode the pixel data too.
+        what: how the dataset is named in the error.
+
+    Raises:
+        DataError: listing up to 20 bad files with what was wrong with each.
+    """
+    need = as_hw(min_size, "min_size")
+    problems: list[str] = []
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                if decode:
+                    img.load()
+                w, h = img.size
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            problems.append(f"{str(path)!r}: unreadable ({type(exc).__name__}: {exc})")
+            continue
+        if aligned:
+            if w % 2:
+                problems.append(f"{str(path)!r}: odd width {w}, expected A|B halves of equal width")
+                continue
+            w //= 2
+        if need is not None and (h < need[0] or w < need[1]):
+            problems.append(
+                f"{str(path)!r}: {h}x{w} (HxW{', per half' if aligned else ''}) is smaller than {need[0]}x{need[1]}"
+            )
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise DataError(
+            f"{len(problems)} of {len(paths)} files of the {what} cannot be used:\n  {shown}{more}\n"
+            "fix or remove these files"
         )
 
 

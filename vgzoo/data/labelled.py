@@ -26,6 +26,7 @@ from .images import (
     is_image_file,
     list_images,
     read_image,
+    verify_images,
 )
 
 __all__ = ["LabelledImageFolder"]
@@ -114,6 +115,16 @@ class LabelledImageFolder(Dataset):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def verify(self, decode: bool = False) -> None:
+        """Check every file now (headers; ``decode=True`` decodes fully) and raise one error listing all bad files.
+
+        Raises:
+            DataError: unreadable files or images smaller than ``crop_size`` (when ``load_size`` is ``None``).
+        """
+        min_size = self.crop_size if self.load_size is None else None
+        paths = [p for p, _ in self.samples]
+        verify_images(paths, min_size=min_size, decode=decode, what=f"labelled image folder {self.root}")
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         path, label = self.samples[index]

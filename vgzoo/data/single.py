@@ -16,7 +16,16 @@ import torch
 from torch.utils.data import Dataset
 
 from .digits import stratified_split
-from .images import SizeLike, check_channels, check_crop_fits, check_sizes, check_split, list_images, read_image
+from .images import (
+    SizeLike,
+    check_channels,
+    check_crop_fits,
+    check_sizes,
+    check_split,
+    list_images,
+    read_image,
+    verify_images,
+)
 
 __all__ = ["ImageFolderDataset", "ImagesOnly", "SingleDataset"]
 
@@ -68,6 +77,15 @@ class ImageFolderDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def verify(self, decode: bool = False) -> None:
+        """Check every file now (headers; ``decode=True`` decodes fully) and raise one error listing all bad files.
+
+        Raises:
+            DataError: unreadable files or images smaller than ``crop_size`` (when ``load_size`` is ``None``).
+        """
+        min_size = self.crop_size if self.load_size is None else None
+        verify_images(self.paths, min_size=min_size, decode=decode, what=f"image folder {self.root}")
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         path = self.paths[index]

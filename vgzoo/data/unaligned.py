@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from ..errors import DataNotFoundError
 from .aligned import check_direction
-from .images import SizeLike, check_channels, check_crop_fits, check_sizes, list_images, read_image
+from .images import SizeLike, check_channels, check_crop_fits, check_sizes, list_images, read_image, verify_images
 
 __all__ = ["UnalignedDataset"]
 
@@ -108,6 +108,16 @@ class UnalignedDataset(Dataset):
             return index % n_b
         rng = np.random.default_rng([self.seed, self.epoch, index])
         return int(rng.integers(n_b))
+
+    def verify(self, decode: bool = False) -> None:
+        """Check every file now (headers; ``decode=True`` decodes fully) and raise one error listing all bad files.
+
+        Raises:
+            DataError: unreadable files or images smaller than ``crop_size`` (when ``load_size`` is ``None``).
+        """
+        min_size = self.crop_size if self.load_size is None else None
+        paths = [*self.paths_A, *self.paths_B]
+        verify_images(paths, min_size=min_size, decode=decode, what=f"unaligned dataset {self.root}")
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         if not 0 <= index < len(self):
