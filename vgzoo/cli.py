@@ -161,6 +161,22 @@ def convert_timm_vit_cmd(src: str, dst_dir: str, allow_pickle: bool) -> None:
     click.echo(f"wrote {path} ({cfg['architecture']}, {model.model_kwargs}); load it with vgzoo.create('local-dir:{path}')")
 
 
+@plugins_cmd.command("new")
+@click.argument("name")
+@click.option("--dir", "directory", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Folder to create the package in (the package goes to DIR/NAME).")
+@click.option("--model", "model_name", default=None, help="Model name to register (default: derived from NAME).")
+def plugins_new_cmd(name: str, directory: str, model_name: str | None) -> None:
+    """Write a ready plugin package whose distribution name is NAME (pyproject, model, test, README)."""
+    from .scaffold import new_plugin
+
+    made = new_plugin(name, directory, model=model_name)
+    click.echo(f"created {made.path} (distribution {made.distribution}, package {made.package}, model {made.model})")
+    for path in made.files:
+        click.echo(f"  {path.relative_to(made.path)}")
+    click.echo(f"next: pip install -e {made.path} && python -m pytest {made.path / 'tests'} && vgzoo plugins")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="vgzoo")
