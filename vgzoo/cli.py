@@ -177,6 +177,68 @@ def plugins_new_cmd(name: str, directory: str, model_name: str | None) -> None:
     click.echo(f"next: pip install -e {made.path} && python -m pytest {made.path / 'tests'} && vgzoo plugins")
 
 
+@cli.command("translate")
+@click.argument("model_or_dir")
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
+@click.argument("output_path", metavar="OUTPUT", type=click.Path())
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
+              help="CycleGAN: which generator (G_AB or G_BA).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--no-eval", is_flag=True, help="Keep dropout and batch statistics on (the reference's pix2pix test).")
+@click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
+def translate_cmd(model_or_dir: str, input_path: str, output_path: str, direction: str, batch_size: int,
+                  device: str, no_eval: bool, pretrained: bool) -> None:
+    """Translate INPUT (an image or a folder) with MODEL_OR_DIR (a saved folder or a model name) into OUTPUT."""
+    from .translate import translate
+
+    written = translate(model_or_dir, input_path, output_path, direction=direction, batch_size=batch_size,
+                        device=device, eval_mode=not no_eval, pretrained=pretrained)
+    click.echo(f"wrote {len(written)} image(s) to {output_path}")
+
+
+@convert_cmd.command("pix2pix-reference")
+@click.argument("paths", nargs=-1, required=True, metavar="[SRC.pth] DST_DIR")
+@click.option("--dir", "ref_dir", type=click.Path(exists=True, file_okay=False),
+              help="A reference checkpoints/NAME folder: assemble the whole composite from its latest_net_*.pth.")
+@click.option("--model", "ref_model", type=click.Choice(["cycle_gan", "pix2pix"]), default=None,
+              help="With --dir: the reference's --model.")
+@click.option("--epoch", default="latest", show_default=True, help="With --dir: which <epoch>_net_*.pth.")
+@click.option("--netG", "netG", default=None, help="resnet_9blocks, resnet_6blocks, unet_256, unet_128 (default: read).")
+@click.option("--ngf", type=int, default=None, help="Generator width (default: read from the checkpoint).")
+@click.option("--norm", type=click.Choice(["batch", "instance", "none"]), default=None, help="Default: read.")
+@click.option("--in-chans", type=int, default=None, help="Default: read.")
+@click.option("--out-chans", type=int, default=None, help="Default: read.")
+@click.option("--dropout/--no-dropout", default=None, help="ResNet dropout variant (default: detected).")
+def convert_pix2pix_reference_cmd(paths: tuple[str, ...], ref_dir: str | None, ref_model: str | None,
+                                  epoch: str, netG: str | None, ngf: int | None, norm: str | None,
+                                  in_chans: int | None, out_chans: int | None, dropout: bool | None) -> None:
+    """Convert a pytorch-CycleGAN-and-pix2pix generator SRC.pth (or a whole --dir) into DST_DIR (safetensors).
+
+    Reading a .pth is a pickle load (torch.load(weights_only=True)); running this command is the opt-in.
+    """
+    if len(paths) != (1 if ref_dir is not None else 2):
+        raise click.UsageError("Give SRC.pth DST_DIR (one generator), or --dir checkpoints/NAME --model ... DST_DIR.")
+    src, dst_dir = (None, paths[0]) if ref_dir is not None else paths
+    if ref_dir is not None:
+        if ref_model is None:
+            raise click.UsageError("--dir needs --model cycle_gan or --model pix2pix.")
+        import vgzoo
+
+        from .convert.reference import reference_composite
+
+        model = reference_composite(ref_dir, model=ref_model, epoch=epoch)
+        vgzoo.save_pretrained(model, dst_dir)
+        click.echo(f"wrote {model.pretrained_cfg['architecture']} to {dst_dir} (use: vgzoo translate {dst_dir} ...)")
+        return
+    from .convert.reference import reference_generator, save_generator_dir
+
+    generator = reference_generator(src, netG=netG, ngf=ngf, norm=norm, in_chans=in_chans, out_chans=out_chans,
+                                    dropout=dropout)
+    save_generator_dir(generator, dst_dir, source=str(src))
+    click.echo(f"wrote {generator.reference_config['netG']} generator to {dst_dir} (use: vgzoo translate {dst_dir} ...)")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="vgzoo")

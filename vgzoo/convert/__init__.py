@@ -29,3 +29,10 @@ def reference_discriminator(path_or_state_dict: Any, **kwargs: Any):
     from .reference import reference_discriminator as _impl
 
     return _impl(path_or_state_dict, **kwargs)
+
+
+def reference_composite(directory: Any, model: str = "cycle_gan", epoch: str = "latest"):
+    """A whole vgzoo pix2pix/CycleGAN from a reference checkpoints/NAME folder; see :mod:`vgzoo.convert.reference`."""
+    from .reference import reference_composite as _impl
+
+    return _impl(directory, model=model, epoch=epoch)

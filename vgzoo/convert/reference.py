@@ -375,3 +375,70 @@ def reference_composite(directory: str | os.PathLike, model: str = "cycle_gan", 
                 raise WeightsError(f"{directory}: the {attr} checkpoint does not fit the assembled {name}: {exc}") from exc
     net.pretrained_cfg["weight_source"] = f"reference:{directory}"
     return net.eval()
+
+
+# ------------------------------------------------------------------------- single-generator folders
+GENERATOR_WEIGHTS = "generator.safetensors"
+GENERATOR_CONFIG = "generator.json"
+
+
+def save_generator_dir(generator: nn.Module, directory: str | os.PathLike, source: str | None = None) -> Path:
+    """Write a lone generator as ``generator.safetensors`` + ``generator.json`` (rebuilt by :func:`load_generator_dir`).
+
+    Used for converted reference generators that belong to no registered composite (``vgzoo translate``
+    accepts such folders).
+    """
+    from .._hub import atomic_write_json, save_state_dict
+
+    if isinstance(generator, ResnetGenerator):
+        block = generator.blocks[0] if len(generator.blocks) else None
+        kwargs = {"in_chans": generator.in_chans, "out_chans": generator.out_chans,
+                  "ngf": generator.stem.conv.out_channels, "n_blocks": generator.n_blocks,
+                  "norm": _norm_name(generator.stem.norm),
+                  "dropout": block is not None and not isinstance(block.dropout, nn.Identity)}
+        kind = "resnet"
+    elif isinstance(generator, UnetGenerator):
+        middle = [b for b in generator.blocks() if b.position == "middle"]
+        kwargs = {"in_chans": generator.in_chans, "out_chans": generator.out_chans,
+                  "num_downs": generator.num_downs, "ngf": generator.block.down_conv.out_channels,
+                  "norm": _norm_name(middle[0].down_norm),
+                  "dropout": any(not isinstance(b.dropout, nn.Identity) for b in middle)}
+        kind = "unet"
+    else:
+        raise TypeError(f"save_generator_dir: expected a ResnetGenerator or UnetGenerator, got {type(generator).__name__}.")
+    directory = Path(directory)
+    save_state_dict(generator.state_dict(), directory / GENERATOR_WEIGHTS, {"kind": kind})
+    atomic_write_json(directory / GENERATOR_CONFIG, {"kind": kind, "kwargs": kwargs, "source": source})
+    return directory
+
+
+def load_generator_dir(directory: str | os.PathLike) -> nn.Module:
+    """Rebuild a generator written by :func:`save_generator_dir` (safetensors and JSON only), in eval mode."""
+    import json
+
+    from .._hub import load_state_dict
+
+    directory = Path(directory)
+    cfg_path = directory / GENERATOR_CONFIG
+    if not cfg_path.is_file():
+        raise WeightsNotFoundError(f"{str(cfg_path)!r} does not exist; expected a folder written by "
+                                   "`vgzoo convert pix2pix-reference SRC.pth DST_DIR`.")
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        cls = {"resnet": ResnetGenerator, "unet": UnetGenerator}[cfg["kind"]]
+        model = cls(**cfg["kwargs"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise WeightsError(f"{str(cfg_path)!r} is not a valid generator config ({exc!r}); convert again.") from exc
+    try:
+        model.load_state_dict(load_state_dict(directory / GENERATOR_WEIGHTS))
+    except RuntimeError as exc:
+        raise WeightsError(f"{directory}: {GENERATOR_WEIGHTS} does not fit {GENERATOR_CONFIG}: {exc}") from exc
+    return model.eval()
+
+
+def _norm_name(module: nn.Module) -> str:
+    if isinstance(module, nn.BatchNorm2d):
+        return "batch"
+    if isinstance(module, nn.InstanceNorm2d):
+        return "instance"
+    return "none"
