@@ -204,7 +204,8 @@ def translate_cmd(model_or_dir: str, input_path: str, output_path: str, directio
 @click.option("--model", "ref_model", type=click.Choice(["cycle_gan", "pix2pix"]), default=None,
               help="With --dir: the reference's --model.")
 @click.option("--epoch", default="latest", show_default=True, help="With --dir: which <epoch>_net_*.pth.")
-@click.option("--netG", "netG", default=None, help="resnet_9blocks, resnet_6blocks, unet_256, unet_128 (default: read).")
+@click.option("--netG", "netG", default=None,
+              help="resnet_9blocks, resnet_6blocks, unet_256, unet_128 (default: read from the checkpoint).")
 @click.option("--ngf", type=int, default=None, help="Generator width (default: read from the checkpoint).")
 @click.option("--norm", type=click.Choice(["batch", "instance", "none"]), default=None, help="Default: read.")
 @click.option("--in-chans", type=int, default=None, help="Default: read.")
@@ -236,7 +237,140 @@ def convert_pix2pix_reference_cmd(paths: tuple[str, ...], ref_dir: str | None, r
     generator = reference_generator(src, netG=netG, ngf=ngf, norm=norm, in_chans=in_chans, out_chans=out_chans,
                                     dropout=dropout)
     save_generator_dir(generator, dst_dir, source=str(src))
-    click.echo(f"wrote {generator.reference_config['netG']} generator to {dst_dir} (use: vgzoo translate {dst_dir} ...)")
+    netg = generator.reference_config["netG"]
+    click.echo(f"wrote {netg} generator to {dst_dir} (use: vgzoo translate {dst_dir} ...)")
+
+
+def _bench_finish(doc, out: str, as_json: bool) -> None:
+    """Write a bench document's files, then print its table (or the JSON document with --json)."""
+    from .bench.report import format_table, to_json, write_results
+
+    paths = write_results(doc, out)
+    if as_json:
+        click.echo(to_json(doc))
+        click.echo(f"wrote {', '.join(str(p) for p in paths)}", err=True)
+        return
+    click.echo(format_table(doc))
+    click.echo(f"\nwrote {', '.join(str(p) for p in paths)}")
+
+
+def _int_list(value: str, what: str) -> list[int]:
+    try:
+        items = [int(v) for v in value.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise click.BadParameter(f"{what} must be comma-separated integers, e.g. 64,128,256; got {value!r}") from None
+    if not items or any(v < 1 for v in items):
+        raise click.BadParameter(f"{what} must be positive integers, got {value!r}")
+    return items
+
+
+_BENCH_OUT = click.option("--out", default="vgzoo-bench", show_default=True, type=click.Path(file_okay=False),
+                          help="Folder for the JSON, CSV and PNG files.")
+_BENCH_JSON = click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON document.")
+_BENCH_PROGRESS = click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+
+
+@cli.group("bench", cls=VgzooGroup, invoke_without_command=True)
+@_BENCH_OUT
+@_BENCH_JSON
+@click.option("--budget", type=float, default=140.0, show_default=True,
+              help="Seconds the default sweep aims for (repeats shrink to fit, never below 5).")
+@_BENCH_PROGRESS
+@click.pass_context
+def bench_cmd(ctx: click.Context, out: str, as_json: bool, budget: float, progress: bool) -> None:
+    """Measure attention's O(S^2) cost against convolution throughput.
+
+    Bare `vgzoo bench` runs the default scaling sweep (vit_ti16_scratch, vit_s16_scratch, the cyclegan_resnet6
+    generator and timm's resnet50, batch 1, 64..448 px; about 2-3 minutes on 2 CPU cores). Ctrl-C keeps and writes
+    what was measured so far.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from .bench.scaling import run_scaling
+
+    _bench_finish(run_scaling(budget_s=budget, progress=progress), out, as_json)
+
+
+@bench_cmd.command("scaling")
+@click.option("--models", default=None, help="Comma-separated vgzoo names or timm:NAME "
+              "(default: vit_ti16_scratch,vit_s16_scratch,cyclegan_resnet6,resnet50).")
+@click.option("--sizes", default="64,128,192,256,320,384,448", show_default=True, help="Image sides in px.")
+@click.option("--batch-size", type=int, default=1, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--amp-dtype", type=click.Choice(["bfloat16", "float16"]), default=None, help="Autocast (default fp32).")
+@click.option("--repeats", type=int, default=15, show_default=True, help="Most timed forwards per point.")
+@click.option("--min-repeats", type=int, default=5, show_default=True, help="Fewest timed forwards per point.")
+@click.option("--budget", type=float, default=140.0, show_default=True, help="Seconds to aim for; 0 = no cap.")
+@_BENCH_OUT
+@_BENCH_JSON
+@_BENCH_PROGRESS
+def bench_scaling_cmd(models: str | None, sizes: str, batch_size: int, device: str, amp_dtype: str | None,
+                      repeats: int, min_repeats: int, budget: float, out: str, as_json: bool, progress: bool) -> None:
+    """Time, FLOPs, attention share and memory of models over image sizes; log-log fits and crossovers."""
+    from .bench.scaling import DEFAULT_MODELS, run_scaling
+
+    names = [m for m in models.replace(" ", "").split(",") if m] if models else list(DEFAULT_MODELS)
+    doc = run_scaling(names, _int_list(sizes, "--sizes"), batch_size=batch_size, device=device, amp_dtype=amp_dtype,
+                      repeats=repeats, min_repeats=min(min_repeats, repeats), budget_s=budget or None,
+                      progress=progress)
+    _bench_finish(doc, out, as_json)
+
+
+@bench_cmd.command("attention")
+@click.option("--seq-lens", default="256,384,512,768,1024,1536,2048", show_default=True, help="Sequence lengths S.")
+@click.option("--operators", default=None,
+              help="Comma-separated subset of naive,sdpa_math,sdpa_flash,sdpa_efficient,sdpa_cudnn (default: all).")
+@click.option("--modes", default="forward,forward_backward", show_default=True)
+@click.option("--batch-size", type=int, default=1, show_default=True)
+@click.option("--heads", type=int, default=6, show_default=True)
+@click.option("--head-dim", type=int, default=64, show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
+@click.option("--repeats", type=int, default=7, show_default=True)
+@click.option("--budget", type=float, default=50.0, show_default=True, help="Seconds of timing to aim for; 0 = no cap.")
+@_BENCH_OUT
+@_BENCH_JSON
+@_BENCH_PROGRESS
+def bench_attention_cmd(seq_lens: str, operators: str | None, modes: str, batch_size: int, heads: int, head_dim: int,
+                        device: str, dtype: str, repeats: int, budget: float, out: str, as_json: bool,
+                        progress: bool) -> None:
+    """Naive softmax(QK^T/sqrt(d))V against scaled_dot_product_attention per backend, over S."""
+    from .bench.attention import run_attention
+
+    ops = [o for o in operators.replace(" ", "").split(",") if o] if operators else None
+    doc = run_attention(_int_list(seq_lens, "--seq-lens"), operators=ops,
+                        modes=[m for m in modes.replace(" ", "").split(",") if m], batch_size=batch_size,
+                        heads=heads, head_dim=head_dim, device=device, dtype=dtype, repeats=repeats,
+                        budget_s=budget or None, progress=progress)
+    _bench_finish(doc, out, as_json)
+
+
+@bench_cmd.command("model")
+@click.argument("name")
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--img-size", type=int, default=None, help="Square input side (default: the model's).")
+@click.option("--train/--infer", default=False, help="Time a training step or inference (default).")
+@click.option("--amp", is_flag=True, help="Autocast (see --amp-dtype).")
+@click.option("--amp-dtype", type=click.Choice(["bfloat16", "float16"]), default="bfloat16", show_default=True)
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model first.")
+@click.option("--channels-last", is_flag=True, help="NHWC memory format.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--vs-timm", default=None, metavar="TIMM_NAME", help="A timm model timed alternately in the same run.")
+@click.option("--repeats", type=int, default=10, show_default=True)
+@click.option("--warmup", type=int, default=2, show_default=True)
+@_BENCH_OUT
+@_BENCH_JSON
+@_BENCH_PROGRESS
+def bench_model_cmd(name: str, batch_size: int, img_size: int | None, train: bool, amp: bool, amp_dtype: str,
+                    compile_: bool, channels_last: bool, device: str, vs_timm: str | None, repeats: int, warmup: int,
+                    out: str, as_json: bool, progress: bool) -> None:
+    """Inference or training-step throughput of NAME (a vgzoo model or timm:NAME), like timm's benchmark.py."""
+    from .bench.model import run_model
+
+    doc = run_model(name, batch_size=batch_size, img_size=img_size, train=train, amp=amp, amp_dtype=amp_dtype,
+                    compile=compile_, channels_last=channels_last, device=device, vs_timm=vs_timm, repeats=repeats,
+                    warmup=warmup, progress=progress)
+    _bench_finish(doc, out, as_json)
 
 
 def main(argv: list[str] | None = None) -> None:

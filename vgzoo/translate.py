@@ -90,7 +90,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
             x = F.pad(x, need, mode="replicate")
             break
         x = F.pad(x, step, mode="reflect")
-        need = [n - s for n, s in zip(need, step)]
+        need = [n - s for n, s in zip(need, step, strict=True)]
     return x, (top, left, h, w)
 
 
@@ -198,7 +198,7 @@ def translate(
     with torch.no_grad(), tqdm(total=len(files), desc="translate", unit="img", disable=not progress) as bar:
         for group, x in _batches(files, channels, batch_size):
             y = translate_tensor(generator, x.to(device))
-            for f, img in zip(group, y):
+            for f, img in zip(group, y, strict=True):
                 target = out if single_file else out / f"{f.stem}.png"
                 write_image(img, target)
                 written.append(target)

@@ -138,8 +138,10 @@ def infer_discriminator_config(sd: StateDict) -> dict[str, Any]:
 def _parse_netG(netG: str) -> tuple[str, int]:
     if m := re.fullmatch(r"resnet_(\d+)blocks", netG):
         return "resnet", int(m.group(1))
-    if (m := re.fullmatch(r"unet_(\d+)", netG)) and int(m.group(1)) >= 32 and (int(m.group(1)) & (int(m.group(1)) - 1)) == 0:
-        return "unet", int(m.group(1)).bit_length() - 1
+    if m := re.fullmatch(r"unet_(\d+)", netG):
+        size = int(m.group(1))
+        if size >= 32 and size & (size - 1) == 0:
+            return "unet", size.bit_length() - 1
     raise ValueError(
         f"netG={netG!r} is not a reference generator; expected 'resnet_9blocks', 'resnet_6blocks' (any "
         "'resnet_<n>blocks'), 'unet_256' or 'unet_128' (any 'unet_<2^k>')."
@@ -265,8 +267,8 @@ def reference_generator(
         model = ResnetGenerator(cfg["in_chans"], cfg["out_chans"], cfg["ngf"], depth, cfg["norm"], cfg["dropout"])
     else:
         model = UnetGenerator(cfg["in_chans"], cfg["out_chans"], depth, cfg["ngf"], cfg["norm"], cfg["dropout"])
-    what = f"a {cfg['netG']} generator (ngf={cfg['ngf']}, norm={cfg['norm']!r}, {cfg['in_chans']}->{cfg['out_chans']} " \
-           f"channels, dropout={cfg['dropout']})"
+    what = (f"a {cfg['netG']} generator (ngf={cfg['ngf']}, norm={cfg['norm']!r}, "
+            f"{cfg['in_chans']}->{cfg['out_chans']} channels, dropout={cfg['dropout']})")
     model.load_state_dict(map_state_dict(model, sd, generator_key_map(model), what))
     model.reference_config = cfg
     return model.eval()
@@ -294,7 +296,8 @@ def reference_discriminator(
     given = {"n_layers": n_layers, "ndf": ndf, "norm": norm, "in_chans": in_chans}
     cfg.update({k: v for k, v in given.items() if v is not None})
     model = PatchDiscriminator(cfg["in_chans"], cfg["ndf"], cfg["n_layers"], cfg["norm"])
-    what = f"a PatchGAN (n_layers={cfg['n_layers']}, ndf={cfg['ndf']}, norm={cfg['norm']!r}, {cfg['in_chans']} channels)"
+    what = (f"a PatchGAN (n_layers={cfg['n_layers']}, ndf={cfg['ndf']}, norm={cfg['norm']!r}, "
+            f"{cfg['in_chans']} channels)")
     model.load_state_dict(map_state_dict(model, sd, discriminator_key_map(model), what))
     model.reference_config = cfg
     return model.eval()
@@ -326,7 +329,8 @@ def reference_composite(directory: str | os.PathLike, model: str = "cycle_gan", 
         if required:
             found = sorted(x.name for x in directory.glob("*_net_*.pth"))
             raise WeightsNotFoundError(
-                f"{str(p)!r} does not exist (model={model!r}, epoch={epoch!r}); the folder holds {found or 'no .pth files'}."
+                f"{str(p)!r} does not exist (model={model!r}, epoch={epoch!r}); the folder holds "
+                f"{found or 'no .pth files'}."
             )
         warnings.warn(f"{p.name} not found: that discriminator keeps its initial weights (inference only).",
                       stacklevel=3)
@@ -372,7 +376,8 @@ def reference_composite(directory: str | os.PathLike, model: str = "cycle_gan", 
             try:
                 getattr(net, attr).load_state_dict(part.state_dict())
             except RuntimeError as exc:
-                raise WeightsError(f"{directory}: the {attr} checkpoint does not fit the assembled {name}: {exc}") from exc
+                raise WeightsError(
+                    f"{directory}: the {attr} checkpoint does not fit the assembled {name}: {exc}") from exc
     net.pretrained_cfg["weight_source"] = f"reference:{directory}"
     return net.eval()
 
@@ -405,7 +410,8 @@ def save_generator_dir(generator: nn.Module, directory: str | os.PathLike, sourc
                   "dropout": any(not isinstance(b.dropout, nn.Identity) for b in middle)}
         kind = "unet"
     else:
-        raise TypeError(f"save_generator_dir: expected a ResnetGenerator or UnetGenerator, got {type(generator).__name__}.")
+        raise TypeError(
+            f"save_generator_dir: expected a ResnetGenerator or UnetGenerator, got {type(generator).__name__}.")
     directory = Path(directory)
     save_state_dict(generator.state_dict(), directory / GENERATOR_WEIGHTS, {"kind": kind})
     atomic_write_json(directory / GENERATOR_CONFIG, {"kind": kind, "kwargs": kwargs, "source": source})

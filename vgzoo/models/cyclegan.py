@@ -209,7 +209,10 @@ class CycleGAN(nn.Module):
         return loss, {"real_logit": pred_real.detach().mean().item(), "fake_logit": pred_fake.detach().mean().item()}
 
     def discriminator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        """``D_A``: real A against pooled ``G_BA(B)``; ``D_B``: real B against pooled ``G_AB(A)``; each 0.5 * (real + fake)."""
+        """``D_A``: real A against pooled ``G_BA(B)``; ``D_B``: real B against pooled ``G_AB(A)``.
+
+        Each is ``0.5 * (real + fake)``; the returned loss is their sum.
+        """
         a, b = batch["A"], batch["B"]
         stash, self._stash = self._stash, None
         if stash is not None and same_tensor(stash[0], a) and same_tensor(stash[1], b):

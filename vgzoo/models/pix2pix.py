@@ -210,7 +210,7 @@ _TEST_KWARGS = {"ngf": 4, "ndf": 4}
 
 
 @register_model(family="pix2pix", task="paired_translation", test_kwargs=_TEST_KWARGS,
-                default_cfg=_cfg(256, "pix2pix: U-Net 256 generator (8 downs) + 70x70 PatchGAN on the pair, batch norm"))
+                default_cfg=_cfg(256, "pix2pix: U-Net 256 generator (8 downs) + 70x70 PatchGAN on pairs, batch norm"))
 def pix2pix_unet(
     *,
     ngf: int = 64,
@@ -228,7 +228,7 @@ def pix2pix_unet(
 
 
 @register_model(family="pix2pix", task="paired_translation", test_kwargs=_TEST_KWARGS,
-                default_cfg=_cfg(128, "pix2pix: U-Net 128 generator (7 downs) + 70x70 PatchGAN on the pair, batch norm"))
+                default_cfg=_cfg(128, "pix2pix: U-Net 128 generator (7 downs) + 70x70 PatchGAN on pairs, batch norm"))
 def pix2pix_unet128(
     *,
     ngf: int = 64,
