@@ -1,0 +1,196 @@
+"""FLOP accounting: FlopCounterMode for everything it gets right, analytic counts for attention.
+
+Attention follows "Attention Is All You Need" (Vaswani et al., 2017): ``softmax(Q K^T / sqrt(d)) V``. One forward
+costs two batched matmuls, ``2*B*h*Sq*Sk*d`` each, so ``4*B*h*S^2*d`` per layer for self-attention. The backward of
+the math path is four matmuls of the same size (2x the forward); kernels that recompute ``Q K^T`` in the backward
+(FlashAttention, Dao et al., 2022) do five (2.5x the forward), the FlashAttention paper's convention.
+
+On CPU, ``torch.utils.flop_counter.FlopCounterMode`` has no formula for ``_scaled_dot_product_flash_attention_for_cpu``
+and silently counts 0 for ``F.scaled_dot_product_attention``, which drops exactly the quadratic term this harness is
+about. :func:`count_flops` adds analytic formulas for every fused SDPA kernel (CPU and CUDA) and reports the
+attention FLOPs separately, with the shapes it saw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+__all__ = [
+    "BACKWARD_FACTOR_MATH",
+    "BACKWARD_FACTOR_RECOMPUTE",
+    "FlopCount",
+    "attention_flops",
+    "count_flops",
+    "matmul_flops",
+    "measure_matmul_peak",
+]
+
+BACKWARD_FACTOR_MATH = 2.0
+BACKWARD_FACTOR_RECOMPUTE = 2.5
+
+
+def attention_flops(batch: int, heads: int, seq_q: int, head_dim: int, *, seq_k: int | None = None,
+                    head_dim_v: int | None = None, backward: bool = False, recompute: bool = False) -> int:
+    """Analytic FLOPs of ``softmax(Q K^T / sqrt(d)) V`` (matmuls only, as FlopCounterMode counts them).
+
+    Args:
+        batch: Batch size B.
+        heads: Number of heads h.
+        seq_q: Query length S (also the key length unless ``seq_k`` is given).
+        head_dim: Per-head dimension d of queries and keys.
+        seq_k: Key/value length; defaults to ``seq_q``.
+        head_dim_v: Per-head dimension of the values; defaults to ``head_dim``.
+        backward: Count the backward pass instead of the forward.
+        recompute: For the backward, a kernel that recomputes ``Q K^T`` (flash/efficient/cudnn): 2.5x the forward
+            instead of 2x.
+
+    Returns:
+        The FLOP count (a multiply-add counts as 2), ``4*B*h*S^2*d`` for a self-attention forward.
+    """
+    seq_k = seq_q if seq_k is None else seq_k
+    head_dim_v = head_dim if head_dim_v is None else head_dim_v
+    forward = 2 * batch * heads * seq_q * seq_k * head_dim + 2 * batch * heads * seq_q * seq_k * head_dim_v
+    if not backward:
+        return forward
+    return int(forward * (BACKWARD_FACTOR_RECOMPUTE if recompute else BACKWARD_FACTOR_MATH))
+
+
+def matmul_flops(m: int, n: int, k: int) -> int:
+    """FLOPs of an ``(m, k) @ (k, n)`` matmul: ``2*m*n*k``."""
+    return 2 * m * n * k
+
+
+@dataclass
+class FlopCount:
+    """What :func:`count_flops` found.
+
+    Attributes:
+        total: All FLOPs, attention included (analytic for fused SDPA kernels).
+        attention: FLOPs of fused SDPA kernels (analytic). Attention written out as matmuls is in ``total`` only.
+        linear: FLOPs of ``mm``/``addmm``/``bmm``-family ops outside fused attention (linear layers, naive attention).
+        conv: FLOPs of convolutions.
+        builtin_total: What plain FlopCounterMode reports for the same call (0 for SDPA on CPU).
+        attention_calls: ``(B, h, Sq, Sk, d)`` of every fused SDPA forward seen.
+        by_op: FLOPs per aten op name.
+    """
+
+    total: int = 0
+    attention: int = 0
+    linear: int = 0
+    conv: int = 0
+    builtin_total: int = 0
+    attention_calls: list[tuple[int, int, int, int, int]] = field(default_factory=list)
+    by_op: dict[str, int] = field(default_factory=dict)
+
+
+def _sdpa_formulas(recorder: list, recompute_bwd: bool) -> dict[Any, Callable]:
+    aten = torch.ops.aten
+
+    def forward(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+        b, h, sq, d = query_shape
+        sk, dv = key_shape[-2], value_shape[-1]
+        recorder.append((b, h, sq, sk, d))
+        return attention_flops(b, h, sq, d, seq_k=sk, head_dim_v=dv)
+
+    def backward(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+        b, h, sq, d = query_shape
+        sk, dv = key_shape[-2], value_shape[-1]
+        return attention_flops(b, h, sq, d, seq_k=sk, head_dim_v=dv, backward=True, recompute=recompute_bwd)
+
+    mapping: dict[Any, Callable] = {}
+    for fwd_name, bwd_name in (
+        ("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_flash_attention_for_cpu_backward"),
+        ("_scaled_dot_product_flash_attention", "_scaled_dot_product_flash_attention_backward"),
+        ("_scaled_dot_product_efficient_attention", "_scaled_dot_product_efficient_attention_backward"),
+        ("_scaled_dot_product_cudnn_attention", "_scaled_dot_product_cudnn_attention_backward"),
+    ):
+        if hasattr(aten, fwd_name):
+            mapping[getattr(aten, fwd_name)] = forward
+        if hasattr(aten, bwd_name):
+            mapping[getattr(aten, bwd_name)] = backward
+    return mapping
+
+
+_LINEAR_OPS = ("mm", "addmm", "bmm", "baddbmm", "_scaled_mm")
+_CONV_OPS = ("convolution", "_convolution", "convolution_backward", "conv2d", "cudnn_convolution")
+
+
+def _op_name(op) -> str:
+    name = getattr(op, "__name__", str(op))
+    return name.split(".")[0]
+
+
+def count_flops(fn: Callable[[], Any], *, recompute_backward: bool = True, with_builtin: bool = True) -> FlopCount:
+    """Count the FLOPs of ``fn()`` (forward, or forward and backward if ``fn`` calls ``backward()``).
+
+    Args:
+        fn: A zero-argument callable that runs the work to count.
+        recompute_backward: Count fused-SDPA backwards with the recompute factor (2.5x); ``False`` gives 2x.
+        with_builtin: Also run ``fn`` once under plain FlopCounterMode and report its total in ``builtin_total``
+            (shows what a naive count drops).
+
+    Returns:
+        A :class:`FlopCount`.
+    """
+    calls: list = []
+    result = FlopCount()
+    with FlopCounterMode(display=False, custom_mapping=_sdpa_formulas(calls, recompute_backward)) as counter:
+        fn()
+    fused = set(_sdpa_formulas([], recompute_backward))
+    for op, flops in counter.get_flop_counts().get("Global", {}).items():
+        name = _op_name(op)
+        result.by_op[name] = result.by_op.get(name, 0) + int(flops)
+        if op in fused:
+            result.attention += int(flops)
+        elif name in _LINEAR_OPS:
+            result.linear += int(flops)
+        elif name in _CONV_OPS:
+            result.conv += int(flops)
+    result.total = int(counter.get_total_flops())
+    result.attention_calls = calls
+    if with_builtin:
+        with FlopCounterMode(display=False) as plain:
+            fn()
+        result.builtin_total = int(plain.get_total_flops())
+    return result
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_matmul_peak(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, size: int | None = None,
+                        repeats: int = 5) -> float:
+    """Best achieved FLOP/s of a square matmul, the reference "peak" the harness quotes percentages of.
+
+    Args:
+        device: Where to measure.
+        dtype: Element type (fp32 by default).
+        size: Matrix side; 1024 on CPU, 8192 on CUDA by default.
+        repeats: Timed repeats after one warm-up; the best one is kept (a peak is a maximum).
+
+    Returns:
+        FLOP/s.
+    """
+    import time
+
+    device = torch.device(device)
+    size = size or (8192 if device.type == "cuda" else 1024)
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    with torch.inference_mode():
+        a @ b
+        _sync(device)
+        best = float("inf")
+        for _ in range(max(1, repeats)):
+            start = time.perf_counter()
+            a @ b
+            _sync(device)
+            best = min(best, time.perf_counter() - start)
+    return matmul_flops(size, size, size) / best
