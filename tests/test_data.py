@@ -277,6 +277,10 @@ def test_single_dataset_reads_a_folder_sorted_and_recursive(tmp_path):
     assert [p.name for p in ds.paths] == ["a.png", "b.png", "c.JPG"]
     assert set(ds[0]) == {"A", "path"} and ds[0]["A"].shape == (3, 10, 4) and ds.in_chans == 3
     assert SingleDataset(tmp_path, load_size=8, in_chans=1)[2]["A"].shape == (1, 8, 8)
+    one = SingleDataset(tmp_path / "b.png")
+    assert len(one) == 1 and one[0]["A"].shape == (3, 6, 8)
+    with pytest.raises(DataNotFoundError, match="not a folder"):
+        SingleDataset(tmp_path / "readme.txt")
     folder = ImageFolderDataset(tmp_path, load_size=8)
     assert set(folder[0]) == {"image", "path"}
     train, val = ImageFolderDataset(tmp_path, split="train"), ImageFolderDataset(tmp_path, split="val")

@@ -22,6 +22,7 @@ from .images import (
     check_crop_fits,
     check_sizes,
     check_split,
+    is_image_file,
     list_images,
     read_image,
     verify_images,
@@ -37,7 +38,7 @@ class ImageFolderDataset(Dataset):
     own size, so batching more than one needs images of one size (or ``batch_size=1``).
 
     Args:
-        root: the folder of images.
+        root: the folder of images (or a single image file).
         load_size: the deterministic resize (bicubic): an int (a square), ``(height, width)`` or ``None`` (native).
         crop_size: the crop taken later; used to reject images smaller than it. ``None`` disables the check.
         channels: 3 (RGB) or 1 (grayscale).
@@ -68,7 +69,10 @@ class ImageFolderDataset(Dataset):
         self.load_size, self.crop_size = check_sizes(load_size, crop_size)
         self.split = check_split(split)
         self.root = Path(root)
-        paths = list_images(self.root, what="image folder")
+        if self.root.is_file() and is_image_file(self.root):
+            paths = [self.root]  # one image file reads as a folder of one
+        else:
+            paths = list_images(self.root, what="image folder")
         if split != "all":
             train, val = stratified_split(np.zeros(len(paths), dtype=np.int64), val_fraction, seed)
             paths = [paths[i] for i in (train if split == "train" else val)]
@@ -106,7 +110,7 @@ class SingleDataset(ImageFolderDataset):
     """One folder of images for inference, as the reference's ``single`` mode: items ``{"A": tensor, "path": str}``.
 
     Args:
-        root: the folder of images.
+        root: the folder of images (or a single image file).
         load_size: the deterministic resize; ``None`` (the default) keeps each image's size, which the translation
             commands handle by padding.
         in_chans: channels of item ``A``: 3 (RGB) or 1 (grayscale).
