@@ -9,7 +9,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._registry import list_models, register_model
-from .errors import PluginError, UnknownModelError, VgzooError, WeightsError, WeightsNotFoundError
+from .errors import (
+    DataError,
+    DataNotFoundError,
+    PluginError,
+    UnknownModelError,
+    VgzooError,
+    WeightsError,
+    WeightsNotFoundError,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -32,6 +40,8 @@ __all__ = [
     "PluginError",
     "WeightsError",
     "WeightsNotFoundError",
+    "DataError",
+    "DataNotFoundError",
 ]
 
 
