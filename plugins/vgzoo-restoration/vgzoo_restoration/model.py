@@ -200,11 +200,14 @@ class RestorationGAN(nn.Module):
     def degrade(self, clean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The generator's input for clean images in [-1, 1] (random holes or noise per call).
 
+        ``generator`` (optional, on any device) makes the holes or noise reproducible.
+
         Returns ``(B, C+1, H, W)`` (masked image, hole mask with 1 = missing) for ``inpaint``,
         ``(B, C, H, W)`` noisy images for ``denoise``, ``(B, 1, H, W)`` luma for ``colorize``.
         """
         if self.degradation == "denoise":
-            noise = torch.randn(clean.shape, device=clean.device, dtype=clean.dtype, generator=generator)
+            draw_on = generator.device if generator is not None else clean.device
+            noise = torch.randn(clean.shape, device=draw_on, dtype=clean.dtype, generator=generator).to(clean.device)
             return (clean + self.noise_std * noise).clamp(-1, 1)
         if self.degradation == "colorize":
             return to_luma(clean)
@@ -278,7 +281,8 @@ def random_hole_mask(
     """One random axis-aligned rectangle per image: ``(B, 1, H, W)``, 1 inside the hole, 0 elsewhere."""
     b, _, h, w = images.shape
     dev = images.device
-    u = torch.rand(b, 4, device=dev, generator=generator)
+    # drawn on the generator's device (a CPU generator gives reproducible holes for a CUDA batch too)
+    u = torch.rand(b, 4, device=generator.device if generator is not None else dev, generator=generator).to(dev)
     hh = (h * (hole_min + (hole_max - hole_min) * u[:, 0])).long().clamp(1, h)
     ww = (w * (hole_min + (hole_max - hole_min) * u[:, 1])).long().clamp(1, w)
     top = ((h - hh + 1) * u[:, 2]).long().clamp(max=h - 1)

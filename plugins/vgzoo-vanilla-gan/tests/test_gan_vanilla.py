@@ -77,3 +77,11 @@ def test_discriminator_learns_to_separate():
         opt.step()
         first = logs["d_adv"] if first is None else first
     assert logs["d_adv"] < first * 0.5
+
+
+def test_sampling_is_reproducible_with_a_generator():
+    model = vgzoo.create("gan_vanilla", img_size=8, base_chans=8, ndf=8).eval()
+    a = model.sample(4, generator=torch.Generator().manual_seed(3))
+    b = model.sample(4, generator=torch.Generator().manual_seed(3))
+    c = model.sample(4, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)

@@ -142,9 +142,15 @@ class VanillaGAN(nn.Module):
 
     # -- inference --------------------------------------------------------------------------------
     def sample_noise(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``z`` uniform in [-1, 1]^nz on the model's device."""
+        """``z`` uniform in [-1, 1]^nz on the model's device.
+
+        ``generator`` may live on another device than the model (a CPU generator for reproducible
+        previews of a CUDA model): the noise is drawn on the generator's device and moved.
+        """
         device = next(self.parameters()).device
-        return torch.rand(batch_size, self.nz, device=device, generator=generator) * 2.0 - 1.0
+        draw_on = generator.device if generator is not None else device
+        z = torch.rand(batch_size, self.nz, device=draw_on, generator=generator) * 2.0 - 1.0
+        return z.to(device)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] for the latent codes ``z`` of shape (B, nz)."""
