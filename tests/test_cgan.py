@@ -19,12 +19,8 @@ def model() -> ConditionalGAN:
     return vgzoo.create("cgan_embed_digits", **TINY)
 
 
-@pytest.mark.parametrize("name", ["cgan_embed", "cgan_embed_digits"])
-def test_conformance(name):
-    vgzoo.testing.check_model(name)
-
-
 def test_conformance_options():
+    """The plain configurations are covered by tests/test_models.py; here the options."""
     vgzoo.testing.check_model("cgan_embed_digits", spectral_norm=True, gan_loss="hinge", latent="normal")
 
 
@@ -169,10 +165,10 @@ def test_few_steps_reduce_discriminator_loss():
     """A handful of D steps on a fixed batch must lower the D loss (the loss is wired the right way round)."""
     torch.manual_seed(0)
     m = vgzoo.create("cgan_embed_digits", **TINY)
-    opt = torch.optim.Adam(m.discriminator_parameters(), lr=5e-3)
+    opt = torch.optim.Adam(m.discriminator_parameters(), lr=1e-2)
     batch = m.example_batch(8)
     first = None
-    for _ in range(25):
+    for _ in range(10):
         torch.manual_seed(1)  # same fakes every step
         loss, _ = m.discriminator_loss(batch)
         first = float(loss.detach()) if first is None else first
@@ -180,7 +176,7 @@ def test_few_steps_reduce_discriminator_loss():
         loss.backward()
         opt.step()
     torch.manual_seed(1)
-    assert float(m.discriminator_loss(batch)[0].detach()) < first * 0.6
+    assert float(m.discriminator_loss(batch)[0].detach()) < first * 0.5
 
 
 def test_pretrained_missing_is_clear():
@@ -194,3 +190,95 @@ def test_pretrained_missing_is_clear():
     else:
         with pytest.raises(vgzoo.WeightsNotFoundError, match="cgan_embed_digits"):
             vgzoo.create("cgan_embed_digits", pretrained=True)
+
+
+# ----------------------------------------------------------------------------------- vgzoo generate
+@pytest.fixture
+def saved_dir(tmp_path):
+    torch.manual_seed(0)
+    m = vgzoo.create("cgan_embed_digits", **TINY)
+    return vgzoo.save_pretrained(m, tmp_path / "model")
+
+
+def _png(path):
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.mode, np.asarray(im).copy()
+
+
+def test_generate_cli_grid_and_singles(saved_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from vgzoo.cli import cli
+    from vgzoo.generate import to_uint8
+
+    grid, singles = tmp_path / "grid.png", tmp_path / "singles"
+    args = ["generate", str(saved_dir), "--labels", "0,3", "--per-class", "3", "--seed", "1", "--out", str(grid),
+            "--out-dir", str(singles)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "2 rows x 3" in result.output
+    mode, pixels = _png(grid)
+    assert mode == "L" and pixels.shape == (2 * (64 + 2) + 2, 3 * (64 + 2) + 2)  # 16 px cells upscaled 4x
+    files = sorted(p.name for p in singles.iterdir())
+    assert files == [f"class{c}_{i:03d}.png" for c in (0, 3) for i in range(3)]
+    # row r of the grid is class labels[r], drawn in order from one seeded generator
+    model = vgzoo.create(f"local-dir:{saved_dir}").eval()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        model.sample(torch.zeros(3, dtype=torch.long), generator=g)
+        expected = to_uint8(model.sample(torch.full((3,), 3), generator=g))[1, ..., 0].numpy()
+    assert (_png(singles / "class3_001.png")[1] == expected).all()
+    cell = pixels[2 + 66 : 2 + 66 + 64, 2 + 66 : 2 + 66 + 64]  # row 1, column 1
+    assert (cell[::4, ::4] == expected).all()
+    # same seed, same grid; another seed, another grid
+    again = tmp_path / "again.png"
+    assert CliRunner().invoke(cli, [*args[:8], "--out", str(again)]).exit_code == 0
+    assert (_png(again)[1] == pixels).all()
+    other = tmp_path / "other.png"
+    assert CliRunner().invoke(cli, [*args[:7], "2", "--out", str(other)]).exit_code == 0
+    assert not (_png(other)[1] == pixels).all()
+
+
+def test_generate_all_classes_by_name(tmp_path):
+    from click.testing import CliRunner
+
+    from vgzoo.cli import cli
+
+    grid = tmp_path / "g.png"
+    result = CliRunner().invoke(cli, ["generate", "cgan_embed_digits", "--all-classes", "--per-class", "2",
+                                      "--scale", "1", "--out", str(grid)])
+    assert result.exit_code == 0, result.output
+    assert _png(grid)[1].shape == (10 * 18 + 2, 2 * 18 + 2)
+    assert "random weights" in result.output
+
+
+@pytest.mark.parametrize(
+    "extra, code, message",
+    [
+        (["--labels", "0,12"], 1, "[0, 10)"),
+        (["--labels", "a,1"], 2, "not integers"),
+        (["--labels", "1", "--all-classes"], 2, "exclude each other"),
+        (["--per-class", "0"], 2, "per-class"),
+    ],
+)
+def test_generate_cli_errors(saved_dir, tmp_path, extra, code, message):
+    from click.testing import CliRunner
+
+    from vgzoo.cli import cli
+
+    out = tmp_path / "x.png"
+    result = CliRunner().invoke(cli, ["generate", str(saved_dir), "--out", str(out), *extra])
+    assert result.exit_code == code
+    assert message in result.output
+    assert not out.exists()
+
+
+def test_generate_refuses_non_conditional_models(tmp_path):
+    from vgzoo.generate import generate, parse_labels
+
+    with pytest.raises(ValueError, match="not a class-conditional generator"):
+        generate(torch.nn.Linear(2, 2), out=tmp_path / "x.png")
+    assert parse_labels(" 1, 2,3 ") == [1, 2, 3]
