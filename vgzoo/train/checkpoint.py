@@ -41,7 +41,7 @@ LATEST = "latest"
 BEST = "best"
 STATE_JSON = "trainer_state.json"
 _STEP_RE = re.compile(r"^step_(\d+)$")
-# Fault injection for the tests: sleep this long in the middle of saving step VGZOO_TEST_SLOW_SAVE_STEP.
+# Fault injection for the tests: "STEP[:SECONDS]" sleeps (60 s by default) in the middle of saving step STEP.
 _SLOW_SAVE_ENV = "VGZOO_TEST_SLOW_SAVE_STEP"
 
 
@@ -190,11 +190,11 @@ def save_checkpoint(
         save_state_dict(module.state_dict(), tmp / "ema.safetensors", metadata={"step": str(step)})
         trainer_state = {**trainer_state, "ema_n_averaged": int(getattr(ema, "n_averaged", torch.tensor(0)).item())}
 
-    slow = os.environ.get(_SLOW_SAVE_ENV)
-    if slow is not None and int(slow) == step:  # pragma: no cover - runs in a killed subprocess
+    slow = os.environ.get(_SLOW_SAVE_ENV)  # "STEP" or "STEP:SECONDS"
+    if slow is not None and int(slow.partition(":")[0]) == step:  # pragma: no cover - runs in a subprocess
         print(f"vgzoo-test: saving step {step}", flush=True)
         sys.stdout.flush()
-        time.sleep(60)
+        time.sleep(float(slow.partition(":")[2] or 60))
 
     opt_tensors: dict[str, torch.Tensor] = {}
     opt_meta: dict[str, Any] = {}

@@ -115,7 +115,10 @@ class _Batches:
         self.sampler.set_epoch(epoch)
         indices = list(self.sampler)
         batches = [indices[i * self.batch_size:(i + 1) * self.batch_size] for i in range(self.steps_per_epoch)]
-        return DataLoader(self.dataset, batch_sampler=batches[start:], num_workers=self.num_workers)
+        # A private generator: creating a loader iterator draws a base seed, which must not move the global RNG
+        # (a resumed run creates one more iterator than an uninterrupted one).
+        g = torch.Generator().manual_seed(self.sampler.seed * 100003 + epoch)
+        return DataLoader(self.dataset, batch_sampler=batches[start:], num_workers=self.num_workers, generator=g)
 
 
 def _read_config(config: str | os.PathLike | dict | None) -> dict[str, Any]:
