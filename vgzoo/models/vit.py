@@ -119,7 +119,7 @@ class VisionTransformer(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, self.patch_embed.num_patches + 1, embed_dim))
         self.pos_drop = nn.Dropout(drop_rate)
-        rates = torch.linspace(0, drop_path_rate, depth).tolist() if depth > 0 else []
+        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]  # linear 0 -> drop_path_rate
         self.blocks = nn.Sequential(
             *[
                 TransformerBlock(embed_dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, rates[i])
