@@ -86,7 +86,10 @@ def crossover(xs: Sequence[float], a: Sequence[float], b: Sequence[float]) -> tu
         return pts[0][0], "measured"
     fa = fit_power_law([p[0] for p in pts], [p[1] for p in pts])
     fb = fit_power_law([p[0] for p in pts], [p[2] for p in pts])
-    if fa is None or fb is None or fa.exponent <= fb.exponent:
+    if fa is None or fb is None or fa.exponent - fb.exponent < 1e-6:
         return None, None
-    x = (fb.coef / fa.coef) ** (1.0 / (fa.exponent - fb.exponent))
-    return x, "extrapolated"
+    try:
+        x = (fb.coef / fa.coef) ** (1.0 / (fa.exponent - fb.exponent))
+    except OverflowError:
+        return None, None
+    return (x, "extrapolated") if math.isfinite(x) else (None, None)
