@@ -69,6 +69,9 @@ def test_count_flops_adds_the_fused_sdpa_term_flop_counter_misses():
         out.sum().backward()
 
     counted = count_flops(step)
+    with FlopCounterMode(display=False) as stock:
+        step()
+    assert counted.builtin_total == stock.get_total_flops()  # what a plain count reports, kept for comparison
     fwd = attention_flops(B, H, S, D)
     if counted.attention_calls:  # a fused kernel ran (the CPU default): counted analytically
         assert counted.attention == fwd + attention_flops(B, H, S, D, backward=True, recompute=True)

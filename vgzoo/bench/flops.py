@@ -88,19 +88,27 @@ class FlopCount:
     by_op: dict[str, int] = field(default_factory=dict)
 
 
-def _sdpa_formulas(recorder: list, recompute_bwd: bool) -> dict[Any, Callable]:
+def _sdpa_formulas(recorder: list, builtin: list, recompute_bwd: bool) -> dict[Any, Callable]:
+    """Analytic formulas for the fused SDPA ops; ``builtin`` collects what stock FlopCounterMode would count."""
+    from torch.utils.flop_counter import flop_registry
+
     aten = torch.ops.aten
 
-    def forward(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
-        b, h, sq, d = query_shape
-        sk, dv = key_shape[-2], value_shape[-1]
-        recorder.append((b, h, sq, sk, d))
-        return attention_flops(b, h, sq, d, seq_k=sk, head_dim_v=dv)
+    def make(packet, is_backward: bool) -> Callable:
+        stock = flop_registry.get(packet)
 
-    def backward(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
-        b, h, sq, d = query_shape
-        sk, dv = key_shape[-2], value_shape[-1]
-        return attention_flops(b, h, sq, d, seq_k=sk, head_dim_v=dv, backward=True, recompute=recompute_bwd)
+        def formula(*args, out_val=None, **kwargs) -> int:
+            q, k, v = args[1:4] if is_backward else args[:3]
+            b, h, sq, d = q.shape
+            sk, dv = k.shape[-2], v.shape[-1]
+            if not is_backward:
+                recorder.append((b, h, sq, sk, d))
+            builtin.append(int(stock(*args, out_val=out_val, **kwargs)) if stock is not None else 0)
+            return attention_flops(b, h, sq, d, seq_k=sk, head_dim_v=dv, backward=is_backward,
+                                   recompute=recompute_bwd)
+
+        formula._get_raw = True  # receive the tensors, so the stock formula can be asked too
+        return formula
 
     mapping: dict[Any, Callable] = {}
     for fwd_name, bwd_name in (
@@ -110,9 +118,9 @@ def _sdpa_formulas(recorder: list, recompute_bwd: bool) -> dict[Any, Callable]:
         ("_scaled_dot_product_cudnn_attention", "_scaled_dot_product_cudnn_attention_backward"),
     ):
         if hasattr(aten, fwd_name):
-            mapping[getattr(aten, fwd_name)] = forward
+            mapping[getattr(aten, fwd_name)] = make(getattr(aten, fwd_name), False)
         if hasattr(aten, bwd_name):
-            mapping[getattr(aten, bwd_name)] = backward
+            mapping[getattr(aten, bwd_name)] = make(getattr(aten, bwd_name), True)
     return mapping
 
 
@@ -125,27 +133,29 @@ def _op_name(op) -> str:
     return name.split(".")[0]
 
 
-def count_flops(fn: Callable[[], Any], *, recompute_backward: bool = True, with_builtin: bool = True) -> FlopCount:
+def count_flops(fn: Callable[[], Any], *, recompute_backward: bool = True) -> FlopCount:
     """Count the FLOPs of ``fn()`` (forward, or forward and backward if ``fn`` calls ``backward()``).
+
+    One pass under FlopCounterMode with analytic formulas for the fused SDPA kernels; what stock FlopCounterMode
+    would have reported for the same pass (its own formula where it has one, else 0) is kept in ``builtin_total``.
 
     Args:
         fn: A zero-argument callable that runs the work to count.
         recompute_backward: Count fused-SDPA backwards with the recompute factor (2.5x); ``False`` gives 2x.
-        with_builtin: Also run ``fn`` once under plain FlopCounterMode and report its total in ``builtin_total``
-            (shows what a naive count drops).
 
     Returns:
         A :class:`FlopCount`.
     """
     calls: list = []
+    builtin: list = []
     result = FlopCount()
-    with FlopCounterMode(display=False, custom_mapping=_sdpa_formulas(calls, recompute_backward)) as counter:
+    mapping = _sdpa_formulas(calls, builtin, recompute_backward)
+    with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         fn()
-    fused = set(_sdpa_formulas([], recompute_backward))
     for op, flops in counter.get_flop_counts().get("Global", {}).items():
         name = _op_name(op)
         result.by_op[name] = result.by_op.get(name, 0) + int(flops)
-        if op in fused:
+        if op in mapping:
             result.attention += int(flops)
         elif name in _LINEAR_OPS:
             result.linear += int(flops)
@@ -153,10 +163,7 @@ def count_flops(fn: Callable[[], Any], *, recompute_backward: bool = True, with_
             result.conv += int(flops)
     result.total = int(counter.get_total_flops())
     result.attention_calls = calls
-    if with_builtin:
-        with FlopCounterMode(display=False) as plain:
-            fn()
-        result.builtin_total = int(plain.get_total_flops())
+    result.builtin_total = result.total - result.attention + sum(builtin)
     return result
 
 

@@ -215,7 +215,7 @@ def run_model(
     for e in entries:
         if not e["timing"].times:
             continue
-        flops = count_flops(e["count_step"], with_builtin=False).total
+        flops = count_flops(e["count_step"]).total
         mem = profile_call(e["count_step"], dev)
         med = e["timing"].median
         fps = flops / med if flops and med > 0 else None

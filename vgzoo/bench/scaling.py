@@ -229,11 +229,11 @@ def _measure(target, model, size, batch_size, dev, autocast_dtype, repeats, min_
     one = (time.perf_counter() - start) / max(1, warmup)
     n = repeats
     if budget is not None:
-        # the point also pays for a FLOP count (two for ViTs) and a profiled pass, about one forward each
-        extra = 3 if target.kind == "vit" else 2
+        # the point also pays for a FLOP count and a profiled pass, about one forward each
+        extra = 2
         n = max(min_repeats, min(repeats, int(budget / max(one, 1e-6)) - extra))
     timing = time_fn(forward, repeats=n, warmup=0, device=dev)
-    counted = count_flops(forward, with_builtin=target.kind == "vit")
+    counted = count_flops(forward)
     prof = profile_call(forward, dev)
     tokens = None
     if counted.attention_calls:
@@ -250,7 +250,7 @@ def _measure(target, model, size, batch_size, dev, autocast_dtype, repeats, min_
         "images_per_s": batch_size / med if med > 0 else None, "peak_mem_bytes": prof.peak_bytes,
         "flops": counted.total, "attention_flops": counted.attention, "linear_flops": counted.linear,
         "conv_flops": counted.conv,
-        "flop_counter_builtin": counted.builtin_total if target.kind == "vit" else counted.total,
+        "flop_counter_builtin": counted.builtin_total,
         "attention_flop_share": counted.attention / counted.total if counted.total else None,
         "attention_time_share": prof.op_time_s.get("attention", 0.0) / op_total if op_total else None,
         "linear_time_share": prof.op_time_s.get("linear", 0.0) / op_total if op_total else None,
