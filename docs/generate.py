@@ -1,6 +1,6 @@
 """Regenerate the generated parts of docs/: the CLI reference and the model tables.
 
-Run: python docs/generate.py          (rewrites docs/cli.md and docs/models-table.md)
+Run: python docs/generate.py          (rewrites docs/cli.md, docs/models-table.md, the tables in docs/models/)
      python docs/generate.py --check  (exit 1 if either file is stale; tests/test_docs.py runs this)
 
 The CLI reference comes from the click commands themselves and the model tables from the registry
@@ -10,6 +10,7 @@ The CLI reference comes from the click commands themselves and the model tables 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -43,20 +44,54 @@ def cli_reference() -> str:
     return "\n".join(parts) + "\n"
 
 
-def model_tables() -> str:
-    """Markdown table of every built-in model: family, task, parameters at its default configuration."""
+def _builtin_rows() -> list[dict]:
+    """Family, task, parameter count and input size of every built-in model at its default configuration."""
     import vgzoo
 
-    rows = ["| model | family | task | parameters | input size | paper |", "| --- | --- | --- | --- | --- | --- |"]
+    rows = []
     for name in vgzoo.list_models():
         info = vgzoo.model_info(name)
-        if info.distribution != "vgzoo":
+        if info.distribution != "vgzoo":  # plugins installed in a dev environment must not change the docs
             continue
         model = vgzoo.create(name)
-        params = sum(p.numel() for p in model.parameters())
-        size = "x".join(str(s) for s in model.pretrained_cfg["input_size"])
-        rows.append(f"| `{name}` | {info.family} | {info.task} | {params:,} | {size} | {info.paper} |")
-    return "# Model table\n\nGenerated from the registry by `python docs/generate.py`.\n\n" + "\n".join(rows) + "\n"
+        rows.append({
+            "name": name, "family": info.family, "task": info.task, "paper": info.paper,
+            "params": sum(p.numel() for p in model.parameters()),
+            "size": "x".join(str(s) for s in model.pretrained_cfg["input_size"]),
+            "parts": {part: sum(p.numel() for p in getattr(model, part).parameters())
+                      for part in ("generator", "discriminator", "G_AB", "G_BA", "D_A", "D_B") if hasattr(model, part)},
+        })
+    return rows
+
+
+def model_tables(rows: list[dict]) -> str:
+    """Markdown table of every built-in model: family, task, parameters at its default configuration."""
+    lines = ["| model | family | task | parameters | input size | paper |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| `{r['name']}` | {r['family']} | {r['task']} | {r['params']:,} | {r['size']} | {r['paper']} |"
+              for r in rows]
+    return "# Model table\n\nGenerated from the registry by `python docs/generate.py`.\n\n" + "\n".join(lines) + "\n"
+
+
+def family_table(rows: list[dict], family: str) -> str:
+    """Parameter counts of one family's models, with their parts (generators, discriminators)."""
+    lines = ["| model | input size | parameters | parts |", "| --- | --- | --- | --- |"]
+    for r in rows:
+        if r["family"] == family:
+            parts = ", ".join(f"{k} {v:,}" for k, v in r["parts"].items()) or "-"
+            lines.append(f"| `{r['name']}` | {r['size']} | {r['params']:,} | {parts} |")
+    return "\n".join(lines)
+
+
+BLOCK = re.compile(r"(<!-- BEGIN generated:params (\w+) -->\n).*?(<!-- END generated:params -->)", re.S)
+
+
+def fill_family_pages(rows: list[dict]) -> dict[Path, str]:
+    """Each docs/models/*.md with its generated parameter block filled in."""
+    pages = {}
+    for page in sorted((DOCS / "models").glob("*.md")):
+        text = page.read_text()
+        pages[page] = BLOCK.sub(lambda m: f"{m.group(1)}{family_table(rows, m.group(2))}\n{m.group(3)}", text)
+    return pages
 
 
 def main() -> int:
@@ -64,7 +99,9 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="fail if a generated file is stale")
     args = parser.parse_args()
     stale = []
-    for path, text in ((DOCS / "cli.md", cli_reference()), (DOCS / "models-table.md", model_tables())):
+    rows = _builtin_rows()
+    outputs = {DOCS / "cli.md": cli_reference(), DOCS / "models-table.md": model_tables(rows), **fill_family_pages(rows)}
+    for path, text in outputs.items():
         if args.check:
             if not path.exists() or path.read_text() != text:
                 stale.append(path.name)
