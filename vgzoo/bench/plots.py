@@ -42,29 +42,34 @@ def plot(doc: dict[str, Any], out: Path) -> list[Path]:
 
 def _plot_scaling(doc: dict[str, Any], path: Path) -> Path:
     plt = _pyplot()
+    from matplotlib.ticker import NullFormatter
+
     rows = doc["rows"]
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
     names = list(dict.fromkeys(r["model"] for r in rows))
-    for name in names:
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for idx, name in enumerate(names):
+        color = colors[idx % len(colors)]
         sel = sorted((r for r in rows if r["model"] == name), key=lambda r: r["img_size"])
         px = [r["pixels"] for r in sel]
         fit = doc.get("fits", {}).get(name, {})
         label = f"{name} (t~x^{fit['time_exponent']:.2f})" if fit.get("time_exponent") is not None else name
         axes[0].errorbar(px, [r["median_s"] * 1e3 for r in sel], yerr=[r["iqr_s"] * 1e3 / 2 for r in sel],
-                         marker="o", capsize=2, label=label)
-        axes[1].plot(px, [r["peak_mem_bytes"] / 2**20 for r in sel], marker="o", label=name)
+                         marker="o", capsize=2, label=label, color=color)
+        axes[1].plot(px, [max(r["peak_mem_bytes"], 1) / 2**20 for r in sel], marker="o", label=name, color=color)
         if sel[0]["kind"] == "vit":
             axes[2].plot([r["img_size"] for r in sel], [100 * (r["attention_flop_share"] or 0) for r in sel],
-                         marker="o", label=f"{name} FLOPs")
+                         marker="o", label=f"{name} FLOPs", color=color)
             if any(r.get("attention_time_share") is not None for r in sel):
                 axes[2].plot([r["img_size"] for r in sel], [100 * (r["attention_time_share"] or 0) for r in sel],
-                             marker="x", linestyle="--", label=f"{name} time")
+                             marker="x", linestyle="--", label=f"{name} time", color=color)
     all_px = [r["pixels"] for r in rows]
     _reference_slopes(axes[0], all_px, [r["median_s"] * 1e3 for r in rows])
     for ax, title, ylabel in ((axes[0], "Latency (median, IQR bars)", "ms per batch"),
                               (axes[1], "Peak memory during forward", "MiB")):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("pixels per image (H x W)")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
