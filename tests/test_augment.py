@@ -352,3 +352,19 @@ def test_transform_for_real_gan_models(name, cls):
         size = t.data_config["crop_size"]
         assert a2.shape[-2:] == b2.shape[-2:] == (size, size)
         assert a2.shape[1] == a.shape[1] and b2.shape[1] == b.shape[1]
+
+
+def test_transform_from_a_registered_name_reads_its_default_config():
+    try:
+        t = create_transform("pix2pix_unet")
+    except vgzoo.PluginError as exc:
+        pytest.skip(f"pix2pix_unet not available: {exc}")
+    assert type(t) is PairedTransform
+    assert (t.data_config["load_size"], t.data_config["crop_size"]) == (286, 256)
+
+
+def test_range_check_can_be_turned_off():
+    t = create_transform(CLS, check_range=False, input_size=16)
+    assert t(torch.rand(2, 3, 20, 20) * 2).shape == (2, 3, 16, 16)
+    with pytest.raises(AugmentInputError):  # the dtype check stays
+        t(torch.zeros(2, 3, 20, 20, dtype=torch.uint8))
