@@ -16,8 +16,8 @@ import pytest
 import torch
 from test_train import Blobs, TinyCGAN, TinyClassifier, rows, state_equal
 
-from vgzoo.train import fit
 from vgzoo.train import checkpoint as ckpt
+from vgzoo.train import fit
 
 TESTS = Path(__file__).resolve().parent
 

@@ -40,6 +40,7 @@ from .monitor import GANHealthMonitor, MonitorConfig
 from .recipes import Recipe, recipe_for
 
 logger = logging.getLogger("vgzoo.train")
+PLOT_INTERVAL_S = 20.0
 
 FIT_KEYS = ("model", "data", "val_data", "out", "task", "epochs", "steps", "batch_size", "lr", "device", "amp",
             "compile", "seed", "model_kwargs", "options")
@@ -276,6 +277,7 @@ class _Run:
         self.run_dir = Path(cfg["out"])
         self.info = ddp.env_info()
         self._log = log
+        self._last_plot = -math.inf
 
     # ------------------------------------------------------------------------------------ messages
     def log(self, msg: str) -> None:
@@ -584,7 +586,11 @@ class _Run:
                 every = int(self.cfg["options"].get("plot_every", 1) or 1)
                 if epoch % every == 0:
                     self._pictures(recipe, model, fixed, f"epoch_{epoch:04d}")
-                    plots.plot_loss_curves(history, self.run_dir / "loss_curves.png", title=str(self.cfg["model"]))
+                    # matplotlib takes a while: with short epochs, redraw at most every PLOT_INTERVAL_S
+                    if time.monotonic() - self._last_plot >= PLOT_INTERVAL_S:
+                        plots.plot_loss_curves(history, self.run_dir / "loss_curves.png",
+                                               title=str(self.cfg["model"]))
+                        self._last_plot = time.monotonic()
         is_best, best = self._is_best(recipe, val, best)
         return val, is_best, best
 

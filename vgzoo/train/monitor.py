@@ -21,7 +21,7 @@ from typing import Any
 from .._hub import atomic_write_json
 
 D_WINS_REMEDIES = [
-    "lower the discriminator's learning rate (e.g. --lr for D halved, or options d_lr_mult=0.5)",
+    "lower the discriminator's learning rate (options d_lr_mult=0.5)",
     "augment what D sees with DiffAugment (options diffaugment='color,translation,cutout')",
     "use one-sided label smoothing for D's real targets",
     "give D fewer layers or channels",
@@ -124,6 +124,7 @@ class MonitorConfig:
     grad_window: int = 50
     grad_collapse_ratio: float = 1e-3
     mode_collapse_ratio: float = 0.5
+    diversity_warmup_steps: int = 200  # an untrained generator has little variety; judge it after this
     history: int = 1000
 
 
@@ -222,8 +223,10 @@ class GANHealthMonitor:
         """Compare the samples' diversity across z (fixed classes) with the real data's."""
         self.diversity = {"step": step, "fake": fake_diversity, "real": real_diversity,
                           "ratio": fake_diversity / real_diversity if real_diversity > 0 else float("nan")}
-        r = mode_collapse(fake_diversity, real_diversity, self.config.mode_collapse_ratio)
         new: list[Finding] = []
+        if step < self.config.diversity_warmup_steps:
+            return new
+        r = mode_collapse(fake_diversity, real_diversity, self.config.mode_collapse_ratio)
         if r is not None:
             new = self._once("mode_collapse", step, (
                 f"mode collapse: samples for a fixed class vary {r:.2f}x as much across z as real images do "

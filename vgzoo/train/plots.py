@@ -79,7 +79,8 @@ def plot_loss_curves(records: Sequence[dict], path: str | Path, title: str = "")
         ax.legend(fontsize=7, loc="best")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.08 if panels == 2 else 0.12, right=0.98, bottom=0.13, top=0.85 if title else 0.9,
+                        wspace=0.18)
     path = Path(path)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
     plt.close(fig)
