@@ -186,6 +186,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--no-pix2pix", action="store_true")
+    parser.add_argument("--pix2pix-size", type=int, default=256, choices=(128, 256),
+                        help="pix2pix_unet (256) or pix2pix_unet128 (128)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's). On a loaded machine 1 avoids OpenMP stalls.")
     parser.add_argument("--no-write", action="store_true", help="Print only; leave RESULTS.md alone.")
@@ -199,7 +201,8 @@ def main() -> None:
         name = "cyclegan_resnet6" if size <= 128 else "cyclegan_resnet"
         cases.append((f"CycleGAN {name} {size}px", name, size, False))
     if not args.no_pix2pix:
-        cases.append(("pix2pix pix2pix_unet 256px", "pix2pix_unet", 256, True))
+        p2p = "pix2pix_unet" if args.pix2pix_size == 256 else "pix2pix_unet128"
+        cases.append((f"pix2pix {p2p} {args.pix2pix_size}px", p2p, args.pix2pix_size, True))
 
     rows, dev_rows = [], []
     start = time.perf_counter()
@@ -224,7 +227,8 @@ def main() -> None:
         + (f" --sizes {args.sizes}" if args.sizes != "128,256" else "")
         + (f" --repeats {args.repeats}" if args.repeats != 7 else "")
         + (f" --threads {args.threads}" if args.threads else "")
-        + (" --no-pix2pix" if args.no_pix2pix else "") + "`"
+        + (" --no-pix2pix" if args.no_pix2pix else "")
+        + (f" --pix2pix-size {args.pix2pix_size}" if args.pix2pix_size != 256 else "") + "`"
         + f" ({args.repeats} timed repeats after {args.warmup} warm-up, variants alternating in one process,"
         f" batch 1, CPU; {elapsed / 60:.1f} min). Machine: {machine()}. **A shared 2-core machine** that other"
         " jobs were loading while this ran: absolute times are inflated and noisy; read the medians and ratios.",
