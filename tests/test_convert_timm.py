@@ -52,8 +52,9 @@ def test_parity_384_against_timm_resampled(timm_base):
     from timm.models.vision_transformer import checkpoint_filter_fn as timm_filter
 
     timm_224, path, _ = timm_base
-    timm_384 = timm.create_model("vit_base_patch16_384", pretrained=False).eval()
-    timm_384.load_state_dict(timm_filter(timm_224.state_dict(), timm_384))
+    with torch.device("meta"):  # skip timm's random init: every tensor is loaded below
+        timm_384 = timm.create_model("vit_base_patch16_384", pretrained=False).eval()
+    timm_384.load_state_dict(timm_filter(timm_224.state_dict(), timm_384), assign=True)
     ours = vgzoo.create("vit_b16_scratch", img_size=384, checkpoint_path=path).eval()
     assert ours.pos_embed.shape == (1, 577, 768)
     x = images(1, 384, seed=3)
