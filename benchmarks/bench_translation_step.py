@@ -190,6 +190,7 @@ def main() -> None:
                         help="pix2pix_unet (256) or pix2pix_unet128 (128)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's). On a loaded machine 1 avoids OpenMP stalls.")
+    parser.add_argument("--section", default="translation", help="RESULTS.md section to write")
     parser.add_argument("--no-write", action="store_true", help="Print only; leave RESULTS.md alone.")
     args = parser.parse_args()
     if args.threads:
@@ -252,7 +253,7 @@ def main() -> None:
     ])
     print(body)
     if not args.no_write:
-        write_section("translation", body)
+        write_section(args.section, body)
 
 
 if __name__ == "__main__":
