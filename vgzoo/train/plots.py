@@ -57,20 +57,24 @@ def plot_loss_curves(records: Sequence[dict], path: str | Path, title: str = "")
             ys.append(float(v))
     if not train and not val:
         return None
-    panels = 2 if val else 1
-    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 4.2), squeeze=False)
-    ax = axes[0][0]
-    for k, (xs, ys) in sorted(train.items()):
-        width = max(1, len(ys) // 50)
-        ax.plot(xs, _smooth(ys, width), label=k, linewidth=1.2)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss (moving average)")
-    ax.set_title("training")
-    ax.grid(alpha=0.3)
-    if train:
-        ax.legend(fontsize=7, loc="best")
+    grads = {k: v for k, v in train.items() if "grad_norm" in k}
+    train = {k: v for k, v in train.items() if k not in grads}
+    panels = 1 + bool(grads) + bool(val)
+    fig, axes = plt.subplots(1, panels, figsize=(6.0 * panels, 4.2), squeeze=False)
+    for ax, series, name in ((axes[0][0], train, "training losses"),
+                             (axes[0][1] if grads else None, grads, "gradient norms")):
+        if ax is None:
+            continue
+        for k, (xs, ys) in sorted(series.items()):
+            ax.plot(xs, _smooth(ys, max(1, len(ys) // 50)), label=k, linewidth=1.2)
+        ax.set_xlabel("step")
+        ax.set_ylabel("moving average")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        if series:
+            ax.legend(fontsize=7, loc="best")
     if val:
-        ax = axes[0][1]
+        ax = axes[0][panels - 1]
         for k, (xs, ys) in sorted(val.items()):
             ax.plot(xs, ys, marker="o", markersize=3, label=k)
         ax.set_xlabel("step")
@@ -79,8 +83,7 @@ def plot_loss_curves(records: Sequence[dict], path: str | Path, title: str = "")
         ax.legend(fontsize=7, loc="best")
     if title:
         fig.suptitle(title)
-    fig.subplots_adjust(left=0.08 if panels == 2 else 0.12, right=0.98, bottom=0.13, top=0.85 if title else 0.9,
-                        wspace=0.18)
+    fig.subplots_adjust(left=0.12 / panels, right=0.98, bottom=0.13, top=0.85 if title else 0.9, wspace=0.25)
     path = Path(path)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
     plt.close(fig)
