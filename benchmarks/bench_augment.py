@@ -18,6 +18,7 @@ ratios go to the "augment" section of RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -194,16 +195,18 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
     part1, _ = kornia_vs_torchvision(args.repeats, device)
     part2 = family_vs_step(args.repeats, device)
     elapsed = time.perf_counter() - start
+    load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores"
     body = "\n".join([
         "## Augmentation throughput (`benchmarks/bench_augment.py`)",
         "",
         f"Command: `python benchmarks/bench_augment.py --repeats {args.repeats} --device {device.type}`; "
         f"{args.repeats} alternating repeats after one warm-up each, medians; {elapsed:.0f} s in all. "
-        f"Device: {device.type}. Machine: {machine()}. The machine is shared by several engineers (2 cores), "
+        f"Device: {device.type}. Machine: {machine()}. The machine is shared by several engineers ({load}), "
         "so absolute numbers are noisy: read the ratios.",
         "",
         "### Batched Kornia vs per-sample torchvision.transforms.v2 (same operations)",
