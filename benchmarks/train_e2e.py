@@ -68,12 +68,20 @@ def run_cgan(args) -> dict:
         if score.accuracy >= 0.90 and score.diversity_ratio >= 0.5:
             passed = history[-1]
             break
-    best = passed or max(history, key=lambda h: h["accuracy"])
-    ckpt_model = out / "final" / "model.safetensors"
+        _save_summary("cgan", _cgan_summary(args, history, passed))  # progress survives an interrupted run
+        report()
     if passed is not None:
         WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ckpt_model, WEIGHTS)
-    summary = {
+        shutil.copyfile(out / "final" / "model.safetensors", WEIGHTS)
+    summary = _cgan_summary(args, history, passed)
+    _save_summary("cgan", summary)
+    return summary
+
+
+def _cgan_summary(args, history: list[dict], passed: dict | None) -> dict:
+    chunk = args.chunk
+    best = passed or max(history, key=lambda h: h["accuracy"])
+    return {
         "command": f"python benchmarks/train_e2e.py cgan --batch-size {args.batch_size} --lr {args.lr} "
                    f"--chunk {chunk}",
         "cli_equivalent": f"vgzoo train cgan_embed_digits --data builtin:digits --out runs/cgan --steps {best['step']} "
@@ -82,8 +90,6 @@ def run_cgan(args) -> dict:
         "threads": torch.get_num_threads(), "machine": machine(),
         "shipped": str(WEIGHTS.relative_to(ROOT)) if passed is not None else None,
     }
-    _save_summary("cgan", summary)
-    return summary
 
 
 def _pairs(root: Path, size: int = 64, per_image: int = 48) -> Path:
@@ -117,11 +123,11 @@ def run_pix2pix(args) -> dict:
 
     out = RUNS / "pix2pix"
     shutil.rmtree(out, ignore_errors=True)
-    data = _pairs(RUNS / "pix2pix_data")
+    data = _pairs(RUNS / "pix2pix_data128", size=128)
     start = time.perf_counter()
+    sizes = {"load_size": 128, "crop_size": 128}
     res = fit("pix2pix_unet128", data, out, epochs=args.epochs, batch_size=4, seed=0,
-              model_kwargs={"ngf": 16, "ndf": 16}, options={"pretrain_l1_steps": 50, "data": {"load_size": 64},
-                                                             "augment": {"load_size": 64, "crop_size": 64}},
+              model_kwargs={"ngf": 16, "ndf": 16}, options={"pretrain_l1_steps": 50, "data": sizes, "augment": sizes},
               progress=False)
     rows = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
     val = [r for r in rows if r["split"] == "val"]
@@ -153,7 +159,7 @@ def run_cyclegan(args) -> dict:
                     im.crop(box).save(data / f"{split}{dom}" / p.name)
     start = time.perf_counter()
     res = fit("cyclegan_resnet6", data, out, steps=args.steps, batch_size=1, seed=0,
-              model_kwargs={"ngf": 8, "ndf": 8}, options={"data": {"load_size": 64},
+              model_kwargs={"ngf": 8, "ndf": 8}, options={"data": {"load_size": 64, "crop_size": 64},
                                                           "augment": {"load_size": 64, "crop_size": 64}},
               progress=False)
     rows = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
@@ -212,7 +218,7 @@ def report() -> None:
     if s:
         a, b = s["first_val"], s["last_val"]
         parts.append(
-            f"**pix2pix** (`pix2pix_unet128`, ngf=ndf=16, grey->colour 64 px crops of scikit-learn's sample photos), "
+            f"**pix2pix** (`pix2pix_unet128`, ngf=ndf=16, grey->colour 128 px crops of scikit-learn's sample photos), "
             f"`{s['command']}`, {s['steps']} steps, {s['wall_s']:.0f} s: val L1 {a['val_l1']:.4f} -> "
             f"{b['val_l1']:.4f}, PSNR {a['val_psnr']:.2f} -> {b['val_psnr']:.2f} dB, SSIM {a['val_ssim']:.3f} -> "
             f"{b['val_ssim']:.3f} (first -> last epoch); health {s['health']}.")
