@@ -14,9 +14,10 @@ import fnmatch
 import importlib
 import inspect
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any
 
 from .errors import PluginError, UnknownModelError
 
