@@ -45,14 +45,16 @@ def main() -> None:
     for name, ts in times.items():
         rows.append(f"| `{name}` | {median(ts):.3f} | {iqr(ts):.3f} | {timm_median / median(ts):.1f}x |")
         print(f"{name:55s} median {median(ts):.3f} s  IQR {iqr(ts):.3f} s")
-    body = "\n".join([
-        "## Registry start-up (`benchmarks/bench_cli_startup.py`)",
-        "",
-        f"Whole processes, {args.repeats} alternating repeats after one warm-up each, on a shared machine: {machine()}.",
-        "Target: `vgzoo list` within 0.3 s. `vgzoo info` builds the model (5.7M parameters) to count its parameters.",
-        "",
-        *rows,
-    ])
+    body = "\n".join(
+        [
+            "## Registry start-up (`benchmarks/bench_cli_startup.py`)",
+            "",
+            f"Whole processes, {args.repeats} alternating repeats after one warm-up each, on a shared machine: {machine()}.",
+            "Target: `vgzoo list` within 0.3 s. `vgzoo info` builds the model (5.7M parameters) to count its parameters.",
+            "",
+            *rows,
+        ]
+    )
     print(f"wrote {write_section('cli-startup', body)}")
 
 

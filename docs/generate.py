@@ -54,21 +54,30 @@ def _builtin_rows() -> list[dict]:
         if info.distribution != "vgzoo":  # plugins installed in a dev environment must not change the docs
             continue
         model = vgzoo.create(name)
-        rows.append({
-            "name": name, "family": info.family, "task": info.task, "paper": info.paper,
-            "params": sum(p.numel() for p in model.parameters()),
-            "size": "x".join(str(s) for s in model.pretrained_cfg["input_size"]),
-            "parts": {part: sum(p.numel() for p in getattr(model, part).parameters())
-                      for part in ("generator", "discriminator", "G_AB", "G_BA", "D_A", "D_B") if hasattr(model, part)},
-        })
+        rows.append(
+            {
+                "name": name,
+                "family": info.family,
+                "task": info.task,
+                "paper": info.paper,
+                "params": sum(p.numel() for p in model.parameters()),
+                "size": "x".join(str(s) for s in model.pretrained_cfg["input_size"]),
+                "parts": {
+                    part: sum(p.numel() for p in getattr(model, part).parameters())
+                    for part in ("generator", "discriminator", "G_AB", "G_BA", "D_A", "D_B")
+                    if hasattr(model, part)
+                },
+            }
+        )
     return rows
 
 
 def model_tables(rows: list[dict]) -> str:
     """Markdown table of every built-in model: family, task, parameters at its default configuration."""
     lines = ["| model | family | task | parameters | input size | paper |", "| --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| `{r['name']}` | {r['family']} | {r['task']} | {r['params']:,} | {r['size']} | {r['paper']} |"
-              for r in rows]
+    lines += [
+        f"| `{r['name']}` | {r['family']} | {r['task']} | {r['params']:,} | {r['size']} | {r['paper']} |" for r in rows
+    ]
     return "# Model table\n\nGenerated from the registry by `python docs/generate.py`.\n\n" + "\n".join(lines) + "\n"
 
 
@@ -100,7 +109,11 @@ def main() -> int:
     args = parser.parse_args()
     stale = []
     rows = _builtin_rows()
-    outputs = {DOCS / "cli.md": cli_reference(), DOCS / "models-table.md": model_tables(rows), **fill_family_pages(rows)}
+    outputs = {
+        DOCS / "cli.md": cli_reference(),
+        DOCS / "models-table.md": model_tables(rows),
+        **fill_family_pages(rows),
+    }
     for path, text in outputs.items():
         if args.check:
             if not path.exists() or path.read_text() != text:

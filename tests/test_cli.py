@@ -15,8 +15,13 @@ from vgzoo.cli import cli
 
 
 def run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "vgzoo", *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "vgzoo", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_version():
@@ -71,6 +76,9 @@ def test_plugins_lists_every_entry_point_with_its_status():
     rows = {r["name"]: r for r in json.loads(result.output)}
     assert set(vgzoo.list_models()) <= set(rows)
     assert rows["vit_b16_scratch"] == {
-        "name": "vit_b16_scratch", "entry_point": "vgzoo.models.vit:vit_b16_scratch", "distribution": "vgzoo",
-        "status": "ok", "error": "",
+        "name": "vit_b16_scratch",
+        "entry_point": "vgzoo.models.vit:vit_b16_scratch",
+        "distribution": "vgzoo",
+        "status": "ok",
+        "error": "",
     }

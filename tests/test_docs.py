@@ -10,8 +10,9 @@ ROOT = Path(__file__).parents[1]
 
 
 def test_generated_docs_are_current():
-    proc = subprocess.run([sys.executable, str(ROOT / "docs" / "generate.py"), "--check"], capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "generate.py"), "--check"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr + "\nRun `python docs/generate.py` and commit the result."
 
 

@@ -196,12 +196,12 @@ def test_hf_hub_load_from_prepared_offline_cache(tiny_model_name, tmp_path):
         sys.path.insert(0, {str(TESTS)!r})
         import _tiny, vgzoo
         _tiny.register()
-        x = torch.load({str(tmp_path / 'x.pt')!r}, weights_only=True)
+        x = torch.load({str(tmp_path / "x.pt")!r}, weights_only=True)
         for name in ("hf-hub:someorg/tiny", "hf-hub:someorg/tiny@{commit}"):
             m = vgzoo.create(name).eval()
             assert m.pretrained_cfg["num_classes"] == 4
             with torch.no_grad():
-                torch.save(m(x), {str(tmp_path / 'y.pt')!r})
+                torch.save(m(x), {str(tmp_path / "y.pt")!r})
         try:
             vgzoo.create("hf-hub:someorg/absent")
         except vgzoo.WeightsNotFoundError as exc:

@@ -8,8 +8,15 @@ import vgzoo
 from vgzoo import _registry
 
 BUILTINS = [
-    "cgan_embed", "cgan_embed_digits", "cyclegan_resnet", "cyclegan_resnet6", "pix2pix_unet", "pix2pix_unet128",
-    "vit_b16_scratch", "vit_s16_scratch", "vit_ti16_scratch",
+    "cgan_embed",
+    "cgan_embed_digits",
+    "cyclegan_resnet",
+    "cyclegan_resnet6",
+    "pix2pix_unet",
+    "pix2pix_unet128",
+    "vit_b16_scratch",
+    "vit_s16_scratch",
+    "vit_ti16_scratch",
 ]
 
 

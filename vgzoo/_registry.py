@@ -80,9 +80,7 @@ class ModelSpec:
     def factory_defaults(self) -> dict[str, Any]:
         """The factory's own keyword defaults (what a model built with no kwargs uses)."""
         return {
-            p.name: p.default
-            for p in inspect.signature(self.factory).parameters.values()
-            if p.default is not p.empty
+            p.name: p.default for p in inspect.signature(self.factory).parameters.values() if p.default is not p.empty
         }
 
 

@@ -108,17 +108,25 @@ def check_classifier_gradients(name: str, model) -> None:
 
 def check_gan_gradients(name: str, model) -> None:
     """``generator_loss`` reaches every generator parameter, ``discriminator_loss`` every discriminator one."""
-    for method in ("example_batch", "generator_parameters", "discriminator_parameters",
-                   "generator_loss", "discriminator_loss"):
+    for method in (
+        "example_batch",
+        "generator_parameters",
+        "discriminator_parameters",
+        "generator_loss",
+        "discriminator_loss",
+    ):
         assert hasattr(model, method), f"{name}: GAN models must define {method}() (see the model protocol)"
     names = {id(p): n for n, p in model.named_parameters()}
     g_params = [p for p in model.generator_parameters() if p.requires_grad]
     d_params = [p for p in model.discriminator_parameters() if p.requires_grad]
     g_ids, d_ids = {id(p) for p in g_params}, {id(p) for p in d_params}
     assert not g_ids & d_ids, f"{name}: generator and discriminator parameters overlap"
-    uncovered = [n for p_id, n in names.items() if p_id not in g_ids | d_ids
-                 and dict(model.named_parameters())[n].requires_grad]
-    assert not uncovered, f"{name}: parameters in neither generator_parameters() nor discriminator_parameters(): {uncovered[:5]}"
+    uncovered = [
+        n for p_id, n in names.items() if p_id not in g_ids | d_ids and dict(model.named_parameters())[n].requires_grad
+    ]
+    assert not uncovered, (
+        f"{name}: parameters in neither generator_parameters() nor discriminator_parameters(): {uncovered[:5]}"
+    )
 
     model.train()
     batch = model.example_batch(batch_size=2)
