@@ -30,7 +30,7 @@ MODES = ("forward", "forward_backward")
 
 ATTENTION_ROW_FIELDS = (
     "operator", "mode", "seq_len", "batch_size", "heads", "head_dim", "dtype", "device",
-    "median_s", "iqr_s", "repeats", "peak_mem_bytes", "flops", "flops_per_s", "pct_of_peak",
+    "median_s", "iqr_s", "repeats", "min_s", "peak_mem_bytes", "flops", "flops_per_s", "pct_of_peak",
 )
 
 
@@ -170,10 +170,12 @@ def attention_fits(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for mode, prefix in (("forward", ""), ("forward_backward", "forward_backward_")):
             sel = [r for r in rows if r["operator"] == op and r["mode"] == mode]
             t = fit_power_law([r["seq_len"] for r in sel], [r["median_s"] for r in sel])
+            tmin = fit_power_law([r["seq_len"] for r in sel], [r["min_s"] for r in sel])
             m = fit_power_law([r["seq_len"] for r in sel], [r["peak_mem_bytes"] for r in sel])
             entry[prefix + "time_exponent"] = t.exponent if t else None
             entry[prefix + "memory_exponent"] = m.exponent if m else None
             entry[prefix + "time_r2"] = t.r2 if t else None
+            entry[prefix + "time_exponent_min"] = tmin.exponent if tmin else None
         fits[op] = entry
     return fits
 
@@ -205,7 +207,7 @@ def _measure_point(op, mode, s, b, h, d, dev, torch_dtype, dtype_name, repeats, 
     fps = flops / timing.median if timing.median > 0 else None
     return {"operator": op, "mode": mode, "seq_len": s, "batch_size": b, "heads": h, "head_dim": d,
             "dtype": dtype_name, "device": str(dev), "median_s": timing.median, "iqr_s": timing.iqr,
-            "repeats": len(timing.times), "peak_mem_bytes": mem.peak_bytes, "flops": flops, "flops_per_s": fps,
+            "repeats": len(timing.times), "min_s": timing.min, "peak_mem_bytes": mem.peak_bytes, "flops": flops, "flops_per_s": fps,
             "pct_of_peak": 100.0 * fps / peak if fps and peak else None}
 
 

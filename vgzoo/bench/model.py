@@ -24,7 +24,7 @@ __all__ = ["MODEL_ROW_FIELDS", "run_model"]
 
 MODEL_ROW_FIELDS = (
     "model", "source", "mode", "batch_size", "img_size", "device", "amp", "channels_last", "compiled", "params",
-    "median_s", "iqr_s", "repeats", "samples_per_s", "flops", "flops_per_s", "pct_of_peak", "peak_mem_bytes",
+    "median_s", "iqr_s", "repeats", "min_s", "samples_per_s", "flops", "flops_per_s", "pct_of_peak", "peak_mem_bytes",
 )
 
 
@@ -224,7 +224,8 @@ def run_model(
             "batch_size": batch_size, "img_size": e["size"], "device": str(dev), "amp": amp,
             "channels_last": channels_last, "compiled": compile,
             "params": sum(p.numel() for p in e["model"].parameters()), "median_s": med, "iqr_s": e["timing"].iqr,
-            "repeats": len(e["timing"].times), "samples_per_s": batch_size / med if med > 0 else None,
+            "repeats": len(e["timing"].times), "min_s": e["timing"].min,
+            "samples_per_s": batch_size / med if med > 0 else None,
             "flops": flops, "flops_per_s": fps, "pct_of_peak": 100.0 * fps / peak if fps and peak else None,
             "peak_mem_bytes": mem.peak_bytes,
         })

@@ -80,8 +80,8 @@ def _row_fields(kind: str) -> tuple[str, ...]:
     return MODEL_ROW_FIELDS
 
 
-FIT_FIELDS = ("name", "x", "time_exponent", "memory_exponent", "time_r2", "forward_backward_time_exponent",
-              "forward_backward_memory_exponent", "flops_exponent")
+FIT_FIELDS = ("name", "x", "time_exponent", "memory_exponent", "time_r2", "time_exponent_min",
+              "forward_backward_time_exponent", "forward_backward_memory_exponent", "flops_exponent")
 
 
 def write_results(doc: dict[str, Any], out_dir: str | os.PathLike, *, plots: bool = True) -> list[Path]:

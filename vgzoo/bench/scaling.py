@@ -34,7 +34,7 @@ DEFAULT_SIZES = (64, 128, 192, 256, 320, 384, 448)
 
 SCALING_ROW_FIELDS = (
     "model", "kind", "img_size", "tokens", "pixels", "batch_size", "params", "median_s", "iqr_s", "repeats",
-    "images_per_s", "peak_mem_bytes", "flops", "attention_flops", "linear_flops", "conv_flops", "flop_counter_builtin",
+    "min_s", "images_per_s", "peak_mem_bytes", "flops", "attention_flops", "linear_flops", "conv_flops", "flop_counter_builtin",
     "attention_flop_share", "attention_time_share", "linear_time_share", "flops_per_s", "pct_of_peak",
 )
 
@@ -246,7 +246,7 @@ def _measure(target, model, size, batch_size, dev, autocast_dtype, repeats, min_
     return {
         "model": target.name, "kind": target.kind, "img_size": size, "tokens": tokens, "pixels": size * size,
         "batch_size": batch_size, "params": sum(p.numel() for p in model.parameters()),
-        "median_s": med, "iqr_s": timing.iqr, "repeats": len(timing.times),
+        "median_s": med, "iqr_s": timing.iqr, "repeats": len(timing.times), "min_s": timing.min,
         "images_per_s": batch_size / med if med > 0 else None, "peak_mem_bytes": prof.peak_bytes,
         "flops": counted.total, "attention_flops": counted.attention, "linear_flops": counted.linear,
         "conv_flops": counted.conv,
@@ -268,6 +268,7 @@ def scaling_fits(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         xkey = "tokens" if sel[0]["kind"] == "vit" and all(r.get("tokens") for r in sel) else "pixels"
         xs = [r[xkey] for r in sel]
         t = fit_power_law(xs, [r["median_s"] for r in sel])
+        tmin = fit_power_law(xs, [r["min_s"] for r in sel])
         m = fit_power_law(xs, [r["peak_mem_bytes"] for r in sel])
         f = fit_power_law(xs, [r["flops"] for r in sel])
         upper = sel[len(sel) // 2:] if len(sel) >= 4 else sel
@@ -275,6 +276,7 @@ def scaling_fits(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         fits[name] = {"x": xkey, "time_exponent": t.exponent if t else None,
                       "memory_exponent": m.exponent if m else None, "time_r2": t.r2 if t else None,
                       "flops_exponent": f.exponent if f else None,
+                      "time_exponent_min": tmin.exponent if tmin else None,
                       "time_exponent_upper_half": tu.exponent if tu else None, "points": len(sel)}
     return fits
 

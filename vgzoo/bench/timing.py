@@ -41,6 +41,11 @@ class Timing:
         return statistics.median(self.times) if self.times else float("nan")
 
     @property
+    def min(self) -> float:
+        """Fastest call in seconds: on a shared machine, the estimate least inflated by other processes."""
+        return min(self.times) if self.times else float("nan")
+
+    @property
     def iqr(self) -> float:
         """Interquartile range (Q3 - Q1) in seconds; 0 for a single repeat."""
         if len(self.times) < 2:
@@ -50,7 +55,7 @@ class Timing:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {"median_s": self.median, "iqr_s": self.iqr, "repeats": len(self.times)}
+        return {"median_s": self.median, "iqr_s": self.iqr, "min_s": self.min, "repeats": len(self.times)}
 
 
 def time_fn(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1, device: str | torch.device | None = None,
