@@ -47,13 +47,14 @@ def timed(fn: Callable[[], object]) -> float:
 
 
 def alternate(contenders: dict[str, Callable[[], object]], repeats: int, desc: str) -> dict[str, list[float]]:
-    """One warm-up call each, then ``repeats`` rounds calling every contender in turn."""
+    """One warm-up call each, then ``repeats`` rounds calling every contender in turn (order reversed every round)."""
     for fn in contenders.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in tqdm(range(repeats), desc=desc, leave=False):
-        for name, fn in contenders.items():
-            times[name].append(timed(fn))
+    order = list(contenders)
+    for i in tqdm(range(repeats), desc=desc, leave=False):
+        for name in order if i % 2 == 0 else order[::-1]:  # ABBA: neither contender always runs first
+            times[name].append(timed(contenders[name]))
     return times
 
 
@@ -102,8 +103,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--fast-train-repeats", type=int, default=5,
-                        help="repeats of the secondary bf16-autocast training comparison (the headline uses --repeats)")
+    parser.add_argument("--infer-repeats", type=int, default=11, help="repeats of the (cheaper) inference comparisons")
+    parser.add_argument("--bf16-train", action="store_true",
+                        help="also time a bf16-autocast training step against timm fp32 (adds ~3 minutes)")
+    parser.add_argument("--fast-train-repeats", type=int, default=5, help="repeats of the --bf16-train comparison")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile under bf16 autocast")
     parser.add_argument("--no-write", action="store_true", help="print only, do not update RESULTS.md")
     parser.add_argument("--pair", choices=sorted(PAIRS), default="base",
@@ -120,13 +123,13 @@ def main() -> None:
     x = torch.randn(args.batch, 3, 224, 224, generator=torch.Generator().manual_seed(1))
     y = torch.randint(0, 1000, (args.batch,), generator=torch.Generator().manual_seed(2))
     flops_fwd = vit_forward_flops(dim=ours.embed_dim, depth=len(ours.blocks)) * args.batch
-    bar = tqdm(total=5 + args.compile, desc="bench_vit")
+    bar = tqdm(total=4 + args.compile + args.bf16_train, desc="bench_vit")
 
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     bar.update()
 
     # 1. fp32 eager inference and training, alternating.
-    infer = alternate({"timm": make_infer(ref, x), "vgzoo": make_infer(ours, x)}, args.repeats, "fp32 inference")
+    infer = alternate({"timm": make_infer(ref, x), "vgzoo": make_infer(ours, x)}, args.infer_repeats, "fp32 inference")
     bar.update()
     ref_train, ours_train = copy.deepcopy(ref).train(), copy.deepcopy(ours).train()
     train = alternate({"timm": make_train_step(ref_train, x, y), "vgzoo": make_train_step(ours_train, x, y)},
@@ -149,7 +152,7 @@ def main() -> None:
         compile_s = timed(make_infer(compiled, x, autocast=True))
         fast_infer["vgzoo bf16 autocast + compile"] = make_infer(compiled, x, autocast=True)
         bar.update()
-    fast = alternate(fast_infer, args.repeats, "fastest inference")
+    fast = alternate(fast_infer, args.infer_repeats, "fastest inference")
     bar.update()
     deviation = {}
     for name, fn in fast_infer.items():
@@ -159,11 +162,14 @@ def main() -> None:
                 float((out - logits32).abs().max()),
                 float((out.argmax(-1) == logits32.argmax(-1)).float().mean()),
             )
-    ref_train, ours_train = copy.deepcopy(ref).train(), copy.deepcopy(ours).train()
-    fast_train = alternate(
-        {"timm fp32": make_train_step(ref_train, x, y), "vgzoo bf16 autocast": make_train_step(ours_train, x, y, True)},
-        args.fast_train_repeats, "fastest train step")
-    bar.update()
+    fast_train = None
+    if args.bf16_train:
+        ref_train, ours_train = copy.deepcopy(ref).train(), copy.deepcopy(ours).train()
+        fast_train = alternate(
+            {"timm fp32": make_train_step(ref_train, x, y),
+             "vgzoo bf16 autocast": make_train_step(ours_train, x, y, True)},
+            args.fast_train_repeats, "bf16 train step")
+        bar.update()
     bar.close()
 
     # ------------------------------------------------------------------ report
@@ -185,7 +191,7 @@ def main() -> None:
         "",
         f"`{' '.join(['python', 'benchmarks/bench_vit.py', *sys.argv[1:]])}` on {machine()}.",
         "Shared 2-core machine with other jobs running: absolute numbers are noisy; the ratios come from "
-        f"alternating the contenders on every repeat ({args.repeats} repeats after one warm-up each, medians ± IQR).",
+        "alternating the contenders on every repeat (order reversed every round, one warm-up each, medians ± IQR).",
         "",
         f"In-run matmul peaks (2048^3): fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s "
         f"(bf16/fp32 = {peaks['bf16'] / peaks['fp32']:.2f}x). {ours_name} forward = {flops_fwd / args.batch / 1e9:.1f} GFLOP "
@@ -202,12 +208,18 @@ def main() -> None:
     for name in fast_infer:
         if name.startswith("vgzoo"):
             lines.append(row(f"inference, {name}", fast[name], fast["timm fp32"], 1, "bf16"))
+    if fast_train is not None:
+        lines += [
+            row("train step, timm fp32 eager (bf16-train run)", fast_train["timm fp32"], fast_train["timm fp32"], 3,
+                "fp32"),
+            row("train step, vgzoo bf16 autocast", fast_train["vgzoo bf16 autocast"], fast_train["timm fp32"], 3,
+                "bf16"),
+        ]
     lines += [
-        row("train step, timm fp32 eager (fast-mode run)", fast_train["timm fp32"], fast_train["timm fp32"], 3, "fp32"),
-        row("train step, vgzoo bf16 autocast", fast_train["vgzoo bf16 autocast"], fast_train["timm fp32"], 3, "bf16"),
         "",
-        f"(The bf16-autocast training rows use {args.fast_train_repeats} repeats.) Logits of the fast modes against "
-        "vgzoo fp32 eager (same weights, random init, same batch):",
+        f"Repeats: inference rows {args.infer_repeats}, fp32 train rows {args.repeats}"
+        + (f", bf16 train rows {args.fast_train_repeats}" if fast_train is not None else "")
+        + ". Logits of the fast modes against vgzoo fp32 eager (same weights, random init, same batch):",
         "",
     ]
     for name, (dev, agree) in deviation.items():
