@@ -125,6 +125,8 @@ def _step(model, batch):
 def test_cyclegan_batched_passes_equal_the_unbatched_form():
     model = tiny_cyclegan()
     model.train()
+    assert model.batched_passes is None  # auto: batched on accelerators, separate passes on the CPU
+    model.batched_passes = True
     torch.manual_seed(1)
     batch = model.example_batch(batch_size=2)
     twin = copy.deepcopy(model)
@@ -147,12 +149,20 @@ def test_cyclegan_batched_passes_equal_the_unbatched_form():
 
 def test_cyclegan_batch_norm_falls_back_to_separate_passes():
     model = tiny_cyclegan(norm="batch")
+    model.batched_passes = True  # asked for, but batch norm must not share batches
     calls = count_calls(model.G_AB, model.G_BA)
     d_calls = count_calls(model.D_A, model.D_B)
     model.generator_loss(model.example_batch(2))
     assert calls[0] == 6
     model.discriminator_loss(model.example_batch(2))  # another batch: no stash, fakes made without a graph
     assert calls[0] == 8 and d_calls[0] == 2 + 4
+
+
+def test_cyclegan_default_runs_separate_passes_on_the_cpu():
+    model = tiny_cyclegan()
+    calls = count_calls(model.G_AB, model.G_BA)
+    model.generator_loss(model.example_batch(2))
+    assert calls[0] == 6  # batching measured no faster on CPUs (benchmarks/RESULTS.md, translation)
 
 
 def test_cyclegan_loss_values_follow_the_reference_formulas():

@@ -74,7 +74,8 @@ class Pix2Pix(nn.Module):
     Attributes:
         lambda_l1: weight of the L1 term (100).
         batched_passes: run the discriminator's real and fake passes as one batch when the norm is
-            per-sample (instance or none); batch norm always runs them separately.
+            per-sample (instance or none): None (default) on non-CPU devices only, True always, False never;
+            batch norm always runs them separately.
     """
 
     def __init__(
@@ -98,7 +99,7 @@ class Pix2Pix(nn.Module):
         self.discriminator = PatchDiscriminator(in_chans + out_chans, ndf, n_layers_D, norm)
         self.pool = ImagePool(pool_size)
         self.lambda_l1 = 100.0
-        self.batched_passes = True
+        self.batched_passes: bool | None = None
         self._stash: tuple[torch.Tensor, torch.Tensor] | None = None
         size = 2**num_downs
         self.pretrained_cfg = {
@@ -167,7 +168,8 @@ class Pix2Pix(nn.Module):
             self._stash = (a, fake_b)  # keeps its graph: a generator step on this batch reuses the pass
         fake_ab = self.pool.query(torch.cat([a, fake_b.detach()], 1))
         real_ab = torch.cat([a, b], 1)
-        if self.batched_passes and is_per_sample(self.norm) and fake_ab.shape == real_ab.shape:
+        wanted = a.device.type != "cpu" if self.batched_passes is None else self.batched_passes
+        if wanted and is_per_sample(self.norm) and fake_ab.shape == real_ab.shape:
             pred_fake, pred_real = self.discriminator(torch.cat([fake_ab, real_ab])).chunk(2)
         else:  # batch norm: the reference's separate passes, fake first
             pred_fake = self.discriminator(fake_ab)
