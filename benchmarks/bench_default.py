@@ -2,9 +2,10 @@
 
 Writes benchmarks/bench_default/ (scaling.* and attention.* as JSON, CSV, PNG) and the "bench" section of
 benchmarks/RESULTS.md. Equivalent to `vgzoo bench --out benchmarks/bench_default` followed by
-`vgzoo bench attention --out benchmarks/bench_default`. About 4-5 minutes on an idle 2-core machine.
+`vgzoo bench attention --out benchmarks/bench_default`, with `--threads 1` (see THREADS).
 
-    python benchmarks/bench_default.py
+    python benchmarks/bench_default.py            # one torch thread (steady on a shared machine)
+    VGZOO_BENCH_THREADS=0 python benchmarks/bench_default.py   # torch's default threads, as `vgzoo bench` does
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from _results import machine, write_section  # noqa: E402
 from vgzoo.bench import run_attention, run_scaling, write_results  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "bench_default"
+# One torch thread: on the shared development machine (load average 5-16 on 2 cores while this was committed),
+# two OpenMP threads per process made a ViT-Ti forward at 64 px take 1.5 s instead of 16 ms; one thread is steady.
+# On a quiet machine pass --threads 0 to use torch's default (all cores), as `vgzoo bench` does.
+THREADS = int(os.environ.get("VGZOO_BENCH_THREADS", "1")) or None
 
 
 def _f(value, spec=".2f") -> str:
@@ -30,11 +35,11 @@ def _f(value, spec=".2f") -> str:
 def main() -> None:
     load_before = os.getloadavg()
     started = time.perf_counter()
-    scaling = run_scaling()
+    scaling = run_scaling(num_threads=THREADS)
     scaling_s = time.perf_counter() - started
     write_results(scaling, OUT)
     t0 = time.perf_counter()
-    attention = run_attention()
+    attention = run_attention(num_threads=THREADS)
     attention_s = time.perf_counter() - t0
     write_results(attention, OUT)
     load_after = os.getloadavg()
@@ -47,8 +52,9 @@ def main() -> None:
         "pessimistic and noisy; read medians, exponents and ratios. "
         f"fp32 matmul peak measured in the run: {scaling['matmul_peak_flops'] / 1e9:.1f} GFLOP/s.",
         "",
-        f"`vgzoo bench` (defaults: batch 1, fp32, 64..448 px) took {scaling_s:.0f} s; "
-        f"`vgzoo bench attention` (defaults) took {attention_s:.0f} s. Files: `benchmarks/bench_default/`; schema and "
+        f"`vgzoo bench --threads {THREADS or 'default'}` (defaults: batch 1, fp32, 64..448 px) took {scaling_s:.0f} s; "
+        f"`vgzoo bench attention --threads {THREADS or 'default'}` took {attention_s:.0f} s "
+        "(one torch thread: with two, contention from the other jobs made times meaningless). Files: `benchmarks/bench_default/`; schema and "
         "how to read the plots: `docs/bench.md`. Reproduce: `python benchmarks/bench_default.py`.",
         "",
         "![scaling](bench_default/scaling.png)",

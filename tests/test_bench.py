@@ -243,10 +243,13 @@ def test_run_model_train_step_on_a_gan():
 def test_cli_bench_end_to_end(tmp_path):
     runner = CliRunner()
     out = tmp_path / "att"
+    threads_before = torch.get_num_threads()
     result = runner.invoke(cli, ["bench", "attention", "--seq-lens", "16,32", "--operators", "naive,sdpa_math",
-                                 "--repeats", "1", "--budget", "0", "--out", str(out), "--json", "--no-progress"])
+                                 "--repeats", "1", "--budget", "0", "--out", str(out), "--json", "--no-progress",
+                                 "--threads", "1"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
+    assert doc["machine"]["torch_threads"] == 1 and torch.get_num_threads() == threads_before
     assert doc["kind"] == "attention" and set(doc["fits"]) == {"naive", "sdpa_math"}
     assert (out / "attention.png").exists() and (out / "attention.csv").exists()
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from .fit import fit_power_law
 from .flops import attention_flops, measure_matmul_peak
 from .memory import profile_call
-from .timing import time_fn
+from .timing import load_note, threads, time_fn
 
 __all__ = ["ATTENTION_ROW_FIELDS", "DEFAULT_SEQ_LENS", "OPERATORS", "available_operators", "naive_attention",
            "run_attention"]
@@ -97,6 +97,7 @@ def run_attention(
     repeats: int = 7,
     warmup: int = 1,
     budget_s: float | None = 60.0,
+    num_threads: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Time and memory of each attention operator over sequence lengths; see docs/bench.md for the result schema.
@@ -113,12 +114,20 @@ def run_attention(
         repeats: Most timed repeats per point (after ``warmup``).
         warmup: Untimed calls per point.
         budget_s: Rough wall-clock budget for the whole sweep; repeats shrink (down to 3) to fit it. ``None``: no cap.
+        num_threads: ``torch.set_num_threads`` for the sweep (``None``: torch's default, all cores).
         progress: Show a tqdm progress bar.
 
     Returns:
         The result document (``kind="attention"``): ``config``, ``operators``, ``rows``, ``fits``, ``interrupted``.
         Ctrl-C stops the sweep and returns what was measured, with ``interrupted=True``.
     """
+    with threads(num_threads):
+        return _run_attention(seq_lens, operators, modes, batch_size, heads, head_dim, device, dtype, repeats,
+                              warmup, budget_s, progress)
+
+
+def _run_attention(seq_lens, operators, modes, batch_size, heads, head_dim, device, dtype, repeats, warmup,
+                   budget_s, progress):
     from .report import envelope
 
     unknown = [o for o in (operators or ()) if o not in OPERATORS]
@@ -137,6 +146,8 @@ def run_attention(
     doc["config"] = {"seq_lens": [int(s) for s in seq_lens], "batch_size": batch_size, "heads": heads,
                      "head_dim": head_dim, "modes": list(modes), "repeats": repeats, "warmup": warmup,
                      "budget_s": budget_s}
+    if (note := load_note()) is not None:
+        doc["notes"].append(note)
     doc["operators"] = {o: dict(status[o], measured=o in chosen) for o in (operators or OPERATORS)}
     for o, st in doc["operators"].items():
         if not st["available"]:

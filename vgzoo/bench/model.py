@@ -18,7 +18,7 @@ from torch import nn
 
 from .flops import count_flops, measure_matmul_peak
 from .memory import CPU_MEMORY_METHOD, CUDA_MEMORY_METHOD, profile_call
-from .timing import Timing, synchronize
+from .timing import Timing, load_note, synchronize, threads
 
 __all__ = ["MODEL_ROW_FIELDS", "run_model"]
 
@@ -133,6 +133,7 @@ def run_model(
     vs_timm: str | None = None,
     repeats: int = 10,
     warmup: int = 2,
+    num_threads: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Inference or training-step throughput of ``name`` (and of ``vs_timm``, alternating); schema in docs/bench.md.
@@ -150,11 +151,19 @@ def run_model(
         vs_timm: A timm architecture measured in the same run (``throughput_ratio`` = vgzoo / timm samples/s).
         repeats: Timed steps per model.
         warmup: Untimed steps per model.
+        num_threads: ``torch.set_num_threads`` for the run (``None``: torch's default, all cores).
         progress: Show a tqdm progress bar.
 
     Returns:
         The result document (``kind="model"``): one row per model, ``ratio`` when ``vs_timm`` is given.
     """
+    with threads(num_threads):
+        return _run_model(name, batch_size, img_size, train, amp, amp_dtype, compile, channels_last, device, vs_timm,
+                          repeats, warmup, progress)
+
+
+def _run_model(name, batch_size, img_size, train, amp, amp_dtype, compile, channels_last, device, vs_timm, repeats,
+               warmup, progress):
     from .attention import _bar
     from .report import envelope
 
@@ -171,6 +180,8 @@ def run_model(
                      "mode": "train" if train else "infer", "amp": amp, "compile": compile,
                      "channels_last": channels_last, "repeats": repeats, "warmup": warmup,
                      "memory_method": CUDA_MEMORY_METHOD if dev.type == "cuda" else CPU_MEMORY_METHOD}
+    if (note := load_note()) is not None:
+        doc["notes"].append(note)
 
     def autocast():
         return torch.autocast(dev.type, dtype=torch_amp) if amp else contextlib.nullcontext()

@@ -24,7 +24,7 @@ from torch import nn
 from .fit import crossover, fit_power_law
 from .flops import count_flops, measure_matmul_peak
 from .memory import CPU_MEMORY_METHOD, CUDA_MEMORY_METHOD, profile_call
-from .timing import time_fn
+from .timing import load_note, threads, time_fn
 
 __all__ = ["DEFAULT_MODELS", "DEFAULT_SIZES", "SCALING_ROW_FIELDS", "BenchTarget", "resolve_target", "run_scaling",
            "scaling_fits"]
@@ -130,6 +130,7 @@ def run_scaling(
     min_repeats: int = 5,
     warmup: int = 1,
     budget_s: float | None = 140.0,
+    num_threads: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Time, FLOPs and memory of each model at each valid size; fits and crossovers. Schema: docs/bench.md.
@@ -145,12 +146,19 @@ def run_scaling(
         warmup: Untimed forwards per point.
         budget_s: Wall-clock budget for the sweep (building, counting and profiling included); repeats shrink to fit
             it, down to ``min_repeats``. ``None``: always ``repeats``.
+        num_threads: ``torch.set_num_threads`` for the sweep (``None``: torch's default, all cores).
         progress: Show a tqdm progress bar.
 
     Returns:
         The result document (``kind="scaling"``) with ``rows``, ``fits``, ``crossover``. Ctrl-C stops the sweep and
         returns what was measured so far with ``interrupted=True``.
     """
+    with threads(num_threads):
+        return _run_scaling(models, sizes, batch_size, device, amp_dtype, repeats, min_repeats, warmup, budget_s,
+                            progress)
+
+
+def _run_scaling(models, sizes, batch_size, device, amp_dtype, repeats, min_repeats, warmup, budget_s, progress):
     from .report import envelope
 
     started = time.perf_counter()
@@ -168,6 +176,8 @@ def run_scaling(
                      "repeats": repeats, "min_repeats": min_repeats, "warmup": warmup, "budget_s": budget_s,
                      "memory_method": CUDA_MEMORY_METHOD if dev.type == "cuda" else CPU_MEMORY_METHOD}
     doc["crossover"] = {}
+    if (note := load_note()) is not None:
+        doc["notes"].append(note)
     targets: list[BenchTarget] = []
     for name in models:
         try:

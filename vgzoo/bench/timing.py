@@ -7,6 +7,8 @@ mean that a noisy neighbour can drag.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -15,7 +17,40 @@ from typing import Any
 
 import torch
 
-__all__ = ["Timing", "synchronize", "time_fn"]
+__all__ = ["Timing", "load_note", "synchronize", "threads", "time_fn"]
+
+
+@contextlib.contextmanager
+def threads(n: int | None):
+    """Run the block with ``torch.set_num_threads(n)`` (``None``: leave torch's setting), restoring it after.
+
+    On a shared machine, intra-op parallelism suffers badly from contention (every parallel region waits for all its
+    threads to be scheduled); one thread per process gives far steadier numbers there.
+    """
+    if n is None:
+        yield
+        return
+    if n < 1:
+        raise ValueError(f"threads={n}; expected a positive integer or None (torch's default)")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def load_note() -> str | None:
+    """A warning when the machine is busier than its cores (timings then measure contention), else ``None``."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - not on this platform
+        return None
+    cores = os.cpu_count() or 1
+    if load <= cores:
+        return None
+    return (f"load average {load:.1f} on {cores} cores at the start: other processes compete for the CPU, timings "
+            f"are inflated and noisy (try --threads 1 or a quiet machine; min_s is the least affected)")
 
 
 def synchronize(device: str | torch.device | None) -> None:
