@@ -314,7 +314,41 @@ def test_registered_models_train_through_the_cli(tmp_path, name, kwargs):
 def test_seeded_runs_are_reproducible(tmp_path):
     torch.manual_seed(1)
     random.seed(1)
-    a = fit(TinyCGAN(), Blobs(), tmp_path / "a", steps=3, batch_size=8, seed=5, progress=False).model
+    one = {"threads": 1}  # the same thread count in both runs (bitwise equality across runs needs it)
+    a = fit(TinyCGAN(), Blobs(), tmp_path / "a", steps=3, batch_size=8, seed=5, options=one, progress=False).model
     torch.manual_seed(1)
-    b = fit(TinyCGAN(), Blobs(), tmp_path / "b", steps=3, batch_size=8, seed=5, progress=False).model
+    b = fit(TinyCGAN(), Blobs(), tmp_path / "b", steps=3, batch_size=8, seed=5, options=one, progress=False).model
     assert state_equal(a, b)
+
+
+def test_threads_are_capped_at_the_free_cores_and_restored(tmp_path, monkeypatch):
+    from vgzoo.train import engine
+    from vgzoo.train.distributed import DistInfo
+
+    cpu, single = torch.device("cpu"), DistInfo()
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        monkeypatch.setattr(engine.os, "cpu_count", lambda: 2)
+        monkeypatch.setattr(engine, "_load_average", lambda: 3.5)  # the cores are busy with other jobs
+        assert engine.resolve_threads("auto", cpu, single) == 1
+        monkeypatch.setattr(engine, "_load_average", lambda: 0.0)  # an idle machine keeps torch's count
+        assert engine.resolve_threads("auto", cpu, single) == 2
+        assert engine.resolve_threads("auto", cpu, DistInfo(rank=0, world_size=2)) is None  # torchrun's setting
+        assert engine.resolve_threads(3, cpu, single) == 3 and engine.resolve_threads("2", cpu, single) == 2
+        assert engine.resolve_threads(1, torch.device("cuda"), single) is None
+        for bad in (0, -1, 1.5, "many"):
+            with pytest.raises(ValueError, match="positive integer"):
+                engine.resolve_threads(bad, cpu, single)
+        monkeypatch.setattr(engine, "_load_average", lambda: 3.5)
+        out = tmp_path / "t"
+        seen = []
+        fit(TinyCGAN(), Blobs(), out, steps=2, batch_size=8, progress=False,
+            log=lambda msg: seen.append((msg, torch.get_num_threads())))
+        assert torch.get_num_threads() == 2  # the process's setting comes back after the run
+        assert any("1 intra-op thread" in msg and n == 1 for msg, n in seen)
+        assert json.loads((out / "config.json").read_text())["options"]["threads"] == 1  # a resume reuses it
+        fit(TinyCGAN(), Blobs(), out, steps=3, resume=True, progress=False)
+        assert json.loads((out / "config.json").read_text())["options"]["threads"] == 1
+    finally:
+        torch.set_num_threads(before)

@@ -41,6 +41,7 @@ from .recipes import Recipe, recipe_for
 
 logger = logging.getLogger("vgzoo.train")
 PLOT_INTERVAL_S = 20.0
+PICTURE_INTERVAL_S = 5.0
 
 FIT_KEYS = ("model", "data", "val_data", "out", "task", "epochs", "steps", "batch_size", "lr", "device", "amp",
             "compile", "seed", "model_kwargs", "options")
@@ -150,6 +151,42 @@ def _resolve_device(device: str | torch.device | None, info: ddp.DistInfo) -> to
     return device
 
 
+def _load_average() -> float:
+    try:
+        return float(os.getloadavg()[0])
+    except (OSError, AttributeError):  # not on every platform
+        return 0.0
+
+
+def resolve_threads(value: int | str | None, device: torch.device, info: ddp.DistInfo) -> int | None:
+    """The intra-op thread count of a CPU run (option ``threads``), or None to leave torch's setting alone.
+
+    ``"auto"`` (the default) caps torch's count at the cores the machine has free (cores minus the 1-minute load
+    average, at least 1). More busy threads than cores is ruinous for the small batches of these models: PyTorch's
+    OpenMP workers wait for each other at every operator, and one of them descheduled stalls the rest (measured on
+    a loaded 2-core machine: 2 threads ran a cGAN step ~30x slower than 1 thread; see benchmarks/RESULTS.md
+    "train"). Distributed runs keep torchrun's setting (OMP_NUM_THREADS=1 per process).
+
+    Raises:
+        ValueError: ``value`` is neither ``"auto"``, ``None`` nor a positive integer.
+    """
+    if value is None or device.type != "cpu":
+        return None
+    if value == "auto":
+        n = torch.get_num_threads()
+        if info.enabled or n <= 1:
+            return None
+        free = (os.cpu_count() or n) - _load_average()
+        return max(1, min(n, int(free)))
+    try:
+        threads = int(value)
+    except (TypeError, ValueError):
+        threads = 0
+    if threads < 1 or str(threads) != str(value).strip():
+        raise ValueError(f"option threads={value!r}: expected 'auto' or a positive integer (e.g. -o threads=1).")
+    return threads
+
+
 def _build_data(spec, task: str, split: str, data_kwargs: dict) -> Dataset | None:
     from ..data import create_dataset
     from ..errors import DataError
@@ -226,7 +263,9 @@ def fit(
         options: recipe options (see :mod:`vgzoo.train.recipes`) and engine options: ``save_every`` (steps),
             ``keep_last`` (3), ``ema`` (False), ``ema_decay`` (0.999), ``num_workers`` (0), ``augment`` (dict of
             create_transform overrides), ``data`` (dict of create_dataset kwargs), ``monitor`` (dict of
-            :class:`MonitorConfig` fields), ``schedule_steps`` (LR-schedule horizon, default: the run's total).
+            :class:`MonitorConfig` fields), ``schedule_steps`` (LR-schedule horizon, default: the run's total),
+            ``threads`` (CPU intra-op threads: ``"auto"``, the default, caps them at the free cores, see
+            :func:`resolve_threads`; bitwise comparisons between separate runs need the same count).
         val_data: a validation dataset, when ``data`` is a dataset.
         progress: show a tqdm bar.
         log: where messages go (default: ``tqdm.write`` on rank 0).
@@ -278,6 +317,8 @@ class _Run:
         self.info = ddp.env_info()
         self._log = log
         self._last_plot = -math.inf
+        self._last_pictures = -math.inf
+        self._plot_cost = 0.0
 
     # ------------------------------------------------------------------------------------ messages
     def log(self, msg: str) -> None:
@@ -328,9 +369,19 @@ class _Run:
         device = _resolve_device(cfg.get("device"), self.info)
         cfg["device"] = str(device)
         self.info = ddp.init(device)
+        threads_before = torch.get_num_threads()
         try:
+            threads = resolve_threads(opts.get("threads", "auto"), device, self.info)
+            if threads is not None:
+                opts["threads"] = threads  # saved with the run: a resumed run computes with the same count
+                if threads != threads_before:
+                    torch.set_num_threads(threads)
+                    self.log(f"CPU: {threads} intra-op thread(s) instead of {threads_before} (load average "
+                             f"{_load_average():.1f} on {os.cpu_count()} cores; -o threads=N chooses)")
             return self._run(device, cfg, opts)
         finally:
+            if torch.get_num_threads() != threads_before:
+                torch.set_num_threads(threads_before)
             ddp.shutdown()
 
     def _run(self, device: torch.device, cfg: dict, opts: dict) -> TrainResult:
@@ -585,12 +636,19 @@ class _Run:
                     self.log(f"epoch {epoch} step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in val.items()))
                 every = int(self.cfg["options"].get("plot_every", 1) or 1)
                 if epoch % every == 0:
-                    self._pictures(recipe, model, fixed, f"epoch_{epoch:04d}")
-                    # matplotlib takes a while: with short epochs, redraw at most every PLOT_INTERVAL_S
-                    if time.monotonic() - self._last_plot >= PLOT_INTERVAL_S:
+                    # Pictures are for people, not for the run: with epochs of a second or two (builtin:digits)
+                    # drawing them every epoch cost more than a tenth of the training time, so a grid is drawn at
+                    # most every PICTURE_INTERVAL_S and the loss curves (matplotlib, ~1 s) at most every
+                    # PLOT_INTERVAL_S or 25x their drawing time. The first epoch's and the final ones are always drawn.
+                    now = time.monotonic()
+                    if now - self._last_pictures >= PICTURE_INTERVAL_S:
+                        self._pictures(recipe, model, fixed, f"epoch_{epoch:04d}")
+                        self._last_pictures = now
+                    if now - self._last_plot >= max(PLOT_INTERVAL_S, 25 * self._plot_cost):
                         plots.plot_loss_curves(history, self.run_dir / "loss_curves.png",
                                                title=str(self.cfg["model"]))
                         self._last_plot = time.monotonic()
+                        self._plot_cost = self._last_plot - now
         is_best, best = self._is_best(recipe, val, best)
         return val, is_best, best
 

@@ -115,12 +115,12 @@ class Recipe:
         known = {**Recipe.option_defaults, **self.option_defaults}
         unknown = sorted(set(options) - set(known) - {"augment", "data", "monitor", "ema", "ema_decay",
                                                       "save_every", "keep_last", "num_workers", "schedule_steps",
-                                                      "plot_every"})
+                                                      "plot_every", "threads"})
         if unknown:
             raise ValueError(
                 f"{type(self).__name__} (task {self.task!r}): unknown option(s) {', '.join(unknown)}. Known: "
                 f"{', '.join(sorted(known))}, plus augment, data, monitor, ema, ema_decay, save_every, keep_last, "
-                "num_workers, schedule_steps, plot_every."
+                "num_workers, schedule_steps, plot_every, threads."
             )
         self.options = {**known, **{k: v for k, v in options.items() if k in known}}
         self.model, self.call, self.device = model, call, device
