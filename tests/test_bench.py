@@ -93,6 +93,9 @@ def test_fit_recovers_known_exponent_and_crossover():
     # quadratic a = x^2 against linear b = 100 x cross at x = 100
     x, how = crossover([10, 50, 200], [x * x for x in (10, 50, 200)], [100 * x for x in (10, 50, 200)])
     assert how == "measured" and abs(x - 100) < 1e-6
+    # a noisy first point above b does not fake an early crossing
+    x, how = crossover([5, 10, 50, 200], [10**4, 100, 2500, 40000], [500, 1000, 5000, 20000])
+    assert how == "measured" and abs(x - 100) < 1e-6
     x, how = crossover([10, 20, 40], [x * x for x in (10, 20, 40)], [100 * x for x in (10, 20, 40)])
     assert how == "extrapolated" and abs(x - 100) < 1e-6
     assert crossover([1, 2], [1, 2], [10, 20]) == (None, None)

@@ -69,21 +69,23 @@ def fit_power_law(xs: Sequence[float], ys: Sequence[float]) -> PowerFit | None:
 def crossover(xs: Sequence[float], a: Sequence[float], b: Sequence[float]) -> tuple[float | None, str | None]:
     """Where series ``a`` first reaches series ``b`` (e.g. attention FLOPs against linear-layer FLOPs).
 
-    Inside the measured range the crossing is interpolated in log-log space between the two bracketing points
-    (``"measured"``). Otherwise it is extrapolated from power-law fits of both series (``"extrapolated"``), if the
+    Inside the measured range the crossing is interpolated in log-log space between the two points around the last
+    place where ``a`` goes from below ``b`` to above it, so one noisy small-size point cannot fake an early crossing
+    (``"measured"``; the smallest ``x`` when ``a >= b`` everywhere). Otherwise it is extrapolated from power-law fits of both series (``"extrapolated"``), if the
     fitted lines cross at a positive ``x``.
 
     Returns:
         ``(x, method)`` or ``(None, None)`` when the series never cross.
     """
     pts = sorted((x, ya, yb) for x, ya, yb in zip(xs, a, b, strict=False) if x and ya and yb and ya > 0 and yb > 0)
-    for (x0, a0, b0), (x1, a1, b1) in zip(pts, pts[1:], strict=False):
-        r0, r1 = math.log(a0 / b0), math.log(a1 / b1)
-        if r0 < 0 <= r1:
-            t = -r0 / (r1 - r0)
-            return math.exp(math.log(x0) + t * (math.log(x1) - math.log(x0))), "measured"
-    if pts and pts[0][1] >= pts[0][2]:
+    below = [i for i, (_, ya, yb) in enumerate(pts) if ya < yb]
+    if pts and not below:
         return pts[0][0], "measured"
+    if pts and below[-1] < len(pts) - 1:
+        (x0, a0, b0), (x1, a1, b1) = pts[below[-1]], pts[below[-1] + 1]
+        r0, r1 = math.log(a0 / b0), math.log(a1 / b1)
+        t = -r0 / (r1 - r0)
+        return math.exp(math.log(x0) + t * (math.log(x1) - math.log(x0))), "measured"
     fa = fit_power_law([p[0] for p in pts], [p[1] for p in pts])
     fb = fit_power_law([p[0] for p in pts], [p[2] for p in pts])
     if fa is None or fb is None or fa.exponent - fb.exponent < 1e-6:

@@ -265,7 +265,6 @@ def _measure(target, model, size, batch_size, dev, autocast_dtype, repeats, min_
         "attention_time_share": prof.op_time_s.get("attention", 0.0) / op_total if op_total else None,
         "linear_time_share": prof.op_time_s.get("linear", 0.0) / op_total if op_total else None,
         "flops_per_s": fps, "pct_of_peak": 100.0 * fps / peak if fps and peak else None,
-        "_attention_time_s": prof.op_time_s.get("attention"), "_linear_time_s": prof.op_time_s.get("linear"),
         "_attention_calls": counted.attention_calls[:1],
     }
 
@@ -305,7 +304,7 @@ def _crossovers(rows: list[dict[str, Any]], targets: list[BenchTarget]) -> dict[
         predicted_px = patch * math.sqrt(max(predicted_tokens - prefix, 0))
         xs = [r["img_size"] for r in sel]
         fpx, fmethod = crossover(xs, [r["attention_flops"] for r in sel], [r["linear_flops"] for r in sel])
-        tpx, tmethod = crossover(xs, [r["_attention_time_s"] for r in sel], [r["_linear_time_s"] for r in sel])
+        tpx, tmethod = crossover(xs, [r["attention_time_share"] for r in sel], [r["linear_time_share"] for r in sel])
         out[t.name] = {"embed_dim": width, "heads": h, "patch_size": patch, "prefix_tokens": prefix,
                        "predicted_tokens": predicted_tokens, "predicted_px": predicted_px,
                        "flops_px": fpx, "flops_method": fmethod, "time_px": tpx, "time_method": tmethod,
