@@ -89,7 +89,7 @@ def _plot_scaling(doc: dict[str, Any], path: Path) -> Path:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
     m = doc["machine"]
-    fig.suptitle(f"vgzoo bench scaling: {doc['device']}, {m['cpu']}, {m['torch_threads']} threads, "
+    fig.suptitle(f"vgzoo bench scaling: {doc['device']}, {m['cpu']}, torch threads: {m['torch_threads']}, "
                  f"batch {doc['config'].get('batch_size')}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
