@@ -67,7 +67,7 @@ def run_cgan(args) -> dict:
     start = time.perf_counter()
     history = []
     step = 0
-    passed = None
+    passed = first = None
     opts = {"plot_every": 5, "keep_last": 2}
     while time.perf_counter() - start < args.budget_s:
         res = fit("cgan_embed_digits", "builtin:digits", out, steps=step + chunk, batch_size=args.batch_size,
@@ -80,28 +80,31 @@ def run_cgan(args) -> dict:
         print(f"step {step}: accuracy {score.accuracy:.3f} diversity {score.diversity_ratio:.3f} "
               f"({elapsed:.0f} s)", flush=True)
         if score.accuracy >= 0.90 and score.diversity_ratio >= 0.5:
-            passed = history[-1]
-            break
-        _save_summary("cgan", _cgan_summary(args, history, passed))  # progress survives an interrupted run
+            # ship the newest generator that meets the targets; train on up to --min-steps for better samples
+            passed, first = history[-1], first or history[-1]
+            WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(out / "final" / "model.safetensors", WEIGHTS)
+            _publish("cgan", out)
+            if step >= args.min_steps:
+                break
+        _save_summary("cgan", _cgan_summary(args, history, passed, first))  # progress survives an interruption
         report()
-    if passed is not None:
-        WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(out / "final" / "model.safetensors", WEIGHTS)
-    summary = _cgan_summary(args, history, passed)
+    summary = _cgan_summary(args, history, passed, first)
     _save_summary("cgan", summary)
-    _publish("cgan", out)
+    if passed is None:
+        _publish("cgan", out)
     return summary
 
 
-def _cgan_summary(args, history: list[dict], passed: dict | None) -> dict:
+def _cgan_summary(args, history: list[dict], passed: dict | None, first: dict | None) -> dict:
     chunk = args.chunk
     best = passed or max(history, key=lambda h: h["accuracy"])
     return {
         "command": f"python benchmarks/train_e2e.py cgan --batch-size {args.batch_size} --lr {args.lr} "
-                   f"--chunk {chunk}",
+                   f"--chunk {chunk} --min-steps {args.min_steps} --budget-s {args.budget_s:.0f}",
         "cli_equivalent": f"vgzoo train cgan_embed_digits --data builtin:digits --out runs/cgan --steps {best['step']} "
                           f"--batch-size {args.batch_size} --lr {args.lr} --seed 0",
-        "reached_targets": passed is not None, "final": best, "history": history,
+        "reached_targets": passed is not None, "first_reached": first, "final": best, "history": history,
         "threads": torch.get_num_threads(), "machine": machine(),
         "shipped": str(WEIGHTS.relative_to(ROOT)) if passed is not None else None,
     }
@@ -338,6 +341,9 @@ def report() -> None:
             f"(CLI: `{s['cli_equivalent']}`): after {f['step']} steps and {f['elapsed_s']:.0f} s, class-conditional "
             f"accuracy **{f['accuracy']:.3f}**, within-class diversity ratio **{f['diversity_ratio']:.3f}** "
             f"(targets 0.90 / 0.5: {'reached' if s['reached_targets'] else 'NOT reached'}); health {f['health']}."
+            + (f" The targets were first met after {s['first_reached']['step']} steps and "
+               f"{s['first_reached']['elapsed_s']:.0f} s." if s.get("first_reached") else "")
+            + " Loss curves and class-by-sample grid: `benchmarks/e2e/cgan/`."
             + (f" Weights shipped as `{s['shipped']}`." if s.get("shipped") else "")
             + "\n\n| step | accuracy | diversity ratio | elapsed s |\n|---:|---:|---:|---:|\n"
             + "\n".join(f"| {h['step']} | {h['accuracy']:.3f} | {h['diversity_ratio']:.3f} | {h['elapsed_s']:.0f} |"
@@ -349,19 +355,20 @@ def report() -> None:
             f"**pix2pix** (`pix2pix_unet128`, ngf=ndf=16, grey->colour 128 px crops of scikit-learn's sample photos), "
             f"`{s['command']}`, {s['steps']} steps, {s['wall_s']:.0f} s: val L1 {a['val_l1']:.4f} -> "
             f"{b['val_l1']:.4f}, PSNR {a['val_psnr']:.2f} -> {b['val_psnr']:.2f} dB, SSIM {a['val_ssim']:.3f} -> "
-            f"{b['val_ssim']:.3f} (first -> last epoch); health {s['health']}.")
+            f"{b['val_ssim']:.3f} (first -> last epoch); health {s['health']}. Files: `benchmarks/e2e/pix2pix/`.")
     s = json.loads(_summary_path("cyclegan").read_text()) if _summary_path("cyclegan").exists() else None
     if s:
         parts.append(
             f"**CycleGAN** (`cyclegan_resnet6`, ngf=ndf=8, grey <-> colour 64 px, unaligned), `{s['command']}`, "
             f"{s['wall_s']:.0f} s: cycle loss (A+B, mean of first/last 10% of steps) {s['cycle_first_10pct']:.3f} -> "
             f"{s['cycle_last_10pct']:.3f}; health monitor: {s['health']}"
-            + (f" ({', '.join(s['findings'])})" if s["findings"] else "") + ".")
+            + (f" ({', '.join(s['findings'])})" if s["findings"] else "") + ". Files: `benchmarks/e2e/cyclegan/`.")
     s = json.loads(_summary_path("vit").read_text()) if _summary_path("vit").exists() else None
     if s:
         parts.append(
             f"**ViT** (`vit_ti16_scratch`, patch_size=4, img_size=16, 1 channel) on digits, `{s['command']}`, "
-            f"{s['steps']} steps, {s['wall_s']:.0f} s: val top-1 best {s['best_top1']:.2f}%, last {s['last_top1']:.2f}%.")
+            f"{s['steps']} steps, {s['wall_s']:.0f} s: val top-1 best {s['best_top1']:.2f}%, last {s['last_top1']:.2f}%. "
+            "Files: `benchmarks/e2e/vit/`.")
     parts.append(f"Machine: {machine()}.")
     write_section("train", "## train\n\n" + "\n\n".join(parts))
 
@@ -373,6 +380,8 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--chunk", type=int, default=400, help="cGAN: steps between quality checks")
     p.add_argument("--budget-s", type=float, default=600.0, help="cGAN: time budget")
+    p.add_argument("--min-steps", type=int, default=0, help="cGAN: keep training to this many steps once the "
+                   "targets are met (the newest generator that meets them ships)")
     p.add_argument("--resume", action="store_true", help="cGAN: continue runs/e2e/cgan")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--steps", type=int, default=300)

@@ -352,3 +352,15 @@ def test_threads_are_capped_at_the_free_cores_and_restored(tmp_path, monkeypatch
         assert json.loads((out / "config.json").read_text())["options"]["threads"] == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_shipped_cgan_digits_weights_generate_the_asked_classes():
+    """The weights trained by benchmarks/train_e2e.py cgan ship with the package and meet the issue's target."""
+    import vgzoo
+    from vgzoo.quality import score_generator
+
+    model = vgzoo.create("cgan_embed_digits", pretrained=True)  # offline: a file inside the package
+    assert model.pretrained_cfg["weight_source"].startswith("file:")
+    score = score_generator(model, per_class=8, seed=1)
+    assert score.accuracy >= 0.9, score
+    assert score.diversity_ratio >= 0.5, score
