@@ -216,6 +216,22 @@ def test_scaling_document_schema(scaling_doc, tmp_path):
         assert tuple(csv.DictReader(fh).fieldnames) == SCALING_ROW_FIELDS
 
 
+def test_threads_auto_follows_the_load(monkeypatch):
+    from vgzoo.bench import timing
+
+    monkeypatch.setattr(timing.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(timing.os, "getloadavg", lambda: (3.0, 3.0, 3.0))
+    assert timing.resolve_threads("auto") == 1
+    assert "load average 3.0 on 2 cores" in timing.load_note()
+    monkeypatch.setattr(timing.os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    assert timing.resolve_threads("auto") is None and timing.load_note() is None
+    assert timing.resolve_threads(3) == 3 and timing.resolve_threads(None) is None
+    before = torch.get_num_threads()
+    with timing.threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
 def test_resolve_target_errors_and_size_rules():
     with pytest.raises(UnknownModelError, match="unknown benchmark model"):
         resolve_target("definitely_not_a_model")

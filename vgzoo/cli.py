@@ -268,9 +268,21 @@ _BENCH_OUT = click.option("--out", default="vgzoo-bench", show_default=True, typ
                           help="Folder for the JSON, CSV and PNG files.")
 _BENCH_JSON = click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON document.")
 _BENCH_PROGRESS = click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
-_BENCH_THREADS = click.option("--threads", type=click.IntRange(min=1), default=None,
-                              help="torch.set_num_threads for the run (default: all cores; 1 is steadier on a busy "
-                                   "shared machine).")
+def _threads_option(value: str) -> int | str | None:
+    if value in ("auto", "all"):
+        return "auto" if value == "auto" else None
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise click.BadParameter(f"--threads takes a positive integer, 'auto' or 'all'; got {value!r}")
+    return n
+
+
+_BENCH_THREADS = click.option("--threads", default="auto", show_default=True,
+                              help="torch threads: N, 'all' (torch's default) or 'auto' (1 when the load average "
+                                   "is above half the cores, where more threads only contend; else all).")
 
 
 @cli.group("bench", cls=VgzooGroup, invoke_without_command=True)
@@ -281,7 +293,7 @@ _BENCH_THREADS = click.option("--threads", type=click.IntRange(min=1), default=N
 @_BENCH_THREADS
 @_BENCH_PROGRESS
 @click.pass_context
-def bench_cmd(ctx: click.Context, out: str, as_json: bool, budget: float, threads: int | None, progress: bool) -> None:
+def bench_cmd(ctx: click.Context, out: str, as_json: bool, budget: float, threads: str, progress: bool) -> None:
     """Measure attention's O(S^2) cost against convolution throughput.
 
     Bare `vgzoo bench` runs the default scaling sweep (vit_ti16_scratch, vit_s16_scratch, the cyclegan_resnet6
@@ -292,7 +304,7 @@ def bench_cmd(ctx: click.Context, out: str, as_json: bool, budget: float, thread
         return
     from .bench.scaling import run_scaling
 
-    _bench_finish(run_scaling(budget_s=budget, num_threads=threads, progress=progress), out, as_json)
+    _bench_finish(run_scaling(budget_s=budget, num_threads=_threads_option(threads), progress=progress), out, as_json)
 
 
 @bench_cmd.command("scaling")
@@ -310,7 +322,7 @@ def bench_cmd(ctx: click.Context, out: str, as_json: bool, budget: float, thread
 @_BENCH_THREADS
 @_BENCH_PROGRESS
 def bench_scaling_cmd(models: str | None, sizes: str, batch_size: int, device: str, amp_dtype: str | None,
-                      repeats: int, min_repeats: int, budget: float, out: str, as_json: bool, threads: int | None,
+                      repeats: int, min_repeats: int, budget: float, out: str, as_json: bool, threads: str,
                       progress: bool) -> None:
     """Time, FLOPs, attention share and memory of models over image sizes; log-log fits and crossovers."""
     from .bench.scaling import DEFAULT_MODELS, run_scaling
@@ -318,7 +330,7 @@ def bench_scaling_cmd(models: str | None, sizes: str, batch_size: int, device: s
     names = [m for m in models.replace(" ", "").split(",") if m] if models else list(DEFAULT_MODELS)
     doc = run_scaling(names, _int_list(sizes, "--sizes"), batch_size=batch_size, device=device, amp_dtype=amp_dtype,
                       repeats=repeats, min_repeats=min(min_repeats, repeats), budget_s=budget or None,
-                      num_threads=threads, progress=progress)
+                      num_threads=_threads_option(threads), progress=progress)
     _bench_finish(doc, out, as_json)
 
 
@@ -340,7 +352,7 @@ def bench_scaling_cmd(models: str | None, sizes: str, batch_size: int, device: s
 @_BENCH_PROGRESS
 def bench_attention_cmd(seq_lens: str, operators: str | None, modes: str, batch_size: int, heads: int, head_dim: int,
                         device: str, dtype: str, repeats: int, budget: float, out: str, as_json: bool,
-                        threads: int | None, progress: bool) -> None:
+                        threads: str, progress: bool) -> None:
     """Naive softmax(QK^T/sqrt(d))V against scaled_dot_product_attention per backend, over S."""
     from .bench.attention import run_attention
 
@@ -348,7 +360,7 @@ def bench_attention_cmd(seq_lens: str, operators: str | None, modes: str, batch_
     doc = run_attention(_int_list(seq_lens, "--seq-lens"), operators=ops,
                         modes=[m for m in modes.replace(" ", "").split(",") if m], batch_size=batch_size,
                         heads=heads, head_dim=head_dim, device=device, dtype=dtype, repeats=repeats,
-                        budget_s=budget or None, num_threads=threads, progress=progress)
+                        budget_s=budget or None, num_threads=_threads_option(threads), progress=progress)
     _bench_finish(doc, out, as_json)
 
 
@@ -371,13 +383,13 @@ def bench_attention_cmd(seq_lens: str, operators: str | None, modes: str, batch_
 @_BENCH_PROGRESS
 def bench_model_cmd(name: str, batch_size: int, img_size: int | None, train: bool, amp: bool, amp_dtype: str,
                     compile_: bool, channels_last: bool, device: str, vs_timm: str | None, repeats: int, warmup: int,
-                    out: str, as_json: bool, threads: int | None, progress: bool) -> None:
+                    out: str, as_json: bool, threads: str, progress: bool) -> None:
     """Inference or training-step throughput of NAME (a vgzoo model or timm:NAME), like timm's benchmark.py."""
     from .bench.model import run_model
 
     doc = run_model(name, batch_size=batch_size, img_size=img_size, train=train, amp=amp, amp_dtype=amp_dtype,
                     compile=compile_, channels_last=channels_last, device=device, vs_timm=vs_timm, repeats=repeats,
-                    warmup=warmup, num_threads=threads, progress=progress)
+                    warmup=warmup, num_threads=_threads_option(threads), progress=progress)
     _bench_finish(doc, out, as_json)
 
 

@@ -97,7 +97,7 @@ def run_attention(
     repeats: int = 7,
     warmup: int = 1,
     budget_s: float | None = 60.0,
-    num_threads: int | None = None,
+    num_threads: int | str | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Time and memory of each attention operator over sequence lengths; see docs/bench.md for the result schema.
@@ -114,7 +114,8 @@ def run_attention(
         repeats: Most timed repeats per point (after ``warmup``).
         warmup: Untimed calls per point.
         budget_s: Rough wall-clock budget for the whole sweep; repeats shrink (down to 3) to fit it. ``None``: no cap.
-        num_threads: ``torch.set_num_threads`` for the sweep (``None``: torch's default, all cores).
+        num_threads: ``torch.set_num_threads`` (``"auto"``: 1 on a busy machine, see
+            :func:`vgzoo.bench.timing.resolve_threads`) for the sweep (``None``: torch's default, all cores).
         progress: Show a tqdm progress bar.
 
     Returns:

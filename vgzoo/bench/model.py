@@ -133,7 +133,7 @@ def run_model(
     vs_timm: str | None = None,
     repeats: int = 10,
     warmup: int = 2,
-    num_threads: int | None = None,
+    num_threads: int | str | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Inference or training-step throughput of ``name`` (and of ``vs_timm``, alternating); schema in docs/bench.md.
@@ -151,7 +151,8 @@ def run_model(
         vs_timm: A timm architecture measured in the same run (``throughput_ratio`` = vgzoo / timm samples/s).
         repeats: Timed steps per model.
         warmup: Untimed steps per model.
-        num_threads: ``torch.set_num_threads`` for the run (``None``: torch's default, all cores).
+        num_threads: ``torch.set_num_threads`` (``"auto"``: 1 on a busy machine, see
+            :func:`vgzoo.bench.timing.resolve_threads`) for the run (``None``: torch's default, all cores).
         progress: Show a tqdm progress bar.
 
     Returns:

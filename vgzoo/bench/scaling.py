@@ -130,7 +130,7 @@ def run_scaling(
     min_repeats: int = 5,
     warmup: int = 1,
     budget_s: float | None = 140.0,
-    num_threads: int | None = None,
+    num_threads: int | str | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Time, FLOPs and memory of each model at each valid size; fits and crossovers. Schema: docs/bench.md.
@@ -145,8 +145,9 @@ def run_scaling(
         min_repeats: Fewest timed forwards per point, even when over budget.
         warmup: Untimed forwards per point.
         budget_s: Wall-clock budget for the sweep (building, counting and profiling included); repeats shrink to fit
-            it, down to ``min_repeats``. ``None``: always ``repeats``.
-        num_threads: ``torch.set_num_threads`` for the sweep (``None``: torch's default, all cores).
+            it, down to ``min_repeats`` (3 once the budget is spent). ``None``: always ``repeats``.
+        num_threads: ``torch.set_num_threads`` (``"auto"``: 1 on a busy machine, see
+            :func:`vgzoo.bench.timing.resolve_threads`) for the sweep (``None``: torch's default, all cores).
         progress: Show a tqdm progress bar.
 
     Returns:
@@ -242,6 +243,8 @@ def _measure(target, model, size, batch_size, dev, autocast_dtype, repeats, min_
         # the point also pays for a FLOP count and a profiled pass, about one forward each
         extra = 2
         n = max(min_repeats, min(repeats, int(budget / max(one, 1e-6)) - extra))
+        if budget <= 0:  # behind schedule: keep a median of three
+            n = min(n, 3)
     timing = time_fn(forward, repeats=n, warmup=0, device=dev)
     counted = count_flops(forward)
     prof = profile_call(forward, dev)

@@ -17,16 +17,30 @@ from typing import Any
 
 import torch
 
-__all__ = ["Timing", "load_note", "synchronize", "threads", "time_fn"]
+__all__ = ["Timing", "load_note", "resolve_threads", "synchronize", "threads", "time_fn"]
+
+
+def resolve_threads(spec: int | str | None) -> int | None:
+    """``"auto"``: one thread when the machine is already busy (1-minute load average above half its cores), else
+    ``None`` (torch's default, all cores); an int is taken as is; ``None`` stays ``None``."""
+    if spec != "auto":
+        return None if spec is None else int(spec)
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - not on this platform
+        return None
+    return 1 if load > 0.5 * (os.cpu_count() or 1) else None
 
 
 @contextlib.contextmanager
-def threads(n: int | None):
+def threads(n: int | str | None):
     """Run the block with ``torch.set_num_threads(n)`` (``None``: leave torch's setting), restoring it after.
 
     On a shared machine, intra-op parallelism suffers badly from contention (every parallel region waits for all its
-    threads to be scheduled); one thread per process gives far steadier numbers there.
+    threads to be scheduled); one thread per process gives far steadier numbers there. ``"auto"``: see
+    :func:`resolve_threads`.
     """
+    n = resolve_threads(n)
     if n is None:
         yield
         return
