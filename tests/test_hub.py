@@ -218,3 +218,31 @@ def test_hf_hub_load_from_prepared_offline_cache(tiny_model_name, tmp_path):
 def test_hub_id_must_be_org_slash_repo():
     with pytest.raises(vgzoo.WeightsError, match="org/repo"):
         vgzoo.create("hf-hub:just-a-name")
+
+
+# ------------------------------------------------------------------ one resolver for "a name or a saved folder"
+def test_load_model_resolves_names_folders_and_bad_paths(tiny_model_name, tmp_path):
+    from vgzoo._factory import load_model, resolve_source
+
+    model = vgzoo.create(tiny_model_name)
+    saved = vgzoo.save_pretrained(model, tmp_path / "saved")
+    assert resolve_source(saved) == f"local-dir:{saved}"
+    assert resolve_source(tiny_model_name) == tiny_model_name
+    loaded = load_model(saved)  # a folder carries its weights: no warning
+    x = torch.randn(1, 3, 8, 8)
+    assert torch.equal(_outputs(model, x), _outputs(loaded, x))
+    assert load_model(model) is model
+    # a path that does not exist is reported as a missing folder, not as an unknown model name
+    with pytest.raises(vgzoo.WeightsNotFoundError, match="is not a folder"):
+        load_model(tmp_path / "nothere")
+    with pytest.raises(vgzoo.WeightsNotFoundError, match="is not a folder"):
+        load_model("./nothere")
+
+
+def test_load_model_warns_about_random_weights_and_checks_the_task(tiny_model_name):
+    from vgzoo._factory import load_model
+
+    with pytest.warns(UserWarning, match="random weights"):
+        load_model(tiny_model_name)
+    with pytest.raises(ValueError, match="is a classification model; this needs a model of task paired_translation"):
+        load_model(tiny_model_name, tasks=("paired_translation",))

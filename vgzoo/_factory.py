@@ -174,6 +174,68 @@ def _create_from_files(config_dir: Path, weights_path: Path, source: str, overri
     return model
 
 
+def resolve_source(model_or_dir: str | os.PathLike) -> str:
+    """The ``create`` source for a model name, a ``local-dir:``/``hf-hub:`` source or a folder path.
+
+    An existing folder becomes ``local-dir:PATH``. Text that looks like a path (it holds a ``/`` or the OS
+    separator, or starts with ``.`` or ``~``; model names never do) but names no folder raises
+    :class:`WeightsNotFoundError` instead of a confusing unknown-model error.
+    """
+    text = str(model_or_dir)
+    if text.startswith((LOCAL_PREFIX, HUB_PREFIX)):
+        return text
+    if Path(text).expanduser().is_dir():
+        return f"{LOCAL_PREFIX}{Path(text).expanduser()}"
+    if "/" in text or os.sep in text or text.startswith((".", "~")):
+        raise WeightsNotFoundError(
+            f"{text!r} is not a folder (it looks like a path, and model names hold no '/'). Expected a folder "
+            "written by vgzoo.save_pretrained, or a model name from `vgzoo list`."
+        )
+    return text
+
+
+def load_model(
+    model_or_dir, pretrained: bool = False, *, tasks: tuple[str, ...] | None = None, warn_random: bool = True
+):
+    """A model from a built module, a registered name, a saved folder or a ``local-dir:``/``hf-hub:`` source.
+
+    The one resolver behind ``vgzoo translate``, ``vgzoo generate`` and ``vgzoo attention-map``.
+
+    Args:
+        model_or_dir: an ``nn.Module`` (returned as is), a model name, a folder path or a prefixed source.
+        pretrained: with a model name, load its published weights (folders and Hub sources carry their own).
+        tasks: the tasks the caller can use; a vgzoo model of another task raises ValueError.
+        warn_random: warn when the result holds random weights (a name without ``pretrained``).
+
+    Raises:
+        WeightsNotFoundError: a path that is not a folder, or a model without published weights asked for them.
+        UnknownModelError: a name no installed model has.
+        ValueError: the model's task is not one of ``tasks``.
+    """
+    built = not isinstance(model_or_dir, (str, os.PathLike))
+    if built:
+        model, source = model_or_dir, None
+    else:
+        source = resolve_source(model_or_dir)
+        is_named = not source.startswith((LOCAL_PREFIX, HUB_PREFIX))
+        model = create(source, pretrained=pretrained and is_named)
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    if tasks is not None and cfg.get("task") is not None and cfg["task"] not in tasks:
+        raise ValueError(
+            f"{cfg.get('architecture', type(model).__name__)} is a {cfg['task']} model; this needs a model of task "
+            f"{' or '.join(tasks)}. See `vgzoo list` and `vgzoo info NAME`."
+        )
+    if not built and warn_random and cfg.get("weight_source") is None:
+        import warnings
+
+        warnings.warn(
+            f"{source}: the model has random weights, so its outputs mean nothing. Pass pretrained=True "
+            "(CLI: --pretrained) if it has published weights, or a folder of trained weights.",
+            stacklevel=2,
+        )
+    return model
+
+
 def save_pretrained(model, directory: str | os.PathLike) -> Path:
     """Write ``model.safetensors`` and ``config.json`` so ``create("local-dir:DIR")`` rebuilds the model.
 

@@ -60,13 +60,13 @@ def parse_labels(text: str) -> list[int]:
 
 
 def resolve_model_source(model_or_dir: str | os.PathLike) -> str:
-    """A model name, ``local-dir:``/``hf-hub:`` source, or a folder path (turned into ``local-dir:PATH``)."""
-    text = str(model_or_dir)
-    if text.startswith(("local-dir:", "hf-hub:")):
-        return text
-    if Path(text).is_dir():
-        return f"local-dir:{text}"
-    return text
+    """A model name, ``local-dir:``/``hf-hub:`` source, or a folder path (turned into ``local-dir:PATH``).
+
+    The same resolution as every other command: :func:`vgzoo._factory.resolve_source`.
+    """
+    from ._factory import resolve_source
+
+    return resolve_source(model_or_dir)
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -105,12 +105,12 @@ def _save_png(array: torch.Tensor, path: Path) -> Path:
 
 
 def _load(model_or_dir: str | nn.Module, pretrained: bool) -> tuple[nn.Module, str]:
-    if isinstance(model_or_dir, nn.Module):
-        return model_or_dir, getattr(model_or_dir, "pretrained_cfg", {}).get("architecture", type(model_or_dir).__name__)
-    import vgzoo
+    from ._factory import load_model
 
-    source = resolve_model_source(model_or_dir)
-    return vgzoo.create(source, pretrained=pretrained and not source.startswith(("local-dir:", "hf-hub:"))), source
+    model = load_model(model_or_dir, pretrained=pretrained, warn_random=False)  # the result names its weights
+    if isinstance(model_or_dir, nn.Module):
+        return model, getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
+    return model, resolve_model_source(model_or_dir)
 
 
 @torch.no_grad()
