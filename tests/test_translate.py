@@ -116,3 +116,40 @@ def test_cli_translate_a_saved_model(tmp_path):
     bad = CliRunner().invoke(cli, ["translate", str(tmp_path / "model"), str(tmp_path / "img.png"),
                                    str(tmp_path / "out"), "--direction", "sideways"])
     assert bad.exit_code == 2
+
+
+@pytest.mark.parametrize("name", ["vit_ti16_scratch", "cgan_embed_digits"])
+def test_translate_refuses_models_that_do_not_translate(tmp_path, name):
+    write_png(tmp_path / "img.png", 16, 16)
+    result = CliRunner().invoke(cli, ["translate", name, str(tmp_path / "img.png"), str(tmp_path / "o.png")])
+    assert result.exit_code == 1
+    assert "this needs a model of task paired_translation or unpaired_translation" in result.output
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_cli_translate_by_name_warns_about_random_weights_in_one_line(tmp_path):
+    write_png(tmp_path / "img.png", 8, 8)
+    result = CliRunner().invoke(cli, ["translate", "pix2pix_unet128", str(tmp_path / "img.png"),
+                                      str(tmp_path / "o.png")])
+    assert result.exit_code == 0, result.output
+    assert "warning: pix2pix_unet128: the model has random weights" in result.output
+    assert "UserWarning" not in result.output
+
+
+def test_failed_image_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    from vgzoo.translate import write_image
+
+    target = tmp_path / "o.png"
+    write_image(torch.zeros(3, 4, 4), target)
+    before = target.read_bytes()
+
+    def broken_save(self, fp, format=None, **params):
+        with open(fp, "wb") as f:
+            f.write(b"half an image")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        write_image(torch.ones(3, 4, 4), target)
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["o.png"]  # no temporary file left behind

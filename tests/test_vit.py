@@ -280,3 +280,18 @@ def test_attention_map_png_and_cli(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "rollout grid 4x4" in result.output and (tmp_path / "b.png").is_file()
+    assert "random weights" not in result.output
+
+
+def test_attention_map_by_name_says_the_weights_are_random(tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from vgzoo.cli import cli
+
+    Image.fromarray((torch.rand(20, 20, 3) * 255).to(torch.uint8).numpy()).save(tmp_path / "img.png")
+    result = CliRunner().invoke(
+        cli, ["attention-map", "vit_ti16_scratch", str(tmp_path / "img.png"), "--out", str(tmp_path / "c.png")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: vit_ti16_scratch: the model has random weights" in result.output

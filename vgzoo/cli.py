@@ -132,6 +132,21 @@ def convert_cmd() -> None:
     """Convert checkpoints of other implementations (timm, pytorch-CycleGAN-and-pix2pix) to vgzoo folders."""
 
 
+class _WarningsAsNotes:
+    """Show library warnings (e.g. "the model has random weights") as one ``warning:`` line on stderr."""
+
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("default")
+        warnings.showwarning = lambda message, *args, **kwargs: click.echo(f"warning: {message}", err=True)
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
 @cli.command("attention-map")
 @click.argument("model_or_dir")
 @click.argument("image", type=click.Path(exists=True, dir_okay=False))
@@ -143,7 +158,8 @@ def attention_map_cmd(model_or_dir: str, image: str, out: str, pretrained: bool,
     """Draw a ViT's attention rollout (MODEL name or saved folder) over IMAGE as a PNG."""
     from .viz import save_attention_map
 
-    info = save_attention_map(model_or_dir, image, out, alpha=alpha, head_fusion=head_fusion, pretrained=pretrained)
+    with _WarningsAsNotes():
+        info = save_attention_map(model_or_dir, image, out, alpha=alpha, head_fusion=head_fusion, pretrained=pretrained)
     top = f", top class {info['top_class']} (p={info['top_prob']:.3f})" if "top_class" in info else ""
     click.echo(f"wrote {info['out']} (rollout grid {info['grid'][0]}x{info['grid'][1]}{top})")
 
@@ -192,8 +208,9 @@ def translate_cmd(model_or_dir: str, input_path: str, output_path: str, directio
     """Translate INPUT (an image or a folder) with MODEL_OR_DIR (a saved folder or a model name) into OUTPUT."""
     from .translate import translate
 
-    written = translate(model_or_dir, input_path, output_path, direction=direction, batch_size=batch_size,
-                        device=device, eval_mode=not no_eval, pretrained=pretrained)
+    with _WarningsAsNotes():
+        written = translate(model_or_dir, input_path, output_path, direction=direction, batch_size=batch_size,
+                            device=device, eval_mode=not no_eval, pretrained=pretrained)
     click.echo(f"wrote {len(written)} image(s) to {output_path}")
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from .errors import DataError, DataNotFoundError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+TRANSLATION_TASKS = ("paired_translation", "unpaired_translation")
 
 
 def load_translator(model_or_dir: str | os.PathLike | nn.Module, direction: str = "AtoB",
@@ -35,36 +35,27 @@ def load_translator(model_or_dir: str | os.PathLike | nn.Module, direction: str 
         direction: ``"AtoB"`` or ``"BtoA"`` (CycleGAN only; pix2pix and lone generators translate one way).
         pretrained: with a model name, load its published weights (otherwise its weights are random).
     """
-    import vgzoo
+    from ._factory import load_model
 
     if direction not in ("AtoB", "BtoA"):
         raise ValueError(f"direction={direction!r}; expected 'AtoB' or 'BtoA'.")
-    if isinstance(model_or_dir, nn.Module):
-        model = model_or_dir
-    else:
-        source = str(model_or_dir)
-        path = Path(source)
-        if path.is_dir():
-            from .convert.reference import GENERATOR_CONFIG, load_generator_dir
+    path = None if isinstance(model_or_dir, nn.Module) else Path(str(model_or_dir))
+    if path is not None and path.is_dir() and not (path / "config.json").is_file():
+        from .convert.reference import GENERATOR_CONFIG, load_generator_dir
 
-            if (path / GENERATOR_CONFIG).is_file():
-                model = load_generator_dir(path)
-            elif (path / "config.json").is_file():
-                model = vgzoo.create(f"local-dir:{path}")
-            else:
-                hint = ""
-                if any(path.glob("*_net_*.pth")):
-                    hint = (" It holds reference .pth checkpoints: convert them first with `vgzoo convert "
-                            "pix2pix-reference --dir DIR --model cycle_gan|pix2pix OUT_DIR`.")
-                raise DataNotFoundError(
-                    f"{source!r} is a folder but holds neither config.json (vgzoo.save_pretrained) nor "
-                    f"{GENERATOR_CONFIG} (vgzoo convert pix2pix-reference).{hint}"
-                )
+        if (path / GENERATOR_CONFIG).is_file():
+            model = load_generator_dir(path)
         else:
-            model = vgzoo.create(source, pretrained=pretrained)
-            if not pretrained and not source.startswith(("local-dir:", "hf-hub:")):
-                warnings.warn(f"{source}: translating with random weights; pass pretrained=True (--pretrained) or a "
-                              "folder of trained weights.", stacklevel=2)
+            hint = ""
+            if any(path.glob("*_net_*.pth")):
+                hint = (" It holds reference .pth checkpoints: convert them first with `vgzoo convert "
+                        "pix2pix-reference --dir DIR --model cycle_gan|pix2pix OUT_DIR`.")
+            raise DataNotFoundError(
+                f"{str(path)!r} is a folder but holds neither config.json (vgzoo.save_pretrained) nor "
+                f"{GENERATOR_CONFIG} (vgzoo convert pix2pix-reference).{hint}"
+            )
+    else:
+        model = load_model(model_or_dir, pretrained=pretrained, tasks=TRANSLATION_TASKS)
     if hasattr(model, "G_AB"):
         return model.G_AB if direction == "AtoB" else model.G_BA
     if direction != "AtoB":
@@ -137,9 +128,14 @@ def write_image(x: torch.Tensor, path: Path) -> None:
 
     if x.shape[0] not in _MODES:
         raise DataError(f"Cannot write a {x.shape[0]}-channel output as an image (1, 3 or 4 channels).")
+    from ._hub import atomic_write
+
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"Cannot write {str(path)!r}: unknown image suffix; use .png, .jpg, ...")
     arr = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr[..., 0] if x.shape[0] == 1 else arr, mode=None).save(path)
+    image = Image.fromarray(arr[..., 0] if x.shape[0] == 1 else arr, mode=None)
+    atomic_write(path, lambda tmp: image.save(tmp, format=fmt))  # never a half-written image where one stood
 
 
 def _batches(files: list[Path], channels: int, batch_size: int) -> Iterator[tuple[list[Path], torch.Tensor]]:

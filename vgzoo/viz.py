@@ -15,13 +15,13 @@ __all__ = ["load_model", "preprocess_image", "attention_overlay", "save_attentio
 
 
 def load_model(model_or_dir: str | os.PathLike, pretrained: bool = False):
-    """A model from a saved folder (``local-dir:`` implied for an existing directory) or a registered name."""
-    import vgzoo
+    """A model from a saved folder, a ``local-dir:``/``hf-hub:`` source or a registered name.
 
-    spec = str(model_or_dir)
-    if os.path.isdir(spec):
-        return vgzoo.create(f"local-dir:{spec}")
-    return vgzoo.create(spec, pretrained=pretrained)
+    Kept for backward compatibility; it is :func:`vgzoo._factory.load_model` (which warns about random weights).
+    """
+    from ._factory import load_model as _load_model
+
+    return _load_model(model_or_dir, pretrained=pretrained)
 
 
 def preprocess_image(image, cfg: dict[str, Any]):
@@ -94,7 +94,9 @@ def save_attention_map(
     import torch
 
     if isinstance(model, (str, os.PathLike)):
-        model = load_model(model, pretrained=pretrained)
+        from ._factory import load_model as _load_model
+
+        model = _load_model(model, pretrained=pretrained)
     if not hasattr(model, "attention_rollout"):
         arch = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
         raise TypeError(f"{arch} has no attention_rollout(); attention maps need a vision transformer (vit_*).")
@@ -109,8 +111,10 @@ def save_attention_map(
     if logits.ndim == 1 and logits.numel() > 1:
         prob = logits.softmax(-1)
         info["top_class"], info["top_prob"] = int(prob.argmax()), float(prob.max())
+    from ._hub import atomic_write
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    attention_overlay(shown, relevance.numpy(), alpha=alpha).save(out, format="PNG")
+    overlay = attention_overlay(shown, relevance.numpy(), alpha=alpha)
+    atomic_write(out, lambda tmp: overlay.save(tmp, format="PNG"))
     info["out"] = str(out)
     return info
