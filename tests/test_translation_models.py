@@ -281,3 +281,12 @@ def test_generators_save_and_load_alone(tmp_path):
                               checkpoint_path=tmp_path / "gens.safetensors", strict=False).eval()
     with torch.no_grad():
         assert torch.equal(loaded(x, direction="BtoA"), model(x, direction="BtoA"))
+
+
+def test_input_size_error_is_a_public_vgzoo_error():
+    from vgzoo.layers import unet
+
+    assert vgzoo.InputSizeError is vgzoo.errors.InputSizeError is unet.InputSizeError  # old import path still works
+    assert issubclass(vgzoo.InputSizeError, vgzoo.VgzooError) and issubclass(vgzoo.InputSizeError, ValueError)
+    with pytest.raises(vgzoo.InputSizeError, match="divisible by 4"):
+        vgzoo.create("cyclegan_resnet", ngf=4, ndf=4, n_blocks=1).G_AB(torch.zeros(1, 3, 10, 12))

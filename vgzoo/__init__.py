@@ -12,6 +12,7 @@ from ._registry import list_models, register_model
 from .errors import (
     DataError,
     DataNotFoundError,
+    InputSizeError,
     PluginError,
     UnknownModelError,
     VgzooError,
@@ -42,6 +43,7 @@ __all__ = [
     "WeightsNotFoundError",
     "DataError",
     "DataNotFoundError",
+    "InputSizeError",
 ]
 
 

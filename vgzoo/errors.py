@@ -37,3 +37,7 @@ class DataError(VgzooError, ValueError):
 
 class DataNotFoundError(DataError, FileNotFoundError):
     """A dataset folder that does not exist or holds no images."""
+
+
+class InputSizeError(VgzooError, ValueError):
+    """An image whose height or width a network cannot process (e.g. not a multiple of its stride)."""

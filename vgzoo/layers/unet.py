@@ -19,13 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import VgzooError
+from ..errors import InputSizeError
 from .init import init_normal_
 from .norm import get_norm_layer, norm_uses_bias
 
-
-class InputSizeError(VgzooError, ValueError):
-    """An image whose height or width the generator cannot process (not a multiple of its stride)."""
+__all__ = ["InputSizeError", "UnetGenerator", "UnetSkipBlock", "check_input_size"]  # InputSizeError: old import path
 
 
 def check_input_size(x: torch.Tensor, multiple: int, what: str) -> None:
