@@ -246,3 +246,11 @@ def test_load_model_warns_about_random_weights_and_checks_the_task(tiny_model_na
         load_model(tiny_model_name)
     with pytest.raises(ValueError, match="is a classification model; this needs a model of task paired_translation"):
         load_model(tiny_model_name, tasks=("paired_translation",))
+
+
+def test_checkpoint_path_with_a_saved_model_is_refused_not_ignored(tiny_model_name, tmp_path):
+    saved = vgzoo.save_pretrained(vgzoo.create(tiny_model_name), tmp_path / "saved")
+    other = tmp_path / "other.safetensors"
+    _hub.save_state_dict(vgzoo.create(tiny_model_name).state_dict(), other)
+    with pytest.raises(ValueError, match="would be ignored"):
+        vgzoo.create(f"local-dir:{saved}", checkpoint_path=other)

@@ -106,6 +106,11 @@ def create(
         TypeError: a keyword argument the factory does not accept.
         WeightsError: weights that are missing, unreadable or do not fit.
     """
+    if name.startswith((LOCAL_PREFIX, HUB_PREFIX)) and checkpoint_path is not None:
+        raise ValueError(
+            f"create({name!r}, checkpoint_path=...): a saved model already brings its weights, so the checkpoint "
+            "would be ignored. Pass a model name with checkpoint_path=, or the saved model alone."
+        )
     if name.startswith(LOCAL_PREFIX):
         return _create_from_dir(Path(name[len(LOCAL_PREFIX) :]), name, kwargs, strict)
     if name.startswith(HUB_PREFIX):
