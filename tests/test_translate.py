@@ -153,3 +153,13 @@ def test_failed_image_write_keeps_the_previous_file(tmp_path, monkeypatch):
         write_image(torch.ones(3, 4, 4), target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["o.png"]  # no temporary file left behind
+
+
+def test_folder_lists_the_same_image_types_as_the_datasets(tmp_path):
+    from vgzoo.data.images import IMG_EXTENSIONS
+    from vgzoo.translate import list_inputs
+
+    for suffix in IMG_EXTENSIONS:
+        (tmp_path / f"x{suffix}").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("no image")
+    assert sorted(p.suffix for p in list_inputs(tmp_path)) == sorted(IMG_EXTENSIONS)

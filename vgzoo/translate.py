@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data.images import IMG_EXTENSIONS
 from .errors import DataError, DataNotFoundError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+IMAGE_SUFFIXES = IMG_EXTENSIONS  # the datasets' list: a folder translates the images a dataset would read
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 TRANSLATION_TASKS = ("paired_translation", "unpaired_translation")
 
