@@ -46,6 +46,8 @@ def cli_reference() -> str:
 
 def _builtin_rows() -> list[dict]:
     """Family, task, parameter count and input size of every built-in model at its default configuration."""
+    import torch
+
     import vgzoo
 
     rows = []
@@ -53,7 +55,8 @@ def _builtin_rows() -> list[dict]:
         info = vgzoo.model_info(name)
         if info.distribution != "vgzoo":  # plugins installed in a dev environment must not change the docs
             continue
-        model = vgzoo.create(name)
+        with torch.device("meta"):  # shapes only: no memory, no initialisation
+            model = vgzoo.create(name)
         rows.append(
             {
                 "name": name,

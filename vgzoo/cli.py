@@ -78,10 +78,13 @@ def list_cmd(pattern: str, family: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def info_cmd(name: str, as_json: bool) -> None:
     """Show a model's family, task, distribution, parameter count and default config."""
+    import torch
+
     import vgzoo
 
     info = vgzoo.model_info(name).to_dict()
-    model = vgzoo.create(name)
+    with torch.device("meta"):  # shapes only: counting parameters needs no memory and no initialisation
+        model = vgzoo.create(name)
     info["num_params"] = sum(p.numel() for p in model.parameters())
     info["pretrained_cfg"] = model.pretrained_cfg
     if as_json:
