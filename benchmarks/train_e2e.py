@@ -282,6 +282,7 @@ def run_cyclegan(args) -> dict:
     summary = {
         "command": f"python benchmarks/train_e2e.py cyclegan --steps {args.steps}",
         "cycle_first_10pct": sum(cyc[:k]) / k, "cycle_last_10pct": sum(cyc[-k:]) / k, "steps": res.step,
+        "val_cycle_l1": [[r["step"], r["val_cycle_l1"]] for r in rows if r["split"] == "val" and "val_cycle_l1" in r],
         "health": health["status"], "findings": [f["kind"] for f in health["findings"]],
         "wall_s": round(time.perf_counter() - start, 1), "machine": machine(),
     }
@@ -361,7 +362,10 @@ def report() -> None:
         parts.append(
             f"**CycleGAN** (`cyclegan_resnet6`, ngf=ndf=8, grey <-> colour 64 px, unaligned), `{s['command']}`, "
             f"{s['wall_s']:.0f} s: cycle loss (A+B, mean of first/last 10% of steps) {s['cycle_first_10pct']:.3f} -> "
-            f"{s['cycle_last_10pct']:.3f}; health monitor: {s['health']}"
+            f"{s['cycle_last_10pct']:.3f}"
+            + (f", val cycle L1 (per epoch) {' -> '.join(f'{v:.3f}' for _, v in s['val_cycle_l1'])}"
+               if s.get("val_cycle_l1") else "")
+            + f"; health monitor: {s['health']}"
             + (f" ({', '.join(s['findings'])})" if s["findings"] else "") + ". Files: `benchmarks/e2e/cyclegan/`.")
     s = json.loads(_summary_path("vit").read_text()) if _summary_path("vit").exists() else None
     if s:
