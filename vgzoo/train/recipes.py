@@ -516,7 +516,7 @@ class ConditionalGANRecipe(GANRecipe):
     """cGAN: alternating D and G steps, Adam 2e-4 (0.5, 0.999), optional DiffAugment; class-by-sample grids."""
 
     task = "conditional_generation"
-    defaults = {"batch_size": 64, "lr": 2e-4, "epochs": 50}
+    defaults = {"batch_size": 64, "lr": 2e-4, "epochs": 100}  # ~2200 steps on digits: past the quality targets
 
     def prepare(self, batch: dict[str, Any], train: bool = True) -> dict[str, Any]:
         batch = self.to_device(batch)
