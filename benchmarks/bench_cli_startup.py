@@ -50,7 +50,7 @@ def main() -> None:
             "## Registry start-up (`benchmarks/bench_cli_startup.py`)",
             "",
             f"Whole processes, {args.repeats} alternating repeats after one warm-up each, on a shared machine: {machine()}.",
-            "Target: `vgzoo list` within 0.3 s. `vgzoo info` builds the model (5.7M parameters) to count its parameters.",
+            "Target: `vgzoo list` within 0.3 s. `vgzoo info` imports torch and builds the model on the meta device to count its parameters; torch's import (with torch._dynamo, which meta-device initialisation pulls in) is most of its time.",
             "",
             *rows,
         ]
