@@ -117,6 +117,69 @@ def test_classification_channel_mismatch_is_refused():
         create_transform(CLS)(torch.rand(2, 1, 32, 32))
 
 
+def _ramp(batch: int, size: int) -> torch.Tensor:
+    """Channel 0 = column / (size - 1), channel 1 = row / (size - 1): a crop's pixels tell where it came from."""
+    ramp = torch.arange(size, dtype=torch.float32) / (size - 1)
+    return torch.stack([ramp.expand(size, size), ramp[:, None].expand(size, size),
+                        torch.zeros(size, size)]).expand(batch, 3, size, size).contiguous()
+
+
+def test_classification_train_crop_is_a_random_resized_crop_of_the_right_scale_across_chunks():
+    src, out_size, n = 128, 16, 20
+    t = create_transform(CLS, input_size=out_size, interpolation="bilinear", mean=(0,) * 3, std=(1,) * 3,
+                         hflip=0.0, color_jitter=0.0, re_prob=0.0, chunk_size=3, seed=5)
+    out = t(_ramp(n, src))
+    assert out.shape == (n, 3, out_size, out_size) and out.is_contiguous()
+    boxes = set()
+    for img in out:
+        # bilinear, align_corners=False, downscaling: samples span (1 - 1/out) of the crop's width in pixels
+        cw = float(img[0].max() - img[0].min()) * (src - 1) / (1 - 1 / out_size)
+        ch = float(img[1].max() - img[1].min()) * (src - 1) / (1 - 1 / out_size)
+        assert 0.08 * src * src - 2 * src <= cw * ch <= src * src + 1e-3, (cw, ch)
+        assert 3 / 4 - 0.05 <= cw / ch <= 4 / 3 + 0.05, (cw, ch)
+        # rows are constant in channel 0 and columns in channel 1: a crop, not a rotation or a shear
+        assert torch.allclose(img[0], img[0, :1].expand_as(img[0]), atol=1e-5)
+        assert torch.allclose(img[1], img[1, :, :1].expand_as(img[1]), atol=1e-5)
+        boxes.add((round(cw), round(ch), round(float(img[0].min()) * (src - 1))))
+    assert len(boxes) > n // 2  # every image, in every chunk, draws its own box
+
+
+def test_classification_train_colour_jitter_uses_torchvisions_formulas():
+    tvf = pytest.importorskip("torchvision.transforms.v2.functional")
+    t = create_transform(CLS, input_size=32, interpolation="bilinear", mean=(0,) * 3, std=(1,) * 3, scale=(1, 1),
+                         ratio=(1, 1), hflip=0.0, re_prob=0.0, color_jitter=0.4, seed=2)
+    x = torch.rand(4, 3, 32, 32)
+    out = t(x)
+    params = t.color._params
+    steps = {0: ("brightness", tvf.adjust_brightness), 1: ("contrast", tvf.adjust_contrast),
+             2: ("saturation", tvf.adjust_saturation)}
+    for i in range(4):
+        expected = x[i]
+        for step in params["order"].tolist():
+            if step in steps:
+                name, fn = steps[step]
+                expected = fn(expected, float(params[f"{name}_factor"][i]))
+        assert torch.allclose(out[i], expected, atol=1e-3), i  # grey weights differ in the 4th digit
+    assert not torch.allclose(out, x, atol=1e-3)
+
+
+def test_classification_train_never_writes_into_its_input():
+    # scale = ratio = 1 on an input of the output size: the crop may hand back the input itself
+    t = create_transform(CLS, input_size=32, mean=(0.5,) * 3, std=(0.5,) * 3, scale=(1, 1), ratio=(1, 1),
+                         hflip=0.0, color_jitter=0.0, re_prob=0.0, interpolation="bilinear")
+    x = torch.rand(5, 3, 32, 32)
+    before = x.clone()
+    for chunk in (2, 8):
+        t.chunk_size = chunk
+        assert torch.allclose(t(x), before * 2 - 1, atol=1e-5)
+        assert torch.equal(x, before)
+
+
+def test_classification_chunk_size_is_validated():
+    with pytest.raises(ValueError, match="chunk_size"):
+        create_transform(CLS, chunk_size=0)
+
+
 def test_classification_eval_is_resize_by_crop_pct_then_centre_crop():
     t = create_transform(CLS, train=False, input_size=28, crop_pct=0.875, mean=(0,) * 3, std=(1,) * 3)
     x = torch.rand(2, 3, 32, 32)  # floor(28 / 0.875) = 32: no resize, centre 28 x 28
@@ -137,7 +200,8 @@ def _mix_setup(**options):
     return t, x, torch.arange(b), values
 
 
-@pytest.mark.parametrize("options", [{"mixup": True}, {"cutmix": True}, {"mixup": True, "cutmix": True}])
+@pytest.mark.parametrize("options", [{"mixup": True}, {"cutmix": True}, {"mixup": True, "cutmix": True},
+                                     {"mixup": True, "cutmix": True, "chunk_size": 3}])
 def test_mix_soft_targets_match_the_mixed_pixels(options):
     """Image i is constant v_i and has label i: the mean of a mixed image must equal soft_i @ v."""
     t, x, y, values = _mix_setup(**options)

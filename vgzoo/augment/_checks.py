@@ -94,6 +94,13 @@ def normalize(x: torch.Tensor, mean: Sequence[float] | float, std: Sequence[floa
     return (x - m) / s
 
 
+def normalize_(x: torch.Tensor, mean: Sequence[float] | float, std: Sequence[float] | float) -> torch.Tensor:
+    """In-place :func:`normalize` for a tensor the caller owns (one pass, no new allocation)."""
+    m = channel_stats(mean, x.shape[1], "mean").to(x.device, x.dtype)
+    s = channel_stats(std, x.shape[1], "std").to(x.device, x.dtype)
+    return x.sub_(m).div_(s)
+
+
 def _mix_seed(seed: int, step: int) -> int:
     # A 64-bit mix of (seed, step): consecutive steps get unrelated seeds.
     z = (seed * 0x9E3779B97F4A7C15 + step * 0xBF58476D1CE4E5B9 + 0x94D049BB133111EB) % (1 << 64)
