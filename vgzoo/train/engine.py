@@ -681,16 +681,16 @@ class _Run:
             model.train()
 
     def _save_final(self, model, ema) -> None:
-        import vgzoo
+        from .._factory import save_pretrained
+        from ..protocols import ZooModel
 
-        if not hasattr(model, "model_kwargs"):
+        if not isinstance(model, ZooModel) or "architecture" not in (getattr(model, "pretrained_cfg", None) or {}):
             return
         try:
-            vgzoo.save_pretrained(model, self.run_dir / "final")
+            save_pretrained(model, self.run_dir / "final")
             if ema is not None:
-                ema.module.model_kwargs = model.model_kwargs
                 ema.module.pretrained_cfg = model.pretrained_cfg
-                vgzoo.save_pretrained(ema.module, self.run_dir / "final_ema")
+                save_pretrained(ema.module, self.run_dir / "final_ema")
         except Exception as exc:
             self.log(f"warning: could not save the final model folder: {exc!r}")
 
