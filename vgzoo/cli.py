@@ -177,8 +177,12 @@ def convert_timm_vit_cmd(src: str, dst_dir: str, allow_pickle: bool) -> None:
     from .convert.timm_vit import convert_timm_vit_file
 
     model, path = convert_timm_vit_file(src, dst_dir, allow_pickle=allow_pickle)
-    cfg = model.pretrained_cfg
-    click.echo(f"wrote {path} ({cfg['architecture']}, {model.model_kwargs}); load it with vgzoo.create('local-dir:{path}')")
+    arch = model.pretrained_cfg["architecture"]
+    from ._factory import model_info
+
+    defaults = model_info(arch).default_kwargs
+    changed = {k: v for k, v in model.config.items() if defaults.get(k) != v}
+    click.echo(f"wrote {path} ({arch}, {changed}); load it with vgzoo.create('local-dir:{path}')")
 
 
 @plugins_cmd.command("new")

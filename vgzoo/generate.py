@@ -19,6 +19,7 @@ from torch import nn
 
 from ._hub import atomic_write
 from .layers.label_map import validate_labels
+from .protocols import ConditionalSampler
 
 __all__ = ["GenerateResult", "generate", "make_grid", "parse_labels", "resolve_model_source", "to_uint8"]
 
@@ -152,7 +153,7 @@ def generate(
     model, name = _load(model_or_dir, pretrained)
     num_classes = getattr(model, "num_classes", None)
     task = getattr(model, "pretrained_cfg", {}).get("task")
-    if not hasattr(model, "sample") or not isinstance(num_classes, int):
+    if not isinstance(model, ConditionalSampler) or not isinstance(num_classes, int):
         raise ValueError(
             f"{name} is not a class-conditional generator (task {task!r}); `generate` needs a model with num_classes "
             "and sample(labels, generator=None), e.g. cgan_embed_digits."

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
-from . import __version__
+from ._version import __version__
 from .errors import VgzooError
 
 __all__ = ["ScaffoldError", "ScaffoldExistsError", "PluginScaffold", "plugin_names", "new_plugin"]

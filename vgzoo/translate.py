@@ -20,6 +20,7 @@ from torch import nn
 
 from .data.images import IMG_EXTENSIONS
 from .errors import DataError, DataNotFoundError
+from .protocols import Translator, ZooModel
 
 IMAGE_SUFFIXES = IMG_EXTENSIONS  # the datasets' list: a folder translates the images a dataset would read
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
@@ -57,12 +58,13 @@ def load_translator(model_or_dir: str | os.PathLike | nn.Module, direction: str 
             )
     else:
         model = load_model(model_or_dir, pretrained=pretrained, tasks=TRANSLATION_TASKS)
-    if hasattr(model, "G_AB"):
-        return model.G_AB if direction == "AtoB" else model.G_BA
-    if direction != "AtoB":
-        raise ValueError(f"direction={direction!r}: this {type(model).__name__} has a single generator, which "
-                         "translates the way it was trained (AtoB). Use a CycleGAN for both directions.")
-    return getattr(model, "generator", model)
+    if isinstance(model, ZooModel) and not isinstance(model, Translator):
+        raise ValueError(f"{type(model).__name__} is not a translation model (vgzoo.protocols.Translator).")
+    directions = model.directions if isinstance(model, Translator) else ("AtoB",)  # a lone generator: one way
+    if direction not in directions:
+        raise ValueError(f"direction={direction!r}: this {type(model).__name__} translates only "
+                         f"{' and '.join(directions)}, the way it was trained. Use a CycleGAN for both directions.")
+    return model.inference_generator(direction) if isinstance(model, Translator) else model
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int, int, int]]:

@@ -23,16 +23,22 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .._registry import register_model
+from .._registry import ModelFamily, PretrainedCfg, make_cfg
 from ..layers.attention import Attention
 from ..layers.drop import DropPath
 from ..layers.mlp import Mlp
 from ..layers.patch_embed import PatchEmbed
 from ..layers.pos_embed import infer_grid_size, resample_abs_pos_embed
+from ..protocols import Classifier, ZooModel
 
 __all__ = ["TransformerBlock", "VisionTransformer", "checkpoint_filter_fn"]
 
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
+
+
+def _check_num_classes(num_classes) -> None:
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 0:
+        raise ValueError(f"num_classes must be an int >= 0 (0 = no head), got {num_classes!r}.")
 
 
 class TransformerBlock(nn.Module):
@@ -67,7 +73,7 @@ class TransformerBlock(nn.Module):
         return x + self.drop_path2(self.mlp(self.norm2(x)))
 
 
-class VisionTransformer(nn.Module):
+class VisionTransformer(ZooModel, Classifier):
     """ViT image classifier.
 
     Args:
@@ -106,10 +112,9 @@ class VisionTransformer(nn.Module):
         dynamic_img_size: bool = False,
     ) -> None:
         super().__init__()
-        if in_chans <= 0:
-            raise ValueError(f"in_chans must be positive, got {in_chans}.")
-        if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0 (0 = no head), got {num_classes}.")
+        if not isinstance(in_chans, int) or in_chans <= 0:
+            raise ValueError(f"in_chans must be a positive int, got {in_chans!r}.")
+        _check_num_classes(num_classes)
         self.num_classes = num_classes
         self.num_features = self.embed_dim = embed_dim
         self.dynamic_img_size = dynamic_img_size
@@ -166,8 +171,7 @@ class VisionTransformer(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the head with a freshly initialised one for ``num_classes`` (0 removes it)."""
-        if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0 (0 = no head), got {num_classes}.")
+        _check_num_classes(num_classes)
         self.num_classes = num_classes
         if num_classes > 0:
             head = nn.Linear(self.embed_dim, num_classes)
@@ -366,115 +370,24 @@ def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor], model: VisionTrans
 _PAPER = "Dosovitskiy et al., An Image is Worth 16x16 Words, ICLR 2021, arXiv:2010.11929"
 
 
-def _cfg(description: str, hf_hub_id: str | None = None) -> dict[str, Any]:
-    cfg: dict[str, Any] = {
-        "input_size": (3, 224, 224),
-        "mean": (0.5, 0.5, 0.5),
-        "std": (0.5, 0.5, 0.5),
-        "num_classes": 1000,
-        "interpolation": "bicubic",
-        "crop_pct": 0.9,
-        "paper": _PAPER,
-        "description": description,
-        "classifier": "head",
-        "first_conv": "patch_embed.proj",
-    }
-    if hf_hub_id:
-        cfg["hf_hub_id"] = hf_hub_id
-    return cfg
-
-
-# depth=2 keeps the variant's width and heads but makes the conformance runs cheap (ViT-B at full depth
-# costs ~14 s of init and save/load per check).
-_TEST_KWARGS = {"img_size": 32, "patch_size": 16, "num_classes": 10, "depth": 2}
-
-
-@register_model(
-    family="vit",
-    task="classification",
-    default_cfg=_cfg(
-        "ViT-B/16: D=768, 12 blocks, 12 heads, 86.6M parameters",
-        hf_hub_id="timm/vit_base_patch16_224.augreg2_in21k_ft_in1k",
-    ),
-    test_kwargs=_TEST_KWARGS,
-    checkpoint_filter=checkpoint_filter_fn,
-)
-def vit_b16_scratch(
-    *,
-    img_size: int = 224,
-    patch_size: int = 16,
-    in_chans: int = 3,
-    num_classes: int = 1000,
-    drop_rate: float = 0.0,
-    attn_drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
-    dynamic_img_size: bool = False,
-    depth: int = 12,
-) -> VisionTransformer:
-    """ViT-B/16 (Dosovitskiy et al., 2020): D=768, 12 blocks, 12 heads."""
-    return VisionTransformer(
-        img_size=img_size, patch_size=patch_size, in_chans=in_chans, num_classes=num_classes, embed_dim=768,
-        depth=depth, num_heads=12, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate,
-        dynamic_img_size=dynamic_img_size,
+def _cfg(description: str, hf_hub_id: str | None = None) -> PretrainedCfg:
+    return make_cfg(
+        input_size=(3, 224, 224), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), num_classes=1000,
+        interpolation="bicubic", crop_pct=0.9, paper=_PAPER, description=description, classifier="head",
+        first_conv="patch_embed.proj", hf_hub_id=hf_hub_id, value_range=(0.0, 1.0),
     )
 
 
-@register_model(
-    family="vit",
-    task="classification",
-    default_cfg=_cfg(
-        "ViT-S/16: D=384, 12 blocks, 6 heads, 22.1M parameters",
-        hf_hub_id="timm/vit_small_patch16_224.augreg_in21k_ft_in1k",
-    ),
-    test_kwargs=_TEST_KWARGS,
-    checkpoint_filter=checkpoint_filter_fn,
-)
-def vit_s16_scratch(
-    *,
-    img_size: int = 224,
-    patch_size: int = 16,
-    in_chans: int = 3,
-    num_classes: int = 1000,
-    drop_rate: float = 0.0,
-    attn_drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
-    dynamic_img_size: bool = False,
-    depth: int = 12,
-) -> VisionTransformer:
-    """ViT-S/16 (as in DeiT, Touvron et al., 2021): D=384, 12 blocks, 6 heads."""
-    return VisionTransformer(
-        img_size=img_size, patch_size=patch_size, in_chans=in_chans, num_classes=num_classes, embed_dim=384,
-        depth=depth, num_heads=6, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate,
-        dynamic_img_size=dynamic_img_size,
-    )
+# depth=2 keeps the variant's width and heads but makes the conformance runs cheap.
+_vit = ModelFamily("vit", VisionTransformer, task="classification", checkpoint_filter=checkpoint_filter_fn,
+                   test_kwargs={"img_size": 32, "patch_size": 16, "num_classes": 10, "depth": 2})
 
-
-@register_model(
-    family="vit",
-    task="classification",
-    default_cfg=_cfg(
-        "ViT-Ti/16: D=192, 12 blocks, 3 heads, 5.7M parameters",
-        hf_hub_id="timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k",
-    ),
-    test_kwargs=_TEST_KWARGS,
-    checkpoint_filter=checkpoint_filter_fn,
-)
-def vit_ti16_scratch(
-    *,
-    img_size: int = 224,
-    patch_size: int = 16,
-    in_chans: int = 3,
-    num_classes: int = 1000,
-    drop_rate: float = 0.0,
-    attn_drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
-    dynamic_img_size: bool = False,
-    depth: int = 12,
-) -> VisionTransformer:
-    """ViT-Ti/16 (as in DeiT, Touvron et al., 2021): D=192, 12 blocks, 3 heads."""
-    return VisionTransformer(
-        img_size=img_size, patch_size=patch_size, in_chans=in_chans, num_classes=num_classes, embed_dim=192,
-        depth=depth, num_heads=3, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate,
-        dynamic_img_size=dynamic_img_size,
-    )
-
+vit_b16_scratch = _vit.variant(
+    "vit_b16_scratch", _cfg("ViT-B/16: D=768, 12 blocks, 12 heads", "timm/vit_base_patch16_224.augreg2_in21k_ft_in1k"),
+    dict(embed_dim=768, depth=12, num_heads=12))
+vit_s16_scratch = _vit.variant(
+    "vit_s16_scratch", _cfg("ViT-S/16: D=384, 12 blocks, 6 heads", "timm/vit_small_patch16_224.augreg_in21k_ft_in1k"),
+    dict(embed_dim=384, depth=12, num_heads=6))
+vit_ti16_scratch = _vit.variant(
+    "vit_ti16_scratch", _cfg("ViT-Ti/16: D=192, 12 blocks, 3 heads", "timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k"),
+    dict(embed_dim=192, depth=12, num_heads=3))

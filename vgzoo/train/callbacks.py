@@ -284,14 +284,14 @@ class Checkpoints(Callback):
 def save_final(run: RunContext, st: TrainState) -> None:
     """``final/`` (and ``final_ema/``): ``local-dir:`` folders of the trained model."""
     from .._factory import save_pretrained
+    from ..protocols import ZooModel
 
     model = st.model
-    if not hasattr(model, "model_kwargs"):
+    if not isinstance(model, ZooModel) or "architecture" not in (getattr(model, "pretrained_cfg", None) or {}):
         return
     try:
         save_pretrained(model, run.run_dir / "final")
         if st.ema is not None:
-            st.ema.module.model_kwargs = model.model_kwargs
             st.ema.module.pretrained_cfg = model.pretrained_cfg
             save_pretrained(st.ema.module, run.run_dir / "final_ema")
     except Exception as exc:
