@@ -1,7 +1,7 @@
 """Tests of vgzoo.train: recipes for every task, run-directory outputs, resume semantics, the CLI command.
 
-The tiny models here (also imported by test_checkpoint, test_monitor and test_distributed) follow the GAN
-model protocol of ARCHITECTURE.md without being registered, so the engine is tested as a plugin would use it.
+The tiny models here (also imported by test_checkpoint, test_monitor and test_distributed) subclass the protocols of
+vgzoo.protocols without being registered, so the engine is tested as a plugin would use it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from vgzoo._registry import TASKS
 from vgzoo.losses import ImagePool, discriminator_adversarial_loss, generator_adversarial_loss
+from vgzoo.protocols import ConditionalSampler, GANModel, Translator
 from vgzoo.train import RECIPES, TrainingError, fit, recipe_for
 
 SIDE = 8
@@ -32,7 +33,7 @@ class TinyCondD(nn.Module):
         return self.net(torch.cat([x.flatten(1), F.one_hot(labels, self.num_classes).float()], 1))
 
 
-class TinyCGAN(nn.Module):
+class TinyCGAN(GANModel, ConditionalSampler):
     """A class-conditional MLP GAN on 1x8x8 images with an image pool (so the pool is training state)."""
 
     def __init__(self, nz: int = 8, num_classes: int = 4, pool_size: int = 6, nan_at: int | None = None) -> None:
@@ -53,10 +54,18 @@ class TinyCGAN(nn.Module):
     def _d(self, x, labels):
         return self.discriminator(x, labels)
 
+    def sample_z(self, batch_size, generator=None):
+        return torch.rand(batch_size, self.nz, generator=generator) * 2 - 1
+
     def sample(self, labels, generator=None):
         labels = torch.as_tensor(labels)
-        z = torch.rand(labels.shape[0], self.nz, generator=generator) * 2 - 1
-        return self._g(z, labels)
+        return self._g(self.sample_z(labels.shape[0], generator), labels)
+
+    def generators(self):
+        return {"generator": self.generator}
+
+    def discriminators(self):
+        return {"discriminator": self.discriminator}
 
     def forward(self, z, labels):
         return self._g(z, labels)
@@ -66,12 +75,6 @@ class TinyCGAN(nn.Module):
 
     def example_batch(self, batch_size=2):
         return {"image": torch.zeros(batch_size, 1, SIDE, SIDE), "label": torch.arange(batch_size) % self.num_classes}
-
-    def generator_parameters(self):
-        return list(self.generator.parameters())
-
-    def discriminator_parameters(self):
-        return list(self.discriminator.parameters())
 
     def generator_loss(self, batch):
         fake = self._g(torch.rand(batch["label"].shape[0], self.nz) * 2 - 1, batch["label"])
@@ -101,7 +104,7 @@ class TinyClassifier(nn.Module):
         return self.net(x)
 
 
-class TinyPix2Pix(nn.Module):
+class TinyPix2Pix(GANModel, Translator):
     """A paired translator: A -> B with a conv generator and a conv critic on concat(A, B)."""
 
     def __init__(self) -> None:
@@ -122,11 +125,14 @@ class TinyPix2Pix(nn.Module):
     def example_batch(self, batch_size=2):
         return {"A": torch.zeros(batch_size, 1, SIDE, SIDE), "B": torch.zeros(batch_size, 1, SIDE, SIDE)}
 
-    def generator_parameters(self):
-        return list(self.generator.parameters())
+    def inference_generator(self, direction="AtoB"):
+        return self.generator
 
-    def discriminator_parameters(self):
-        return list(self.discriminator.parameters())
+    def generators(self):
+        return {"generator": self.generator}
+
+    def discriminators(self):
+        return {"discriminator": self.discriminator}
 
     def generator_loss(self, batch):
         fake = self.generator(batch["A"])

@@ -34,6 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .._hub import atomic_write_json
+from ..protocols import GANModel
 from . import checkpoint as ckpt
 from . import distributed as ddp
 from . import rundir
@@ -411,11 +412,10 @@ class RunContext:
         if self.info.enabled:
             model = ddp.convert_sync_batchnorm(model, self.device, self.log)
         if self.cfg["compile"]:
-            for name in ("generator", "discriminator", "G_AB", "G_BA", "D_A", "D_B"):
-                part = getattr(model, name, None)
-                if isinstance(part, nn.Module):
+            if isinstance(model, GANModel):  # the networks, not the loss code around them
+                for part in (*model.generators().values(), *model.discriminators().values()):
                     part.compile()
-            if task == "classification":
+            else:
                 model.compile()
         return model
 

@@ -35,11 +35,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._registry import TASKS
+from ..protocols import ConditionalSampler, GANModel, Restorer, Translator, UnconditionalSampler
 from . import plots
 from .options import Option, check_options
-
-GAN_PARTS = ("generator", "discriminator", "G_AB", "G_BA", "D_A", "D_B")
-DISCRIMINATORS = ("discriminator", "D_A", "D_B")
 
 
 class LinearDecay:
@@ -109,6 +107,9 @@ GAN_OPTIONS: tuple[Option, ...] = (
            "schedule; fixed, the run can be extended exactly)"),
     Option("n_epochs_decay", None, "int|none", "epochs of linear decay (default: n_epochs)"),
 )
+
+
+POOL_PREFIX = "pool/"
 
 
 def _with_defaults(options: tuple[Option, ...], **defaults: Any) -> tuple[Option, ...]:
@@ -243,21 +244,16 @@ class Recipe:
         return norm
 
     # -- training state beyond optimizers
-    def _pool_modules(self) -> Iterable[tuple[str, nn.Module]]:
-        for name, module in self.model.named_modules():
-            if callable(getattr(module, "state_tensors", None)) and callable(getattr(module, "load_state_tensors",
-                                                                                     None)):
-                yield name, module
-
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        """Image pools and other tensors of the model's training state."""
-        return {f"pool/{name}/{k}": v for name, module in self._pool_modules() for k, v in module.state_tensors().items()}
+        """The model's training state (a GAN's image pools), saved with checkpoints under ``pool/``."""
+        if not isinstance(self.model, GANModel):
+            return {}
+        return {f"{POOL_PREFIX}{k}": v for k, v in self.model.training_state().items()}
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        for name, module in self._pool_modules():
-            prefix = f"pool/{name}/"
-            module.load_state_tensors({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)},
-                                      device=self.device)
+        if isinstance(self.model, GANModel):
+            n = len(POOL_PREFIX)
+            self.model.load_training_state({k[n:]: v for k, v in tensors.items() if k.startswith(POOL_PREFIX)})
 
     # -- evaluation and pictures (the recipe's parts)
     def evaluate(self, batches: Iterable[dict[str, Any]]) -> dict[str, float]:
@@ -343,10 +339,7 @@ def l1_pretrain_step(recipe: Recipe, batch: dict[str, Any]) -> dict[str, float]:
     opt = recipe.optimizers["G"]
     opt.zero_grad(set_to_none=True)
     with recipe.autocast():
-        if callable(getattr(recipe.model, "reconstruction_loss", None)):
-            loss = recipe.call("reconstruction_loss", batch)[0]
-        else:
-            loss = F.l1_loss(recipe.call("forward", batch["A"]), batch["B"])
+        loss = F.l1_loss(recipe.call("forward", batch["A"]), batch["B"])
     norm = recipe.backward_step(loss, opt, list(recipe.model.generator_parameters()))
     return {"G_L1_pretrain": float(loss.detach()), "G_grad_norm": norm}
 
@@ -387,9 +380,10 @@ def paired_l1_psnr_ssim(recipe: Recipe, batches: Iterable[dict[str, Any]]) -> di
 
 @torch.no_grad()
 def cycle_l1(recipe: Recipe, batches: Iterable[dict[str, Any]]) -> dict[str, float]:
-    g_ab, g_ba = getattr(recipe.model, "G_AB", None), getattr(recipe.model, "G_BA", None)
-    if g_ab is None or g_ba is None:
+    model = recipe.model
+    if not isinstance(model, Translator) or not {"AtoB", "BtoA"} <= set(model.directions):
         return {}
+    g_ab, g_ba = model.inference_generator("AtoB"), model.inference_generator("BtoA")
     n, cyc = 0, 0.0
     for batch in batches:
         b = recipe.prepare(batch, train=False)
@@ -401,14 +395,10 @@ def cycle_l1(recipe: Recipe, batches: Iterable[dict[str, Any]]) -> dict[str, flo
 
 
 def _restore(recipe: Recipe, clean: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-    if not callable(getattr(recipe.model, "degrade", None)):
+    if not isinstance(recipe.model, Restorer):
         return None
-    g = torch.Generator(device="cpu").manual_seed(99)
-    try:
-        degraded = recipe.model.degrade(clean, generator=g)
-    except TypeError:
-        return None
-    return degraded, recipe.model(degraded)
+    out = recipe.model.restore(clean, generator=torch.Generator(device="cpu").manual_seed(99))
+    return out["degraded"], out["restored"]
 
 
 @torch.no_grad()
@@ -429,26 +419,16 @@ def restoration_l1(recipe: Recipe, batches: Iterable[dict[str, Any]]) -> dict[st
 def samples_grid(recipe: Recipe, fixed: dict[str, Any], path) -> None:
     """32 samples of an unconditional generator in a 4x8 grid."""
     model = recipe.model
-    g = torch.Generator(device="cpu").manual_seed(1234)
-    fake = None
-    if callable(getattr(model, "sample", None)):
-        try:
-            fake = model.sample(32, generator=g)
-        except TypeError:
-            fake = None
-    if fake is None:
+    if isinstance(model, UnconditionalSampler):
+        fake = model.sample(32, generator=torch.Generator(device="cpu").manual_seed(1234))
+    else:
         fake = model(*model.example_inputs(32))
     fake = recipe.unit(fake)
     plots.save_grid(fake.view(4, 8, *fake.shape[1:]), path, scale=2)
 
 
-def _num_classes(recipe: Recipe) -> int:
-    cfg = getattr(recipe.model, "pretrained_cfg", {}) or {}
-    return int(getattr(recipe.model, "num_classes", cfg.get("num_classes", 10)))
-
-
 def _class_samples(recipe: Recipe, per_class: int, seed: int) -> torch.Tensor:
-    k = _num_classes(recipe)
+    k = int(recipe.model.num_classes)
     labels = torch.arange(k).repeat_interleave(per_class)
     g = torch.Generator(device="cpu").manual_seed(seed)
     fake = recipe.model.sample(labels, generator=g)
@@ -458,7 +438,7 @@ def _class_samples(recipe: Recipe, per_class: int, seed: int) -> torch.Tensor:
 @torch.no_grad()
 def class_grid(recipe: Recipe, fixed: dict[str, Any], path) -> None:
     """A row of 10 samples per class."""
-    if not callable(getattr(recipe.model, "sample", None)):
+    if not isinstance(recipe.model, ConditionalSampler):
         return
     fake = _class_samples(recipe, 10, 1234)
     plots.save_grid(recipe.unit(fake.flatten(0, 1)).view(fake.shape), path, scale=2)
@@ -495,21 +475,17 @@ def restoration_grid(recipe: Recipe, fixed: dict[str, Any], path) -> None:
 @torch.no_grad()
 def samples_variety(recipe: Recipe, fixed: dict[str, Any], real: dict[str, torch.Tensor]) -> tuple[float, float] | None:
     """Diversity of samples across z against the real images' diversity."""
-    if not callable(getattr(recipe.model, "sample", None)):
+    if not isinstance(recipe.model, UnconditionalSampler):
         return None
     images = real["image"]
-    g = torch.Generator(device="cpu").manual_seed(4321)
-    try:
-        fake = recipe.model.sample(min(32, images.shape[0]), generator=g)
-    except TypeError:
-        return None
+    fake = recipe.model.sample(min(32, images.shape[0]), generator=torch.Generator(device="cpu").manual_seed(4321))
     return pairwise_diversity(recipe.unit(fake)), pairwise_diversity(recipe.unit(images[:32]))
 
 
 @torch.no_grad()
 def class_variety(recipe: Recipe, fixed: dict[str, Any], real: dict[str, torch.Tensor]) -> tuple[float, float] | None:
     """Mean within-class diversity across z, against the real images' within-class diversity."""
-    if not callable(getattr(recipe.model, "sample", None)):
+    if not isinstance(recipe.model, ConditionalSampler):
         return None
     fake = recipe.unit(_class_samples(recipe, 16, 4321))
     fake_div = sum(pairwise_diversity(f) for f in fake) / fake.shape[0]
@@ -588,13 +564,13 @@ class GANRecipe(Recipe):
     variety = staticmethod(samples_variety)
 
     def __init__(self, model: nn.Module, call: Callable, **kwargs: Any) -> None:
+        if not isinstance(model, GANModel):
+            raise TypeError(
+                f"task {self.task!r} trains a GAN through vgzoo.protocols.GANModel, but {type(model).__name__} is not "
+                "one: subclass GANModel and implement generators(), discriminators(), generator_loss(), "
+                "discriminator_loss() and example_batch() (see docs/plugins.md)."
+            )
         super().__init__(model, call, **kwargs)
-        for method in ("generator_loss", "discriminator_loss", "generator_parameters", "discriminator_parameters"):
-            if not callable(getattr(model, method, None)):
-                raise TypeError(
-                    f"task {self.task!r} trains a GAN through the model protocol, but {type(model).__name__} has no "
-                    f"{method}(); see docs/plugins.md 'Model protocol'."
-                )
         if self.options["order"] not in ("DG", "GD"):
             raise ValueError(f"option order={self.options['order']!r}: expected 'DG' or 'GD'.")
         if self.options["lr_policy"] not in ("constant", "linear"):
@@ -612,13 +588,11 @@ class GANRecipe(Recipe):
         def hook(module, args):
             return (self.diffaugment(args[0]), *args[1:])
 
-        for name in DISCRIMINATORS:
-            part = getattr(self.model, name, None)
-            if isinstance(part, nn.Module):
-                self._diffaugment_hooks.append(part.register_forward_pre_hook(hook))
+        for part in self.model.discriminators().values():
+            self._diffaugment_hooks.append(part.register_forward_pre_hook(hook))
         if not self._diffaugment_hooks:
-            raise ValueError(f"option diffaugment: {type(self.model).__name__} has none of the discriminator "
-                             f"attributes {DISCRIMINATORS} to augment in front of.")
+            raise ValueError(f"option diffaugment: {type(self.model).__name__}.discriminators() is empty; there is "
+                             "no discriminator to augment in front of.")
 
     def build(self, horizon: int, steps_per_epoch: int) -> None:
         o = self.options
