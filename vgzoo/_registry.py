@@ -20,17 +20,11 @@ from importlib import metadata
 from typing import Any
 
 from .errors import PluginError, UnknownModelError
+from .tasks import TASK_NAMES
 
 ENTRY_POINT_GROUP = "vgzoo.models"
 
-TASKS = (
-    "classification",
-    "paired_translation",
-    "unpaired_translation",
-    "conditional_generation",
-    "generation",
-    "restoration",
-)
+TASKS = TASK_NAMES  # the built-in tasks (vgzoo.tasks also knows plugin ones)
 
 # Fields every pretrained config must carry (checked at registration and by vgzoo.testing).
 REQUIRED_CFG_FIELDS = ("input_size", "mean", "std", "paper")
@@ -235,8 +229,10 @@ def register_model(
             f"register_model({name!r}): {model_cls!r} is not a vgzoo.protocols.ZooModel subclass. Models subclass "
             "ZooModel (or GANModel) so that their config is captured; see docs/plugins.md."
         )
-    if task not in TASKS:
-        raise ValueError(f"register_model({name!r}): task {task!r} is not one of {', '.join(TASKS)}")
+    from .tasks import is_task, list_tasks
+
+    if not is_task(task):
+        raise ValueError(f"register_model({name!r}): task {task!r} is not one of {', '.join(list_tasks())}")
     cfg_map = _as_cfgs(cfgs)
     model_args = dict(model_args or {})
     accepted = ModelSpec(name, model_cls, family, task, {}, cfg_map).accepted_kwargs()

@@ -41,7 +41,7 @@ from . import rundir
 from .callbacks import DEFAULT_CALLBACKS, Callback, MetricsLog, TrainingError, rng_preserved
 from .monitor import GANHealthMonitor, MonitorConfig
 from .options import ENGINE_DEFAULTS, FIT_KEYS
-from .recipes import Recipe, recipe_for
+from .recipes import Recipe, first_items, recipe_for
 from .state import TrainState
 
 logger = logging.getLogger("vgzoo.train")
@@ -184,24 +184,6 @@ def _build_data(spec, task: str, split: str, data_kwargs: dict) -> Dataset | Non
             raise
         logger.info("no %s split for %s (%s): no validation", split, spec, exc)
         return None
-
-
-def _first_items(dataset: Dataset, n: int) -> dict[str, Any]:
-    from torch.utils.data import default_collate
-
-    return default_collate([dataset[i] for i in range(min(n, len(dataset)))])
-
-
-def _cgan_real_batch(dataset: Dataset, per_class: int = 16) -> dict[str, Any] | None:
-    labels = getattr(dataset, "labels", None)
-    if labels is None:
-        return None
-    idx = []
-    for c in torch.unique(labels).tolist():
-        idx += torch.nonzero(labels == c).flatten()[:per_class].tolist()
-    from torch.utils.data import default_collate
-
-    return default_collate([dataset[i] for i in idx])
 
 
 def fit(
@@ -386,11 +368,10 @@ class RunContext:
         self.cfg["model"] = _model_name(self.model_arg)
         task = self.cfg.get("task") or (getattr(model, "pretrained_cfg", {}) or {}).get("task")
         if task is None:
-            raise TrainingError(
-                f"cannot tell the task of {type(model).__name__}: its pretrained_cfg has no 'task'. Pass task= "
-                "(one of classification, paired_translation, unpaired_translation, conditional_generation, "
-                "generation, restoration)."
-            )
+            from ..tasks import list_tasks
+
+            raise TrainingError(f"cannot tell the task of {type(model).__name__}: its pretrained_cfg has no 'task'. "
+                                f"Pass task= (one of {', '.join(list_tasks())}).")
         self.cfg["task"] = task
         return model, task
 
@@ -406,7 +387,7 @@ class RunContext:
         val = self.val_arg if self.val_arg is not None else _build_data(self.data_arg, task, "val", data_kwargs)
         return train, val
 
-    def _place(self, model: nn.Module, task: str) -> nn.Module:
+    def _place(self, model: nn.Module) -> nn.Module:
         """Move the model to the device; SyncBatchNorm under DDP; ``torch.compile`` its networks."""
         model.to(self.device)
         if self.info.enabled:
@@ -419,7 +400,7 @@ class RunContext:
                 model.compile()
         return model
 
-    def _recipe(self, recipe_cls: type[Recipe], model: nn.Module, task: str) -> Recipe:
+    def _recipe(self, recipe_cls: type[Recipe], model: nn.Module) -> Recipe:
         """The recipe with mixed precision and the (possibly DDP-wrapped) way to call the model."""
         amp_on, dev = bool(self.cfg["amp"]), self.device.type
         if amp_on:
@@ -428,7 +409,7 @@ class RunContext:
         else:
             autocast = contextlib.nullcontext
         scaler = torch.amp.GradScaler(dev, enabled=amp_on and dev == "cuda")
-        if task == "classification":
+        if not isinstance(model, GANModel):
             call = ddp.wrap(model, self.info, self.device, find_unused=False)
         else:
             wrapped = ddp.wrap(ddp.LossCall(model), self.info, self.device, find_unused=True)
@@ -499,24 +480,20 @@ class RunContext:
         if self.info.enabled and self.device.type == "cpu":
             self.log("distributed: gloo backend on CPU")
 
-    def _fixed_batches(self, recipe: Recipe, task: str, train_ds: Dataset) -> None:
+    def _fixed_batches(self, recipe: Recipe, train_ds: Dataset) -> None:
         """Batches for pictures and the mode-collapse check, drawn without moving the global RNGs."""
         with rng_preserved(self.device):
             source = self.val_ds if self.val_ds is not None and len(self.val_ds) else train_ds
-            self.fixed = recipe.prepare(_first_items(source, 8), train=False)
-            self.real = None
-            if task == "conditional_generation":
-                raw = _cgan_real_batch(train_ds)
-                self.real = recipe.prepare(raw, train=False) if raw is not None else None
-            elif task == "generation":
-                self.real = recipe.prepare(_first_items(train_ds, 32), train=False)
+            self.fixed = recipe.prepare(first_items(source, 8), train=False)
+            raw = recipe.real_batch(train_ds) if recipe.real_batch is not None else None
+            self.real = recipe.prepare(raw, train=False) if raw is not None else None
 
     def train(self) -> TrainResult:
         model, task = self._build_model()
         recipe_cls = recipe_for(task)
         train_ds, self.val_ds = self._datasets(task)
         self.batch_size = self.cfg["batch_size"] = int(self.cfg.get("batch_size") or recipe_cls.defaults["batch_size"])
-        model = self._place(model, task)
+        model = self._place(model)
         batches = _Batches(train_ds, self.batch_size, self.info, int(self.cfg["seed"]),
                            int(self.opts.get("num_workers", 0)))
         spe = batches.steps_per_epoch
@@ -527,12 +504,12 @@ class RunContext:
             )
         total = self._length(recipe_cls, spe)
         horizon = self._horizon(total)
-        recipe = self._recipe(recipe_cls, model, task)
+        recipe = self._recipe(recipe_cls, model)
         recipe.build(horizon, spe)
         st = self._state(model, recipe, total, horizon, spe)
         self._restore_or_seed(st)
         self._write_config(st)
-        self._fixed_batches(recipe, task, train_ds)
+        self._fixed_batches(recipe, train_ds)
         return self._loop(st, batches)
 
     # ---------------------------------------------------------------------------------------- loop

@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._registry import TASKS
 from ..protocols import ConditionalSampler, GANModel, Restorer, Translator, UnconditionalSampler
+from ..tasks import BUILTIN_TASKS, get_task
 from . import plots
 from .options import Option, check_options
 
@@ -145,6 +145,7 @@ class Recipe:
     evaluator: Callable | None = None
     grid: Callable | None = None
     variety: Callable | None = None
+    real_batch: Callable | None = None  # dataset -> raw batch of real images for ``variety``
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -270,6 +271,32 @@ class Recipe:
 
     def unit(self, x: torch.Tensor) -> torch.Tensor:
         return plots.to_unit(x, self.mean, self.std)
+
+
+# ------------------------------------------------------------------------------- real-batch parts
+def first_items(dataset, n: int) -> dict[str, Any]:
+    """The first ``n`` items of ``dataset``, collated."""
+    from torch.utils.data import default_collate
+
+    return default_collate([dataset[i] for i in range(min(n, len(dataset)))])
+
+
+def first_images(dataset) -> dict[str, Any] | None:
+    """Real images for the samples' diversity check: the first 32."""
+    return first_items(dataset, 32)
+
+
+def images_per_class(dataset, per_class: int = 16) -> dict[str, Any] | None:
+    """Real images for the within-class diversity check: up to 16 per class (None without ``dataset.labels``)."""
+    from torch.utils.data import default_collate
+
+    labels = getattr(dataset, "labels", None)
+    if labels is None:
+        return None
+    idx = []
+    for c in torch.unique(labels).tolist():
+        idx += torch.nonzero(labels == c).flatten()[:per_class].tolist()
+    return default_collate([dataset[i] for i in idx])
 
 
 # ------------------------------------------------------------------------------------ batch parts
@@ -562,6 +589,7 @@ class GANRecipe(Recipe):
     batch = staticmethod(images_batch)
     grid = staticmethod(samples_grid)
     variety = staticmethod(samples_variety)
+    real_batch = staticmethod(first_images)
 
     def __init__(self, model: nn.Module, call: Callable, **kwargs: Any) -> None:
         if not isinstance(model, GANModel):
@@ -647,6 +675,7 @@ class RestorationRecipe(GANRecipe):
     evaluator = staticmethod(restoration_l1)
     grid = staticmethod(restoration_grid)
     variety = None
+    real_batch = None
 
 
 class ConditionalGANRecipe(GANRecipe):
@@ -657,6 +686,7 @@ class ConditionalGANRecipe(GANRecipe):
     batch = staticmethod(labelled_images_batch)
     grid = staticmethod(class_grid)
     variety = staticmethod(class_variety)
+    real_batch = staticmethod(images_per_class)
 
 
 class Pix2PixRecipe(GANRecipe):
@@ -671,6 +701,7 @@ class Pix2PixRecipe(GANRecipe):
     evaluator = staticmethod(paired_l1_psnr_ssim)
     grid = staticmethod(translation_grid)
     variety = None
+    real_batch = None
 
 
 class CycleGANRecipe(GANRecipe):
@@ -684,21 +715,20 @@ class CycleGANRecipe(GANRecipe):
     evaluator = staticmethod(cycle_l1)
     grid = staticmethod(translation_grid)
     variety = None
+    real_batch = None
 
 
-RECIPES: dict[str, type[Recipe]] = {
-    "classification": ClassificationRecipe,
-    "paired_translation": Pix2PixRecipe,
-    "unpaired_translation": CycleGANRecipe,
-    "conditional_generation": ConditionalGANRecipe,
-    "generation": GANRecipe,
-    "restoration": RestorationRecipe,
-}
-assert set(RECIPES) == set(TASKS), "every registered task needs a recipe"
+#: The recipes of the built-in tasks (the task registry, vgzoo.tasks, names them; plugin tasks name their own).
+RECIPES: dict[str, type[Recipe]] = {name: globals()[t.recipe.partition(":")[2]] for name, t in BUILTIN_TASKS.items()}
 
 
 def recipe_for(task: str) -> type[Recipe]:
-    """The recipe class of ``task``."""
-    if task not in RECIPES:
-        raise ValueError(f"no training recipe for task {task!r}; known tasks: {', '.join(RECIPES)}.")
-    return RECIPES[task]
+    """The recipe class of ``task`` (from its record in :mod:`vgzoo.tasks`).
+
+    Raises:
+        ValueError: an unknown task (the message lists the known ones).
+    """
+    cls = get_task(task).recipe_class()
+    if not (isinstance(cls, type) and issubclass(cls, Recipe)):
+        raise TypeError(f"task {task!r}: its recipe {cls!r} is not a vgzoo.train.recipes.Recipe subclass.")
+    return cls
