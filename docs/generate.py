@@ -1,6 +1,7 @@
 """Regenerate the generated parts of docs/: the CLI reference and the model tables.
 
-Run: python docs/generate.py          (rewrites docs/cli.md, docs/models-table.md, the tables in docs/models/)
+Run: python docs/generate.py          (rewrites docs/cli.md, docs/models-table.md, the tables in docs/models/
+                                       and the option tables of docs/train.md)
      python docs/generate.py --check  (exit 1 if either file is stale; tests/test_docs.py runs this)
 
 The CLI reference comes from the click commands themselves and the model tables from the registry
@@ -106,6 +107,28 @@ def fill_family_pages(rows: list[dict]) -> dict[Path, str]:
     return pages
 
 
+OPTIONS_BLOCK = re.compile(r"(<!-- BEGIN generated:options (\w+) -->\n).*?(<!-- END generated:options -->)", re.S)
+
+
+def options_table(which: str) -> str:
+    """The table of ``vgzoo train``'s run options, the engine options, or one task's recipe options."""
+    from vgzoo.train.options import ENGINE_OPTIONS, RUN_OPTIONS, option_table
+    from vgzoo.train.recipes import recipe_for
+
+    if which == "run":
+        return option_table(o for o in RUN_OPTIONS if o.flag)
+    if which == "engine":
+        return option_table(ENGINE_OPTIONS)
+    return option_table(recipe_for(which).schema)
+
+
+def fill_train_page() -> dict[Path, str]:
+    """docs/train.md with its option tables filled in from vgzoo.train.options and the recipes' schemas."""
+    page = DOCS / "train.md"
+    text = OPTIONS_BLOCK.sub(lambda m: f"{m.group(1)}{options_table(m.group(2))}\n{m.group(3)}", page.read_text())
+    return {page: text}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if a generated file is stale")
@@ -116,6 +139,7 @@ def main() -> int:
         DOCS / "cli.md": cli_reference(),
         DOCS / "models-table.md": model_tables(rows),
         **fill_family_pages(rows),
+        **fill_train_page(),
     }
     for path, text in outputs.items():
         if args.check:

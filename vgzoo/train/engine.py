@@ -251,7 +251,6 @@ def fit(
                                       device=device, amp=amp, compile=compile, seed=seed).items() if v is not None}
     file_cfg = _read_config(config)
     run_dir = Path(out if out is not None else file_cfg.get("out", "runs/train"))
-    given_options = {**file_cfg.get("options", {}), **(options or {})}
     ctx = RunContext(model, data, val_data, run_dir, progress, log, list(callbacks))
     saved_cfg: dict[str, Any] = {}
     if resume and overwrite:
@@ -260,19 +259,25 @@ def fit(
         ctx.resume_from, saved_cfg = _resume_point(run_dir, resume, model, explicit)
     elif ctx.info.is_main:
         rundir.claim(run_dir, overwrite=overwrite, log=ctx.log)
-    cfg: dict[str, Any] = {**saved_cfg, **file_cfg, **explicit}
+    given_options = {**file_cfg.get("options", {}), **(options or {})}
+    ctx.configure(_merge_config(saved_cfg, file_cfg, explicit, model_kwargs, given_options, run_dir),
+                  replan="schedule_steps" in given_options)
+    return ctx.run()
+
+
+def _merge_config(saved: dict, file_cfg: dict, explicit: dict, model_kwargs: dict | None, options: dict,
+                  run_dir: Path) -> dict[str, Any]:
+    """The run's configuration: a resumed run's saved one, then a --config file, then explicit keywords."""
+    cfg: dict[str, Any] = {**saved, **file_cfg, **explicit}
     if model_kwargs is not None:
         cfg["model_kwargs"] = dict(model_kwargs)
-    cfg["options"] = {**saved_cfg.get("options", {}), **given_options}
+    cfg["options"] = {**saved.get("options", {}), **options}
     if "steps" in explicit:
         cfg.pop("epochs", None)
     for key, default in (("seed", 0), ("amp", False), ("compile", False), ("model_kwargs", {})):
         cfg.setdefault(key, default)
     cfg["out"] = str(run_dir)
-    ctx.replan = "schedule_steps" in given_options
-    ctx.data_arg = data if data is not None else cfg.get("data")
-    ctx.cfg, ctx.opts = cfg, cfg["options"]
-    return ctx.run()
+    return cfg
 
 
 def _model_name(model: str | nn.Module) -> str:
@@ -326,6 +331,11 @@ class RunContext:
         self.fixed: dict[str, Any] = {}
         self.real: dict[str, Any] | None = None
         self.metrics = MetricsLog()
+
+    def configure(self, cfg: dict[str, Any], replan: bool) -> None:
+        self.cfg, self.opts, self.replan = cfg, cfg["options"], replan
+        if self.data_arg is None:
+            self.data_arg = cfg.get("data")
 
     def log(self, msg: str) -> None:
         if not self.info.is_main:

@@ -15,10 +15,12 @@ conditional_generation     cGAN (Mirza & Osindero 2014) with DCGAN optimisation 
 generation, restoration    the same generic GAN recipe over the model's own losses.
 =========================  =======================================================================================
 
-Every GAN recipe works only through the model protocol (``generator_loss``, ``discriminator_loss``,
-``generator_parameters``, ``discriminator_parameters``), so a plugin model of a known task trains unchanged.
-Recipe options (``options=`` of :func:`vgzoo.train.fit`, ``-o key=value`` on the command line) are listed in each
-recipe's ``option_defaults``.
+Every GAN recipe works only through :class:`vgzoo.protocols.GANModel` (``generator_loss``, ``discriminator_loss``,
+``generators()``, ``discriminators()``, ``training_state()``) and the capability classes (samplers, ``Translator``,
+``Restorer``), so a plugin model of a known task trains unchanged. A recipe is a choice of parts (batch preparation,
+the step functions of a step, evaluator, sample grid, diversity measure) rather than a chain of overrides. Recipe
+options (``options=`` of :func:`vgzoo.train.fit`, ``-o key=value`` on the command line) are each recipe's ``schema``
+(typed, documented :class:`~vgzoo.train.options.Option` records).
 """
 
 from __future__ import annotations
