@@ -62,8 +62,9 @@ def load_translator(model_or_dir: str | os.PathLike | nn.Module, direction: str 
         raise ValueError(f"{type(model).__name__} is not a translation model (vgzoo.protocols.Translator).")
     directions = model.directions if isinstance(model, Translator) else ("AtoB",)  # a lone generator: one way
     if direction not in directions:
-        raise ValueError(f"direction={direction!r}: this {type(model).__name__} translates only "
-                         f"{' and '.join(directions)}, the way it was trained. Use a CycleGAN for both directions.")
+        raise ValueError(f"direction={direction!r}: this {type(model).__name__} has a single generator, which "
+                         f"translates only {' and '.join(directions)}, the way it was trained. Use a CycleGAN for "
+                         "both directions.")
     return model.inference_generator(direction) if isinstance(model, Translator) else model
 
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._registry import ModelFamily, make_cfg
+from .._registry import ModelFamily, PretrainedCfg, make_cfg
 from ..layers.norm import check_norm, is_per_sample
 from ..layers.patchgan import PatchDiscriminator
 from ..layers.unet import UnetGenerator
@@ -189,10 +189,38 @@ def _cfg(size: int, description: str, **facts) -> dict:
                     load_size=round(size * 286 / 256), crop_size=size, paper=PAPER, description=description, **facts)
 
 
+# The reference's published generators (pytorch-CycleGAN-and-pix2pix, scripts/download_pix2pix_model.sh):
+# tag -> (what it translates, reference dataset, which side of it the generator reads: the reference's
+# --direction when testing it).
+_REFERENCE_TAGS = {
+    "edges2shoes": ("edge map -> shoe photo", "pix2pix:edges2shoes", "AtoB"),
+    "sat2map": ("aerial photo -> map", "pix2pix:maps", "AtoB"),
+    "map2sat": ("map -> aerial photo", "pix2pix:maps", "BtoA"),
+    "facades_label2photo": ("label map -> facade photo", "pix2pix:facades", "BtoA"),
+    "day2night": ("day photo -> night photo", "pix2pix:night2day", "BtoA"),
+}
+REFERENCE_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{tag}.pth"
+_GENERATOR_ARGS = {"kind": "unet", "ngf": 64, "num_downs": 8, "norm": "batch", "dropout": True, "img_size": 256}
+
+
+def _reference_cfgs(default: PretrainedCfg) -> dict[str, PretrainedCfg]:
+    """The untagged composite first (no weights), then one generator-only config per published tag."""
+    cfgs = {"": default}
+    for tag, (what, dataset, direction) in _REFERENCE_TAGS.items():
+        cfgs[tag] = _cfg(256, f"pix2pix U-Net generator {what} (the reference's published {tag}.pth; generator "
+                              "only, trained with dropout)",
+                         url=REFERENCE_URL.format(tag=tag), source_format="reference-generator",
+                         model_cls="vgzoo.models.translator:GeneratorTranslator", model_args=dict(_GENERATOR_ARGS),
+                         dataset=dataset, direction=direction, license="bsd-2-clause",
+                         notes="licence of the reference code; no separate licence is stated for the weights")
+    return cfgs
+
+
 _pix2pix = ModelFamily("pix2pix", Pix2Pix, task="paired_translation", test_kwargs={"ngf": 4, "ndf": 4})
 
 pix2pix_unet = _pix2pix.variant(
-    "pix2pix_unet", _cfg(256, "pix2pix: U-Net 256 generator (8 downs) + 70x70 PatchGAN on pairs, batch norm"),
+    "pix2pix_unet",
+    _reference_cfgs(_cfg(256, "pix2pix: U-Net 256 generator (8 downs) + 70x70 PatchGAN on pairs, batch norm")),
     dict(num_downs=8))
 pix2pix_unet128 = _pix2pix.variant(
     "pix2pix_unet128", _cfg(128, "pix2pix: U-Net 128 generator (7 downs) + 70x70 PatchGAN on pairs, batch norm"),
