@@ -210,8 +210,11 @@ def translate_cmd(model_or_dir: str, input_path: str, output_path: str, directio
                   device: str, no_eval: bool, pretrained: bool) -> None:
     """Translate INPUT (an image, a folder, or a dataset split like cyclegan:horse2zebra/testA) with MODEL_OR_DIR
     (a saved folder or a model name) into OUTPUT."""
+    from .data.reference import is_reference_spec
     from .translate import translate
 
+    if not is_reference_spec(input_path) and not os.path.exists(input_path):
+        raise click.BadParameter(f"Path {input_path!r} does not exist.", param_hint="'INPUT'")
     with _WarningsAsNotes():
         written = translate(model_or_dir, input_path, output_path, direction=direction, batch_size=batch_size,
                             device=device, eval_mode=not no_eval, pretrained=pretrained)
@@ -430,7 +433,9 @@ def _key_values(pairs: tuple[str, ...], what: str) -> dict:
 
 @cli.command("train")
 @click.argument("model")
-@click.option("--data", "data", default=None, help="A folder in the task's format, or builtin:digits.")
+@click.option("--data", "data", default=None,
+              help="A folder in the task's format, builtin:digits, or a reference dataset (pix2pix:facades, "
+                   "cyclegan:horse2zebra; see vgzoo data list).")
 @click.option("--out", "out", default=None, type=click.Path(file_okay=False),
               help="Run directory (checkpoints, metrics.jsonl, loss_curves.png, samples/). Default runs/MODEL.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: the recipe's).")
@@ -523,7 +528,11 @@ def generate_cmd(model_or_dir: str, pretrained: bool, labels: str | None, all_cl
 
 @cli.group("data", cls=VgzooGroup)
 def data_cmd() -> None:
-    """The reference datasets of pix2pix and CycleGAN (cache: VGZOO_CACHE, mirror: VGZOO_MIRROR, VGZOO_OFFLINE=1)."""
+    """The reference datasets of pix2pix and CycleGAN: list them, fetch them.
+
+    The cache is VGZOO_CACHE (default ~/.cache/vgzoo); VGZOO_MIRROR=URL replaces the scheme and host of every
+    download; VGZOO_OFFLINE=1 uses the cache only.
+    """
 
 
 @data_cmd.command("list")

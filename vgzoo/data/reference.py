@@ -116,23 +116,23 @@ def _cg(name: str, source: str, license: str, *, splits=("trainA", "trainB", "te
     return ReferenceDataset("cyclegan", name, kind, tuple(splits), required, source, license, **kw)
 
 
-_IMAGENET = "ImageNet images: ImageNet's terms of access apply (non-commercial research and education)"
-_FLICKR = "Flickr photos: each photographer's licence applies; research use"
-_ART = "WikiArt paintings and Flickr landscape photos: the artworks' and photographers' terms apply; research use"
+_IMAGENET = "ImageNet terms: non-commercial research and education"
+_FLICKR = "Flickr photos: each photographer's licence"
+_ART = "WikiArt and Flickr: the artworks' and photographers' terms"
 
 _ENTRIES = [
     _p2p("facades", ("train", "val", "test"), "400 training images of the CMP Facades database (Tylecek & Sara 2013)",
-         "CMP Facades: research use, cite Tylecek & Sara 2013", direction="BtoA"),
-    _p2p("maps", ("train", "val"), "1096 training pairs of aerial photo | map scraped from Google Maps",
-         "Google Maps imagery: Google's terms apply; research use only", image_size=600),
+         "CMP Facades database: research use; cite Tylecek & Sara 2013", direction="BtoA"),
+    _p2p("maps", ("train", "val"), "1096 training pairs of aerial photo and map scraped from Google Maps",
+         "Google Maps imagery: Google's terms; research use", image_size=600),
     _p2p("edges2shoes", ("train", "val"), "50k shoe photos of UT Zappos50K with HED edges",
-         "UT Zappos50K: academic, non-commercial use; cite Yu & Grauman 2014"),
+         "UT Zappos50K: non-commercial research; cite Yu & Grauman 2014"),
     _p2p("edges2handbags", ("train", "val"), "137k Amazon handbag photos from the iGAN project with HED edges",
-         "Amazon product photos collected by iGAN (Zhu et al. 2016): research use"),
-    _p2p("night2day", ("train", "val", "test"), "night | day pairs of the Transient Attributes webcams",
-         "Transient Attributes (Laffont et al. 2014): research use, cite the paper"),
-    _p2p("cityscapes", ("train", "val"), "2975 Cityscapes training images, label | photo",
-         "Cityscapes licence: registration required, no redistribution", restricted=_CITYSCAPES),
+         "Amazon photos via iGAN: research use; cite Zhu et al. 2016"),
+    _p2p("night2day", ("train", "val", "test"), "night and day pairs of the Transient Attributes webcams",
+         "Transient Attributes: research use; cite Laffont et al. 2014"),
+    _p2p("cityscapes", ("train", "val"), "2975 Cityscapes training images, label and photo",
+         "Cityscapes licence: registration, no redistribution", restricted=_CITYSCAPES),
     _cg("apple2orange", "996 apple and 1020 navel orange images from ImageNet", _IMAGENET),
     _cg("summer2winter_yosemite", "1273 summer and 854 winter Yosemite photos from Flickr", _FLICKR),
     _cg("horse2zebra", "939 wild horse and 1177 zebra images from ImageNet", _IMAGENET),
@@ -141,18 +141,18 @@ _ENTRIES = [
     _cg("ukiyoe2photo", "Ukiyo-e prints (1433 for training) and landscape photos", _ART),
     _cg("vangogh2photo", "Van Gogh paintings (401 for training) and landscape photos", _ART),
     _cg("maps", "1096 training aerial photos and maps scraped from Google Maps, unpaired",
-        "Google Maps imagery: Google's terms apply; research use only", image_size=600),
-    _cg("facades", "400 CMP Facades labels and photos, unpaired", "CMP Facades: research use, cite Tylecek & Sara 2013"),
+        "Google Maps imagery: Google's terms; research use", image_size=600),
+    _cg("facades", "400 CMP Facades labels and photos, unpaired", "CMP Facades database: research use; cite Tylecek & Sara 2013"),
     _cg("iphone2dslr_flower", "flower photos from Flickr: 1813 iPhone, 3316 DSLR for training", _FLICKR),
-    _cg("ae_photos", "test photos of the reference's pretrained style models", "research use (see the reference)",
+    _cg("ae_photos", "test photos of the reference's pretrained style models", "research use (see the reference implementation)",
         splits=("testA",), kind="images", image_size=None),
     _cg("cityscapes", "2975 Cityscapes training images, labels and photos, unpaired",
-        "Cityscapes licence: registration required, no redistribution", restricted=_CITYSCAPES),
-    _cg("mini", "a few horse2zebra-style images, for smoke tests", "as the set it was cut from (ImageNet terms)",
+        "Cityscapes licence: registration, no redistribution", restricted=_CITYSCAPES),
+    _cg("mini", "a few horse2zebra-style images, for smoke tests", "as horse2zebra (ImageNet terms)",
         image_size=None),
-    _cg("mini_pix2pix", "a few aligned pairs, for smoke tests", "as the set it was cut from (research use)",
+    _cg("mini_pix2pix", "a few aligned pairs, for smoke tests", "as the pix2pix set it was cut from",
         splits=("train", "val", "test"), kind="aligned", required=("train",), image_size=None),
-    _cg("mini_colorization", "a few RGB images for colorization, for smoke tests", "research use (see the reference)",
+    _cg("mini_colorization", "a few RGB images for colorization, for smoke tests", "research use (see the reference implementation)",
         splits=("train", "test"), kind="images", required=("train",), image_size=None),
 ]
 
@@ -170,7 +170,8 @@ def describe(entry: ReferenceDataset) -> dict[str, Any]:
     size = f"{entry.image_size}x{entry.image_size}" if entry.image_size else "varies"
     if entry.kind == "aligned" and entry.image_size:
         size += " per half"
-    state = "restricted" if entry.restricted else ("yes" if is_cached(entry) else "no")
+    archive_only = (dataset_folder(entry).parent / entry.archive_name).is_file()
+    state = "restricted" if entry.restricted else "yes" if is_cached(entry) else "archive" if archive_only else "no"
     return {"name": entry.spec, "kind": entry.kind, "size": size, "splits": list(entry.splits),
             "direction": entry.direction if entry.task else None, "license": entry.license, "cached": state,
             "url": entry.url, "folder": str(dataset_folder(entry))}
