@@ -107,3 +107,15 @@ def test_offline_uses_the_cache_and_names_url_and_path_when_missing(env, tmp_pat
     assert fetch(URL, "other/x.pth", progress=False) == by_hand
     assert recorded_sha256(by_hand) == hashlib.sha256(b"by hand").hexdigest()
     assert path.is_file()
+
+
+def test_an_expected_sha256_is_enforced_on_arrival_and_on_reuse(env, tmp_path):
+    env.add(PATH, DATA)
+    good = hashlib.sha256(DATA).hexdigest()
+    with pytest.raises(DownloadError, match="it was not kept"):
+        fetch(URL, "w.pth", progress=False, sha256="0" * 64)
+    assert files_in(tmp_path / "cache") == []
+    path = fetch(URL, "w.pth", progress=False, sha256=good.upper())
+    assert path.read_bytes() == DATA
+    with pytest.raises(DownloadError, match="expected 1111"):
+        fetch(URL, "w.pth", progress=False, sha256="1" * 64)

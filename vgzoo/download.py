@@ -183,6 +183,7 @@ def fetch(
     force: bool = False,
     timeout: float = 60.0,
     desc: str | None = None,
+    sha256: str | None = None,
 ) -> Path:
     """Return the cached file for ``url`` at ``VGZOO_CACHE/relpath``, downloading it first if it is not there.
 
@@ -194,6 +195,8 @@ def fetch(
         force: download again even when the file is cached (the user asked to overwrite it).
         timeout: seconds to wait for the server to connect or send data.
         desc: the progress bar's label (default: the file name).
+        sha256: the expected SHA-256, when the caller knows it (e.g. pinned after a first download): what arrives,
+            and a cached file, must match it.
 
     Returns:
         The path of the complete file; its SHA-256 is recorded beside it (``NAME.sha256``).
@@ -205,8 +208,15 @@ def fetch(
             longer matches the one recorded when it arrived. Nothing is left in the cache.
     """
     target = cache_path(relpath)
+    expected = sha256.lower() if sha256 else None
     if target.is_file() and not force:
-        return _check_cached(target, url)
+        _check_cached(target, url)
+        if expected and recorded_sha256(target) != expected:
+            raise DownloadError(
+                f"cached file {str(target)!r} has SHA-256 {recorded_sha256(target)}, expected {expected} for {url}; "
+                "delete it to fetch it again, or pass force=True (CLI: --force)"
+            )
+        return target
     source = mirrored(url)
     if is_offline():
         via = f" (through {MIRROR_ENV}: {source})" if source != url else ""
@@ -233,6 +243,11 @@ def fetch(
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         digest = sha256_file(tmp)
+        if expected and digest != expected:
+            raise DownloadError(
+                f"{source} sent a file with SHA-256 {digest}, expected {expected}; it was not kept. The upstream file "
+                "changed or the transfer was damaged: try again, or check the expected checksum"
+            )
         os.replace(tmp, target)
     except BaseException:
         bar.close()
