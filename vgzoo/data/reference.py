@@ -224,7 +224,7 @@ def _found(folder: Path) -> str:
     return shown or "nothing"
 
 
-def check_layout(entry: ReferenceDataset, folder: Path, *, origin: str) -> None:
+def check_layout(entry: ReferenceDataset, folder: Path, *, origin: str, hint: str = "") -> None:
     """Raise a :class:`DataNotFoundError` naming what was found when ``folder`` lacks the entry's required splits."""
     from .images import list_images
 
@@ -232,19 +232,25 @@ def check_layout(entry: ReferenceDataset, folder: Path, *, origin: str) -> None:
     if missing:
         raise DataNotFoundError(
             f"{origin} has no {', '.join(s + '/' for s in missing)} (found: {_found(folder)}); expected the "
-            f"{entry.spec} layout: {entry.layout}"
+            f"{entry.spec} layout: {entry.layout}{hint}"
         )
     for split in entry.required:
         list_images(folder / split, what=f"{entry.spec} split folder")
 
 
-def _verify(entry: ReferenceDataset, folder: Path) -> None:
+def _verify(entry: ReferenceDataset, folder: Path, progress: bool = False) -> None:
     """Read every image header now, so a bad file is reported at fetch time and not mid-training."""
+    from tqdm.auto import tqdm
+
     from .images import is_image_file, verify_images
 
     paths = sorted(p for s in entry.splits if (folder / s).is_dir() for p in (folder / s).rglob("*")
                    if p.is_file() and is_image_file(p))
-    verify_images(paths, aligned=entry.kind == "aligned", what=f"{entry.spec} download")
+    chunk = 500
+    with tqdm(total=len(paths), desc=f"check {entry.spec}", unit="img", disable=not progress, leave=False) as bar:
+        for start in range(0, len(paths), chunk):
+            verify_images(paths[start:start + chunk], aligned=entry.kind == "aligned", what=f"{entry.spec} download")
+            bar.update(len(paths[start:start + chunk]))
 
 
 def _locate(entry: ReferenceDataset):
@@ -293,7 +299,8 @@ def fetch_dataset(spec: str | ReferenceDataset, *, progress: bool = True, force:
     if folder.exists() and force:
         shutil.rmtree(folder)
     if folder.exists():
-        check_layout(entry, folder, origin=f"cached folder {str(folder)!r} of {entry.spec}")
+        check_layout(entry, folder, origin=f"cached folder {str(folder)!r} of {entry.spec}",
+                     hint="; fix that folder, or delete it to fetch the set again")
         return folder
     try:
         archive = fetch(entry.url, entry.archive_relpath, progress=progress, force=force, desc=entry.spec)
@@ -304,10 +311,11 @@ def fetch_dataset(spec: str | ReferenceDataset, *, progress: bool = True, force:
         ) from None
 
     def validate(root: Path) -> None:
-        check_layout(entry, root, origin=f"archive {entry.url}")
+        check_layout(entry, root, origin=f"archive {entry.url}",
+                     hint=f"; the archive (kept at {str(archive)!r}) is not the one expected: check VGZOO_MIRROR")
         if verify:
             try:
-                _verify(entry, root)
+                _verify(entry, root, progress)
             except DataError as exc:
                 raise DataError(
                     f"{exc}\nthe extracted files were discarded; the archive stays at {str(archive)!r}. To use the "
