@@ -1,10 +1,12 @@
 """Regenerate the generated parts of docs/: the CLI reference and the model tables.
 
-Run: python docs/generate.py          (rewrites docs/cli.md, docs/models-table.md, the tables in docs/models/)
+Run: python docs/generate.py          (rewrites docs/cli.md, docs/models-table.md, the tables in docs/models/ and
+                                       the dataset table in docs/data.md)
      python docs/generate.py --check  (exit 1 if either file is stale; tests/test_docs.py runs this)
 
-The CLI reference comes from the click commands themselves and the model tables from the registry
-(parameter counts of each model at its default configuration), so neither can drift from the code.
+The CLI reference comes from the click commands themselves, the model tables from the registry
+(parameter counts of each model at its default configuration) and the dataset table from the registry of
+reference datasets, so none can drift from the code.
 """
 
 from __future__ import annotations
@@ -94,6 +96,29 @@ def family_table(rows: list[dict], family: str) -> str:
     return "\n".join(lines)
 
 
+def dataset_table() -> str:
+    """Markdown table of the reference datasets, from the registry in vgzoo/data/reference.py."""
+    from vgzoo.data.reference import list_references
+
+    lines = ["| name | kind | splits | image size | default direction | contents (reference docs) | licence note |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for e in list_references():
+        size = f"{e.image_size} px" + (" per half" if e.kind == "aligned" else "") if e.image_size else "varies"
+        direction = e.direction if e.task else "-"
+        name = f"`{e.spec}`" + (" (not downloadable)" if e.restricted else "")
+        lines.append(f"| {name} | {e.kind} | {', '.join(e.splits)} | {size} | {direction} | {e.source} | {e.license} |")
+    return "\n".join(lines)
+
+
+DATASETS = re.compile(r"(<!-- BEGIN generated:datasets -->\n).*?(<!-- END generated:datasets -->)", re.S)
+
+
+def fill_data_page() -> dict[Path, str]:
+    """docs/data.md with its generated dataset table filled in."""
+    page = DOCS / "data.md"
+    return {page: DATASETS.sub(lambda m: f"{m.group(1)}{dataset_table()}\n{m.group(2)}", page.read_text())}
+
+
 BLOCK = re.compile(r"(<!-- BEGIN generated:params (\w+) -->\n).*?(<!-- END generated:params -->)", re.S)
 
 
@@ -116,6 +141,7 @@ def main() -> int:
         DOCS / "cli.md": cli_reference(),
         DOCS / "models-table.md": model_tables(rows),
         **fill_family_pages(rows),
+        **fill_data_page(),
     }
     for path, text in outputs.items():
         if args.check:

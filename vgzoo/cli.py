@@ -202,7 +202,7 @@ def plugins_new_cmd(name: str, directory: str, model_name: str | None) -> None:
 
 @cli.command("translate")
 @click.argument("model_or_dir")
-@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
+@click.argument("input_path", metavar="INPUT")
 @click.argument("output_path", metavar="OUTPUT", type=click.Path())
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
               help="CycleGAN: which generator (G_AB or G_BA).")
@@ -212,9 +212,13 @@ def plugins_new_cmd(name: str, directory: str, model_name: str | None) -> None:
 @click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
 def translate_cmd(model_or_dir: str, input_path: str, output_path: str, direction: str, batch_size: int,
                   device: str, no_eval: bool, pretrained: bool) -> None:
-    """Translate INPUT (an image or a folder) with MODEL_OR_DIR (a saved folder or a model name) into OUTPUT."""
+    """Translate INPUT (an image, a folder, or a dataset split like cyclegan:horse2zebra/testA) with MODEL_OR_DIR
+    (a saved folder or a model name) into OUTPUT."""
+    from .data.reference import is_reference_spec
     from .translate import translate
 
+    if not is_reference_spec(input_path) and not os.path.exists(input_path):
+        raise click.BadParameter(f"Path {input_path!r} does not exist.", param_hint="'INPUT'")
     with _WarningsAsNotes():
         written = translate(model_or_dir, input_path, output_path, direction=direction, batch_size=batch_size,
                             device=device, eval_mode=not no_eval, pretrained=pretrained)
@@ -433,7 +437,9 @@ def _key_values(pairs: tuple[str, ...], what: str) -> dict:
 
 @cli.command("train")
 @click.argument("model")
-@click.option("--data", "data", default=None, help="A folder in the task's format, or builtin:digits.")
+@click.option("--data", "data", default=None,
+              help="A folder in the task's format, builtin:digits, or a reference dataset (pix2pix:facades, "
+                   "cyclegan:horse2zebra; see vgzoo data list).")
 @click.option("--out", "out", default=None, type=click.Path(file_okay=False),
               help="Run directory (checkpoints, metrics.jsonl, loss_curves.png, samples/). Default runs/MODEL.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: the recipe's).")
@@ -522,6 +528,45 @@ def generate_cmd(model_or_dir: str, pretrained: bool, labels: str | None, all_cl
         click.echo(f"wrote {len(result.images)} images to {out_dir}")
     if result.weight_source is None:
         click.echo("note: the model has random weights; pass --pretrained or a trained folder.", err=True)
+
+
+@cli.group("data", cls=VgzooGroup)
+def data_cmd() -> None:
+    """The reference datasets of pix2pix and CycleGAN: list them, fetch them.
+
+    The cache is VGZOO_CACHE (default ~/.cache/vgzoo); VGZOO_MIRROR=URL replaces the scheme and host of every
+    download; VGZOO_OFFLINE=1 uses the cache only.
+    """
+
+
+@data_cmd.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with URL and cache folder).")
+def data_list_cmd(as_json: bool) -> None:
+    """List the reference datasets: name, kind, image size, licence note, whether cached."""
+    from .data.reference import describe, list_references
+
+    rows = [describe(e) for e in list_references()]
+    if as_json:
+        _echo_json(rows)
+        return
+    width = max(len(r["name"]) for r in rows)
+    click.echo(f"{'name':<{width}}  {'kind':<9}  {'size':<16}  {'cached':<10}  license")
+    for r in rows:
+        click.echo(f"{r['name']:<{width}}  {r['kind']:<9}  {r['size']:<16}  {r['cached']:<10}  {r['license']}")
+
+
+@data_cmd.command("fetch")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Download and extract again, replacing the cached archive and folder.")
+@click.option("--no-verify", is_flag=True, help="Keep the set even if some image headers cannot be read.")
+@click.option("--progress/--no-progress", default=True, help="Progress bars.")
+def data_fetch_cmd(name: str, force: bool, no_verify: bool, progress: bool) -> None:
+    """Download and safely extract reference dataset NAME (e.g. pix2pix:facades) into the cache."""
+    from .data.reference import fetch_dataset, get_reference
+
+    entry = get_reference(name)
+    folder = fetch_dataset(entry, progress=progress, force=force, verify=not no_verify)
+    click.echo(f"{entry.spec}: {folder} ({entry.kind}; {entry.layout}; default direction {entry.direction})")
 
 
 def main(argv: list[str] | None = None) -> None:
