@@ -414,6 +414,26 @@ def list_models(pattern: str | list[str] = "*", family: str | None = None) -> li
     return kept
 
 
+def list_pretrained(pattern: str | list[str] = "*", family: str | None = None) -> list[str]:
+    """Every ``name.tag`` with published weights (a name alone when its only config has them), sorted.
+
+    Like ``timm.list_pretrained``: the model modules are imported to read their tags; ``pattern`` matches
+    ``name.tag``.
+    """
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    out = []
+    for name in list_models("*", family=family):
+        try:
+            spec = load_spec(name)
+        except PluginError:
+            continue
+        for tag, cfg in spec.cfgs.items():
+            full = f"{name}.{tag}" if tag else name
+            if cfg.has_weights and any(fnmatch.fnmatchcase(full, p) for p in patterns):
+                out.append(full)
+    return sorted(out)
+
+
 def loaded_modules() -> list[str]:
     """Model modules imported so far (used by tests that check listing is lazy)."""
     modules = {r.module for recs in entry_points().values() for r in recs}

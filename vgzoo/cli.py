@@ -60,12 +60,14 @@ def _echo_json(obj) -> None:
 @cli.command("list")
 @click.argument("pattern", default="*")
 @click.option("--family", default=None, help="Only this family (imports the model modules).")
+@click.option("--pretrained", is_flag=True,
+              help="Every name.tag with published weights (like timm.list_pretrained; imports the model modules).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-def list_cmd(pattern: str, family: str | None, as_json: bool) -> None:
+def list_cmd(pattern: str, family: str | None, pretrained: bool, as_json: bool) -> None:
     """List installed models matching PATTERN (fnmatch), one per line."""
-    from ._registry import list_models
+    from ._registry import list_models, list_pretrained
 
-    names = list_models(pattern, family=family)
+    names = list_pretrained(pattern, family=family) if pretrained else list_models(pattern, family=family)
     if as_json:
         _echo_json(names)
     else:
@@ -87,18 +89,46 @@ def info_cmd(name: str, as_json: bool) -> None:
         model = vgzoo.create(name)
     info["num_params"] = sum(p.numel() for p in model.parameters())
     info["pretrained_cfg"] = model.pretrained_cfg
+    info["weights"] = _published_weights(name, model)
     if as_json:
         _echo_json(info)
         return
-    for key in ("name", "description", "family", "task", "distribution", "entry_point", "paper"):
-        click.echo(f"{key:13s} {info[key]}")
+    for key in ("name", "tag", "description", "family", "task", "distribution", "entry_point", "paper"):
+        if info[key] is not None:
+            click.echo(f"{key:13s} {info[key]}")
     click.echo(f"{'parameters':13s} {info['num_params']:,}")
+    if info["weights"]:
+        for key, value in info["weights"].items():
+            click.echo(f"{key:13s} {value}")
     click.echo("default kwargs:")
     for key, value in info["default_kwargs"].items():
         click.echo(f"  {key} = {value!r}")
     click.echo("default config:")
     for key, value in info["default_cfg"].items():
         click.echo(f"  {key} = {value!r}")
+
+
+def _published_weights(name: str, model) -> dict[str, str]:
+    """Where a name's published weights come from, their size and whether they are cached (empty: none)."""
+    from ._factory import split_name
+    from ._registry import load_spec
+    from .pretrained import converted_dir, source_of
+
+    arch, tag = split_name(name)
+    spec = load_spec(arch)
+    tag, cfg = spec.cfg_for(tag)
+    if not cfg.has_weights:
+        tags = [t for t, c in spec.cfgs.items() if t and c.has_weights]
+        return {"weights": f"none published; tags with weights: {', '.join(tags)}"} if tags else {}
+    nbytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    out = {"source": source_of(cfg), "size": f"{nbytes / 1e6:.1f} MB of tensors"}
+    if not cfg.file:
+        folder = converted_dir(spec, tag)
+        out["cached"] = f"yes ({folder})" if (folder / "model.safetensors").is_file() else f"no (would be {folder})"
+    for key in ("license", "dataset", "direction"):
+        if getattr(cfg, key):
+            out[key] = getattr(cfg, key)
+    return out
 
 
 @cli.group("plugins", cls=VgzooGroup, invoke_without_command=True)
