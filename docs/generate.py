@@ -67,14 +67,54 @@ def _builtin_rows() -> list[dict]:
                 "paper": info.paper,
                 "params": sum(p.numel() for p in model.parameters()),
                 "size": "x".join(str(s) for s in model.pretrained_cfg["input_size"]),
-                "parts": {
-                    part: sum(p.numel() for p in getattr(model, part).parameters())
-                    for part in ("generator", "discriminator", "G_AB", "G_BA", "D_A", "D_B")
-                    if hasattr(model, part)
-                },
+                "parts": _parts(model),
             }
         )
     return rows
+
+
+def _parts(model) -> dict[str, int]:
+    """Parameter counts of a GAN's generators and discriminators, by name."""
+    from vgzoo.protocols import GANModel
+
+    if not isinstance(model, GANModel):
+        return {}
+    nets = {**model.generators(), **model.discriminators()}
+    return {name: sum(p.numel() for p in net.parameters()) for name, net in nets.items()}
+
+
+def pretrained_table() -> str:
+    """Markdown table of every name.tag with published weights, from the registry."""
+    import torch
+
+    import vgzoo
+    from vgzoo import _registry
+    from vgzoo.pretrained import source_of
+
+    lines = ["| name.tag | what | source | licence | dataset (direction) | input | parameters |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for full in vgzoo.list_pretrained():
+        arch, tag = _registry.split_name(full)
+        spec = _registry.load_spec(arch)
+        if vgzoo.model_info(arch).distribution != "vgzoo":
+            continue
+        cfg = spec.cfg_for(tag)[1]
+        with torch.device("meta"):
+            params = sum(p.numel() for p in vgzoo.create(full).parameters())
+        what = cfg.description.split(" (the reference")[0].split("; timm ")[0]
+        data = (f"`{cfg.dataset}`" + (f" ({cfg.direction})" if cfg.direction else "")) if cfg.dataset else "-"
+        size = "x".join(map(str, cfg.input_size))
+        lines.append(f"| `{full}` | {what} | {source_of(cfg)} | {cfg.license or 'not stated'} | {data} | {size} "
+                     f"| {params:,} |")
+    return "\n".join(lines)
+
+
+PRETRAINED = re.compile(r"(<!-- BEGIN generated:pretrained -->\n).*?(<!-- END generated:pretrained -->)", re.S)
+
+
+def fill_pretrained_page() -> dict[Path, str]:
+    page = DOCS / "pretrained.md"
+    return {page: PRETRAINED.sub(lambda m: f"{m.group(1)}{pretrained_table()}\n{m.group(2)}", page.read_text())}
 
 
 def model_tables(rows: list[dict]) -> str:
@@ -142,6 +182,7 @@ def main() -> int:
         DOCS / "models-table.md": model_tables(rows),
         **fill_family_pages(rows),
         **fill_data_page(),
+        **fill_pretrained_page(),
     }
     for path, text in outputs.items():
         if args.check:
