@@ -86,6 +86,16 @@ def test_cyclegan_tag_downloads_converts_once_then_loads_offline(cache, http_ser
         assert torch.equal(again(x), first)
     assert http_server.requests.count(H2Z) == 1
 
+    # the CLI: naming the tag is enough (its weights are what the user asked for), offline from the cache
+    from PIL import Image
+
+    Image.new("RGB", (12, 10), (200, 30, 40)).save(cache.parent / "in.png")
+    result = CliRunner().invoke(cli, ["translate", "cyclegan_resnet.horse2zebra", str(cache.parent / "in.png"),
+                                      str(cache.parent / "out.png")])
+    assert result.exit_code == 0, result.output
+    assert "random weights" not in result.output
+    assert Image.open(cache.parent / "out.png").size == (12, 10)
+
 
 @needs_keys
 def test_pix2pix_tag_is_the_full_unet_256_with_its_direction(cache, http_server):  # noqa: F811

@@ -211,7 +211,8 @@ def load_model(
 
     Args:
         model_or_dir: an ``nn.Module`` (returned as is), a model name, a folder path or a prefixed source.
-        pretrained: with a model name, load its published weights (folders and Hub sources carry their own).
+        pretrained: with a model name, load its published weights (folders and Hub sources carry their own; a
+            ``name.tag`` always loads its tag's weights).
         tasks: the tasks the caller can use; a vgzoo model of another task raises ValueError.
         warn_random: warn when the result holds random weights (a name without ``pretrained``).
 
@@ -226,6 +227,8 @@ def load_model(
     else:
         source = resolve_source(model_or_dir)
         is_named = not source.startswith((LOCAL_PREFIX, HUB_PREFIX))
+        if is_named and split_name(source)[1]:  # naming a published tag asks for its weights
+            pretrained = True
         model = create(source, pretrained=pretrained and is_named)
     cfg = getattr(model, "pretrained_cfg", None) or {}
     if tasks is not None and cfg.get("task") is not None and cfg["task"] not in tasks:
