@@ -313,11 +313,6 @@ def entry_points(refresh: bool = False) -> dict[str, list[EntryPointRecord]]:
     return _entry_points
 
 
-def duplicates() -> dict[str, list[EntryPointRecord]]:
-    """Model names claimed by more than one distribution."""
-    return {name: recs for name, recs in entry_points().items() if len(recs) > 1}
-
-
 def _suggest(name: str) -> str:
     close = difflib.get_close_matches(name, sorted(set(entry_points()) | set(_specs)), n=5, cutoff=0.5)
     if close:
