@@ -39,13 +39,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._registry import ModelFamily, PretrainedCfg, make_cfg
+from .._registry import ModelFamily
 from ..layers.norm import check_norm, is_per_sample
 from ..layers.patchgan import PatchDiscriminator
 from ..layers.resnet_generator import ResnetGenerator
 from ..losses import ImagePool, discriminator_adversarial_loss, frozen, generator_adversarial_loss, gradient_penalty
 from ..protocols import GANModel, Translator
 from .pix2pix import check_gan_mode, same_tensor
+from .translator import reference_cfgs, translation_cfg
 
 PAPER = ("Zhu et al. 2017, Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks, ICCV "
          "(arXiv:1703.10593)")
@@ -230,11 +231,6 @@ class CycleGAN(GANModel, Translator):
         return loss, logs
 
 
-def _cfg(size: int, description: str, **facts) -> dict:
-    return make_cfg(input_size=(3, size, size), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), out_chans=3,
-                    load_size=round(size * 286 / 256), crop_size=size, paper=PAPER, description=description, **facts)
-
-
 # The reference's published generators (pytorch-CycleGAN-and-pix2pix, scripts/download_cyclegan_model.sh):
 # tag -> (what it translates, reference dataset, which side of it the generator reads).
 _REFERENCE_TAGS = {
@@ -258,29 +254,16 @@ _REFERENCE_TAGS = {
     "iphone2dslr_flower": ("iPhone flower photo -> DSLR look (shallow depth of field)", "cyclegan:iphone2dslr_flower", "AtoB"),
 }
 REFERENCE_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{tag}.pth"
-REFERENCE_LICENSE = "bsd-2-clause"
 _GENERATOR_ARGS = {"kind": "resnet", "ngf": 64, "n_blocks": 9, "norm": "instance", "dropout": False, "img_size": 256}
-
-
-def _reference_cfgs(default: PretrainedCfg) -> dict[str, PretrainedCfg]:
-    """The untagged composite first (no weights), then one generator-only config per published tag."""
-    cfgs = {"": default}
-    for tag, (what, dataset, direction) in _REFERENCE_TAGS.items():
-        cfgs[tag] = _cfg(256, f"CycleGAN generator {what} (the reference's published {tag}.pth; generator only)",
-                         url=REFERENCE_URL.format(tag=tag), source_format="reference-generator",
-                         model_cls="vgzoo.models.translator:GeneratorTranslator", model_args=dict(_GENERATOR_ARGS),
-                         dataset=dataset, direction=direction, license=REFERENCE_LICENSE,
-                         notes="licence of the reference code; no separate licence is stated for the weights")
-    return cfgs
 
 
 _cyclegan = ModelFamily("cyclegan", CycleGAN, task="unpaired_translation",
                         test_kwargs={"ngf": 4, "ndf": 4, "n_blocks": 2, "img_size": 32})
 
+_RESNET9 = translation_cfg(256, PAPER, "CycleGAN: two 9-block ResNet generators + two 70x70 PatchGANs, instance norm")
+_RESNET6 = translation_cfg(128, PAPER, "CycleGAN: two 6-block ResNet generators + two 70x70 PatchGANs, for 128 px")
+
 cyclegan_resnet = _cyclegan.variant(
-    "cyclegan_resnet",
-    _reference_cfgs(_cfg(256, "CycleGAN: two 9-block ResNet generators + two 70x70 PatchGANs, instance norm")),
+    "cyclegan_resnet", reference_cfgs(_RESNET9, _REFERENCE_TAGS, REFERENCE_URL, _GENERATOR_ARGS, "CycleGAN generator"),
     dict(n_blocks=9, img_size=256))
-cyclegan_resnet6 = _cyclegan.variant(
-    "cyclegan_resnet6", _cfg(128, "CycleGAN: two 6-block ResNet generators + two 70x70 PatchGANs, for 128 px"),
-    dict(n_blocks=6, img_size=128))
+cyclegan_resnet6 = _cyclegan.variant("cyclegan_resnet6", _RESNET6, dict(n_blocks=6, img_size=128))

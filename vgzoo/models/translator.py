@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._registry import PretrainedCfg, make_cfg
 from ..layers.norm import check_norm
 from ..layers.resnet_generator import ResnetGenerator
 from ..layers.unet import UnetGenerator
@@ -66,3 +67,34 @@ class GeneratorTranslator(ZooModel, Translator):
         _, h, w = self.pretrained_cfg["input_size"]
         g = torch.Generator().manual_seed(0)
         return ((torch.rand(batch_size, self.in_chans, h, w, generator=g) * 2 - 1).to(self._device()),)
+
+
+# ------------------------------------------------------------------------ configs of translation families
+REFERENCE_LICENSE = "bsd-2-clause"
+
+
+def translation_cfg(size: int, paper: str, description: str, **facts) -> PretrainedCfg:
+    """The pretrained config of an RGB -> RGB translator trained on ``size`` crops (resized to 286/256 first)."""
+    return make_cfg(input_size=(3, size, size), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), out_chans=3,
+                    load_size=round(size * 286 / 256), crop_size=size, paper=paper, description=description, **facts)
+
+
+def reference_cfgs(default: PretrainedCfg, tags: dict[str, tuple], url: str, generator_args: dict,
+                   what: str) -> dict[str, PretrainedCfg]:
+    """The untagged composite first (no weights), then a generator-only config per published reference tag.
+
+    Args:
+        tags: tag -> (what it translates, reference dataset, which side of it the generator reads).
+        url: the download URL with a ``{tag}`` field.
+        generator_args: the :class:`GeneratorTranslator` arguments of the published generators.
+        what: how the description names the generator (e.g. ``"CycleGAN generator"``).
+    """
+    cfgs = {"": default}
+    for tag, (translates, dataset, direction) in tags.items():
+        cfgs[tag] = translation_cfg(
+            256, default.paper, f"{what} {translates} (the reference's published {tag}.pth; generator only)",
+            url=url.format(tag=tag), source_format="reference-generator",
+            model_cls=f"{__name__}:GeneratorTranslator", model_args=dict(generator_args), dataset=dataset,
+            direction=direction, license=REFERENCE_LICENSE,
+            notes="licence of the reference code; no separate licence is stated for the weights")
+    return cfgs
