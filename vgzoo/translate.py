@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.images import IMG_EXTENSIONS
+from .data.reference import resolve_input
 from .errors import DataError, DataNotFoundError
 from .protocols import Translator, ZooModel
 
@@ -62,8 +63,9 @@ def load_translator(model_or_dir: str | os.PathLike | nn.Module, direction: str 
         raise ValueError(f"{type(model).__name__} is not a translation model (vgzoo.protocols.Translator).")
     directions = model.directions if isinstance(model, Translator) else ("AtoB",)  # a lone generator: one way
     if direction not in directions:
-        raise ValueError(f"direction={direction!r}: this {type(model).__name__} translates only "
-                         f"{' and '.join(directions)}, the way it was trained. Use a CycleGAN for both directions.")
+        raise ValueError(f"direction={direction!r}: this {type(model).__name__} has a single generator, which "
+                         f"translates only {' and '.join(directions)}, the way it was trained. Use a CycleGAN for "
+                         "both directions.")
     return model.inference_generator(direction) if isinstance(model, Translator) else model
 
 
@@ -170,7 +172,7 @@ def translate(
 
     Args:
         model_or_dir: see :func:`load_translator`.
-        input_path: an image file or a folder of images.
+        input_path: an image file, a folder of images, or a reference dataset split (``cyclegan:horse2zebra/testA``).
         output_path: a folder (created), or, for a single input file, a file name with an image suffix.
             Outputs in a folder are named after their inputs, as PNG.
         direction: ``"AtoB"`` or ``"BtoA"`` (CycleGAN).
@@ -189,6 +191,7 @@ def translate(
         raise ValueError(f"batch_size={batch_size}; expected 1 or more.")
     generator = load_translator(model_or_dir, direction, pretrained).to(device)
     generator.train(not eval_mode)
+    input_path = resolve_input(input_path)  # a reference dataset split, e.g. cyclegan:horse2zebra/testA
     files = list_inputs(input_path)
     out = Path(output_path)
     single_file = len(files) == 1 and Path(input_path).is_file() and out.suffix.lower() in IMAGE_SUFFIXES

@@ -11,6 +11,10 @@ scikit-learn, which is loaded only when the digits are requested.
 
     ds = vgzoo.data.create_dataset("datasets/facades", "paired_translation", direction="BtoA")
     ds = vgzoo.data.create_dataset("builtin:digits", "conditional_generation", split="train")
+    ds = vgzoo.data.create_dataset("pix2pix:facades", "paired_translation")   # fetched on first use, BtoA
+
+The reference datasets of pix2pix and CycleGAN (``pix2pix:NAME``, ``cyclegan:NAME``) are listed in
+:mod:`vgzoo.data.reference`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from .aligned import AlignedDataset
 from .digits import DigitsDataset, stratified_split
 from .images import IMG_EXTENSIONS, RandomCropFlip, list_images, read_image
 from .labelled import LabelledImageFolder
+from .reference import REFERENCE_DATASETS, dataset_args, fetch_dataset, is_reference_spec, resolve_input
 from .single import ImageFolderDataset, ImagesOnly, SingleDataset
 from .unaligned import UnalignedDataset
 
@@ -39,14 +44,19 @@ __all__ = [
     "DigitsDataset",
     "ImageFolderDataset",
     "ImagesOnly",
+    "DATA_OPTIONS",
     "LabelledImageFolder",
+    "REFERENCE_DATASETS",
     "RandomCropFlip",
     "SingleDataset",
     "TASK_DATASETS",
     "UnalignedDataset",
     "create_dataset",
+    "data_options",
+    "fetch_dataset",
     "list_images",
     "read_image",
+    "resolve_input",
     "stratified_split",
 ]
 
@@ -64,6 +74,22 @@ def _served_by_builtin(task: str) -> bool:
 #: Built-in datasets by name (``builtin:NAME``) and the built-in tasks they serve (any task whose batches are
 #: ``image`` or ``image`` + ``label``, plugin tasks included).
 BUILTIN_DATASETS: dict[str, tuple[str, ...]] = {"digits": tuple(t for t in BUILTIN_TASKS if _served_by_builtin(t))}
+
+
+#: Run options that are dataset keywords: ``-o direction=AtoB`` is ``-o 'data={"direction": "AtoB"}'``.
+DATA_OPTIONS = ("direction",)
+
+
+def data_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The dataset keywords of a run: ``options["data"]`` with the :data:`DATA_OPTIONS` moved into it.
+
+    ``options`` is updated in place, so the keywords are saved with the run (and a resumed run reads the same data)
+    and the recipe, which refuses names it does not know, never sees them.
+    """
+    moved = {key: options.pop(key) for key in DATA_OPTIONS if key in options}
+    if moved:
+        options["data"] = {**options.get("data", {}), **moved}
+    return dict(options.get("data", {}))
 
 
 def _accepted(cls: type) -> list[str]:
@@ -102,7 +128,8 @@ def create_dataset(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset
     dataset: the translation datasets take it as their ``phase`` (``"train"``, ``"val"``, ``"test"``).
 
     Args:
-        spec: a folder path, or ``"builtin:digits"``.
+        spec: a folder path, ``"builtin:digits"``, or a reference dataset (``"pix2pix:facades"``,
+            ``"cyclegan:horse2zebra"``; fetched into the cache on first use, with its default ``direction``).
         task: the model's task (``model.pretrained_cfg["task"]``), or ``"single"`` for one folder of inference inputs.
         **kwargs: passed on to the dataset class (``load_size``, ``direction``, ``split``, ``channels``...); a name the
             class does not take raises a :class:`~vgzoo.errors.DataError` listing those it does.
@@ -123,6 +150,9 @@ def create_dataset(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset
                             "model.pretrained_cfg['task'])") from exc
         task = record.name
     text = os.fspath(spec)
+    if is_reference_spec(text):
+        path, kwargs = dataset_args(text, task, kwargs)
+        text = os.fspath(path)
     if text.startswith("builtin:"):
         name = text.split(":", 1)[1]
         if name not in BUILTIN_DATASETS:

@@ -23,7 +23,7 @@ from ..errors import InputSizeError
 from .init import init_normal_
 from .norm import get_norm_layer, norm_uses_bias
 
-__all__ = ["InputSizeError", "UnetGenerator", "UnetSkipBlock", "check_input_size"]  # InputSizeError: old import path
+__all__ = ["UnetGenerator", "UnetSkipBlock", "check_input_size"]
 
 
 def check_input_size(x: torch.Tensor, multiple: int, what: str) -> None:

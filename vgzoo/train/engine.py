@@ -386,7 +386,9 @@ class RunContext:
         return model, task
 
     def _datasets(self, task: str) -> tuple[Dataset, Dataset | None]:
-        data_kwargs = dict(self.opts.get("data", {}))
+        from ..data import data_options
+
+        data_kwargs = data_options(self.cfg["options"])  # -o direction=AtoB joins the dataset keywords
         if isinstance(self.data_arg, Dataset):
             self.cfg["data"] = type(self.data_arg).__name__
             return self.data_arg, self.val_arg

@@ -52,7 +52,8 @@ def _int_flag(name: str, help: str, flag: str) -> Option:
 
 
 RUN_OPTIONS: tuple[Option, ...] = (
-    Option("data", None, "str", "a folder in the task's format, or builtin:digits", "--data"),
+    Option("data", None, "str", "a folder in the task's format, builtin:digits, or a reference dataset "
+           "(pix2pix:facades, cyclegan:horse2zebra; see vgzoo data list)", "--data"),
     Option("out", None, "str", "the run directory (default runs/MODEL); a new or empty folder, or a run to --resume",
            "--out", {"type": "dir"}),
     Option("task", None, "str", "the task of a model instance whose pretrained_cfg names none"),
