@@ -195,3 +195,14 @@ def test_broken_exiting_and_name_stealing_task_plugins_are_reported(fakes):
     assert report["exiting_fake"]["status"] == "error" and "SystemExit" in report["exiting_fake"]["error"]
     assert report["classification"]["status"] == "error" and "built-in" in report["classification"]["error"]
     assert "vgzoo-broken-task" in out["raised"] and out["builtin"] == "vgzoo" and out["is_task"] is False
+
+
+def test_vgzoo_plugins_reports_task_plugins(fakes):
+    parts = [str(fakes)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(parts), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "vgzoo", "plugins", "--json"], cwd=fakes, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert rows["inpainting_fake (task)"]["status"] == "ok" and rows["fake_inpainter"]["status"] == "ok"
+    assert rows["broken_fake (task)"]["status"] == "error" and "boom" in rows["broken_fake (task)"]["error"]

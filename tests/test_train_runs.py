@@ -219,3 +219,41 @@ def test_interrupted_cli_run_saves_then_exits_128_plus_signal(tmp_path, sig, cod
     step = ckpt.latest_checkpoint(out).name
     assert int(step.split("_")[1]) >= 2
     assert [r["step"] for r in rows(out)][-1] == int(step.split("_")[1])
+
+
+# ------------------------------------------------------------------------------- the option schema
+def test_one_schema_for_fit_the_cli_and_the_torchrun_relaunch(monkeypatch, tmp_path):
+    import inspect
+
+    from click.testing import CliRunner
+
+    from vgzoo.cli import cli
+    from vgzoo.train import distributed
+    from vgzoo.train.options import RUN_OPTIONS, cli_argv
+
+    fit_keywords = set(inspect.signature(fit).parameters)
+    assert {o.name for o in RUN_OPTIONS} - {"nproc"} <= fit_keywords
+    train = cli.get_command(None, "train")
+    assert {p.name for p in train.params} - {"model"} == {o.name for o in RUN_OPTIONS if o.flag}
+
+    seen = {}
+    monkeypatch.setattr(distributed, "launch_torchrun", lambda nproc, argv: seen.update(argv=argv) or 0)
+    args = ["train", "cgan_embed_digits", "--data", "builtin:digits", "--out", str(tmp_path / "r"), "--steps", "3",
+            "--batch-size", "8", "--lr", "0.001", "--seed", "4", "--amp", "--overwrite", "--no-progress",
+            "-k", "ngf=8", "-o", "save_every=2", "-o", "threads=1", "--nproc", "2"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    relaunched = {}
+    monkeypatch.setattr("vgzoo.train.command.train_command", lambda model, values: relaunched.update(values) or 0)
+    assert CliRunner().invoke(cli, seen["argv"]).exit_code == 0  # what each torchrun process parses
+    original = {}
+    monkeypatch.setattr("vgzoo.train.command.train_command", lambda model, values: original.update(values) or 0)
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    assert relaunched == {**original, "nproc": 1} and cli_argv(relaunched) == seen["argv"][2:]
+
+
+def test_options_are_type_checked_before_training(tmp_path):
+    with pytest.raises(ValueError, match="save_every='often': expected int"):
+        fit(TinyCGAN(), Blobs(), tmp_path / "a", steps=1, batch_size=8, options={"save_every": "often"}, **QUIET)
+    with pytest.raises(ValueError, match="beta1"):
+        fit(TinyCGAN(), Blobs(), tmp_path / "b", steps=1, batch_size=8, options={"beta1": [0.5]}, **QUIET)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

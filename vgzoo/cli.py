@@ -136,7 +136,7 @@ def _published_weights(name: str, model) -> dict[str, str]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
-    """List every vgzoo.models entry point, its distribution and whether it loads."""
+    """List every vgzoo.models (and vgzoo.tasks) entry point, its distribution and whether it loads."""
     if ctx.invoked_subcommand is not None:
         return
     from ._registry import entry_points, load_spec
@@ -151,6 +151,9 @@ def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
                 status, detail = "error", " ".join(str(exc).split())
             rows.append({"name": name, "entry_point": record.value, "distribution": record.distribution,
                          "status": status, "error": detail})
+    from .tasks import plugin_tasks
+
+    rows += [{**r, "name": f"{r['name']} (task)"} for r in plugin_tasks()]  # vgzoo.tasks entry points
     if as_json:
         _echo_json(rows)
         return
