@@ -129,10 +129,12 @@ def _read_config(config: str | os.PathLike | dict | None) -> dict[str, Any]:
 
 
 def _resolve_device(device: str | torch.device | None, info: ddp.DistInfo) -> torch.device:
+    """The device of this process; under torchrun every rank uses its own GPU (``cuda:LOCAL_RANK``), also when a
+    resumed run's config names the ``cuda:0`` it was saved with."""
     if device is None or device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
+    if device.type == "cuda" and (info.enabled or device.index is None):
         device = torch.device("cuda", info.local_rank if info.enabled else torch.cuda.current_device())
     return device
 
