@@ -475,11 +475,11 @@ class RunContext:
             self.log(f"LR schedule re-planned to end at step {wanted} (-o schedule_steps); LR now {before:.3g}")
         if st.total > st.horizon and st.recipe.uses_horizon():
             raise TrainingError(
-                f"--steps {st.total} goes past this run's LR schedule, planned for {st.horizon} steps "
-                f"({type(st.recipe).__name__} decays the LR to its end there); training on would not be the "
-                f"{st.total}-step run it claims, and nothing was written. Re-plan the rest explicitly with -o "
-                f"schedule_steps={st.total} (the LR goes on from its current value), or plan runs you mean to extend "
-                "from their start (-o schedule_steps=<longest>, or -o n_epochs=... for a GAN's linear decay)."
+                f"--steps {st.total} goes past the end of this run's LR schedule ({type(st.recipe).__name__}, planned "
+                f"for {st.horizon} steps); training on would not be the {st.total}-step run it claims, and nothing "
+                f"was written. Re-plan the rest explicitly with -o schedule_steps={st.total} (the run is then no "
+                "longer a run done in one go), or plan runs you mean to extend from their start (-o "
+                "schedule_steps=<longest>, or -o n_epochs=... for a GAN's linear decay); see docs/train.md."
             )
         self.log(f"resumed from {self.resume_from} at step {st.step} (epoch {st.epoch}, batch {st.pos})")
 

@@ -85,8 +85,9 @@ def claim(run_dir: Path, *, overwrite: bool, log=print) -> None:
         resume = "continue it with --resume (resume=True), " if what.startswith("a vgzoo run") else ""
         move = (" or pass --overwrite (overwrite=True) to move it aside to "
                 f"{run_dir.name}.old-<UTC time>" if run_dir.is_dir() else "")
-        raise RunDirError(f"--out {str(run_dir)!r} already holds {what}; nothing was written. {resume.capitalize()}"
-                          f"{'choose' if resume else 'Choose'} another --out{move}.")
+        advice = f"{resume}{'choose' if resume else 'Choose'} another --out{move}."
+        raise RunDirError(f"--out {str(run_dir)!r} already holds {what}; nothing was written. "
+                          f"{advice[0].upper()}{advice[1:]}")
     target = aside_name(run_dir)
     os.replace(run_dir, target)
     log(f"--overwrite: moved the old contents of {run_dir} ({what}) to {target}")
