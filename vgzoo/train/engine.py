@@ -333,11 +333,11 @@ class _Run:
 
     # --------------------------------------------------------------------------------------- setup
     def _build_model(self) -> tuple[nn.Module, str]:
-        import vgzoo
+        from .._factory import create
 
         torch.manual_seed(int(self.cfg["seed"]))
         if isinstance(self.model_arg, str):
-            model = vgzoo.create(self.model_arg, **self.cfg["model_kwargs"])
+            model = create(self.model_arg, **self.cfg["model_kwargs"])
             self.cfg["model"] = self.model_arg
         else:
             model = self.model_arg
