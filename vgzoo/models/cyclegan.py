@@ -26,7 +26,7 @@ and is ``D_B``, its ``netD_B`` is ``D_A``. vgzoo's log ``idt_A`` is ``|G_BA(A) -
 
 Saving only the generators for inference::
 
-    from vgzoo._hub import save_state_dict, load_state_dict
+    from vgzoo.weights import save_state_dict, load_state_dict
     save_state_dict(model.G_AB.state_dict(), "G_AB.safetensors")
     model.G_AB.load_state_dict(load_state_dict("G_AB.safetensors"))
 """

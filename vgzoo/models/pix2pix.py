@@ -12,7 +12,7 @@ first computes ``G(A)`` and leaves it for the other (matched by the identity of 
 
 Saving only the generator for inference::
 
-    from vgzoo._hub import save_state_dict, load_state_dict
+    from vgzoo.weights import save_state_dict, load_state_dict
     save_state_dict(model.generator.state_dict(), "generator.safetensors")
     model.generator.load_state_dict(load_state_dict("generator.safetensors"))
 """
