@@ -41,3 +41,11 @@ class DataNotFoundError(DataError, FileNotFoundError):
 
 class InputSizeError(VgzooError, ValueError):
     """An image whose height or width a network cannot process (e.g. not a multiple of its stride)."""
+
+
+class DeviceError(VgzooError, ValueError):
+    """A device that does not exist here (``--device cuda`` without CUDA, ``cuda:3`` on a 1-GPU machine)."""
+
+
+class InputChannelsError(VgzooError, ValueError):
+    """An image batch whose channel count is not the one the network was built for."""

@@ -30,6 +30,7 @@ from .images import IMG_EXTENSIONS, RandomCropFlip, list_images, read_image
 from .labelled import LabelledImageFolder
 from .single import ImageFolderDataset, ImagesOnly, SingleDataset
 from .unaligned import UnalignedDataset
+from .verify import VERIFY_MODES, verify_dataset, verify_datasets
 
 __all__ = [
     "IMG_EXTENSIONS",
@@ -43,10 +44,13 @@ __all__ = [
     "SingleDataset",
     "TASK_DATASETS",
     "UnalignedDataset",
+    "VERIFY_MODES",
     "create_dataset",
     "list_images",
     "read_image",
     "stratified_split",
+    "verify_dataset",
+    "verify_datasets",
 ]
 
 #: The dataset class a folder spec gets, by model task.
@@ -84,7 +88,7 @@ def _build(cls: type, spec: str, task: str, *args: Any, **kwargs: Any) -> Datase
     return cls(*args, **kwargs)
 
 
-def create_dataset(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset:
+def create_dataset(spec: str | os.PathLike, task: str, *, verify: bool | str = "off", **kwargs: Any) -> Dataset:
     """Build the dataset a model of ``task`` trains on, from a folder or a built-in name.
 
     ========================  ===========================================  ==================================
@@ -104,6 +108,8 @@ def create_dataset(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset
     Args:
         spec: a folder path, or ``"builtin:digits"``.
         task: the model's task (``model.pretrained_cfg["task"]``), or ``"single"`` for one folder of inference inputs.
+        verify: check every file now (:func:`verify_dataset`): ``"headers"``, ``"decode"`` or ``"off"`` (the
+            default here; the trainer checks its datasets with ``"headers"``).
         **kwargs: passed on to the dataset class (``load_size``, ``direction``, ``split``, ``channels``...); a name the
             class does not take raises a :class:`~vgzoo.errors.DataError` listing those it does.
 
@@ -114,6 +120,12 @@ def create_dataset(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset
         DataError: an unknown task or built-in, a built-in that does not serve the task, or an unknown keyword.
         DataNotFoundError: a missing or empty folder.
     """
+    dataset = _create(spec, task, **kwargs)
+    verify_dataset(dataset, {True: "headers", False: "off"}.get(verify, verify) if isinstance(verify, bool) else verify)
+    return dataset
+
+
+def _create(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset:
     task = _TASK_ALIASES.get(task, task)
     if task not in TASK_DATASETS and task != "single":
         raise DataError(
