@@ -7,7 +7,7 @@ for library users. The check is the dataset's own ``verify()`` (see :func:`vgzoo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from torch.utils.data import Dataset
 
@@ -62,19 +62,22 @@ def verify_dataset(dataset: Dataset, decode: bool | str = False, progress: bool 
     return _file_count(dataset)
 
 
-def verify_datasets(datasets: Iterable[Dataset | None], decode: bool | str = False, progress: bool = False) -> int:
+def verify_datasets(datasets: Mapping[str, Dataset | None] | Iterable[Dataset | None], decode: bool | str = False,
+                    progress: bool = False) -> int:
     """:func:`verify_dataset` on each dataset given (``None`` entries are skipped); the files checked in all.
 
-    All datasets are checked before the error is raised, so it names the bad files of every split at once.
+    ``datasets`` is a list or a mapping ``{split name: dataset}`` (the names head their part of the error). All
+    datasets are checked before the error is raised, so it names the bad files of every split at once.
     """
+    named = datasets.items() if isinstance(datasets, Mapping) else ((None, ds) for ds in datasets)
     errors, total = [], 0
-    for ds in datasets:
+    for name, ds in named:
         if ds is None:
             continue
         try:
             total += verify_dataset(ds, decode, progress)
         except DataError as exc:
-            errors.append(str(exc))
+            errors.append(f"{name} split: {exc}" if name else str(exc))
     if errors:
         raise DataError("\n".join(errors))
     return total

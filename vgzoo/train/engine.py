@@ -355,7 +355,7 @@ class _Run:
         self.cfg["data"] = str(self.data_arg)
         train = _build_data(self.data_arg, task, "train", data_kwargs)
         val = self.val_arg if self.val_arg is not None else _build_data(self.data_arg, task, "val", data_kwargs)
-        verify_datasets([train, val], verify, progress=self.progress and self.info.is_main)
+        verify_datasets({"train": train, "val": val}, verify, progress=self.progress and self.info.is_main)
         return train, val
 
     def run(self) -> TrainResult:
