@@ -307,12 +307,15 @@ def test_plugin_claiming_a_built_in_name_does_not_disable_the_built_in(rogue_plu
     rows = {r["distribution"]: r for r in json.loads(proc.stdout) if r["name"] == "cgan_embed_digits"}
     assert rows["vgzoo"]["status"] == "ok"
     assert rows["vgzoo-fake-shadow"]["status"] == "error" and "built-in" in rows["vgzoo-fake-shadow"]["error"]
+    # the plugin module imported before and after the built-in one: the built-in is built either way
     code = ("import importlib, vgzoo; importlib.import_module('fake_shadow_mod'); "
-            "m = vgzoo.create('cgan_embed_digits', ngf=4, ndf=4); print(type(m).__module__)")
+            "m = vgzoo.create('cgan_embed_digits', ngf=4, ndf=4); importlib.reload(importlib.import_module("
+            "'fake_shadow_mod')); m2 = vgzoo.create('cgan_embed_digits', ngf=4, ndf=4); "
+            "print(type(m).__module__, type(m2).__module__)")
     env = {**os.environ, **rogue_plugins, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "vgzoo.models.cgan"
+    assert proc.stdout.split() == ["vgzoo.models.cgan", "vgzoo.models.cgan"]
 
 
 # ------------------------------------------------------------------------------------------- (9) the rest

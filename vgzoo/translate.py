@@ -286,10 +286,11 @@ def translate(
     with torch.no_grad(), tqdm(total=len(files), desc="translate", unit="img", disable=not progress) as bar:
         for group, x in _batches(files, channels, batch_size, failures):
             run(group, x)
-            bar.update(len(group))
+            bar.update(len(written) + len(failures) - bar.n)
+        bar.update(len(files) - bar.n)  # images that failed to read after the last batch
     if failures:
         order = {f: i for i, f in enumerate(files)}
-        listed = "; ".join(f"{str(f)!r}: {why}" for f, why in sorted(failures, key=lambda p: order[p[0]]))
+        listed = "; ".join(f"{str(f)!r}: {why.rstrip('.')}" for f, why in sorted(failures, key=lambda p: order[p[0]]))
         raise TranslationError(
             f"{len(failures)} of {len(files)} images could not be translated (the other {len(written)} were written "
             f"to {str(output_path)!r}): {listed}. Fix or remove these files and run again.",
