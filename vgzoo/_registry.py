@@ -198,6 +198,14 @@ class ModelSpec:
         return self.build(None, **kwargs)
 
 
+# The distribution whose entry points are the built-in models; a plugin claiming one of its names is ignored.
+BUILTIN_DISTRIBUTION = "vgzoo"
+
+
+def _is_builtin(spec: ModelSpec | None) -> bool:
+    return spec is not None and spec.module.startswith("vgzoo.")
+
+
 # name -> spec, filled by register_model when a model module is imported.
 _specs: dict[str, ModelSpec] = {}
 # Cached discovery: name -> records (more than one record = a name claimed twice).
@@ -273,6 +281,8 @@ def register_model(
         checkpoint_filter=checkpoint_filter,
         description=default.description or (doc.splitlines()[0] if doc else ""),
     )
+    if _is_builtin(_specs.get(name)) and not _is_builtin(spec):
+        return spec  # a plugin re-registering a built-in name: the built-in stays (get_entry_point picks it too)
     _specs[name] = spec
     return spec
 
@@ -325,6 +335,9 @@ def get_entry_point(name: str) -> EntryPointRecord:
             "Run `vgzoo list` to see the installed models; plugins add theirs through the "
             f"{ENTRY_POINT_GROUP!r} entry-point group."
         )
+    builtin = [r for r in records if r.distribution == BUILTIN_DISTRIBUTION]
+    if len(records) > 1 and len(builtin) == 1:
+        return builtin[0]  # a plugin cannot take over a built-in name; `vgzoo plugins` reports its claim
     if len(records) > 1:
         claims = "; ".join(f"{r.distribution} ({r.value})" for r in records)
         raise PluginError(
@@ -361,7 +374,9 @@ def load_spec(name: str) -> ModelSpec:
         raise PluginError(f"Cannot load model {name!r}: {where} failed to import: {exc!r}") from exc
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # a broken plugin must never break the zoo
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a broken plugin must never break the zoo, not even with sys.exit() on import
         _import_failures[module_name] = exc
         raise PluginError(f"Cannot load model {name!r}: {where} failed to import: {exc!r}") from exc
     target = getattr(module, record.attr, None)

@@ -139,12 +139,16 @@ def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
     """List every vgzoo.models (and vgzoo.tasks) entry point, its distribution and whether it loads."""
     if ctx.invoked_subcommand is not None:
         return
-    from ._registry import entry_points, load_spec
+    from ._registry import BUILTIN_DISTRIBUTION, entry_points, load_spec
 
     rows = []
     for name, records in sorted(entry_points().items()):
+        builtin = [r for r in records if r.distribution == BUILTIN_DISTRIBUTION]
         for record in records:
             try:
+                if builtin and record not in builtin:
+                    raise RuntimeError(f"ignored: {name!r} is the name of a built-in vgzoo model, which wins; "
+                                       f"the plugin must rename its model (entry point {record.value!r})")
                 load_spec(name)
                 status, detail = "ok", ""
             except Exception as exc:  # report every failure, never stop at the first
@@ -249,13 +253,17 @@ def translate_cmd(model_or_dir: str, input_path: str, output_path: str, directio
     """Translate INPUT (an image, a folder, or a dataset split like cyclegan:horse2zebra/testA) with MODEL_OR_DIR
     (a saved folder or a model name) into OUTPUT."""
     from .data.reference import is_reference_spec
-    from .translate import translate
+    from .translate import TranslationError, translate
 
     if not is_reference_spec(input_path) and not os.path.exists(input_path):
         raise click.BadParameter(f"Path {input_path!r} does not exist.", param_hint="'INPUT'")
     with _WarningsAsNotes():
-        written = translate(model_or_dir, input_path, output_path, direction=direction, batch_size=batch_size,
-                            device=device, eval_mode=not no_eval, pretrained=pretrained)
+        try:
+            written = translate(model_or_dir, input_path, output_path, direction=direction, batch_size=batch_size,
+                                device=device, eval_mode=not no_eval, pretrained=pretrained)
+        except TranslationError as exc:  # some images failed: say what was written, then the error (exit 1)
+            click.echo(f"wrote {len(exc.written)} image(s) to {output_path}")
+            raise
     click.echo(f"wrote {len(written)} image(s) to {output_path}")
 
 
@@ -494,8 +502,9 @@ def generate_cmd(model_or_dir: str, pretrained: bool, labels: str | None, all_cl
         classes = parse_labels(labels) if labels is not None else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--labels") from None
-    result = generate(model_or_dir, out=out, pretrained=pretrained, labels=classes, per_class=per_class, seed=seed,
-                      out_dir=out_dir, scale=scale, device=device)
+    with _WarningsAsNotes():
+        result = generate(model_or_dir, out=out, pretrained=pretrained, labels=classes, per_class=per_class,
+                          seed=seed, out_dir=out_dir, scale=scale, device=device)
     click.echo(f"wrote {result.grid} ({len(result.labels)} rows x {per_class}, classes {result.labels}, seed {seed})")
     if out_dir is not None:
         click.echo(f"wrote {len(result.images)} images to {out_dir}")

@@ -49,3 +49,11 @@ class DownloadError(VgzooError, OSError):
 
 class OfflineError(DownloadError, FileNotFoundError):
     """A file that is not in the cache while ``VGZOO_OFFLINE=1`` forbids the network."""
+
+
+class DeviceError(VgzooError, ValueError):
+    """A device that does not exist here (``--device cuda`` without CUDA, ``cuda:3`` on a 1-GPU machine)."""
+
+
+class InputChannelsError(VgzooError, ValueError):
+    """An image batch whose channel count is not the one the network was built for."""

@@ -36,6 +36,7 @@ from .labelled import LabelledImageFolder
 from .reference import REFERENCE_DATASETS, dataset_args, fetch_dataset, is_reference_spec, resolve_input
 from .single import ImageFolderDataset, ImagesOnly, SingleDataset
 from .unaligned import UnalignedDataset
+from .verify import VERIFY_MODES, verify_dataset, verify_datasets
 
 __all__ = [
     "IMG_EXTENSIONS",
@@ -51,6 +52,7 @@ __all__ = [
     "SingleDataset",
     "TASK_DATASETS",
     "UnalignedDataset",
+    "VERIFY_MODES",
     "create_dataset",
     "data_options",
     "fetch_dataset",
@@ -58,6 +60,8 @@ __all__ = [
     "read_image",
     "resolve_input",
     "stratified_split",
+    "verify_dataset",
+    "verify_datasets",
 ]
 
 #: The dataset class a folder spec gets, by built-in task (the task registry, vgzoo.tasks, is the source).
@@ -110,7 +114,7 @@ def _build(cls: type, spec: str, task: str, *args: Any, **kwargs: Any) -> Datase
     return cls(*args, **kwargs)
 
 
-def create_dataset(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset:
+def create_dataset(spec: str | os.PathLike, task: str, *, verify: bool | str = "off", **kwargs: Any) -> Dataset:
     """Build the dataset a model of ``task`` trains on, from a folder or a built-in name.
 
     ========================  ===========================================  ==================================
@@ -131,6 +135,8 @@ def create_dataset(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset
         spec: a folder path, ``"builtin:digits"``, or a reference dataset (``"pix2pix:facades"``,
             ``"cyclegan:horse2zebra"``; fetched into the cache on first use, with its default ``direction``).
         task: the model's task (``model.pretrained_cfg["task"]``), or ``"single"`` for one folder of inference inputs.
+        verify: check every file now (:func:`verify_dataset`): ``"headers"``, ``"decode"`` or ``"off"`` (the
+            default here; the trainer checks its datasets with ``"headers"``).
         **kwargs: passed on to the dataset class (``load_size``, ``direction``, ``split``, ``channels``...); a name the
             class does not take raises a :class:`~vgzoo.errors.DataError` listing those it does.
 
@@ -141,6 +147,12 @@ def create_dataset(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset
         DataError: an unknown task or built-in, a built-in that does not serve the task, or an unknown keyword.
         DataNotFoundError: a missing or empty folder.
     """
+    dataset = _create(spec, task, **kwargs)
+    verify_dataset(dataset, {True: "headers", False: "off"}.get(verify, verify) if isinstance(verify, bool) else verify)
+    return dataset
+
+
+def _create(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset:
     record = None
     if task != "single":
         try:

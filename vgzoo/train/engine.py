@@ -34,6 +34,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .._hub import atomic_write_json
+from ..data.verify import verify_datasets
 from ..protocols import GANModel
 from . import checkpoint as ckpt
 from . import distributed as ddp
@@ -126,17 +127,6 @@ def _read_config(config: str | os.PathLike | dict | None) -> dict[str, Any]:
         raise TrainingError(f"config file {str(path)!r}: unknown key(s) {', '.join(unknown)}; known: "
                             f"{', '.join(FIT_KEYS)}.")
     return data
-
-
-def _resolve_device(device: str | torch.device | None, info: ddp.DistInfo) -> torch.device:
-    """The device of this process; under torchrun every rank uses its own GPU (``cuda:LOCAL_RANK``), also when a
-    resumed run's config names the ``cuda:0`` it was saved with."""
-    if device is None or device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda" and (info.enabled or device.index is None):
-        device = torch.device("cuda", info.local_rank if info.enabled else torch.cuda.current_device())
-    return device
 
 
 def _load_average() -> float:
@@ -297,11 +287,7 @@ def _resume_point(run_dir: Path, resume, model, explicit: dict) -> tuple[Path, d
             f"--resume: {str(where)!r} holds no complete checkpoint (expected {ckpt.CHECKPOINTS}/step_<N>/). "
             "Start a fresh run without --resume, or point --out at the run to continue."
         )
-    try:
-        saved = json.loads((resume_from / ckpt.STATE_JSON).read_text(encoding="utf-8")).get("config", {})
-    except (OSError, ValueError) as exc:
-        raise ckpt.CheckpointError(f"{str(resume_from / ckpt.STATE_JSON)!r} cannot be read ({exc}); resume from an "
-                                   "older step (--resume PATH/checkpoints/step_<N>) or start a fresh run.") from exc
+    saved = ckpt.read_trainer_state(resume_from).get("config", {})
     held, name = saved.get("model"), _model_name(model)
     if held is not None and held != name:
         raise TrainingError(
@@ -351,7 +337,7 @@ class RunContext:
 
     # --------------------------------------------------------------------------------------- setup
     def run(self) -> TrainResult:
-        self.device = _resolve_device(self.cfg.get("device"), self.info)
+        self.device = ddp.resolve_device(self.cfg.get("device"), self.info)
         self.cfg["device"] = str(self.device)
         self.info = ddp.init(self.device)
         threads_before = torch.get_num_threads()
@@ -391,6 +377,7 @@ class RunContext:
         from ..data import data_options
 
         data_kwargs = data_options(self.cfg["options"])  # -o direction=AtoB joins the dataset keywords
+        verify = data_kwargs.pop("verify", "headers")  # every file is checked before step 1 (vgzoo.data.verify)
         if isinstance(self.data_arg, Dataset):
             self.cfg["data"] = type(self.data_arg).__name__
             return self.data_arg, self.val_arg
@@ -399,6 +386,7 @@ class RunContext:
         self.cfg["data"] = str(self.data_arg)
         train = _build_data(self.data_arg, task, "train", data_kwargs)
         val = self.val_arg if self.val_arg is not None else _build_data(self.data_arg, task, "val", data_kwargs)
+        verify_datasets({"train": train, "val": val}, verify, progress=self.progress and self.info.is_main)
         return train, val
 
     def _place(self, model: nn.Module) -> nn.Module:
@@ -444,8 +432,7 @@ class RunContext:
         """The LR schedule's horizon: fixed when the run starts, kept on resume unless re-planned explicitly."""
         if self.resume_from is None:
             return int(self.opts.get("schedule_steps") or total)
-        state = json.loads((self.resume_from / ckpt.STATE_JSON).read_text(encoding="utf-8"))
-        return int(state.get("horizon") or total)
+        return int(ckpt.read_trainer_state(self.resume_from).get("horizon") or total)
 
     def _state(self, model: nn.Module, recipe: Recipe, total: int, horizon: int, spe: int) -> TrainState:
         ema = None

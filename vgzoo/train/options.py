@@ -64,7 +64,8 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("resume", False, "bool|str", "continue exactly from the newest checkpoint in --out", "--resume"),
     Option("overwrite", False, "bool", "move what --out holds aside to OUT.old-<time> (never deleted), then train "
            "afresh", "--overwrite"),
-    Option("device", None, "str", "cpu, cuda, cuda:1 ... (default: cuda if available)", "--device"),
+    Option("device", None, "str", "cpu, cuda, cuda:1 ... (default: cuda if available; a device this machine lacks "
+           "is refused before anything is written; under torchrun each process takes cuda:LOCAL_RANK)", "--device"),
     Option("amp", False, "bool", "mixed precision (fp16 + GradScaler on CUDA, bfloat16 on CPU)", "--amp"),
     Option("compile", False, "bool", "torch.compile the networks (state-dict keys unchanged)", "--compile"),
     Option("seed", 0, "int", "seed of initialisation, data order and augmentation (0)", "--seed"),
@@ -171,7 +172,8 @@ def parse_key_values(pairs: Iterable[str], what: str) -> dict[str, Any]:
 def cli_argv(values: Mapping[str, Any]) -> list[str]:
     """The ``vgzoo train`` flags that give back ``values`` (the CLI's parsed run options), for a torchrun re-launch.
 
-    Every process runs one process's worth (``--nproc 1``); options left at None are not repeated.
+    Every process runs one process's worth (no ``--nproc``: torchrun parses every ``--option``, also those after the
+    script, and refuses ``--nproc`` as an ambiguous prefix of its own); options left at None are not repeated.
     """
     argv: list[str] = []
     for o in RUN_OPTIONS:
@@ -179,9 +181,9 @@ def cli_argv(values: Mapping[str, Any]) -> list[str]:
         if o.flag is None or value is None:
             continue
         flag = o.flag.split()[0]
-        if o.name == "nproc":
-            argv += [flag, "1"]
-        elif "/" in o.flag:
+        if o.name == "nproc":  # torchrun would take --nproc for its own (ambiguous) option; each process is one
+            continue
+        if "/" in o.flag:
             argv += [] if value else ["--no-" + flag[2:].split("/")[0]]
         elif o.type.startswith("bool"):
             argv += [flag] if value else []
