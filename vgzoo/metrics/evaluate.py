@@ -40,6 +40,13 @@ _TRANSLATION_LAYOUT = {
 }
 
 
+def _require_torchmetrics(what: str) -> None:
+    try:
+        import torchmetrics  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(f'{what} needs torchmetrics: pip install "vgzoo[metrics]"') from exc
+
+
 # ----------------------------------------------------------------------------------------- data
 def _dataset_root(spec: str | os.PathLike) -> Path:
     """A DATA argument -> its root folder. Dataset names (``cyclegan:horse2zebra``) resolve here once the dataset
@@ -212,6 +219,9 @@ def eval_paired(model: str | os.PathLike | nn.Module, data: str | os.PathLike, *
     """
     import kornia.metrics
     from tqdm.auto import tqdm
+
+    if lpips:
+        _require_torchmetrics("LPIPS (vgzoo eval paired; --no-lpips skips it)")
 
     from ..data.aligned import AlignedDataset
     from ..translate import load_translator, translate_tensor
