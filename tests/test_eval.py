@@ -297,3 +297,26 @@ def test_evaluate_generator_on_a_tiny_cgan():
     assert evaluate_generator(trained, real, subsets=5)["fid"] < first["fid"] / 3
     subset = evaluate_generator(model, real, num_samples=100, subsets=5)
     assert subset != first and np.isfinite(subset["fid"])
+
+
+def test_unconditional_generator_and_cached_builtin_real_features(monkeypatch):
+    from vgzoo.metrics import eval_generate, real_features
+
+    torch.manual_seed(0)
+    model = vgzoo.create("gan_vanilla")  # 32x32 grey: resized to 16x16 for the digits features
+    out = eval_generate(model, num_samples=120, subsets=3, progress=False)
+    assert out["n_fake"] == 120 and out["n_real"] == 359 and "per_class" not in out and out["fid"] > 0
+    cached = list((Path(feat_mod.cache_dir()) / "features").glob("*.safetensors"))
+    assert len(cached) == 1  # the held-out digits' features
+    fresh, _ = real_features("builtin:digits", "digits", split="val", cache=False)
+    import vgzoo.metrics.evaluate as ev
+
+    def no_network_run(*args, **kwargs):
+        raise AssertionError("the cached features should have been read")
+
+    monkeypatch.setattr(ev, "extract_features", no_network_run)
+    again, labels = real_features("builtin:digits", "digits", split="val")
+    torch.testing.assert_close(again, fresh, rtol=1e-5, atol=1e-5)
+    assert len(labels) == 359
+    with pytest.raises(AssertionError, match="cached"):
+        real_features("builtin:digits", "digits", split="train")  # another split: another entry

@@ -7,6 +7,7 @@ turns a DATA argument into folders.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import warnings
@@ -19,7 +20,7 @@ from torch import nn
 
 from ..errors import DataError, DataNotFoundError
 from .distances import SMALL_SET, frechet_distance, kernel_inception_distance, kid_subset_size
-from .features import FeatureExtractor, extract_features, folder_features, get_features, to_uint8
+from .features import FeatureExtractor, cached_features, extract_features, folder_features, get_features, to_uint8
 
 __all__ = [
     "compare_features",
@@ -299,7 +300,13 @@ def real_features(data: str | os.PathLike, features: str | nn.Module | FeatureEx
     text = os.fspath(data)
     if text == "builtin:digits":
         images, labels = _digits_real(split)
-        feats = extract_features(images.split(batch_size), extractor, total=len(images), progress=progress)
+        # the digits are data shipped with scikit-learn: keyed by name, split and the split's indices
+        from ..data.digits import DigitsDataset
+
+        identity = {"data": "builtin:digits", "split": split,
+                    "indices": hashlib.sha256(DigitsDataset(split=split).indices.numpy().tobytes()).hexdigest()}
+        feats, _ = cached_features(identity, extractor, lambda: extract_features(
+            images.split(batch_size), extractor, total=len(images), progress=progress), cache=cache)
         return feats, labels
     root = _dataset_root(text)
     folder = root / split if split and (root / split).is_dir() else root

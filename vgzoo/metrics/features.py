@@ -240,17 +240,12 @@ def get_features(spec: str | nn.Module | FeatureExtractor = "inception",
     dev = torch.device(device or "cpu")
     if isinstance(spec, nn.Module):
         return _load_classifier(spec, dev)
+    if spec not in ("inception", "digits"):  # models are loaded each time: a folder's weights may have changed
+        return _load_classifier(str(spec), dev)
     key = (str(spec), str(dev))
-    if key in _EXTRACTOR_CACHE:
-        return _EXTRACTOR_CACHE[key]
-    if spec == "inception":
-        extractor = _load_inception(dev)
-    elif spec == "digits":
-        extractor = _load_digits(dev)
-    else:
-        extractor = _load_classifier(str(spec), dev)
-    _EXTRACTOR_CACHE[key] = extractor
-    return extractor
+    if key not in _EXTRACTOR_CACHE:
+        _EXTRACTOR_CACHE[key] = _load_inception(dev) if spec == "inception" else _load_digits(dev)
+    return _EXTRACTOR_CACHE[key]
 
 
 # ----------------------------------------------------------------------------------------- images
@@ -359,6 +354,25 @@ def _cache_key(files: Sequence[Path], root: Path, extractor: FeatureExtractor) -
     blob = json.dumps({"v": _CACHE_VERSION, "features": extractor.key, "rule": RESIZE_RULE,
                        "size": list(extractor.size), "files": entries}, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def cached_features(identity: dict, extractor: FeatureExtractor, compute: Callable[[], torch.Tensor],
+                    meta: dict | None = None, cache: bool = True) -> tuple[torch.Tensor, bool]:
+    """Features of an image set named by ``identity`` (JSON-able), from the cache or ``compute()`` then stored.
+
+    Returns the features and whether they came from the cache."""
+    blob = json.dumps({"v": _CACHE_VERSION, "features": extractor.key, "rule": RESIZE_RULE,
+                       "size": list(extractor.size), **identity}, separators=(",", ":"), sort_keys=True)
+    key = hashlib.sha256(blob.encode()).hexdigest()
+    if cache:
+        hit = _cache_read(key)
+        if hit is not None:
+            return hit[0], True
+    feats = compute()
+    if cache:
+        _cache_write(key, feats, {"features": extractor.name, "feature_dim": extractor.dim, **identity,
+                                  **(meta or {})})
+    return feats, False
 
 
 def _cache_read(key: str) -> tuple[torch.Tensor, dict] | None:
