@@ -320,3 +320,14 @@ def test_unconditional_generator_and_cached_builtin_real_features(monkeypatch):
     assert len(labels) == 359
     with pytest.raises(AssertionError, match="cached"):
         real_features("builtin:digits", "digits", split="train")  # another split: another entry
+
+
+def test_features_models_that_do_not_fit_are_refused(tmp_path, tiny_model_name):
+    torch.manual_seed(0)
+    tiny_dir = vgzoo.save_pretrained(vgzoo.create(tiny_model_name), tmp_path / "tiny")
+    with pytest.raises(feat_mod.FeaturesError, match="forward_features"):
+        get_features(str(tiny_dir))
+    vit = vgzoo.create("vit_ti16_scratch", img_size=16, patch_size=4, num_classes=10, depth=1, in_chans=1)
+    vit.pretrained_cfg["input_size"] = (1, 20, 20)  # a config that does not match the network
+    with pytest.raises(vgzoo.errors.InputSizeError, match="20x20"):
+        get_features(vit)

@@ -213,7 +213,7 @@ def _load_classifier(spec: str | nn.Module, device: torch.device) -> FeatureExtr
     try:
         with torch.no_grad():
             dim = forward(torch.zeros(1, channels, h, w, dtype=torch.uint8, device=device)).shape[1]
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:
         raise InputSizeError(
             f"{name!r} fails on its own declared input size {channels}x{h}x{w} ({exc}); its config does not match its "
             "weights: pass a model whose pretrained_cfg input_size it accepts."
