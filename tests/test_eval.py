@@ -297,6 +297,7 @@ def test_evaluate_generator_on_a_tiny_cgan():
     assert evaluate_generator(trained, real, subsets=5)["fid"] < first["fid"] / 3
     subset = evaluate_generator(model, real, num_samples=100, subsets=5)
     assert subset != first and np.isfinite(subset["fid"])
+    assert np.isfinite(evaluate_generator(model, real, num_samples=500, subsets=2)["fid"])  # more than the real set
 
 
 def test_unconditional_generator_and_cached_builtin_real_features(monkeypatch):

@@ -41,8 +41,8 @@ def evaluate_generator(model: nn.Module, real: RealFeatures, *, num_samples: int
                        subsets: int = 10, subset_size: int = 1000, batch_size: int = 256) -> dict[str, float]:
     """FID and KID of ``model``'s samples against ``real`` (a :class:`RealFeatures`), as flat floats.
 
-    Class-conditional models sample the real set's label distribution (the same labels every call, so successive
-    evaluations differ only in the weights); unconditional ones sample ``num_samples`` (default: the real set's size).
+    Class-conditional models sample the real set's labels (all of them, or ``num_samples`` seeded draws; the same
+    labels every call, so successive evaluations differ only in the weights); unconditional ones sample ``num_samples`` (default: the real set's size).
     The latent draws are seeded with ``seed``; the model is put back in its training mode afterwards.
 
     Returns:
@@ -51,8 +51,8 @@ def evaluate_generator(model: nn.Module, real: RealFeatures, *, num_samples: int
     n = int(num_samples or len(real))
     labels = None
     if real.labels is not None and callable(getattr(model, "sample", None)) and getattr(model, "num_classes", None):
-        labels = real.labels if num_samples is None else real.labels[torch.randperm(
-            len(real.labels), generator=torch.Generator().manual_seed(seed))[:n]]
+        labels = real.labels if num_samples is None else real.labels[torch.randint(  # n draws of the real labels
+            len(real.labels), (n,), generator=torch.Generator().manual_seed(seed))]
         device = next(model.parameters()).device
         labels = labels.to(device)
     images = sample_generator(model, labels, n, seed=seed, batch_size=batch_size)
