@@ -130,7 +130,7 @@ def test_mixed_sizes_and_rgb_are_converted_by_the_stated_rule(tmp_path, digit_fo
 
 def test_inception_offline_without_weights_names_url_and_destination(monkeypatch):
     monkeypatch.setenv("VGZOO_OFFLINE", "1")
-    with pytest.raises(vgzoo.errors.WeightsNotFoundError) as info:
+    with pytest.raises(vgzoo.errors.OfflineError) as info:
         get_features("inception")
     msg = str(info.value)
     assert "weights-inception-2015-12-05-6726825d.pth" in msg and "https://github.com/toshas/torch-fidelity" in msg
@@ -251,7 +251,7 @@ def test_paired_scores_match_an_independent_computation(tmp_path, monkeypatch):
     assert out["l1"] == pytest.approx(np.mean(l1s), rel=1e-4)
     assert 0 < out["ssim"] < 1
     monkeypatch.setenv("VGZOO_OFFLINE", "1")  # LPIPS's AlexNet is not cached here
-    with pytest.raises(vgzoo.errors.WeightsNotFoundError, match="--no-lpips"):
+    with pytest.raises(vgzoo.errors.OfflineError, match="--no-lpips"):
         eval_paired(model, tmp_path / "pairs", split="val", progress=False)
 
 
@@ -323,12 +323,38 @@ def test_unconditional_generator_and_cached_builtin_real_features(monkeypatch):
         real_features("builtin:digits", "digits", split="train")  # another split: another entry
 
 
-def test_features_models_that_do_not_fit_are_refused(tmp_path, tiny_model_name):
-    torch.manual_seed(0)
-    tiny_dir = vgzoo.save_pretrained(vgzoo.create(tiny_model_name), tmp_path / "tiny")
+def test_features_models_that_do_not_fit_are_refused(tmp_path):
+    plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(256, 10))  # logits only, no pre-logit features
+    plain.pretrained_cfg = {"task": "classification", "input_size": (1, 16, 16)}
     with pytest.raises(feat_mod.FeaturesError, match="forward_features"):
-        get_features(str(tiny_dir))
+        get_features(plain)
     vit = vgzoo.create("vit_ti16_scratch", img_size=16, patch_size=4, num_classes=10, depth=1, in_chans=1)
+    vit.pretrained_cfg.pop("input_size")
+    with pytest.raises(feat_mod.FeaturesError, match="input_size"):
+        get_features(vit)
     vit.pretrained_cfg["input_size"] = (1, 20, 20)  # a config that does not match the network
     with pytest.raises(vgzoo.errors.InputSizeError, match="20x20"):
         get_features(vit)
+
+
+def test_reference_dataset_names_resolve_through_the_dataset_cache(tmp_path, monkeypatch):
+    from vgzoo.data.reference import dataset_folder, get_reference
+    from vgzoo.metrics.evaluate import data_folders, default_direction
+
+    monkeypatch.setenv("VGZOO_OFFLINE", "1")  # nothing is fetched: the set is already in the cache
+    entry = get_reference("cyclegan:horse2zebra")
+    root = dataset_folder(entry)
+    assert str(root).startswith(str(tmp_path / "vgzoo-cache"))
+    real, _ = _digits_uint8("val")
+    for i, split in enumerate(("trainA", "trainB", "testA", "testB")):
+        _write_pngs(real[i * 5:(i + 1) * 5].expand(-1, 3, -1, -1).contiguous(), root / split)
+    assert data_folders("cyclegan:horse2zebra", "unpaired_translation", "test") == {"A": root / "testA",
+                                                                                   "B": root / "testB"}
+    torch.manual_seed(0)
+    model = vgzoo.create("cyclegan_resnet6", ngf=4, ndf=4, n_blocks=2, img_size=32)
+    out = eval_translate(model, "cyclegan:horse2zebra", features="digits", subsets=2, progress=False)
+    assert (out["n_real"], out["n_fake"]) == (5, 5) and out["direction"] == entry.direction
+    assert default_direction("pix2pix:facades", None) == get_reference("pix2pix:facades").direction
+    assert default_direction("pix2pix:facades", "AtoB") == "AtoB" and default_direction(tmp_path, None) == "AtoB"
+    with pytest.raises(vgzoo.errors.VgzooError, match="facades"):
+        data_folders("pix2pix:facades", "paired_translation", "val")  # not cached and offline: says so

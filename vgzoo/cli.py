@@ -665,7 +665,8 @@ def eval_fid_cmd(real: str, fake: str, features: str, subsets: int, subset_size:
 @click.argument("model_or_dir")
 @click.argument("data")
 @click.option("--split", default="test", show_default=True, help="Reads DATA/{split}A and DATA/{split}B.")
-@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True)
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
+              help="Default: a reference dataset's own direction, else AtoB.")
 @click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
 @click.option("--out", default=None, type=click.Path(file_okay=False), help="Keep the translated images here.")
 @_EVAL_FEATURES
@@ -674,10 +675,12 @@ def eval_fid_cmd(real: str, fake: str, features: str, subsets: int, subset_size:
 @_EVAL_DEVICE
 @_EVAL_PROGRESS
 @_EVAL_JSON
-def eval_translate_cmd(model_or_dir: str, data: str, split: str, direction: str, pretrained: bool, out: str | None,
+def eval_translate_cmd(model_or_dir: str, data: str, split: str, direction: str | None, pretrained: bool, out: str | None,
                        features: str, subsets: int, subset_size: int, seed: int, batch_size: int, device: str | None,
                        progress: bool, as_json: bool) -> None:
-    """Translate DATA's {split}A with MODEL_OR_DIR and score it against {split}B with FID/KID."""
+    """Translate DATA's {split}A with MODEL_OR_DIR and score it against {split}B with FID/KID.
+
+    DATA is a folder or a reference dataset (cyclegan:horse2zebra, fetched into the cache when missing)."""
     from .metrics import eval_translate
 
     with _WarningsAsNotes():
@@ -691,8 +694,9 @@ def eval_translate_cmd(model_or_dir: str, data: str, split: str, direction: str,
 @click.argument("model_or_dir")
 @click.argument("data")
 @click.option("--split", default="val", show_default=True, help="Reads DATA/{split}/ (A|B side-by-side images).")
-@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
-              help="Which half is the input.")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
+              help="Which half is the input (default: a reference dataset's own, e.g. BtoA for pix2pix:facades; "
+                   "else AtoB).")
 @click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
 @click.option("--lpips/--no-lpips", default=True, show_default=True,
               help="LPIPS (AlexNet; its ImageNet weights are fetched on first use).")
@@ -700,9 +704,9 @@ def eval_translate_cmd(model_or_dir: str, data: str, split: str, direction: str,
 @_EVAL_DEVICE
 @_EVAL_PROGRESS
 @_EVAL_JSON
-def eval_paired_cmd(model_or_dir: str, data: str, split: str, direction: str, pretrained: bool, lpips: bool,
+def eval_paired_cmd(model_or_dir: str, data: str, split: str, direction: str | None, pretrained: bool, lpips: bool,
                     batch_size: int, device: str | None, progress: bool, as_json: bool) -> None:
-    """PSNR, SSIM, LPIPS and L1 of a paired translator over DATA's split."""
+    """PSNR, SSIM, LPIPS and L1 of a paired translator over DATA's split (a folder or e.g. pix2pix:facades)."""
     from .metrics import eval_paired
 
     with _WarningsAsNotes():

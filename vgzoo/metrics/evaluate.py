@@ -49,19 +49,29 @@ def _require_torchmetrics(what: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------- data
-def _dataset_root(spec: str | os.PathLike) -> Path:
-    """A DATA argument -> its root folder. Dataset names (``cyclegan:horse2zebra``) resolve here once the dataset
-    layer provides them; today only folders do."""
+def _dataset_root(spec: str | os.PathLike, progress: bool = True) -> Path:
+    """A DATA argument -> its root folder: a folder, or a reference dataset name (``cyclegan:horse2zebra``, fetched
+    into the cache by :mod:`vgzoo.data.reference` when missing)."""
+    from ..data.reference import is_reference_spec, resolve_spec
+
     text = os.fspath(spec)
+    if is_reference_spec(text):
+        return resolve_spec(text, progress=progress)[1]
     path = Path(text).expanduser()
     if path.is_dir():
         return path
-    if ":" in text and not path.exists():
-        raise DataNotFoundError(
-            f"{text!r} is not a folder, and dataset names are not resolved by this vgzoo; pass the dataset's folder "
-            "(download it first, e.g. the reference's datasets/NAME)."
-        )
-    raise DataNotFoundError(f"data folder {text!r} does not exist; pass a folder of images.")
+    raise DataNotFoundError(f"data folder {text!r} does not exist; pass a folder of images or a reference dataset "
+                            "name (vgzoo data list).")
+
+
+def default_direction(spec: str | os.PathLike, direction: str | None) -> str:
+    """``direction`` if given, else a reference dataset's own default (``pix2pix:facades`` is BtoA), else AtoB."""
+    if direction is not None:
+        return direction
+    from ..data.reference import get_reference, is_reference_spec
+
+    text = os.fspath(spec)
+    return get_reference(text).direction if is_reference_spec(text) else "AtoB"
 
 
 def data_folders(spec: str | os.PathLike, task: str, split: str) -> dict[str, Path]:
@@ -70,6 +80,9 @@ def data_folders(spec: str | os.PathLike, task: str, split: str) -> dict[str, Pa
     - ``unpaired_translation``: ``{"A": DATA/{split}A, "B": DATA/{split}B}``.
     - ``paired_translation``: ``{"pairs": DATA/{split}}`` (or DATA itself when it holds the images).
     - ``classification``: ``{"root": DATA/{split}}`` when that exists, else ``{"root": DATA}``.
+
+    DATA is a folder or a reference dataset name (``cyclegan:horse2zebra``, ``pix2pix:facades``), fetched into
+    ``$VGZOO_CACHE/datasets`` when missing (``VGZOO_OFFLINE=1`` forbids that).
 
     Raises:
         DataNotFoundError: a missing folder, naming the layout that was expected.
@@ -146,17 +159,19 @@ def _resize_notes(extractor: FeatureExtractor, *sets) -> list[str]:
 
 
 def eval_translate(model: str | os.PathLike | nn.Module, data: str | os.PathLike, *, split: str = "test",
-                   direction: str = "AtoB", features: str | nn.Module = "inception", pretrained: bool = False,
+                   direction: str | None = None, features: str | nn.Module = "inception", pretrained: bool = False,
                    out: str | os.PathLike | None = None, device: str | None = None, batch_size: int = 8,
                    subsets: int = 100, subset_size: int = 1000, seed: int = 0, cache: bool = True,
                    progress: bool = True) -> dict[str, Any]:
     """Translate DATA's ``{split}A`` (``BtoA``: ``{split}B``) with ``model`` and score the results against the other
     domain's images of the same split with FID/KID (``vgzoo eval translate``).
 
-    The translated images are written as PNG to ``out`` (kept) or to a temporary folder (deleted).
+    The translated images are written as PNG to ``out`` (kept) or to a temporary folder (deleted). ``direction``
+    defaults to a reference dataset's own (else AtoB).
     """
     from ..translate import translate
 
+    direction = default_direction(data, direction)
     folders = data_folders(data, "unpaired_translation", split)
     source, target = (folders["A"], folders["B"]) if direction == "AtoB" else (folders["B"], folders["A"])
     extractor = get_features(features, device)
@@ -211,12 +226,14 @@ def _aligned_batches(ds, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.
 
 @torch.no_grad()
 def eval_paired(model: str | os.PathLike | nn.Module, data: str | os.PathLike, *, split: str = "val",
-                direction: str = "AtoB", pretrained: bool = False, lpips: bool = True, lpips_metric=None,
+                direction: str | None = None, pretrained: bool = False, lpips: bool = True, lpips_metric=None,
                 device: str | None = None, batch_size: int = 8, progress: bool = True) -> dict[str, Any]:
     """PSNR, SSIM (kornia.metrics), LPIPS (torchmetrics, AlexNet) and L1 of a paired translator over a split.
 
     Images keep their stored size (each half of the A|B file); outputs are clamped to [-1, 1] and compared with the
     targets in [0, 1]. PSNR and SSIM (11x11 Gaussian window) are computed per image and averaged over images.
+    ``direction`` (which half is the input) defaults to a reference dataset's own (``pix2pix:facades``: BtoA), else
+    AtoB.
     """
     import kornia.metrics
     from tqdm.auto import tqdm
@@ -228,6 +245,7 @@ def eval_paired(model: str | os.PathLike | nn.Module, data: str | os.PathLike, *
     from ..translate import load_translator, translate_tensor
 
     dev = torch.device(device or "cpu")
+    direction = default_direction(data, direction)
     folder = data_folders(data, "paired_translation", split)["pairs"]
     generator = load_translator(model, "AtoB", pretrained).to(dev).eval()
     in_chans = int(getattr(generator, "in_chans", 3))

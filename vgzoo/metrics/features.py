@@ -5,7 +5,8 @@ Three kinds of features (``--features``):
 - ``inception``: the standard FID Inception-v3 (pool3, 2048 dims; the TensorFlow 2015 weights ported by
   torch-fidelity, run through torchmetrics' ``NoTrainInceptionV3``). The weights are fetched on first use into torch
   hub's cache, where torch-fidelity and torchmetrics keep them too; ``VGZOO_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``
-  forbids the download and a missing file raises one error naming the URL and the destination.
+  forbids the download and a missing file raises one :class:`~vgzoo.errors.OfflineError` naming the URL and the
+  destination (a failed download: :class:`~vgzoo.errors.DownloadError`, same message).
 - ``digits``: the shipped 16x16 digits classifier of :mod:`vgzoo.quality` (its 64-d penultimate features).
 - any classification model name or folder: its pooled pre-logit features
   (``forward_head(forward_features(x), pre_logits=True)``), input normalised with its ``mean``/``std``.
@@ -35,10 +36,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..errors import DataError, InputSizeError, VgzooError, WeightsNotFoundError
+from ..errors import DataError, DownloadError, InputSizeError, OfflineError, VgzooError
 
 __all__ = [
-    "CACHE_ENV",
     "FeatureExtractor",
     "FeaturesError",
     "FolderFeatures",
@@ -53,7 +53,6 @@ __all__ = [
     "to_uint8",
 ]
 
-CACHE_ENV = "VGZOO_CACHE"
 OFFLINE_ENVS = ("VGZOO_OFFLINE", "HF_HUB_OFFLINE")
 RESIZE_RULE = (
     "8-bit images (generator outputs quantised as when saved to PNG); grey replicated to RGB or RGB to grey with "
@@ -74,8 +73,10 @@ def is_offline() -> bool:
 
 
 def cache_dir() -> Path:
-    """vgzoo's cache folder: ``$VGZOO_CACHE`` or ``~/.cache/vgzoo``."""
-    return Path(os.environ.get(CACHE_ENV) or "~/.cache/vgzoo").expanduser()
+    """vgzoo's cache folder: ``$VGZOO_CACHE`` or ``~/.cache/vgzoo`` (the download layer's)."""
+    from ..download import cache_dir as download_cache_dir
+
+    return download_cache_dir()
 
 
 # ----------------------------------------------------------------------------------------- extractors
@@ -112,8 +113,8 @@ def inception_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(inception_weights_url())
 
 
-def _missing_weights_error(what: str, url: str, path: Path, cause: str) -> WeightsNotFoundError:
-    return WeightsNotFoundError(
+def _missing_weights_error(what: str, url: str, path: Path, cause: str, cls: type = OfflineError) -> Exception:
+    return cls(
         f"{what} are not in the cache ({cause}). Download {url} and save it as {str(path)!r} (torch hub's cache; "
         "TORCH_HOME moves it), or allow downloads (unset VGZOO_OFFLINE / HF_HUB_OFFLINE)."
     )
@@ -130,7 +131,8 @@ def fetch_torch_hub_file(url: str, what: str) -> Path:
     try:
         torch.hub.download_url_to_file(url, str(path), progress=True)  # writes a temp file, then renames
     except Exception as exc:  # URLError, HTTPError, OSError: all mean "not here"
-        raise _missing_weights_error(what, url, path, f"download failed: {type(exc).__name__}: {exc}") from exc
+        raise _missing_weights_error(what, url, path, f"download failed: {type(exc).__name__}: {exc}",
+                                     DownloadError) from exc
     return path
 
 
@@ -231,7 +233,7 @@ def get_features(spec: str | nn.Module | FeatureExtractor = "inception",
     published weights), a saved folder, a ``local-dir:``/``hf-hub:`` source, or a built classification model.
 
     Raises:
-        WeightsNotFoundError: the Inception weights are missing and cannot be downloaded (the message says where
+        OfflineError, DownloadError: the Inception weights are missing and cannot be downloaded (the message says where
             to put them).
         FeaturesError: a model that is not a classifier with pooled pre-logit features and a declared input size.
     """
