@@ -10,7 +10,7 @@ What vgzoo relies on (vgzoo's docs/plugins.md, "The model protocol", lists every
   ``vgzoo.create("local-dir:...")`` rebuilds the model from it, so every argument must be a JSON value
   (numbers, strings, booleans, lists) and everything that changes the model must be an argument.
 - :class:`vgzoo.protocols.UnconditionalSampler` is the capability this GAN offers (``sample_z``,
-  ``sample``). The trainer, the conformance kit and export test capabilities with ``isinstance``.
+  ``sample``). vgzoo recognises capabilities with ``isinstance`` (sample grids, export), never by attribute names.
 - ``template_gan = register_model("template_gan", TemplateGAN, ...)`` at the bottom is what the
   entry point in pyproject.toml names; the entry point's name must equal the registered name.
 """
