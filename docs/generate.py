@@ -1,13 +1,13 @@
 """Regenerate the generated parts of docs/: the CLI reference, the model tables and the plugin protocol.
 
 Run: python docs/generate.py          (rewrites docs/cli.md, docs/models-table.md, the tables in docs/models/,
-                                       the dataset table in docs/data.md and the protocol reference and
-                                       worked example in docs/plugins.md)
+                                       the dataset table in docs/data.md, the tag table in docs/pretrained.md
+                                       and the protocol reference and worked example in docs/plugins.md)
      python docs/generate.py --check  (exit 1 if any of them is stale; tests/test_docs.py runs this)
 
 The CLI reference comes from the click commands themselves, the model tables from the registry
 (parameter counts of each model at its default configuration), the dataset table from the registry of
-reference datasets, the protocol reference from vgzoo/protocols.py and vgzoo/_registry.py (docstrings and
+reference datasets, the tag table from the published configs, the protocol reference from vgzoo/protocols.py and vgzoo/_registry.py (docstrings and
 signatures) and the worked plugin example from the scaffold's template, so none can drift from the code.
 """
 
