@@ -71,7 +71,8 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("seed", 0, "int", "seed of initialisation, data order and augmentation (0)", "--seed"),
     Option("config", None, "str", "a JSON file with any of these keywords; explicit ones win", "--config",
            {"type": "file"}),
-    Option("model_kwargs", None, "dict", "model factory keywords (-k KEY=VALUE, repeatable)", "-k --model-kwarg",
+    Option("model_kwargs", None, "dict", "model constructor keywords (-k KEY=VALUE, repeatable; recorded in "
+           "model.config)", "-k --model-kwarg",
            {"multiple": True}),
     Option("options", None, "dict", "recipe and engine options (-o KEY=VALUE, repeatable)", "-o --option",
            {"multiple": True}),
