@@ -403,7 +403,7 @@ def main() -> None:
     from vgzoo.train.engine import resolve_threads
 
     # the same thread rule as fit() for the work outside it (quality scoring): no more busy threads than free cores
-    torch.set_num_threads(resolve_threads("auto", torch.device("cpu"), DistInfo()) or torch.get_num_threads())
+    torch.set_num_threads(resolve_threads("auto", torch.device("cpu"), DistInfo())[0] or torch.get_num_threads())
     if args.run != "report":
         runs = {"cgan": run_cgan, "pix2pix": run_pix2pix, "cyclegan": run_cyclegan, "vit": run_vit, "speed": run_speed}
         summary = runs[args.run](args)

@@ -327,7 +327,7 @@ def test_seeded_runs_are_reproducible(tmp_path):
     assert state_equal(a, b)
 
 
-def test_threads_are_capped_at_the_free_cores_and_restored(tmp_path, monkeypatch):
+def test_thread_count_is_fixed_for_the_machine_unless_load_based_is_asked_for(tmp_path, monkeypatch):
     from vgzoo.train import engine
     from vgzoo.train.distributed import DistInfo
 
@@ -335,27 +335,41 @@ def test_threads_are_capped_at_the_free_cores_and_restored(tmp_path, monkeypatch
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        monkeypatch.setattr(engine.os, "cpu_count", lambda: 2)
+        monkeypatch.setattr(engine, "usable_cores", lambda: 2)
         monkeypatch.setattr(engine, "_load_average", lambda: 3.5)  # the cores are busy with other jobs
-        assert engine.resolve_threads("auto", cpu, single) == 1
-        monkeypatch.setattr(engine, "_load_average", lambda: 0.0)  # an idle machine keeps torch's count
-        assert engine.resolve_threads("auto", cpu, single) == 2
-        assert engine.resolve_threads("auto", cpu, DistInfo(rank=0, world_size=2)) is None  # torchrun's setting
-        assert engine.resolve_threads(3, cpu, single) == 3 and engine.resolve_threads("2", cpu, single) == 2
-        assert engine.resolve_threads(1, torch.device("cuda"), single) is None
+        assert engine.resolve_threads("cores", cpu, single)[0] == 2  # the default ignores the load
+        assert engine.resolve_threads("auto", cpu, single)[0] == 1  # load-based, on request
+        monkeypatch.setattr(engine, "_load_average", lambda: 0.0)
+        assert engine.resolve_threads("auto", cpu, single)[0] == 2
+        assert engine.resolve_threads("cores", cpu, DistInfo(rank=0, world_size=2))[0] is None  # torchrun's setting
+        assert engine.resolve_threads(3, cpu, single) == (3, "") and engine.resolve_threads("2", cpu, single)[0] == 2
+        assert engine.resolve_threads(1, torch.device("cuda"), single)[0] is None
         for bad in (0, -1, 1.5, "many"):
             with pytest.raises(ValueError, match="positive integer"):
                 engine.resolve_threads(bad, cpu, single)
+
         monkeypatch.setattr(engine, "_load_average", lambda: 3.5)
-        out = tmp_path / "t"
-        seen = []
-        fit(TinyCGAN(), Blobs(), out, steps=2, batch_size=8, progress=False,
-            log=lambda msg: seen.append((msg, torch.get_num_threads())))
-        assert torch.get_num_threads() == 2  # the process's setting comes back after the run
-        assert any("1 intra-op thread" in msg and n == 1 for msg, n in seen)
-        assert json.loads((out / "config.json").read_text())["options"]["threads"] == 1  # a resume reuses it
-        fit(TinyCGAN(), Blobs(), out, steps=3, resume=True, progress=False)
-        assert json.loads((out / "config.json").read_text())["options"]["threads"] == 1
+        runs = {}
+        for name, options in (("default", {}), ("busy", {}), ("set", {"threads": 1}), ("auto", {"threads": "auto"})):
+            seen = []
+            out = tmp_path / name
+            torch.manual_seed(0)
+            fit(TinyCGAN(), Blobs(), out, steps=2, batch_size=8, progress=False, seed=0, options=options,
+                log=lambda msg, seen=seen: seen.append((msg, torch.get_num_threads())))
+            assert torch.get_num_threads() == 2  # the process's setting comes back after the run
+            runs[name] = (seen, json.loads((out / "config.json").read_text())["options"]["threads"], out)
+            monkeypatch.setattr(engine, "_load_average", lambda: 0.2)  # the next runs see another load
+        assert runs["default"][1] == runs["busy"][1] == 2  # the same count whatever the load
+        assert not any("load average" in msg for msg, _ in runs["default"][0] + runs["set"][0])
+        assert runs["set"][1] == 1
+        assert any("load average" in msg for msg, _ in runs["auto"][0])
+        from safetensors.torch import load_file
+
+        a = load_file(str(runs["default"][2] / "final" / "model.safetensors"))
+        b = load_file(str(runs["busy"][2] / "final" / "model.safetensors"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bitwise, under another load
+        fit(TinyCGAN(), Blobs(), runs["set"][2], steps=3, resume=True, progress=False)
+        assert json.loads((runs["set"][2] / "config.json").read_text())["options"]["threads"] == 1  # reused
     finally:
         torch.set_num_threads(before)
 

@@ -136,33 +136,44 @@ def _load_average() -> float:
         return 0.0
 
 
-def resolve_threads(value: int | str | None, device: torch.device, info: ddp.DistInfo) -> int | None:
-    """The intra-op thread count of a CPU run (option ``threads``), or None to leave torch's setting alone.
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), which do not change with the machine's load."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
-    ``"auto"`` (the default) caps torch's count at the cores the machine has free (cores minus the 1-minute load
-    average, at least 1). More busy threads than cores is ruinous for the small batches of these models: PyTorch's
-    OpenMP workers wait for each other at every operator, and one of them descheduled stalls the rest (measured on
-    a loaded 2-core machine: 2 threads ran a cGAN step ~30x slower than 1 thread; see benchmarks/RESULTS.md
-    "train"). Distributed runs keep torchrun's setting (OMP_NUM_THREADS=1 per process).
+
+def resolve_threads(value: int | str | None, device: torch.device, info: ddp.DistInfo) -> tuple[int | None, str]:
+    """The intra-op thread count of a CPU run (option ``threads``) and why; None leaves torch's setting alone.
+
+    ``"cores"`` (the default) is the cores this process may use, capped at torch's own count: fixed for a
+    machine, so a seeded run gives the same numbers whatever else is running (the count is saved with the run
+    and reused on resume). ``"auto"``, on request only, caps it at the cores free right now (cores minus the
+    1-minute load average): faster on a busy machine, but the count, and so the last bits of the results,
+    then depend on the load. More busy threads than cores is ruinous for the small batches of these models:
+    PyTorch's OpenMP workers wait for each other at every operator (benchmarks/RESULTS.md, "train").
+    Distributed runs keep torchrun's setting (OMP_NUM_THREADS=1 per process).
 
     Raises:
-        ValueError: ``value`` is neither ``"auto"``, ``None`` nor a positive integer.
+        ValueError: ``value`` is neither ``"cores"``, ``"auto"``, ``None`` nor a positive integer.
     """
-    if value is None or device.type != "cpu":
-        return None
+    if value is None or device.type != "cpu" or info.enabled:
+        return None, ""
+    n = torch.get_num_threads()
+    if value == "cores":
+        return min(n, usable_cores()), f"the {usable_cores()} core(s) this process may use"
     if value == "auto":
-        n = torch.get_num_threads()
-        if info.enabled or n <= 1:
-            return None
-        free = (os.cpu_count() or n) - _load_average()
-        return max(1, min(n, int(free)))
+        load = _load_average()
+        threads = max(1, min(n, int(usable_cores() - load)))
+        return threads, f"load average {load:.1f} on {usable_cores()} cores (-o threads=auto)"
     try:
         threads = int(value)
     except (TypeError, ValueError):
         threads = 0
     if threads < 1 or str(threads) != str(value).strip():
-        raise ValueError(f"option threads={value!r}: expected 'auto' or a positive integer (e.g. -o threads=1).")
-    return threads
+        raise ValueError(f"option threads={value!r}: expected 'cores', 'auto' or a positive integer (e.g. -o threads=1).")
+    return threads, ""
 
 
 def _build_data(spec, task: str, split: str, data_kwargs: dict) -> Dataset | None:
@@ -342,13 +353,14 @@ class RunContext:
         self.info = ddp.init(self.device)
         threads_before = torch.get_num_threads()
         try:
-            threads = resolve_threads(self.opts.get("threads", "auto"), self.device, self.info)
+            threads, why = resolve_threads(self.opts.get("threads", "cores"), self.device, self.info)
             if threads is not None:
                 self.opts["threads"] = threads  # saved with the run: a resumed run computes with the same count
                 if threads != threads_before:
                     torch.set_num_threads(threads)
-                    self.log(f"CPU: {threads} intra-op thread(s) instead of {threads_before} (load average "
-                             f"{_load_average():.1f} on {os.cpu_count()} cores; -o threads=N chooses)")
+                if why.startswith("load"):  # load-based on request: say so, the results now depend on it
+                    self.log(f"CPU: {threads} intra-op thread(s) ({why}); runs with another count differ in "
+                             "the last bits")
             return self.train()
         finally:
             if torch.get_num_threads() != threads_before:

@@ -96,8 +96,9 @@ ENGINE_OPTIONS: tuple[Option, ...] = (
     Option("plot_every", 1, "int", "draw pictures every N epochs (and at most every few seconds)"),
     Option("schedule_steps", None, "int|none", "the LR schedule's horizon in steps (default: the first run's "
            "total; fixed for the run's life, so --resume past it needs this option to re-plan)"),
-    Option("threads", "auto", "int|str", "CPU intra-op threads: auto caps them at the free cores; bitwise "
-           "comparisons between runs need the same count"),
+    Option("threads", "cores", "int|str", "CPU intra-op threads: cores (default) uses the cores this process may "
+           "use, fixed for the machine; auto caps them at the cores free now (load-dependent, on request); N sets "
+           "them. Saved with the run and reused on resume"),
 )
 ENGINE_DEFAULTS = {o.name: o.default for o in ENGINE_OPTIONS}
 
