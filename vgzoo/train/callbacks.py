@@ -212,6 +212,48 @@ def _in_eval(model: torch.nn.Module, work):
         model.train()
 
 
+class GeneratorScores(Callback):
+    """FID and KID of the generator's samples against real images every ``eval_every`` steps (vgzoo.metrics).
+
+    The real set's features are extracted once, at the start (and cached); each evaluation samples with a fixed
+    seed, so successive rows differ only in the weights. Rows go to ``metrics.jsonl`` with ``split`` ``"val"``, so
+    the loss-curve plot draws them on their own axes.
+    """
+
+    def __init__(self) -> None:
+        self.real = None
+        self.every = 0
+
+    def on_start(self, run, st):
+        self.every = int(run.opts.get("eval_every") or 0)
+        if not self.every or not run.info.is_main:
+            return
+        from ..metrics.training import prepare_real_features
+        from ..protocols import ConditionalSampler, UnconditionalSampler
+
+        if not isinstance(st.model, (ConditionalSampler, UnconditionalSampler)):
+            raise TrainingError(
+                f"-o eval_every={self.every}: FID/KID during training scores generators (tasks generation and "
+                f"conditional_generation); this is a {run.cfg.get('task')} model. Use `vgzoo eval` on its outputs."
+            )
+        data = run.opts.get("eval_data") or run.cfg.get("data")
+        if not isinstance(data, str):
+            raise TrainingError(f"-o eval_every={self.every}: name the real images with -o eval_data=DATASET_OR_FOLDER "
+                                "(the training data is an in-memory dataset).")
+        self.real = prepare_real_features(data, run.opts.get("eval_features") or "digits", split="val",
+                                          device=run.device)
+
+    def on_step(self, run, st, logs):
+        if self.real is None or st.step % self.every:
+            return
+        from ..metrics.training import evaluate_generator
+
+        with rng_preserved(run.device):
+            scores = _in_eval(st.model, lambda: evaluate_generator(st.model, self.real, seed=int(run.cfg["seed"])))
+        run.metrics.record(st, {"step": st.step, "epoch": st.epoch, "split": "val", **scores})
+        run.log(f"step {st.step}: FID {scores['fid']:.4g}, KID {scores['kid']:.4g}")
+
+
 class Pictures(Callback):
     """Sample grids and loss curves, drawn at most every few seconds (they are for people, not for the run).
 
@@ -298,4 +340,4 @@ def save_final(run: RunContext, st: TrainState) -> None:
         run.log(f"warning: could not save the final model folder: {exc!r}")
 
 
-DEFAULT_CALLBACKS = (HealthCheck, MetricsLog, Progress, Evaluation, Pictures, Checkpoints)
+DEFAULT_CALLBACKS = (HealthCheck, MetricsLog, Progress, Evaluation, GeneratorScores, Pictures, Checkpoints)

@@ -96,6 +96,10 @@ ENGINE_OPTIONS: tuple[Option, ...] = (
     Option("plot_every", 1, "int", "draw pictures every N epochs (and at most every few seconds)"),
     Option("schedule_steps", None, "int|none", "the LR schedule's horizon in steps (default: the first run's "
            "total; fixed for the run's life, so --resume past it needs this option to re-plan)"),
+    Option("eval_every", 0, "int", "FID/KID of the generator's samples every N steps (0: off; generators only, "
+           "docs/eval.md)"),
+    Option("eval_features", "digits", "str", "features for eval_every: digits, inception or a classifier name"),
+    Option("eval_data", None, "str|none", "real images for eval_every (default: the training data's val split)"),
     Option("threads", "cores", "int|str", "CPU intra-op threads: cores (default) uses the cores this process may "
            "use, fixed for the machine; auto caps them at the cores free now (load-dependent, on request); N sets "
            "them. Saved with the run and reused on resume"),
