@@ -182,16 +182,25 @@ def _create_from_files(config_dir: Path, weights_path: Path, source: str, overri
 
 
 def resolve_source(model_or_dir: str | os.PathLike) -> str:
-    """The ``create`` source for a model name, a ``local-dir:``/``hf-hub:`` source or a folder path.
+    """The ``create`` source for a model name, ``name.tag``, a ``local-dir:``/``hf-hub:`` source or a folder path.
 
-    An existing folder becomes ``local-dir:PATH``. Text that looks like a path (it holds a ``/`` or the OS
-    separator, or starts with ``.`` or ``~``; model names never do) but names no folder raises
-    :class:`WeightsNotFoundError` instead of a confusing unknown-model error.
+    An existing folder becomes ``local-dir:PATH``; a ``vgzoo train`` run directory becomes its ``final/`` model
+    (with a warning saying so). Text that looks like a path (it holds a ``/`` or the OS separator, or starts with
+    ``.`` or ``~``; model names never do) but names no folder raises :class:`WeightsNotFoundError` instead of a
+    confusing unknown-model error.
     """
+    from ._runtime import run_model_folder
+
     text = str(model_or_dir)
     if text.startswith((LOCAL_PREFIX, HUB_PREFIX)):
         return text
     if Path(text).expanduser().is_dir():
+        final = run_model_folder(text)
+        if final is not None:
+            import warnings
+
+            warnings.warn(f"{text!r} is a training run; using its final model {str(final)!r}", stacklevel=3)
+            return f"{LOCAL_PREFIX}{final}"
         return f"{LOCAL_PREFIX}{Path(text).expanduser()}"
     if "/" in text or os.sep in text or text.startswith((".", "~")):
         raise WeightsNotFoundError(

@@ -21,7 +21,7 @@ from ._hub import atomic_write
 from .layers.label_map import validate_labels
 from .protocols import ConditionalSampler
 
-__all__ = ["GenerateResult", "generate", "make_grid", "parse_labels", "resolve_model_source", "to_uint8"]
+__all__ = ["GenerateResult", "generate", "make_grid", "parse_labels", "to_uint8"]
 
 MIN_CELL_PIXELS = 64  # automatic scale: upscale small images until a cell is at least this wide
 
@@ -60,16 +60,6 @@ def parse_labels(text: str) -> list[int]:
         ) from None
 
 
-def resolve_model_source(model_or_dir: str | os.PathLike) -> str:
-    """A model name, ``local-dir:``/``hf-hub:`` source, or a folder path (turned into ``local-dir:PATH``).
-
-    The same resolution as every other command: :func:`vgzoo._factory.resolve_source`.
-    """
-    from ._factory import resolve_source
-
-    return resolve_source(model_or_dir)
-
-
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """Images in [-1, 1] (N, C, H, W) -> uint8 (N, H, W, C) in [0, 255]."""
     x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
@@ -106,20 +96,12 @@ def _save_png(array: torch.Tensor, path: Path) -> Path:
 
 
 def _load(model_or_dir: str | nn.Module, pretrained: bool) -> tuple[nn.Module, str]:
-    from ._factory import load_model
-    from ._runtime import run_model_folder
+    from ._factory import load_model, resolve_source
 
-    final = None if isinstance(model_or_dir, nn.Module) else run_model_folder(model_or_dir)
-    if final is not None:  # a `vgzoo train` run directory: its finished model
-        import warnings
-
-        warnings.warn(f"{str(model_or_dir)!r} is a training run; using its final model {str(final)!r}", stacklevel=3)
-        model_or_dir = final
-
-    model = load_model(model_or_dir, pretrained=pretrained, warn_random=False)  # the result names its weights
     if isinstance(model_or_dir, nn.Module):
-        return model, getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
-    return model, resolve_model_source(model_or_dir)
+        return model_or_dir, getattr(model_or_dir, "pretrained_cfg", {}).get("architecture", type(model_or_dir).__name__)
+    source = resolve_source(model_or_dir)  # a run folder becomes its final/ model here, once
+    return load_model(source, pretrained=pretrained, warn_random=False), source  # the result names its weights
 
 
 @torch.no_grad()
