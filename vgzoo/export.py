@@ -33,11 +33,14 @@ from .errors import InputSizeError, VgzooError
 __all__ = [
     "ExportError",
     "ExportTarget",
+    "OnnxModel",
     "OnnxTranslator",
+    "Traced",
     "check_export",
     "export_model",
     "export_target",
     "read_metadata",
+    "trace_model",
 ]
 
 FORMATS = ("onnx", "pt2")
@@ -84,6 +87,7 @@ class ExportTarget:
     description: str
     part: str
     min_size: tuple[int, int] | None = None  # filled after tracing
+    direction: str | None = None  # translators: the direction of the exported generator
     notes: list[str] = field(default_factory=list)
 
     def size_rule(self) -> dict[str, Any]:
@@ -204,9 +208,11 @@ def export_target(model, direction: str | None = None, part: str | None = None) 
         direction = model.check_direction(direction or "AtoB")
         net = model.inference_generator(direction)
         channels = int(getattr(net, "in_chans", input_size[0]))
-        return _image_target(net, "translation", channels, input_size[1:], ["image"], ["translated"],
-                             f"{direction} generator: images in [-1, 1] (N, {channels}, H, W) -> images in [-1, 1]",
-                             f"inference_generator({direction!r})")
+        target = _image_target(net, "translation", channels, input_size[1:], ["image"], ["translated"],
+                               f"{direction} generator: images in [-1, 1] (N, {channels}, H, W) -> images in "
+                               "[-1, 1]", f"inference_generator({direction!r})")
+        target.direction = direction
+        return target
     if direction is not None:
         raise ExportError(f"--direction is for translation models; {type(model).__name__} is not one. "
                           f"Exportable: {_exportable(model)}.")
@@ -351,6 +357,7 @@ def _metadata(model, target: ExportTarget, fmt: str, test_dropout: bool, source:
         "task": cfg.get("task"),
         "kind": target.kind,
         "exported": target.part,
+        "direction": target.direction,
         "description": target.description,
         "config": getattr(model, "config", {}),
         "inputs": target.input_names,
@@ -387,6 +394,77 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ export
+def _resolve_model(model, pretrained: bool):
+    if not isinstance(model, (str, os.PathLike)):
+        return model, None
+    import warnings
+
+    from ._factory import load_model
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*random weights.*")  # recorded as weight_source: None instead
+        return load_model(model, pretrained=pretrained), str(model)
+
+
+@dataclass
+class Traced:
+    """One ``torch.export`` trace of a model's inference network, written to any number of files."""
+
+    model: nn.Module
+    target: ExportTarget
+    program: Any  # torch.export.ExportedProgram
+    meta: dict[str, Any]
+
+    def save(self, out: str | os.PathLike, format: str | None = None, overwrite: bool = False) -> dict[str, Any]:
+        """Write the program as ``.pt2`` or ONNX (checked with ``onnx.checker``), atomically; returns the metadata."""
+        from ._hub import atomic_write
+
+        out = Path(out)
+        fmt = _format(out, format, overwrite)
+        meta = {**self.meta, "format": fmt}
+        text = json.dumps(meta, default=list)
+        if fmt == "pt2":
+            buffer = io.BytesIO()  # torch.export.save wants a .pt2 name or a buffer; the file is written atomically
+            torch.export.save(self.program, buffer, extra_files={PT2_EXTRA: text})
+            atomic_write(out, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
+            return meta
+        onnx = _require("onnx")
+        proto = _onnx_proto(self.target, self.program)
+        for key, value in {METADATA_KEY: text, "vgzoo_model": str(meta["model"]), "vgzoo_tag": str(meta["tag"]),
+                           "vgzoo_version": meta["vgzoo_version"], "vgzoo_accepts": meta["accepts"]}.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        proto.producer_name = "vgzoo"
+        onnx.checker.check_model(proto, full_check=True)
+        atomic_write(out, lambda tmp: onnx.save_model(proto, tmp))
+        return meta
+
+
+def _format(out: Path, format: str | None, overwrite: bool) -> str:
+    fmt = format or out.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ExportError(f"format {fmt!r}: expected one of {', '.join(FORMATS)} (or an --out ending in .onnx/.pt2).")
+    if out.exists() and not overwrite:
+        raise ExportError(f"{str(out)!r} exists; pass overwrite=True (CLI: --overwrite) to replace it, or choose "
+                          "another --out.")
+    if fmt == "onnx":
+        _require("onnx")
+        _require("onnxscript")  # the dynamo exporter's graph builder
+    return fmt
+
+
+def trace_model(model, *, direction: str | None = None, part: str | None = None, test_dropout: bool = False,
+                pretrained: bool = False) -> Traced:
+    """Trace ``model``'s inference network once (see :func:`export_model` for the arguments)."""
+    model, source = _resolve_model(model, pretrained)
+    target = export_target(model, direction, part)
+    if test_dropout and not _has_dropout(target.module):
+        raise ExportError(f"test_dropout: {target.part} of {type(model).__name__} has no dropout layer to keep on.")
+    with torch.no_grad(), _TestDropout(target.module, test_dropout):
+        program, _ = _trace(target)
+    return Traced(model, target, program, _metadata(model, target, "", test_dropout, source))
+
+
 def export_model(
     model,
     out: str | os.PathLike,
@@ -417,51 +495,11 @@ def export_model(
     Returns:
         The metadata written into the file, with ``"check"`` added when ``check`` ran.
     """
-    from ._hub import atomic_write
-
-    out = Path(out)
-    fmt = format or out.suffix.lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise ExportError(f"format {fmt!r}: expected one of {', '.join(FORMATS)} (or an --out ending in .onnx/.pt2).")
-    if out.exists() and not overwrite:
-        raise ExportError(f"{str(out)!r} exists; pass overwrite=True (CLI: --overwrite) to replace it, or choose "
-                          "another --out.")
-    if fmt == "onnx":
-        onnx = _require("onnx")
-        _require("onnxscript")
-    source = None
-    if isinstance(model, (str, os.PathLike)):
-        import warnings
-
-        from ._factory import load_model
-
-        source = str(model)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*random weights.*")  # noted in the metadata instead
-            model = load_model(model, pretrained=pretrained)
-    target = export_target(model, direction, part)
-    if test_dropout and not _has_dropout(target.module):
-        raise ExportError(f"test_dropout: {target.part} of {type(model).__name__} has no dropout layer to keep on.")
-    meta = _metadata(model, target, fmt, test_dropout, source)
-    with torch.no_grad(), _TestDropout(target.module, test_dropout):
-        program, example = _trace(target)
-        meta["size_rule"], meta["accepts"] = target.size_rule(), describe_size_rule(target.size_rule())
-        text = json.dumps(meta, default=list)
-        if fmt == "pt2":
-            buffer = io.BytesIO()  # torch.export.save wants a .pt2 name or a buffer; the file is written atomically
-            torch.export.save(program, buffer, extra_files={PT2_EXTRA: text})
-            atomic_write(out, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
-        else:
-            proto = _onnx_proto(target, program)
-            for key, value in {METADATA_KEY: text, "vgzoo_model": str(meta["model"]), "vgzoo_tag": str(meta["tag"]),
-                               "vgzoo_version": meta["vgzoo_version"], "vgzoo_accepts": meta["accepts"]}.items():
-                entry = proto.metadata_props.add()
-                entry.key, entry.value = key, value
-            proto.producer_name = "vgzoo"
-            onnx.checker.check_model(proto, full_check=True)
-            atomic_write(out, lambda tmp: onnx.save_model(proto, tmp))
+    _format(Path(out), format, overwrite)  # refuse before the (slow) trace
+    traced = trace_model(model, direction=direction, part=part, test_dropout=test_dropout, pretrained=pretrained)
+    meta = traced.save(out, format, overwrite)
     if check:
-        meta["check"] = check_export(out, model, direction=direction, part=part)
+        meta["check"] = check_export(out, traced.model, direction=direction, part=part)
     return meta
 
 
@@ -476,22 +514,18 @@ def _onnx_proto(target: ExportTarget, program):
 
 
 # ------------------------------------------------------------------------------------------------- check
-def _onnx_session(path: Path):
+def _onnx_session(path: Path, test_dropout: bool = False):
     ort = _require("onnxruntime")
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    # onnxruntime's optimizer removes Dropout even in training mode; a test-dropout export keeps it
+    disabled = ["EliminateDropout"] if test_dropout else None
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=disabled)
 
 
 def _runner(path: Path) -> Callable[..., torch.Tensor]:
     if path.suffix.lower() == ".onnx":
-        session = _onnx_session(path)
-        names = [i.name for i in session.get_inputs()]
-
-        def run(*inputs):
-            feeds = {n: x.detach().cpu().numpy() for n, x in zip(names, inputs, strict=True)}
-            return torch.from_numpy(session.run(None, feeds)[0])
-        return run
+        return OnnxModel(path)
     module = torch.export.load(str(path)).module()
     return lambda *inputs: module(*inputs)
 
@@ -541,43 +575,53 @@ def check_export(path: str | os.PathLike, model, *, direction: str | None = None
 
 
 # ------------------------------------------------------------------------------------- onnxruntime backend
-class OnnxTranslator(nn.Module):
-    """An exported translation ``.onnx`` file as a generator: ``forward(x)`` runs onnxruntime on CPU.
+class OnnxModel(nn.Module):
+    """An exported ``.onnx`` file as a module: ``forward(*inputs)`` runs onnxruntime on CPU.
 
-    It carries ``size_multiple`` and ``in_chans`` from the file's metadata, so ``vgzoo.translate`` pads and
-    reads images for it exactly as for the PyTorch generator; a size the file cannot take raises
-    :class:`InputSizeError` naming the sizes it accepts.
+    Inputs are checked against the file's size rule first, so a size the graph cannot take raises
+    :class:`InputSizeError` naming the sizes it accepts (instead of an onnxruntime shape error).
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
         super().__init__()
-        from .translate import TRANSLATION_TASKS
-
         self.path = Path(path)
         self.meta = read_metadata(self.path)
-        if self.meta.get("kind") != "translation" and self.meta.get("task") not in TRANSLATION_TASKS:
+        self.rule = self.meta["size_rule"]
+        self.size_multiple = int(self.rule.get("multiple") or 1)
+        self.in_chans = int(self.meta.get("in_chans") or 3)
+        self._session = _onnx_session(self.path, bool(self.meta.get("test_dropout")))
+        self._inputs = [i.name for i in self._session.get_inputs()]
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if len(inputs) != len(self._inputs):
+            raise ExportError(f"{self.path.name} takes {len(self._inputs)} input(s) ({', '.join(self._inputs)}); "
+                              f"got {len(inputs)}.")
+        if "height" in self.rule or "multiple" in self.rule:
+            x = inputs[0]
+            check_size(self.rule, int(x.shape[-2]), int(x.shape[-1]), f"{self.path.name} ({self.meta.get('model')})")
+        feeds = {n: x.detach().cpu().numpy() for n, x in zip(self._inputs, inputs, strict=True)}
+        return torch.from_numpy(self._session.run(None, feeds)[0]).to(inputs[0].device)
+
+
+class OnnxTranslator(OnnxModel):
+    """An exported translation generator: what ``vgzoo translate FILE.onnx`` runs. ``size_multiple`` and
+    ``in_chans`` come from the metadata, so images are read and padded exactly as for the PyTorch generator."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        super().__init__(path)
+        if self.meta.get("kind") != "translation":
             raise ExportError(
                 f"{self.path.name} holds a {self.meta.get('task') or self.meta.get('kind')} model "
                 f"({self.meta.get('model')}); vgzoo translate needs an exported translation generator "
                 "(pix2pix or CycleGAN: `vgzoo export NAME --format onnx --out FILE`)."
             )
-        self.rule = self.meta["size_rule"]
-        self.size_multiple = int(self.rule.get("multiple") or 1)
-        self.in_chans = int(self.meta.get("in_chans") or 3)
-        self._session = _onnx_session(self.path)
-        self._input = self._session.get_inputs()[0].name
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_size(self.rule, int(x.shape[-2]), int(x.shape[-1]), f"{self.path.name} ({self.meta.get('model')})")
-        y = self._session.run(None, {self._input: x.detach().float().cpu().numpy()})[0]
-        return torch.from_numpy(y).to(x.device)
 
 
 def load_onnx_translator(path: str | os.PathLike, direction: str = "AtoB") -> OnnxTranslator:
     """The translator in an exported ``.onnx`` file (its direction was fixed at export time)."""
     generator = OnnxTranslator(path)
-    exported = generator.meta.get("exported", "")
-    if direction != "AtoB" and direction not in exported:
+    exported = generator.meta.get("direction") or "AtoB"
+    if direction != "AtoB" and direction != exported:  # AtoB is the default: it takes whichever the file holds
         raise ExportError(f"{generator.path.name} holds the {exported} generator; direction={direction!r} needs "
                           f"the other one: export it with `vgzoo export MODEL --direction {direction} ...`.")
     return generator
