@@ -306,6 +306,9 @@ def _trace(target: ExportTarget):
     if target.image_input and target.size_multiple:  # trace at >= 2 blocks a side: a 1 would be specialised
         size = tuple(max(s, 2 * target.size_multiple) for s in target.native_size)
     example = target.make_inputs(2, size)
+    if not hasattr(fx_config, "backed_size_oblivious") or not hasattr(torch.compiler, "is_exporting"):
+        raise ExportError(f"vgzoo export needs a newer torch than {torch.__version__} (torch.export with size-oblivious "
+                          "tracing); upgrade torch (pip install -U torch).")
     try:
         with fx_config.patch(backed_size_oblivious=True):
             program = torch.export.export(target.module, example, dynamic_shapes=_dynamic_shapes(target))
@@ -518,6 +521,7 @@ def _onnx_session(path: Path, test_dropout: bool = False):
     ort = _require("onnxruntime")
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    options.intra_op_num_threads = torch.get_num_threads()  # the same CPU share PyTorch takes
     # onnxruntime's optimizer removes Dropout even in training mode; a test-dropout export keeps it
     disabled = ["EliminateDropout"] if test_dropout else None
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=disabled)

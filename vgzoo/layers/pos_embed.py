@@ -12,6 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .exporting import is_exporting
+
 __all__ = ["resample_abs_pos_embed", "infer_grid_size"]
 
 
@@ -60,7 +62,7 @@ def resample_abs_pos_embed(
             f"position embedding of {pos_embed.shape[1]} tokens does not hold a {old_size[0]}x{old_size[1]} grid "
             f"plus {num_prefix_tokens} prefix token(s)."
         )
-    if not torch.compiler.is_exporting() and tuple(new_size) == tuple(old_size):  # an export takes any size
+    if not is_exporting() and tuple(new_size) == tuple(old_size):  # an export takes any size
         return pos_embed
     prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
     dim, dtype = pos_embed.shape[-1], pos_embed.dtype

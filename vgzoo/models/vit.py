@@ -26,6 +26,7 @@ from torch.utils.checkpoint import checkpoint
 from .._registry import ModelFamily, PretrainedCfg, make_cfg
 from ..layers.attention import Attention
 from ..layers.drop import DropPath
+from ..layers.exporting import is_exporting
 from ..layers.mlp import Mlp
 from ..layers.patch_embed import PatchEmbed
 from ..layers.pos_embed import infer_grid_size, resample_abs_pos_embed
@@ -212,7 +213,7 @@ class VisionTransformer(ZooModel, Classifier):
         x = self.patch_embed(x)
         pos = self.pos_embed
         # exporting: always resample (the identity at the built size), so the graph takes every size
-        if self.dynamic_img_size and (torch.compiler.is_exporting() or grid != self.patch_embed.grid_size):
+        if self.dynamic_img_size and (is_exporting() or grid != self.patch_embed.grid_size):
             pos = resample_abs_pos_embed(pos, grid, self.patch_embed.grid_size, self.num_prefix_tokens)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         return self.pos_drop(x + pos)
