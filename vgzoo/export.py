@@ -21,7 +21,7 @@ import io
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,6 @@ class ExportTarget:
     part: str
     min_size: tuple[int, int] | None = None  # filled after tracing
     direction: str | None = None  # translators: the direction of the exported generator
-    notes: list[str] = field(default_factory=list)
 
     def size_rule(self) -> dict[str, Any]:
         """The accepted input sizes, as stored in the file's metadata."""
@@ -251,7 +250,8 @@ def _image_target(net, kind, channels, native, input_names, output_names, descri
     def make(batch, size=None):
         h, w = size or native
         g = torch.Generator().manual_seed(batch * 7919 + h * 31 + w)
-        return (torch.rand(batch, channels, h, w, generator=g) * 2 - 1,)
+        device = next(net.parameters(), torch.empty(0)).device  # traced and compared on the model's device
+        return ((torch.rand(batch, channels, h, w, generator=g) * 2 - 1).to(device),)
 
     return ExportTarget(net, kind, input_names, output_names, make, True, channels, native, multiple, description,
                         part)
@@ -554,12 +554,12 @@ def check_export(path: str | os.PathLike, model, *, direction: str | None = None
     target = export_target(model, direction, part)
     run = _runner(path)
     results = []
-    model_cpu = target.module
-    with torch.no_grad(), _TestDropout(model_cpu, False):
+    reference = target.module
+    with torch.no_grad(), _TestDropout(reference, False):
         for batch, size in check_sizes(target):
             inputs = target.make_inputs(batch, size)
-            ref = model_cpu(*inputs)
-            got = run(*inputs)
+            ref = reference(*inputs)
+            got = run(*inputs).to(ref.device)
             if tuple(got.shape) != tuple(ref.shape):
                 raise ExportError(f"{path.name}: output shape {tuple(got.shape)} differs from PyTorch's "
                                   f"{tuple(ref.shape)} for inputs {[tuple(x.shape) for x in inputs]}.")
@@ -571,7 +571,7 @@ def check_export(path: str | os.PathLike, model, *, direction: str | None = None
                 raise ExportError(
                     f"{path.name} differs from PyTorch by {diff:.3g} (max abs) on inputs "
                     f"{[tuple(x.shape) for x in inputs]}; the tolerance is {tolerance:g} in fp32. Report this with "
-                    "the model name and `vgzoo export --debug` output."
+                    "the model name and the output of `vgzoo --debug export ...`."
                 )
     worst = [r["max_abs_diff"] for r in results if r["max_abs_diff"] is not None]
     return {"runs": results, "max_abs_diff": max(worst) if worst else None, "tolerance": tolerance,
