@@ -13,6 +13,7 @@ both contenders run once, in alternating order, after one warm-up each; the tabl
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -64,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     import onnxruntime
 
-    start = time.time()
+    start, load_start = time.time(), os.getloadavg()[0]
     repeats = {1: args.repeats, 8: args.repeats_batch}
     lines = [
         "## export: onnxruntime vs PyTorch eager, CPU inference",
@@ -84,7 +85,9 @@ def main() -> None:
                 lines.append(f"| {label} (`{name}`) | {row['batch']}x3x{size}x{size} | {eager[0]:.0f} ± {eager[1]:.0f} "
                              f"| {ort[0]:.0f} ± {ort[1]:.0f} | {eager[0] / ort[0]:.2f}x | {row['diff']:.1e} |")
     lines += ["", f"Repeats: {args.repeats} at batch 1, {args.repeats_batch} at batch 8 (median ± IQR). "
-              f"Whole run: {time.time() - start:.0f} s."]
+              f"Whole run: {time.time() - start:.0f} s. 1-minute load average at start / end: {load_start:.1f} / "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: above the core count, torch's OpenMP pool loses "
+              "more to oversubscription than onnxruntime's, so a loaded machine overstates the speed-up."]
     body = "\n".join(lines)
     print(body)
     if not args.no_write:

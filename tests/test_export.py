@@ -171,3 +171,14 @@ def test_missing_extra_is_named(tmp_path, monkeypatch):
     with pytest.raises(MissingExportDependency, match=r"vgzoo\[export\]") as info:
         export_model(tiny("gan_vanilla"), tmp_path / "m.onnx")
     assert isinstance(info.value, (VgzooError, ImportError))
+
+
+def test_check_fails_when_the_file_and_pytorch_disagree(exported):
+    import copy
+
+    model, path = exported_file(exported, "gan_vanilla")
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        other.generator.to_image[0].bias.add_(1e-3)  # a change just above the 1e-4 tolerance
+    with pytest.raises(ExportError, match=r"differs from PyTorch by .* tolerance is 0.0001"):
+        check_export(path, other)
