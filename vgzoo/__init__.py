@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._registry import ModelFamily, PretrainedCfg, list_models, register_model
+from ._registry import ModelFamily, PretrainedCfg, list_models, list_pretrained, register_model
 from ._version import __version__
 from .errors import (
     DataError,
@@ -32,6 +32,7 @@ __all__ = [
     "__version__",
     "create",
     "list_models",
+    "list_pretrained",
     "model_info",
     "register_model",
     "ModelFamily",

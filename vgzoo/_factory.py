@@ -9,7 +9,7 @@ a strict load.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ def model_info(name: str) -> ModelInfo:
         description=cfg.description or spec.description,
         paper=cfg.paper,
         default_cfg=cfg.to_dict(),
-        default_kwargs={**spec.default_kwargs(), **cfg.model_args},
+        default_kwargs=spec.default_kwargs(cfg),
         test_kwargs=dict(spec.test_kwargs),
         tag=tag or None,
         tags=[t for t in spec.cfgs if t],
@@ -69,18 +69,23 @@ def model_info(name: str) -> ModelInfo:
 
 
 def _build(spec: ModelSpec, tag: str, cfg: PretrainedCfg, kwargs: dict[str, Any], weight_source: str | None):
-    accepted = spec.accepted_kwargs()
+    accepted = spec.accepted_kwargs(cfg)
     if accepted is not None:
         unknown = sorted(set(kwargs) - set(accepted))
         if unknown:
+            shown = f"{spec.name}.{tag}" if tag else spec.name
             raise TypeError(
-                f"{spec.name}() got unexpected keyword argument(s) {', '.join(unknown)}; "
-                f"{spec.name} accepts: {', '.join(accepted) or '(no arguments)'}"
+                f"{shown}() got unexpected keyword argument(s) {', '.join(unknown)}; "
+                f"{shown} accepts: {', '.join(accepted) or '(no arguments)'}"
             )
-    model = spec(**{**cfg.model_args, **kwargs})
-    pretrained_cfg = cfg.to_dict()
-    pretrained_cfg.pop("model_args", None)
-    pretrained_cfg.update(getattr(model, "pretrained_cfg", None) or {})  # what the built model knows of itself wins
+    model = spec.build(cfg, **kwargs)
+    published = cfg.to_dict()
+    published.pop("model_args", None)
+    published.pop("model_cls", None)
+    pretrained_cfg = {**published, **(getattr(model, "pretrained_cfg", None) or {})}  # the built model's facts win
+    for key in ("mean", "std"):  # ... except the published normalisation, where it fits the model's channels
+        if key in published and len(published[key]) == len(pretrained_cfg.get(key, ())):
+            pretrained_cfg[key] = published[key]
     pretrained_cfg.update(architecture=spec.name, tag=tag or None, family=spec.family, task=spec.task,
                           weight_source=weight_source)
     model.pretrained_cfg = pretrained_cfg
@@ -140,34 +145,14 @@ def create(
         source = str(checkpoint_path)
         weights = _hub.load_state_dict(checkpoint_path, allow_pickle=allow_pickle)
     elif pretrained:
-        path, source = _pretrained_file(spec, tag, cfg)
-        weights = _hub.load_state_dict(path, allow_pickle=allow_pickle)
+        from .pretrained import pretrained_weights
+
+        path, source = pretrained_weights(spec, tag, cfg)
+        weights = _hub.load_state_dict(path)
     model = _build(spec, tag, cfg, kwargs, source)
     if weights is not None:
         _hub.load_into(model, weights, source, spec.checkpoint_filter, strict=strict)
     return model
-
-
-def _pretrained_file(spec: ModelSpec, tag: str, cfg: PretrainedCfg) -> tuple[Path, str]:
-    shown = f"{spec.name}.{tag}" if tag else spec.name
-    if cfg.hf_hub_id:
-        repo_id, revision = _hub.parse_hub_id(cfg.hf_hub_id)
-        filename = cfg.hf_hub_filename or _hub.WEIGHTS_NAME
-        return _hub.hf_hub_file(repo_id, filename, revision), f"hf-hub:{cfg.hf_hub_id}/{filename}"
-    if cfg.file:
-        path = _hub.resolve_file_source(cfg.file)
-        if not path.is_file():
-            raise WeightsNotFoundError(
-                f"{shown}: its published weights {cfg.file!r} are not installed (looked at {str(path)!r}). "
-                "Reinstall the package that provides the model."
-            )
-        return path, f"file:{cfg.file}"
-    tags = [t for t, c in spec.cfgs.items() if t and c.has_weights]
-    hint = f" Its tags with weights: {', '.join(f'{spec.name}.{t}' for t in tags)}." if tags else ""
-    raise WeightsNotFoundError(
-        f"{shown} has no published weights.{hint} Use pretrained=False to train from scratch, or pass "
-        "checkpoint_path= with your own weights."
-    )
 
 
 def _create_from_dir(directory: Path, source: str, overrides: dict, strict: bool):
@@ -192,7 +177,7 @@ def _create_from_files(config_dir: Path, weights_path: Path, source: str, overri
     weights = _hub.load_state_dict(weights_path)
     # Folders written before model.config existed hold only the kwargs their creator passed.
     kwargs = {**config.get("config", config.get("model_kwargs", {})), **overrides}
-    model = _build(spec, tag, replace(cfg, model_args={}), kwargs, source)
+    model = _build(spec, tag, cfg, kwargs, source)
     _hub.load_into(model, weights, source, spec.checkpoint_filter, strict=strict)
     return model
 
@@ -226,7 +211,8 @@ def load_model(
 
     Args:
         model_or_dir: an ``nn.Module`` (returned as is), a model name, a folder path or a prefixed source.
-        pretrained: with a model name, load its published weights (folders and Hub sources carry their own).
+        pretrained: with a model name, load its published weights (folders and Hub sources carry their own; a
+            ``name.tag`` always loads its tag's weights).
         tasks: the tasks the caller can use; a vgzoo model of another task raises ValueError.
         warn_random: warn when the result holds random weights (a name without ``pretrained``).
 
@@ -241,6 +227,8 @@ def load_model(
     else:
         source = resolve_source(model_or_dir)
         is_named = not source.startswith((LOCAL_PREFIX, HUB_PREFIX))
+        if is_named and split_name(source)[1]:  # naming a published tag asks for its weights
+            pretrained = True
         model = create(source, pretrained=pretrained and is_named)
     cfg = getattr(model, "pretrained_cfg", None) or {}
     if tasks is not None and cfg.get("task") is not None and cfg["task"] not in tasks:

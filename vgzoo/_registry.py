@@ -60,7 +60,11 @@ class PretrainedCfg:
     A name has one or more, keyed by tag (``cyclegan_resnet.horse2zebra``); the first is the default.
     It says how to feed the model (input size, normalisation, value range), where its weights come
     from (``hf_hub_id``, ``url`` or ``file``; none for an architecture without published weights), and
-    which architecture arguments the weights need (``model_args``, e.g. ``img_size=384``).
+    which architecture arguments the weights need (``model_args``, e.g. ``img_size=384``). ``model_cls``
+    (``"module:Class"``) names another class when the published file holds only part of the architecture (a
+    reference CycleGAN generator without its discriminators builds a generator-only translator). ``direction``
+    is the side of the reference dataset the model translates from (``"BtoA"``: feed the dataset's B images).
+    ``value_range`` is the range of what ``forward`` takes once pixels in [0, 1] are normalised with mean/std.
     """
 
     input_size: tuple[int, int, int]
@@ -86,6 +90,7 @@ class PretrainedCfg:
     dataset: str | None = None
     direction: str | None = None
     model_args: dict[str, Any] = field(default_factory=dict)
+    model_cls: str | None = None
     notes: str = ""
 
     @property
@@ -97,7 +102,7 @@ class PretrainedCfg:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None or (f.name in ("model_args", "notes") and not value):
+            if value is None or (f.name in ("model_args", "model_cls", "notes") and not value):
                 continue
             out[f.name] = dict(value) if isinstance(value, dict) else value
         return out
@@ -148,18 +153,33 @@ class ModelSpec:
     def default_cfg(self) -> PretrainedCfg:
         return self.cfgs[self.default_tag]
 
-    def accepted_kwargs(self) -> list[str] | None:
-        """Keyword arguments the model class accepts, or None when it takes ``**kwargs``."""
-        params = list(inspect.signature(self.model_cls.__init__).parameters.values())[1:]
+    def cls_for(self, cfg: PretrainedCfg | None = None) -> type:
+        """The class a config builds: the name's own, or the one a published config names (``model_cls``)."""
+        if cfg is None or not cfg.model_cls:
+            return self.model_cls
+        module, _, attr = cfg.model_cls.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def accepted_kwargs(self, cfg: PretrainedCfg | None = None) -> list[str] | None:
+        """Keyword arguments the model class (of ``cfg``, default the name's own) accepts; None for ``**kwargs``."""
+        params = list(inspect.signature(self.cls_for(cfg).__init__).parameters.values())[1:]
         if any(p.kind is p.VAR_KEYWORD for p in params):
             return None
         return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
-    def default_kwargs(self) -> dict[str, Any]:
-        """Every constructor argument of this variant with its default (what ``create(name)`` builds)."""
-        params = list(inspect.signature(self.model_cls.__init__).parameters.values())[1:]
+    def default_kwargs(self, cfg: PretrainedCfg | None = None) -> dict[str, Any]:
+        """Every constructor argument with its default: what ``create(name)`` (or ``name.tag``) builds."""
+        params = list(inspect.signature(self.cls_for(cfg).__init__).parameters.values())[1:]
         defaults = {p.name: p.default for p in params if p.default is not p.empty}
-        return {**defaults, **self.model_args}
+        if cfg is not None and cfg.model_cls:
+            return {**defaults, **cfg.model_args}
+        return {**defaults, **self.model_args, **(cfg.model_args if cfg else {})}
+
+    def build(self, cfg: PretrainedCfg | None = None, **kwargs: Any):
+        """The model of ``cfg`` (default: this name's own) with ``kwargs`` over its architecture arguments."""
+        if cfg is not None and cfg.model_cls:
+            return self.cls_for(cfg)(**{**cfg.model_args, **kwargs})
+        return self.model_cls(**{**self.model_args, **(cfg.model_args if cfg else {}), **kwargs})
 
     def cfg_for(self, tag: str | None) -> tuple[str, PretrainedCfg]:
         """The tag (default when None) and its config; an unknown tag names the close ones."""
@@ -181,7 +201,15 @@ class ModelSpec:
 
     def __call__(self, **kwargs: Any):
         """Build the model: ``model_cls(**{**model_args, **kwargs})``."""
-        return self.model_cls(**{**self.model_args, **kwargs})
+        return self.build(None, **kwargs)
+
+
+# The distribution whose entry points are the built-in models; a plugin claiming one of its names is ignored.
+BUILTIN_DISTRIBUTION = "vgzoo"
+
+
+def _is_builtin(spec: ModelSpec | None) -> bool:
+    return spec is not None and spec.module.startswith("vgzoo.")
 
 
 # name -> spec, filled by register_model when a model module is imported.
@@ -257,6 +285,8 @@ def register_model(
         checkpoint_filter=checkpoint_filter,
         description=default.description or (doc.splitlines()[0] if doc else ""),
     )
+    if _is_builtin(_specs.get(name)) and not _is_builtin(spec):
+        return spec  # a plugin re-registering a built-in name: the built-in stays (get_entry_point picks it too)
     _specs[name] = spec
     return spec
 
@@ -293,11 +323,6 @@ def entry_points(refresh: bool = False) -> dict[str, list[EntryPointRecord]]:
     return _entry_points
 
 
-def duplicates() -> dict[str, list[EntryPointRecord]]:
-    """Model names claimed by more than one distribution."""
-    return {name: recs for name, recs in entry_points().items() if len(recs) > 1}
-
-
 def _suggest(name: str) -> str:
     close = difflib.get_close_matches(name, sorted(set(entry_points()) | set(_specs)), n=5, cutoff=0.5)
     if close:
@@ -314,6 +339,9 @@ def get_entry_point(name: str) -> EntryPointRecord:
             "Run `vgzoo list` to see the installed models; plugins add theirs through the "
             f"{ENTRY_POINT_GROUP!r} entry-point group."
         )
+    builtin = [r for r in records if r.distribution == BUILTIN_DISTRIBUTION]
+    if len(records) > 1 and len(builtin) == 1:
+        return builtin[0]  # a plugin cannot take over a built-in name; `vgzoo plugins` reports its claim
     if len(records) > 1:
         claims = "; ".join(f"{r.distribution} ({r.value})" for r in records)
         raise PluginError(
@@ -350,7 +378,9 @@ def load_spec(name: str) -> ModelSpec:
         raise PluginError(f"Cannot load model {name!r}: {where} failed to import: {exc!r}") from exc
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # a broken plugin must never break the zoo
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a broken plugin must never break the zoo, not even with sys.exit() on import
         _import_failures[module_name] = exc
         raise PluginError(f"Cannot load model {name!r}: {where} failed to import: {exc!r}") from exc
     target = getattr(module, record.attr, None)
@@ -392,6 +422,26 @@ def list_models(pattern: str | list[str] = "*", family: str | None = None) -> li
         if spec.family == family:
             kept.append(n)
     return kept
+
+
+def list_pretrained(pattern: str | list[str] = "*", family: str | None = None) -> list[str]:
+    """Every ``name.tag`` with published weights (a name alone when its only config has them), sorted.
+
+    Like ``timm.list_pretrained``: the model modules are imported to read their tags; ``pattern`` matches
+    ``name.tag``.
+    """
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    out = []
+    for name in list_models("*", family=family):
+        try:
+            spec = load_spec(name)
+        except PluginError:
+            continue
+        for tag, cfg in spec.cfgs.items():
+            full = f"{name}.{tag}" if tag else name
+            if cfg.has_weights and any(fnmatch.fnmatchcase(full, p) for p in patterns):
+                out.append(full)
+    return sorted(out)
 
 
 def loaded_modules() -> list[str]:

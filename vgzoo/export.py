@@ -330,7 +330,8 @@ def _min_size(program, target: ExportTarget) -> tuple[int, int]:
         if getattr(sym, "is_Symbol", False):
             bound = max(bound, int(vr.lower))
     module = program.module()
-    for blocks in range(1, bound + 1):
+    declared = int(getattr(target.module, "min_size", 1))  # a network may state its smallest side (ResNet: 8)
+    for blocks in range(max(1, -(-declared // m)), bound + 1):
         inputs = target.make_inputs(1, (blocks * m, blocks * m))
         try:
             diff = (module(*inputs) - target.module(*inputs)).abs().max()
@@ -592,6 +593,8 @@ class OnnxModel(nn.Module):
         self.meta = read_metadata(self.path)
         self.rule = self.meta["size_rule"]
         self.size_multiple = int(self.rule.get("multiple") or 1)
+        # the smallest side, for vgzoo.translate's padding of tiny images (as the PyTorch generator's min_size)
+        self.min_size = max(int(self.rule.get("min_height", 1)), int(self.rule.get("min_width", 1)))
         self.in_chans = int(self.meta.get("in_chans") or 3)
         self._session = _onnx_session(self.path, bool(self.meta.get("test_dropout")))
         self._inputs = [i.name for i in self._session.get_inputs()]

@@ -63,7 +63,7 @@ def _build(name: str, img_size: int | None, batch_size: int) -> tuple[nn.Module,
 
     timm_name = name.removeprefix("timm:")
     if not timm.is_model(timm_name):
-        from vgzoo.errors import UnknownModelError
+        from ..errors import UnknownModelError
 
         raise UnknownModelError(f"unknown model {name!r}: neither vgzoo (`vgzoo list`) nor timm knows it; "
                                 f"pass a registered vgzoo name or a timm architecture")

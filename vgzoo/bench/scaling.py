@@ -11,7 +11,6 @@ the attention/linear crossover.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -320,10 +319,3 @@ def _crossovers(rows: list[dict[str, Any]], targets: list[BenchTarget]) -> dict[
         for key in [k for k in r if k.startswith("_")]:
             del r[key]
     return out
-
-
-def match_models(pattern: str) -> list[str]:
-    """vgzoo model names matching an fnmatch pattern (for ``--models 'vit_*'``)."""
-    from .._registry import list_models
-
-    return [n for n in list_models() if fnmatch.fnmatch(n, pattern)]

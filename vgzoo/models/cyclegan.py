@@ -26,7 +26,7 @@ and is ``D_B``, its ``netD_B`` is ``D_A``. vgzoo's log ``idt_A`` is ``|G_BA(A) -
 
 Saving only the generators for inference::
 
-    from vgzoo._hub import save_state_dict, load_state_dict
+    from vgzoo.weights import save_state_dict, load_state_dict
     save_state_dict(model.G_AB.state_dict(), "G_AB.safetensors")
     model.G_AB.load_state_dict(load_state_dict("G_AB.safetensors"))
 """
@@ -39,13 +39,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._registry import ModelFamily, make_cfg
+from .._registry import ModelFamily
 from ..layers.norm import check_norm, is_per_sample
 from ..layers.patchgan import PatchDiscriminator
 from ..layers.resnet_generator import ResnetGenerator
 from ..losses import ImagePool, discriminator_adversarial_loss, frozen, generator_adversarial_loss, gradient_penalty
 from ..protocols import GANModel, Translator
 from .pix2pix import check_gan_mode, same_tensor
+from .translator import reference_cfgs, translation_cfg
 
 PAPER = ("Zhu et al. 2017, Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks, ICCV "
          "(arXiv:1703.10593)")
@@ -230,17 +231,39 @@ class CycleGAN(GANModel, Translator):
         return loss, logs
 
 
-def _cfg(size: int, description: str, **facts) -> dict:
-    return make_cfg(input_size=(3, size, size), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), out_chans=3,
-                    load_size=round(size * 286 / 256), crop_size=size, paper=PAPER, description=description, **facts)
+# The reference's published generators (pytorch-CycleGAN-and-pix2pix, scripts/download_cyclegan_model.sh):
+# tag -> (what it translates, reference dataset, which side of it the generator reads).
+_REFERENCE_TAGS = {
+    "apple2orange": ("apple -> orange", "cyclegan:apple2orange", "AtoB"),
+    "orange2apple": ("orange -> apple", "cyclegan:apple2orange", "BtoA"),
+    "summer2winter_yosemite": ("summer -> winter (Yosemite)", "cyclegan:summer2winter_yosemite", "AtoB"),
+    "winter2summer_yosemite": ("winter -> summer (Yosemite)", "cyclegan:summer2winter_yosemite", "BtoA"),
+    "horse2zebra": ("horse -> zebra", "cyclegan:horse2zebra", "AtoB"),
+    "zebra2horse": ("zebra -> horse", "cyclegan:horse2zebra", "BtoA"),
+    "monet2photo": ("Monet painting -> photo", "cyclegan:monet2photo", "AtoB"),
+    "style_monet": ("photo -> Monet painting", "cyclegan:monet2photo", "BtoA"),
+    "style_cezanne": ("photo -> Cezanne painting", "cyclegan:cezanne2photo", "BtoA"),
+    "style_ukiyoe": ("photo -> Ukiyo-e print", "cyclegan:ukiyoe2photo", "BtoA"),
+    "style_vangogh": ("photo -> Van Gogh painting", "cyclegan:vangogh2photo", "BtoA"),
+    "sat2map": ("aerial photo -> map", "cyclegan:maps", "AtoB"),
+    "map2sat": ("map -> aerial photo", "cyclegan:maps", "BtoA"),
+    "cityscapes_photo2label": ("street photo -> label map", None, None),
+    "cityscapes_label2photo": ("label map -> street photo", None, None),
+    "facades_photo2label": ("facade photo -> label map", "cyclegan:facades", None),
+    "facades_label2photo": ("label map -> facade photo", "cyclegan:facades", None),
+    "iphone2dslr_flower": ("iPhone flower photo -> DSLR look (shallow depth of field)", "cyclegan:iphone2dslr_flower", "AtoB"),
+}
+REFERENCE_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{tag}.pth"
+_GENERATOR_ARGS = {"kind": "resnet", "ngf": 64, "n_blocks": 9, "norm": "instance", "dropout": False, "img_size": 256}
 
 
 _cyclegan = ModelFamily("cyclegan", CycleGAN, task="unpaired_translation",
                         test_kwargs={"ngf": 4, "ndf": 4, "n_blocks": 2, "img_size": 32})
 
+_RESNET9 = translation_cfg(256, PAPER, "CycleGAN: two 9-block ResNet generators + two 70x70 PatchGANs, instance norm")
+_RESNET6 = translation_cfg(128, PAPER, "CycleGAN: two 6-block ResNet generators + two 70x70 PatchGANs, for 128 px")
+
 cyclegan_resnet = _cyclegan.variant(
-    "cyclegan_resnet", _cfg(256, "CycleGAN: two 9-block ResNet generators + two 70x70 PatchGANs, instance norm"),
+    "cyclegan_resnet", reference_cfgs(_RESNET9, _REFERENCE_TAGS, REFERENCE_URL, _GENERATOR_ARGS, "CycleGAN generator"),
     dict(n_blocks=9, img_size=256))
-cyclegan_resnet6 = _cyclegan.variant(
-    "cyclegan_resnet6", _cfg(128, "CycleGAN: two 6-block ResNet generators + two 70x70 PatchGANs, for 128 px"),
-    dict(n_blocks=6, img_size=128))
+cyclegan_resnet6 = _cyclegan.variant("cyclegan_resnet6", _RESNET6, dict(n_blocks=6, img_size=128))

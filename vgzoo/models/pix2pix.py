@@ -12,7 +12,7 @@ first computes ``G(A)`` and leaves it for the other (matched by the identity of 
 
 Saving only the generator for inference::
 
-    from vgzoo._hub import save_state_dict, load_state_dict
+    from vgzoo.weights import save_state_dict, load_state_dict
     save_state_dict(model.generator.state_dict(), "generator.safetensors")
     model.generator.load_state_dict(load_state_dict("generator.safetensors"))
 """
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._registry import ModelFamily, make_cfg
+from .._registry import ModelFamily
 from ..layers.norm import check_norm, is_per_sample
 from ..layers.patchgan import PatchDiscriminator
 from ..layers.unet import UnetGenerator
@@ -36,6 +36,7 @@ from ..losses import (
     gradient_penalty,
 )
 from ..protocols import GANModel, Translator
+from .translator import reference_cfgs, translation_cfg
 
 PAPER = ("Isola et al. 2017, Image-to-Image Translation with Conditional Adversarial Networks, CVPR "
          "(arXiv:1611.07004)")
@@ -184,16 +185,27 @@ class Pix2Pix(GANModel, Translator):
         return loss, logs
 
 
-def _cfg(size: int, description: str, **facts) -> dict:
-    return make_cfg(input_size=(3, size, size), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), out_chans=3,
-                    load_size=round(size * 286 / 256), crop_size=size, paper=PAPER, description=description, **facts)
+# The reference's published generators (pytorch-CycleGAN-and-pix2pix, scripts/download_pix2pix_model.sh):
+# tag -> (what it translates, reference dataset, which side of it the generator reads: the reference's
+# --direction when testing it).
+_REFERENCE_TAGS = {
+    "edges2shoes": ("edge map -> shoe photo", "pix2pix:edges2shoes", "AtoB"),
+    "sat2map": ("aerial photo -> map", "pix2pix:maps", "AtoB"),
+    "map2sat": ("map -> aerial photo", "pix2pix:maps", "BtoA"),
+    "facades_label2photo": ("label map -> facade photo", "pix2pix:facades", "BtoA"),
+    "day2night": ("day photo -> night photo", "pix2pix:night2day", "BtoA"),
+}
+REFERENCE_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{tag}.pth"
+_GENERATOR_ARGS = {"kind": "unet", "ngf": 64, "num_downs": 8, "norm": "batch", "dropout": True, "img_size": 256}
 
 
 _pix2pix = ModelFamily("pix2pix", Pix2Pix, task="paired_translation", test_kwargs={"ngf": 4, "ndf": 4})
 
+_UNET256 = translation_cfg(256, PAPER, "pix2pix: U-Net 256 generator (8 downs) + 70x70 PatchGAN on pairs, batch norm")
+_UNET128 = translation_cfg(128, PAPER, "pix2pix: U-Net 128 generator (7 downs) + 70x70 PatchGAN on pairs, batch norm")
+
 pix2pix_unet = _pix2pix.variant(
-    "pix2pix_unet", _cfg(256, "pix2pix: U-Net 256 generator (8 downs) + 70x70 PatchGAN on pairs, batch norm"),
+    "pix2pix_unet", reference_cfgs(_UNET256, _REFERENCE_TAGS, REFERENCE_URL, _GENERATOR_ARGS,
+                                   "pix2pix U-Net generator (trained with dropout)"),
     dict(num_downs=8))
-pix2pix_unet128 = _pix2pix.variant(
-    "pix2pix_unet128", _cfg(128, "pix2pix: U-Net 128 generator (7 downs) + 70x70 PatchGAN on pairs, batch norm"),
-    dict(num_downs=7))
+pix2pix_unet128 = _pix2pix.variant("pix2pix_unet128", _UNET128, dict(num_downs=7))

@@ -378,12 +378,72 @@ def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor], model: VisionTrans
 _PAPER = "Dosovitskiy et al., An Image is Worth 16x16 Words, ICLR 2021, arXiv:2010.11929"
 
 
-def _cfg(description: str, hf_hub_id: str | None = None) -> PretrainedCfg:
-    return make_cfg(
-        input_size=(3, 224, 224), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), num_classes=1000,
-        interpolation="bicubic", crop_pct=0.9, paper=_PAPER, description=description, classifier="head",
-        first_conv="patch_embed.proj", hf_hub_id=hf_hub_id, value_range=(0.0, 1.0),
-    )
+def _cfg(description: str, hf_hub_id: str, **facts: Any) -> PretrainedCfg:
+    return make_cfg(interpolation="bicubic", paper=_PAPER, description=description, classifier="head",
+                    first_conv="patch_embed.proj", hf_hub_id=hf_hub_id, source_format="timm", **facts)
+
+
+_INCEPTION = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+_IMAGENET = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+_CLIP = {"mean": (0.48145466, 0.4578275, 0.40821073), "std": (0.26862954, 0.26130258, 0.27577711)}
+
+# The published timm weights of each variant, read off timm 1.0.31's pretrained configs (the
+# plain class-token ViTs of vit_{base,small,tiny}_patch16_{224,384}): (image size, tag, classes, normalisation,
+# licence). tests/test_pretrained.py checks the table against the installed timm.
+_TIMM_TAGS = {
+    "vit_base_patch16": [
+        (224, "augreg2_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (224, "augreg_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (224, "augreg_in21k", 21843, _INCEPTION, "apache-2.0"),
+        (224, "augreg_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (224, "bamboo", 115217, _CLIP, None),
+        (224, "dino", 0, _IMAGENET, "apache-2.0"),
+        (224, "mae", 0, _IMAGENET, "cc-by-nc-4.0"),
+        (224, "orig_in21k", 0, _INCEPTION, "apache-2.0"),
+        (224, "orig_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (224, "sam_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (384, "augreg_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (384, "augreg_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (384, "orig_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+    ],
+    "vit_small_patch16": [
+        (224, "augreg_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (224, "augreg_in21k", 21843, _INCEPTION, "apache-2.0"),
+        (224, "augreg_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (224, "dino", 0, _IMAGENET, "apache-2.0"),
+        (384, "augreg_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (384, "augreg_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+    ],
+    "vit_tiny_patch16": [
+        (224, "augreg_in21k", 21843, _INCEPTION, "apache-2.0"),
+        (224, "augreg_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (384, "augreg_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+    ],
+}
+
+
+def timm_name(timm_arch: str, size: int, tag: str) -> str:
+    """The timm model name of a tag, e.g. ``vit_base_patch16_384.augreg_in1k``."""
+    return f"{timm_arch}_{size}.{tag}"
+
+
+def _tags(description: str, timm_arch: str, default: str) -> dict[str, PretrainedCfg]:
+    """The variant's configs by tag, the default (timm's default tag for the 224 model) first.
+
+    A 384 tag is keyed ``TAG_384`` (``vit_b16_scratch.augreg_in1k_384``), since timm publishes it under another
+    architecture name; its image size and class count become architecture arguments.
+    """
+    cfgs = {}
+    for size, tag, classes, norm, licence in _TIMM_TAGS[timm_arch]:
+        key = tag if size == 224 else f"{tag}_{size}"
+        model_args = {"num_classes": classes}
+        if size != 224:
+            model_args["img_size"] = size
+        name = timm_name(timm_arch, size, tag)
+        cfgs[key] = _cfg(f"{description}; timm {name}", f"timm/{name}", input_size=(3, size, size),
+                         num_classes=classes, license=licence, model_args=model_args,
+                         crop_pct=1.0 if size == 384 or tag == "bamboo" else 0.9, **norm)
+    return {default: cfgs.pop(default), **cfgs}
 
 
 # depth=2 keeps the variant's width and heads but makes the conformance runs cheap.
@@ -391,11 +451,11 @@ _vit = ModelFamily("vit", VisionTransformer, task="classification", checkpoint_f
                    test_kwargs={"img_size": 32, "patch_size": 16, "num_classes": 10, "depth": 2})
 
 vit_b16_scratch = _vit.variant(
-    "vit_b16_scratch", _cfg("ViT-B/16: D=768, 12 blocks, 12 heads", "timm/vit_base_patch16_224.augreg2_in21k_ft_in1k"),
+    "vit_b16_scratch", _tags("ViT-B/16: D=768, 12 blocks, 12 heads", "vit_base_patch16", "augreg2_in21k_ft_in1k"),
     dict(embed_dim=768, depth=12, num_heads=12))
 vit_s16_scratch = _vit.variant(
-    "vit_s16_scratch", _cfg("ViT-S/16: D=384, 12 blocks, 6 heads", "timm/vit_small_patch16_224.augreg_in21k_ft_in1k"),
+    "vit_s16_scratch", _tags("ViT-S/16: D=384, 12 blocks, 6 heads", "vit_small_patch16", "augreg_in21k_ft_in1k"),
     dict(embed_dim=384, depth=12, num_heads=6))
 vit_ti16_scratch = _vit.variant(
-    "vit_ti16_scratch", _cfg("ViT-Ti/16: D=192, 12 blocks, 3 heads", "timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k"),
+    "vit_ti16_scratch", _tags("ViT-Ti/16: D=192, 12 blocks, 3 heads", "vit_tiny_patch16", "augreg_in21k_ft_in1k"),
     dict(embed_dim=192, depth=12, num_heads=3))
