@@ -121,9 +121,13 @@ def test_translate_accepts_an_exported_onnx_and_matches_pytorch(tmp_path):
 def test_translate_refuses_a_non_translation_onnx(exported, tmp_path):
     from vgzoo.translate import translate
 
+    from PIL import Image
+
     _, path = exported_file(exported, "gan_vanilla")
+    Image.new("RGB", (16, 16)).save(tmp_path / "x.png")
     with pytest.raises(ExportError, match="needs an exported translation generator"):
-        translate(path, tmp_path, tmp_path / "out")
+        translate(path, tmp_path / "x.png", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_pix2pix_eval_export_is_deterministic_and_test_dropout_samples(tmp_path):
