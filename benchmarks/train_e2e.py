@@ -276,7 +276,7 @@ def run_cyclegan(args) -> dict:
               progress=False)
     rows = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in rows if r["split"] == "train"]
-    cyc = [r.get("cycle_A", 0) + r.get("cycle_B", 0) for r in train]
+    cyc = [r.get("G_cycle_A", 0) + r.get("G_cycle_B", 0) for r in train]
     k = max(1, len(cyc) // 10)
     health = json.loads((out / "health.json").read_text())
     summary = {
@@ -403,7 +403,7 @@ def main() -> None:
     from vgzoo.train.engine import resolve_threads
 
     # the same thread rule as fit() for the work outside it (quality scoring): no more busy threads than free cores
-    torch.set_num_threads(resolve_threads("auto", torch.device("cpu"), DistInfo()) or torch.get_num_threads())
+    torch.set_num_threads(resolve_threads("auto", torch.device("cpu"), DistInfo())[0] or torch.get_num_threads())
     if args.run != "report":
         runs = {"cgan": run_cgan, "pix2pix": run_pix2pix, "cyclegan": run_cyclegan, "vit": run_vit, "speed": run_speed}
         summary = runs[args.run](args)

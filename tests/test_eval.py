@@ -358,3 +358,26 @@ def test_reference_dataset_names_resolve_through_the_dataset_cache(tmp_path, mon
     assert default_direction("pix2pix:facades", "AtoB") == "AtoB" and default_direction(tmp_path, None) == "AtoB"
     with pytest.raises(vgzoo.errors.VgzooError, match="facades"):
         data_folders("pix2pix:facades", "paired_translation", "val")  # not cached and offline: says so
+
+
+def test_eval_every_in_a_short_cgan_run_writes_rows_and_a_curve(tmp_path):
+    from vgzoo.train import fit
+
+    out = tmp_path / "run"
+    fit("cgan_embed_digits", "builtin:digits", out, steps=4, batch_size=16, progress=False, log=lambda m: None,
+        model_kwargs={"nz": 8, "ngf": 8, "ndf": 8}, options={"eval_every": 2, "plot_every": 1})
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    scored = [r for r in rows if "fid" in r]
+    assert [r["step"] for r in scored] == [2, 4]
+    assert all(r["split"] == "val" and np.isfinite(r["fid"]) and np.isfinite(r["kid"]) for r in scored)
+    assert (out / "loss_curves.png").is_file()
+
+
+def test_eval_every_refuses_a_model_that_samples_nothing(tmp_path):
+    from vgzoo.train import fit
+    from vgzoo.train.callbacks import TrainingError
+
+    with pytest.raises(TrainingError, match="generators"):
+        fit("vit_ti16_scratch", "builtin:digits", tmp_path / "run", steps=1, batch_size=8, progress=False,
+            log=lambda m: None, model_kwargs={"img_size": 16, "patch_size": 4, "in_chans": 1, "num_classes": 10,
+                                              "depth": 1}, options={"eval_every": 1})

@@ -1,7 +1,7 @@
 """Tests of vgzoo.train: recipes for every task, run-directory outputs, resume semantics, the CLI command.
 
-The tiny models here (also imported by test_checkpoint, test_monitor and test_distributed) follow the GAN
-model protocol of docs/architecture.md without being registered, so the engine is tested as a plugin would use it.
+The tiny models here (also imported by test_checkpoint, test_monitor and test_distributed) subclass the protocols of
+vgzoo.protocols (docs/architecture.md) without being registered, so the engine is tested as a plugin would use it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from vgzoo._registry import TASKS
 from vgzoo.losses import ImagePool, discriminator_adversarial_loss, generator_adversarial_loss
+from vgzoo.protocols import ConditionalSampler, GANModel, Translator
 from vgzoo.train import RECIPES, TrainingError, fit, recipe_for
 
 SIDE = 8
@@ -32,7 +33,7 @@ class TinyCondD(nn.Module):
         return self.net(torch.cat([x.flatten(1), F.one_hot(labels, self.num_classes).float()], 1))
 
 
-class TinyCGAN(nn.Module):
+class TinyCGAN(GANModel, ConditionalSampler):
     """A class-conditional MLP GAN on 1x8x8 images with an image pool (so the pool is training state)."""
 
     def __init__(self, nz: int = 8, num_classes: int = 4, pool_size: int = 6, nan_at: int | None = None) -> None:
@@ -53,10 +54,18 @@ class TinyCGAN(nn.Module):
     def _d(self, x, labels):
         return self.discriminator(x, labels)
 
+    def sample_z(self, batch_size, generator=None):
+        return torch.rand(batch_size, self.nz, generator=generator) * 2 - 1
+
     def sample(self, labels, generator=None):
         labels = torch.as_tensor(labels)
-        z = torch.rand(labels.shape[0], self.nz, generator=generator) * 2 - 1
-        return self._g(z, labels)
+        return self._g(self.sample_z(labels.shape[0], generator), labels)
+
+    def generators(self):
+        return {"generator": self.generator}
+
+    def discriminators(self):
+        return {"discriminator": self.discriminator}
 
     def forward(self, z, labels):
         return self._g(z, labels)
@@ -66,12 +75,6 @@ class TinyCGAN(nn.Module):
 
     def example_batch(self, batch_size=2):
         return {"image": torch.zeros(batch_size, 1, SIDE, SIDE), "label": torch.arange(batch_size) % self.num_classes}
-
-    def generator_parameters(self):
-        return list(self.generator.parameters())
-
-    def discriminator_parameters(self):
-        return list(self.discriminator.parameters())
 
     def generator_loss(self, batch):
         fake = self._g(torch.rand(batch["label"].shape[0], self.nz) * 2 - 1, batch["label"])
@@ -101,7 +104,7 @@ class TinyClassifier(nn.Module):
         return self.net(x)
 
 
-class TinyPix2Pix(nn.Module):
+class TinyPix2Pix(GANModel, Translator):
     """A paired translator: A -> B with a conv generator and a conv critic on concat(A, B)."""
 
     def __init__(self) -> None:
@@ -122,11 +125,14 @@ class TinyPix2Pix(nn.Module):
     def example_batch(self, batch_size=2):
         return {"A": torch.zeros(batch_size, 1, SIDE, SIDE), "B": torch.zeros(batch_size, 1, SIDE, SIDE)}
 
-    def generator_parameters(self):
-        return list(self.generator.parameters())
+    def inference_generator(self, direction="AtoB"):
+        return self.generator
 
-    def discriminator_parameters(self):
-        return list(self.discriminator.parameters())
+    def generators(self):
+        return {"generator": self.generator}
+
+    def discriminators(self):
+        return {"discriminator": self.discriminator}
 
     def generator_loss(self, batch):
         fake = self.generator(batch["A"])
@@ -321,7 +327,7 @@ def test_seeded_runs_are_reproducible(tmp_path):
     assert state_equal(a, b)
 
 
-def test_threads_are_capped_at_the_free_cores_and_restored(tmp_path, monkeypatch):
+def test_thread_count_is_fixed_for_the_machine_unless_load_based_is_asked_for(tmp_path, monkeypatch):
     from vgzoo.train import engine
     from vgzoo.train.distributed import DistInfo
 
@@ -329,27 +335,41 @@ def test_threads_are_capped_at_the_free_cores_and_restored(tmp_path, monkeypatch
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        monkeypatch.setattr(engine.os, "cpu_count", lambda: 2)
+        monkeypatch.setattr(engine, "usable_cores", lambda: 2)
         monkeypatch.setattr(engine, "_load_average", lambda: 3.5)  # the cores are busy with other jobs
-        assert engine.resolve_threads("auto", cpu, single) == 1
-        monkeypatch.setattr(engine, "_load_average", lambda: 0.0)  # an idle machine keeps torch's count
-        assert engine.resolve_threads("auto", cpu, single) == 2
-        assert engine.resolve_threads("auto", cpu, DistInfo(rank=0, world_size=2)) is None  # torchrun's setting
-        assert engine.resolve_threads(3, cpu, single) == 3 and engine.resolve_threads("2", cpu, single) == 2
-        assert engine.resolve_threads(1, torch.device("cuda"), single) is None
+        assert engine.resolve_threads("cores", cpu, single)[0] == 2  # the default ignores the load
+        assert engine.resolve_threads("auto", cpu, single)[0] == 1  # load-based, on request
+        monkeypatch.setattr(engine, "_load_average", lambda: 0.0)
+        assert engine.resolve_threads("auto", cpu, single)[0] == 2
+        assert engine.resolve_threads("cores", cpu, DistInfo(rank=0, world_size=2))[0] is None  # torchrun's setting
+        assert engine.resolve_threads(3, cpu, single) == (3, "") and engine.resolve_threads("2", cpu, single)[0] == 2
+        assert engine.resolve_threads(1, torch.device("cuda"), single)[0] is None
         for bad in (0, -1, 1.5, "many"):
             with pytest.raises(ValueError, match="positive integer"):
                 engine.resolve_threads(bad, cpu, single)
+
         monkeypatch.setattr(engine, "_load_average", lambda: 3.5)
-        out = tmp_path / "t"
-        seen = []
-        fit(TinyCGAN(), Blobs(), out, steps=2, batch_size=8, progress=False,
-            log=lambda msg: seen.append((msg, torch.get_num_threads())))
-        assert torch.get_num_threads() == 2  # the process's setting comes back after the run
-        assert any("1 intra-op thread" in msg and n == 1 for msg, n in seen)
-        assert json.loads((out / "config.json").read_text())["options"]["threads"] == 1  # a resume reuses it
-        fit(TinyCGAN(), Blobs(), out, steps=3, resume=True, progress=False)
-        assert json.loads((out / "config.json").read_text())["options"]["threads"] == 1
+        runs = {}
+        for name, options in (("default", {}), ("busy", {}), ("set", {"threads": 1}), ("auto", {"threads": "auto"})):
+            seen = []
+            out = tmp_path / name
+            torch.manual_seed(0)
+            fit(TinyCGAN(), Blobs(), out, steps=2, batch_size=8, progress=False, seed=0, options=options,
+                log=lambda msg, seen=seen: seen.append((msg, torch.get_num_threads())))
+            assert torch.get_num_threads() == 2  # the process's setting comes back after the run
+            runs[name] = (seen, json.loads((out / "config.json").read_text())["options"]["threads"], out)
+            monkeypatch.setattr(engine, "_load_average", lambda: 0.2)  # the next runs see another load
+        assert runs["default"][1] == runs["busy"][1] == 2  # the same count whatever the load
+        assert not any("load average" in msg for msg, _ in runs["default"][0] + runs["set"][0])
+        assert runs["set"][1] == 1
+        assert any("load average" in msg for msg, _ in runs["auto"][0])
+        from safetensors.torch import load_file
+
+        a = load_file(str(runs["default"][2] / "final" / "model.safetensors"))
+        b = load_file(str(runs["busy"][2] / "final" / "model.safetensors"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # bitwise, under another load
+        fit(TinyCGAN(), Blobs(), runs["set"][2], steps=3, resume=True, progress=False)
+        assert json.loads((runs["set"][2] / "config.json").read_text())["options"]["threads"] == 1  # reused
     finally:
         torch.set_num_threads(before)
 

@@ -1,7 +1,7 @@
-"""The model registry: entry-point discovery and the ``register_model`` decorator.
+"""The model registry: entry-point discovery, ``register_model`` / ``ModelFamily`` and published configs.
 
 Models are declared as Python entry points in the group ``vgzoo.models`` (name = model name, value =
-``package.module:factory``). vgzoo's own models are declared the same way in its pyproject, so built-ins
+``package.module:attribute``, the :class:`ModelSpec` that ``register_model`` returned). vgzoo's own models are declared the same way in its pyproject, so built-ins
 and plugins share one path. Discovery reads installed metadata only; a model's module is imported the
 first time that model is built or inspected, and a module that fails to import is reported by name
 without breaking the rest of the zoo.
@@ -20,17 +20,11 @@ from importlib import metadata
 from typing import Any
 
 from .errors import PluginError, UnknownModelError
+from .tasks import TASK_NAMES
 
 ENTRY_POINT_GROUP = "vgzoo.models"
 
-TASKS = (
-    "classification",
-    "paired_translation",
-    "unpaired_translation",
-    "conditional_generation",
-    "generation",
-    "restoration",
-)
+TASKS = TASK_NAMES  # the built-in tasks (vgzoo.tasks also knows plugin ones)
 
 # Fields every pretrained config must carry (checked at registration and by vgzoo.testing).
 REQUIRED_CFG_FIELDS = ("input_size", "mean", "std", "paper")
@@ -263,8 +257,10 @@ def register_model(
             f"register_model({name!r}): {model_cls!r} is not a vgzoo.protocols.ZooModel subclass. Models subclass "
             "ZooModel (or GANModel) so that their config is captured; see docs/plugins.md."
         )
-    if task not in TASKS:
-        raise ValueError(f"register_model({name!r}): task {task!r} is not one of {', '.join(TASKS)}")
+    from .tasks import is_task, list_tasks
+
+    if not is_task(task):
+        raise ValueError(f"register_model({name!r}): task {task!r} is not one of {', '.join(list_tasks())}")
     cfg_map = _as_cfgs(cfgs)
     model_args = dict(model_args or {})
     accepted = ModelSpec(name, model_cls, family, task, {}, cfg_map).accepted_kwargs()
@@ -364,7 +360,7 @@ def split_name(name: str) -> tuple[str, str | None]:
 def load_spec(name: str) -> ModelSpec:
     """Import the module that holds ``name`` (only that one) and return its registered spec.
 
-    Names registered at run time (``@register_model`` in a script or notebook, no entry point) are
+    Names registered at run time (``register_model`` in a script or notebook, no entry point) are
     found too; an entry point always takes precedence so a doubly claimed name is never hidden.
     """
     name, _ = split_name(name)

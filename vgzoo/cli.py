@@ -14,6 +14,7 @@ import sys
 import click
 
 from . import __version__
+from .train.options import click_options as train_options
 
 DEBUG_ENV = "VGZOO_DEBUG"
 
@@ -135,7 +136,7 @@ def _published_weights(name: str, model) -> dict[str, str]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
-    """List every vgzoo.models entry point, its distribution and whether it loads."""
+    """List every vgzoo.models (and vgzoo.tasks) entry point, its distribution and whether it loads."""
     if ctx.invoked_subcommand is not None:
         return
     from ._registry import BUILTIN_DISTRIBUTION, entry_points, load_spec
@@ -154,6 +155,9 @@ def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
                 status, detail = "error", " ".join(str(exc).split())
             rows.append({"name": name, "entry_point": record.value, "distribution": record.distribution,
                          "status": status, "error": detail})
+    from .tasks import plugin_tasks
+
+    rows += [{**r, "name": f"{r['name']} (task)"} for r in plugin_tasks()]  # vgzoo.tasks entry points
     if as_json:
         _echo_json(rows)
         return
@@ -459,82 +463,21 @@ def bench_model_cmd(name: str, batch_size: int, img_size: int | None, train: boo
     _bench_finish(doc, out, as_json)
 
 
-def _key_values(pairs: tuple[str, ...], what: str) -> dict:
-    """``KEY=VALUE`` pairs; a VALUE that parses as JSON (numbers, true, lists, objects) is taken as JSON."""
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{what} takes KEY=VALUE (e.g. patch_size=4), got {pair!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 @cli.command("train")
 @click.argument("model")
-@click.option("--data", "data", default=None,
-              help="A folder in the task's format, builtin:digits, or a reference dataset (pix2pix:facades, "
-                   "cyclegan:horse2zebra; see vgzoo data list).")
-@click.option("--out", "out", default=None, type=click.Path(file_okay=False),
-              help="Run directory (checkpoints, metrics.jsonl, loss_curves.png, samples/). Default runs/MODEL.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: the recipe's).")
-@click.option("--steps", type=click.IntRange(min=1), default=None,
-              help="Total steps of the run; with --resume, continue up to this total.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Per-process batch size.")
-@click.option("--lr", type=float, default=None, help="Base learning rate (default: the recipe's).")
-@click.option("--resume", is_flag=True, help="Continue exactly from the newest checkpoint in --out.")
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
-@click.option("--amp", is_flag=True, default=None, help="Mixed precision (fp16 on CUDA, bfloat16 on CPU).")
-@click.option("--compile", "compile_", is_flag=True, default=None, help="torch.compile the networks.")
-@click.option("--seed", type=int, default=None, help="Seed of initialisation, data order and augmentation (0).")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="JSON file with any fit() keyword; command-line options win.")
-@click.option("-k", "--model-kwarg", "model_kwargs", multiple=True, metavar="KEY=VALUE",
-              help="Model factory keyword (repeatable), e.g. -k patch_size=4.")
-@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="Recipe option (repeatable), e.g. -o diffaugment=color,translation -o save_every=100.")
-@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes: more than 1 re-launches under torchrun (DDP; gloo on CPU, nccl on CUDA).")
-@click.option("--progress/--no-progress", default=True, help="Progress bar.")
-def train_cmd(model: str, data: str | None, out: str | None, epochs: int | None, steps: int | None,
-              batch_size: int | None, lr: float | None, resume: bool, device: str | None, amp: bool | None,
-              compile_: bool | None, seed: int | None, config_file: str | None, model_kwargs: tuple[str, ...],
-              options: tuple[str, ...], nproc: int, progress: bool) -> None:
-    """Train MODEL with its task's recipe; see vgzoo.train.fit. Exit 1 with a message if training diverges."""
-    if epochs is not None and steps is not None:
-        raise click.UsageError("give --epochs or --steps, not both")
-    out = out or os.path.join("runs", model)
-    if nproc > 1:
-        from .train.distributed import launch_torchrun
+@train_options
+@click.pass_context
+def train_cmd(ctx: click.Context, model: str, **values) -> None:
+    """Train MODEL with its task's recipe; see vgzoo.train.fit and docs/train.md.
 
-        argv = ["train", model, "--out", out]  # no --nproc: torchrun would take it for its own (ambiguous) option
-        for flag, value in (("--data", data), ("--epochs", epochs), ("--steps", steps), ("--batch-size", batch_size),
-                            ("--lr", lr), ("--device", device), ("--seed", seed), ("--config", config_file)):
-            if value is not None:
-                argv += [flag, str(value)]
-        argv += [f for f, on in (("--resume", resume), ("--amp", amp), ("--compile", compile_)) if on]
-        argv += [a for kv in model_kwargs for a in ("-k", kv)] + [a for kv in options for a in ("-o", kv)]
-        argv += [] if progress else ["--no-progress"]
-        code = launch_torchrun(nproc, argv)
-        if code:
-            raise click.ClickException(f"torchrun with {nproc} processes exited with code {code}")
-        return
-    from .train import fit
+    Exit 1 with a message if training diverges or --out holds something else; 130/143 after saving a checkpoint
+    when interrupted by SIGINT/SIGTERM.
+    """
+    from .train.command import train_command
 
-    result = fit(model, data, out, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr, resume=resume,
-                 device=device, amp=amp, compile=compile_, seed=seed, config=config_file,
-                 model_kwargs=_key_values(model_kwargs, "--model-kwarg") or None,
-                 options=_key_values(options, "--option"), progress=progress)
-    if result.interrupted:
-        click.echo(f"interrupted by {result.interrupted} at step {result.step}; checkpoint {result.checkpoint}; "
-                   f"continue with: vgzoo train {model} --resume --out {out}")
-        return
-    shown = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
-    click.echo(f"trained {model} for {result.step} steps -> {result.run_dir} (health: {result.health})"
-               + (f"; {shown}" if shown else ""))
+    code = train_command(model, values)
+    if code:
+        ctx.exit(code)
 
 
 @cli.command("generate")

@@ -13,8 +13,9 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
-from ._registry import REQUIRED_CFG_FIELDS, TASKS, load_spec
-from .protocols import Classifier, GANModel, ZooModel
+from ._registry import REQUIRED_CFG_FIELDS, load_spec
+from .protocols import GANModel, ZooModel
+from .tasks import get_task, is_task, list_tasks
 
 # Fields of model.pretrained_cfg every built model carries (create() fills the last three).
 BUILT_CFG_FIELDS = (*REQUIRED_CFG_FIELDS, "architecture", "family", "task")
@@ -36,7 +37,8 @@ def check_model(name: str, **small_kwargs: Any) -> None:
 
     spec = load_spec(name)
     kwargs = {**spec.test_kwargs, **small_kwargs}
-    assert spec.task in TASKS, f"{name}: task {spec.task!r} is not one of {TASKS}"
+    assert is_task(spec.task), f"{name}: task {spec.task!r} is not one of {list_tasks()}"
+    task = get_task(spec.task)
 
     torch.manual_seed(0)
     model = create(name, **kwargs)
@@ -45,11 +47,13 @@ def check_model(name: str, **small_kwargs: Any) -> None:
     assert isinstance(model, ZooModel), f"{name}: models must subclass vgzoo.protocols.ZooModel"
     check_config(name, model)
     check_deterministic(name, model, twin)
+    missing = task.missing_protocols(model)
+    assert not missing, (f"{name}: a model of task {task.name!r} must subclass "
+                         f"{', '.join(c.__module__ + '.' + c.__name__ for c in missing)}")
     check_forward(name, model, spec.task)
     if isinstance(model, GANModel):
         check_gan_gradients(name, model)
     else:
-        assert isinstance(model, Classifier), f"{name}: a model that is no GANModel must be a Classifier"
         check_classifier_gradients(name, model)
     check_save_load_roundtrip(name, model)
 
@@ -65,7 +69,7 @@ def check_config(name: str, model) -> None:
     assert len(cfg["mean"]) == len(cfg["std"]) == channels, (
         f"{name}: mean {cfg['mean']} and std {cfg['std']} need one value per input channel ({channels})"
     )
-    if cfg["task"] == "classification":
+    if get_task(cfg["task"]).output == "logits":
         assert isinstance(cfg.get("num_classes"), int), f"{name}: a classifier's cfg needs num_classes"
 
 
@@ -90,9 +94,10 @@ def check_forward(name: str, model, task: str) -> None:
     assert torch.isfinite(out).all(), f"{name}: forward output has NaN or Inf"
     cfg = model.pretrained_cfg
     assert out.shape[0] == 2, f"{name}: output batch {out.shape[0]} != input batch 2"
-    if task == "classification":
+    output = get_task(task).output
+    if output == "logits":
         expected = (2, cfg["num_classes"])
-    elif task in ("generation", "conditional_generation"):
+    elif output == "sample":
         expected = (2, *cfg["input_size"])
     else:  # translation and restoration map an image to an image of the same size
         channels = cfg.get("out_chans", inputs[0].shape[1])

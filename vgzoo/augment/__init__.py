@@ -53,28 +53,46 @@ __all__ = [
 ]
 
 
-def _pipeline_for(cfg: dict[str, Any], train: bool) -> tuple[type[nn.Module], dict[str, Any]]:
-    task = cfg["task"]
-    if task == "classification":
-        if train:
-            return ClassificationTrainTransform, {
-                "input_size": cfg["input_size"], "mean": cfg["mean"], "std": cfg["std"],
-                "num_classes": cfg["num_classes"], "interpolation": cfg["interpolation"],
-            }
-        return ClassificationEvalTransform, {
+def classification_pipeline(cfg: dict[str, Any], train: bool) -> tuple[type[nn.Module], dict[str, Any]]:
+    """The classification pipelines (a transform factory of :mod:`vgzoo.tasks`)."""
+    if train:
+        return ClassificationTrainTransform, {
             "input_size": cfg["input_size"], "mean": cfg["mean"], "std": cfg["std"],
-            "crop_pct": cfg["crop_pct"], "interpolation": cfg["interpolation"],
+            "num_classes": cfg["num_classes"], "interpolation": cfg["interpolation"],
         }
-    if task in ("paired_translation", "unpaired_translation"):
-        cls = PairedTransform if task == "paired_translation" else UnpairedTransform
-        return cls, {
-            "load_size": cfg["load_size"], "crop_size": cfg["crop_size"], "mean": cfg["mean"], "std": cfg["std"],
-            "interpolation": cfg["interpolation"], "train": train,
-        }
+    return ClassificationEvalTransform, {
+        "input_size": cfg["input_size"], "mean": cfg["mean"], "std": cfg["std"],
+        "crop_pct": cfg["crop_pct"], "interpolation": cfg["interpolation"],
+    }
+
+
+def _translation_kwargs(cfg: dict[str, Any], train: bool) -> dict[str, Any]:
+    return {"load_size": cfg["load_size"], "crop_size": cfg["crop_size"], "mean": cfg["mean"], "std": cfg["std"],
+            "interpolation": cfg["interpolation"], "train": train}
+
+
+def paired_pipeline(cfg: dict[str, Any], train: bool) -> tuple[type[nn.Module], dict[str, Any]]:
+    """The pix2pix pipeline: one random crop and flip shared by A and B."""
+    return PairedTransform, _translation_kwargs(cfg, train)
+
+
+def unpaired_pipeline(cfg: dict[str, Any], train: bool) -> tuple[type[nn.Module], dict[str, Any]]:
+    """The CycleGAN pipeline: A and B cropped and flipped independently."""
+    return UnpairedTransform, _translation_kwargs(cfg, train)
+
+
+def images_pipeline(cfg: dict[str, Any], train: bool) -> tuple[type[nn.Module], dict[str, Any]]:
+    """The pipeline of the image-only GAN tasks (generation, conditional generation, restoration)."""
     return GenerationTransform, {
         "input_size": cfg["input_size"], "mean": cfg["mean"], "std": cfg["std"],
         "interpolation": cfg["interpolation"], "train": train,
     }
+
+
+def _pipeline_for(cfg: dict[str, Any], train: bool) -> tuple[type[nn.Module], dict[str, Any]]:
+    from ..tasks import get_task
+
+    return get_task(cfg["task"]).transform_factory()(cfg, train)
 
 
 def create_transform(model_or_cfg: Any, train: bool = True, seed: int | None = None, **overrides: Any) -> nn.Module:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..tasks import get_task, is_task, list_tasks
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_CROP_PCT = 0.875
@@ -28,14 +30,6 @@ CONFIG_KEYS = (
     "out_chans",
 )
 
-TASKS = (
-    "classification",
-    "paired_translation",
-    "unpaired_translation",
-    "conditional_generation",
-    "generation",
-    "restoration",
-)
 
 
 def _source_cfg(model_or_cfg: Any) -> dict[str, Any]:
@@ -87,11 +81,11 @@ def resolve_config(model_or_cfg: Any, **overrides: Any) -> dict[str, Any]:
     task = src.get("task")
     if task is None:
         raise ValueError(
-            "create_transform: the config names no task. Pass task= (one of " + ", ".join(TASKS) + ") "
+            "create_transform: the config names no task. Pass task= (one of " + ", ".join(list_tasks()) + ") "
             "or a model built by vgzoo.create."
         )
-    if task not in TASKS:
-        raise ValueError(f"create_transform: unknown task {task!r}; expected one of {', '.join(TASKS)}.")
+    if not is_task(task):
+        raise ValueError(f"create_transform: unknown task {task!r}; expected one of {', '.join(list_tasks())}.")
 
     if "input_size" in src:
         size = src["input_size"]
@@ -107,7 +101,7 @@ def resolve_config(model_or_cfg: Any, **overrides: Any) -> dict[str, Any]:
     else:
         raise ValueError("create_transform: the config has no input_size; pass input_size=(C, H, W).")
     chans = input_size[0]
-    gan = task != "classification"
+    gan = get_task(task).stats == "gan"
 
     cfg: dict[str, Any] = {
         "task": task,

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..protocols import GANModel
 from .flops import count_flops, measure_matmul_peak
 from .memory import CPU_MEMORY_METHOD, CUDA_MEMORY_METHOD, profile_call
 from .timing import Timing, load_note, synchronize, threads
@@ -57,7 +58,7 @@ def _build(name: str, img_size: int | None, batch_size: int) -> tuple[nn.Module,
         kwargs = {"img_size": img_size} if img_size is not None and "img_size" in info.default_kwargs else {}
         model = create(name, **kwargs)
         inputs = tuple(model.example_inputs(batch_size))
-        batch = model.example_batch(batch_size) if info.task != "classification" else None
+        batch = model.example_batch(batch_size) if isinstance(model, GANModel) else None
         return model, "vgzoo", info.task, inputs, batch
     import timm
 
@@ -89,7 +90,7 @@ def _step_fn(model: nn.Module, task: str, inputs: tuple, batch: dict | None, tra
 
         return infer
     model.train()
-    if task == "classification":
+    if batch is None:  # a classifier (vgzoo or timm; _build gives GANModels a batch): cross-entropy on forward
         opt = torch.optim.SGD(model.parameters(), lr=1e-4)
 
         def train_step():

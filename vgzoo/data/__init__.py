@@ -27,7 +27,8 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from ..errors import DataError
+from ..errors import DataError, PluginError
+from ..tasks import BUILTIN_TASKS, UnknownTaskError, get_task, list_tasks
 from .aligned import AlignedDataset
 from .digits import DigitsDataset, stratified_split
 from .images import IMG_EXTENSIONS, RandomCropFlip, list_images, read_image
@@ -63,21 +64,20 @@ __all__ = [
     "verify_datasets",
 ]
 
-#: The dataset class a folder spec gets, by model task.
-TASK_DATASETS: dict[str, type[Dataset]] = {
-    "paired_translation": AlignedDataset,
-    "unpaired_translation": UnalignedDataset,
-    "classification": LabelledImageFolder,
-    "conditional_generation": LabelledImageFolder,
-    "generation": ImageFolderDataset,
-    "restoration": ImageFolderDataset,
-}
-_TASK_ALIASES = {"unaligned_translation": "unpaired_translation", "single": "single"}
+#: The dataset class a folder spec gets, by built-in task (the task registry, vgzoo.tasks, is the source).
+TASK_DATASETS: dict[str, type[Dataset]] = {name: t.dataset_class() for name, t in BUILTIN_TASKS.items()}
 
-#: Built-in datasets by name (``builtin:NAME``) and the tasks they serve.
-BUILTIN_DATASETS: dict[str, tuple[str, ...]] = {
-    "digits": ("classification", "conditional_generation", "generation", "restoration"),
-}
+
+def _served_by_builtin(task: str) -> bool:
+    try:
+        return get_task(task).builtin_view is not None
+    except (UnknownTaskError, PluginError):
+        return False
+
+
+#: Built-in datasets by name (``builtin:NAME``) and the built-in tasks they serve (any task whose batches are
+#: ``image`` or ``image`` + ``label``, plugin tasks included).
+BUILTIN_DATASETS: dict[str, tuple[str, ...]] = {"digits": tuple(t for t in BUILTIN_TASKS if _served_by_builtin(t))}
 
 
 #: Run options that are dataset keywords: ``-o direction=AtoB`` is ``-o 'data={"direction": "AtoB"}'``.
@@ -153,12 +153,14 @@ def create_dataset(spec: str | os.PathLike, task: str, *, verify: bool | str = "
 
 
 def _create(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset:
-    task = _TASK_ALIASES.get(task, task)
-    if task not in TASK_DATASETS and task != "single":
-        raise DataError(
-            f"unknown task {task!r}; expected one of {', '.join(sorted([*TASK_DATASETS, 'single']))} "
-            "(a model's task is model.pretrained_cfg['task'])"
-        )
+    record = None
+    if task != "single":
+        try:
+            record = get_task(task)
+        except (UnknownTaskError, PluginError) as exc:
+            raise DataError(f"{exc} For inference inputs pass task='single' (a model's task is "
+                            "model.pretrained_cfg['task'])") from exc
+        task = record.name
     text = os.fspath(spec)
     if is_reference_spec(text):
         path, kwargs = dataset_args(text, task, kwargs)
@@ -170,18 +172,20 @@ def _create(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset:
                 f"unknown built-in dataset {text!r}; available: "
                 f"{', '.join('builtin:' + n for n in sorted(BUILTIN_DATASETS))}, or pass a folder path"
             )
-        if task not in BUILTIN_DATASETS[name]:
+        view = record.builtin_view if record is not None else None
+        if view is None:
+            served = [t for t in list_tasks() if _served_by_builtin(t)]
             raise DataError(
-                f"{text!r} has no data for task {task!r} (it serves {', '.join(BUILTIN_DATASETS[name])}); "
+                f"{text!r} has no data for task {task!r} (it serves {', '.join(served)}); "
                 "pass a folder of images in the layout that task needs"
             )
         dataset = _build(DigitsDataset, text, task, **kwargs)
-        return ImagesOnly(dataset) if task in ("generation", "restoration") else dataset
+        return ImagesOnly(dataset) if view == "images" else dataset
 
     root = Path(text).expanduser()
     if task == "single":
         return _build(SingleDataset, text, task, root, **kwargs)
-    cls = TASK_DATASETS[task]
+    cls = record.dataset_class()
     if cls in (AlignedDataset, UnalignedDataset) and "split" in kwargs:
         if "phase" in kwargs:
             raise DataError(f"pass either split or phase to create_dataset for task {task!r}, not both")

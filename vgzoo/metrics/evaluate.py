@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import DataError, DataNotFoundError
+from ..protocols import ConditionalSampler, UnconditionalSampler
 from .distances import SMALL_SET, frechet_distance, kernel_inception_distance, kid_subset_size
 from .features import FeatureExtractor, cached_features, extract_features, folder_features, get_features, to_uint8
 
@@ -337,7 +338,7 @@ def sample_generator(model: nn.Module, labels: torch.Tensor | None, num: int, *,
                      batch_size: int = 256) -> torch.Tensor:
     """uint8 samples (N, C, H, W) of a generator, seeded: ``model.sample(labels, generator)`` for conditional models
     (labels given), ``model.sample(num, generator)`` for unconditional ones. Eval mode while sampling."""
-    if not callable(getattr(model, "sample", None)):
+    if not isinstance(model, (ConditionalSampler, UnconditionalSampler)):
         raise DataError(f"{type(model).__name__} has no sample() method; vgzoo eval generate scores generators "
                         "(tasks generation and conditional_generation).")
     gen = torch.Generator().manual_seed(int(seed))

@@ -37,6 +37,7 @@ from PIL import Image
 from torch import nn
 
 from ..errors import DataError, DownloadError, InputSizeError, OfflineError, VgzooError
+from ..protocols import Classifier
 
 __all__ = [
     "FeatureExtractor",
@@ -190,7 +191,7 @@ def _load_classifier(spec: str | nn.Module, device: torch.device) -> FeatureExtr
     model = load_model(spec, pretrained=True, tasks=("classification",))
     cfg = getattr(model, "pretrained_cfg", None) or {}
     name = spec if isinstance(spec, str) else cfg.get("architecture", type(model).__name__)
-    if not (callable(getattr(model, "forward_features", None)) and callable(getattr(model, "forward_head", None))):
+    if not isinstance(model, Classifier):
         raise FeaturesError(
             f"{name!r} has no forward_features/forward_head(pre_logits=True), so it has no pooled pre-logit features; "
             "use --features inception, digits, or a vgzoo/timm-style classification model."

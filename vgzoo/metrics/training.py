@@ -11,6 +11,7 @@ import os
 import torch
 from torch import nn
 
+from ..protocols import ConditionalSampler
 from .evaluate import compare_features, real_features, sample_generator
 from .features import FeatureExtractor, extract_features, get_features
 
@@ -50,7 +51,7 @@ def evaluate_generator(model: nn.Module, real: RealFeatures, *, num_samples: int
     """
     n = int(num_samples or len(real))
     labels = None
-    if real.labels is not None and callable(getattr(model, "sample", None)) and getattr(model, "num_classes", None):
+    if real.labels is not None and isinstance(model, ConditionalSampler):
         labels = real.labels if num_samples is None else real.labels[torch.randint(  # n draws of the real labels
             len(real.labels), (n,), generator=torch.Generator().manual_seed(seed))]
         device = next(model.parameters()).device

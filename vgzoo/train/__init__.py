@@ -11,27 +11,35 @@ with DCGAN optimisation (Radford et al. 2016) and optional DiffAugment (Zhao et 
 A run directory holds ``config.json``, ``metrics.jsonl`` (one JSON row per step, plus validation rows),
 ``loss_curves.png``, ``samples/*.png``, ``health.json`` (the GAN health monitor), ``checkpoints/`` (resumable
 bit for bit) and ``final/`` (a ``local-dir:`` model folder).
+
+Names are imported on first use, so ``vgzoo.train.options`` (the option schema the CLI is built from) costs no
+torch import.
 """
 
 from __future__ import annotations
 
-from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
-from .engine import TrainingError, TrainResult, fit
-from .monitor import Finding, GANHealthMonitor, MonitorConfig
-from .recipes import RECIPES, Recipe, recipe_for
+import importlib
+from typing import Any
 
-__all__ = [
-    "fit",
-    "TrainResult",
-    "TrainingError",
-    "CheckpointError",
-    "GANHealthMonitor",
-    "MonitorConfig",
-    "Finding",
-    "RECIPES",
-    "Recipe",
-    "recipe_for",
-    "latest_checkpoint",
-    "load_checkpoint",
-    "save_checkpoint",
-]
+_EXPORTS = {
+    "fit": "engine", "TrainResult": "engine", "TrainingError": "engine", "RunDirError": "rundir",
+    "TrainState": "state", "Callback": "callbacks",
+    "CheckpointError": "checkpoint", "latest_checkpoint": "checkpoint", "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "GANHealthMonitor": "monitor", "MonitorConfig": "monitor", "Finding": "monitor",
+    "RECIPES": "recipes", "Recipe": "recipes", "recipe_for": "recipes",
+    "Option": "options", "RUN_OPTIONS": "options", "ENGINE_OPTIONS": "options",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vgzoo.train' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,14 +1,17 @@
 """The training engine behind ``vgzoo train`` and :func:`vgzoo.train.fit`.
 
 One loop for every task: the recipe of the model's registered task (see :mod:`vgzoo.train.recipes`)
-supplies optimizers, schedulers and the step; the engine supplies data order, logging, pictures, the
-GAN health monitor, checkpoints that resume bit for bit, signal handling and DistributedDataParallel.
+supplies optimizers, schedulers and the step; the loop advances a :class:`~vgzoo.train.state.TrainState` and
+calls the callbacks of :mod:`vgzoo.train.callbacks` (metrics, health monitor, progress, evaluation, pictures,
+checkpoints); signals stop it after the current step; DistributedDataParallel wraps the model under torchrun.
 
 Exact resume: the data order of an epoch is a function of (seed, epoch) (a DistributedSampler), the
 position inside the epoch is checkpointed, and so are every RNG (torch CPU/CUDA, NumPy, Python), the
 optimizers, schedulers, scaler, image pools and monitor. Everything done at an epoch's end (evaluation,
 sample grids, diversity) draws on its own generators and restores the global RNG states, so a run
-stopped and resumed sees the very numbers an uninterrupted run sees.
+stopped and resumed sees the very numbers an uninterrupted run sees. The LR schedule's horizon is fixed when a run
+starts: ``--resume`` past it is refused where the schedule depends on it (unless ``-o schedule_steps`` re-plans it),
+so a resumed run is always the run it claims to be.
 """
 
 from __future__ import annotations
@@ -16,12 +19,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import os
+import random
 import signal
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,23 +35,18 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .._hub import atomic_write_json
 from ..data.verify import verify_datasets
-from ..errors import VgzooError
+from ..protocols import GANModel
 from . import checkpoint as ckpt
 from . import distributed as ddp
-from . import plots
+from . import rundir
+from .callbacks import DEFAULT_CALLBACKS, Callback, MetricsLog, TrainingError, rng_preserved
 from .monitor import GANHealthMonitor, MonitorConfig
-from .recipes import Recipe, recipe_for
+from .options import ENGINE_DEFAULTS, FIT_KEYS
+from .recipes import Recipe, first_items, recipe_for
+from .state import TrainState
 
 logger = logging.getLogger("vgzoo.train")
-PLOT_INTERVAL_S = 20.0
-PICTURE_INTERVAL_S = 5.0
-
-FIT_KEYS = ("model", "data", "val_data", "out", "task", "epochs", "steps", "batch_size", "lr", "device", "amp",
-            "compile", "seed", "model_kwargs", "options")
-
-
-class TrainingError(VgzooError, RuntimeError):
-    """Training stopped on purpose: NaN/Inf losses, a configuration that cannot train, a broken resume."""
+__all__ = ["fit", "TrainResult", "TrainingError", "resolve_threads", "RunContext"]
 
 
 @dataclass
@@ -92,17 +89,6 @@ class _Signals:
     def __exit__(self, *exc) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
-
-
-@contextlib.contextmanager
-def _rng_preserved(device: torch.device) -> Iterator[None]:
-    """Run side work (evaluation, pictures) without moving any global RNG."""
-    py, npy = __import__("random").getstate(), np.random.get_state()
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        yield
-    __import__("random").setstate(py)
-    np.random.set_state(npy)
 
 
 class _Batches:
@@ -150,33 +136,44 @@ def _load_average() -> float:
         return 0.0
 
 
-def resolve_threads(value: int | str | None, device: torch.device, info: ddp.DistInfo) -> int | None:
-    """The intra-op thread count of a CPU run (option ``threads``), or None to leave torch's setting alone.
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), which do not change with the machine's load."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
-    ``"auto"`` (the default) caps torch's count at the cores the machine has free (cores minus the 1-minute load
-    average, at least 1). More busy threads than cores is ruinous for the small batches of these models: PyTorch's
-    OpenMP workers wait for each other at every operator, and one of them descheduled stalls the rest (measured on
-    a loaded 2-core machine: 2 threads ran a cGAN step ~30x slower than 1 thread; see benchmarks/RESULTS.md
-    "train"). Distributed runs keep torchrun's setting (OMP_NUM_THREADS=1 per process).
+
+def resolve_threads(value: int | str | None, device: torch.device, info: ddp.DistInfo) -> tuple[int | None, str]:
+    """The intra-op thread count of a CPU run (option ``threads``) and why; None leaves torch's setting alone.
+
+    ``"cores"`` (the default) is the cores this process may use, capped at torch's own count: fixed for a
+    machine, so a seeded run gives the same numbers whatever else is running (the count is saved with the run
+    and reused on resume). ``"auto"``, on request only, caps it at the cores free right now (cores minus the
+    1-minute load average): faster on a busy machine, but the count, and so the last bits of the results,
+    then depend on the load. More busy threads than cores is ruinous for the small batches of these models:
+    PyTorch's OpenMP workers wait for each other at every operator (benchmarks/RESULTS.md, "train").
+    Distributed runs keep torchrun's setting (OMP_NUM_THREADS=1 per process).
 
     Raises:
-        ValueError: ``value`` is neither ``"auto"``, ``None`` nor a positive integer.
+        ValueError: ``value`` is neither ``"cores"``, ``"auto"``, ``None`` nor a positive integer.
     """
-    if value is None or device.type != "cpu":
-        return None
+    if value is None or device.type != "cpu" or info.enabled:
+        return None, ""
+    n = torch.get_num_threads()
+    if value == "cores":
+        return min(n, usable_cores()), f"the {usable_cores()} core(s) this process may use"
     if value == "auto":
-        n = torch.get_num_threads()
-        if info.enabled or n <= 1:
-            return None
-        free = (os.cpu_count() or n) - _load_average()
-        return max(1, min(n, int(free)))
+        load = _load_average()
+        threads = max(1, min(n, int(usable_cores() - load)))
+        return threads, f"load average {load:.1f} on {usable_cores()} cores (-o threads=auto)"
     try:
         threads = int(value)
     except (TypeError, ValueError):
         threads = 0
     if threads < 1 or str(threads) != str(value).strip():
-        raise ValueError(f"option threads={value!r}: expected 'auto' or a positive integer (e.g. -o threads=1).")
-    return threads
+        raise ValueError(f"option threads={value!r}: expected 'cores', 'auto' or a positive integer (e.g. -o threads=1).")
+    return threads, ""
 
 
 def _build_data(spec, task: str, split: str, data_kwargs: dict) -> Dataset | None:
@@ -192,24 +189,6 @@ def _build_data(spec, task: str, split: str, data_kwargs: dict) -> Dataset | Non
         return None
 
 
-def _first_items(dataset: Dataset, n: int) -> dict[str, Any]:
-    from torch.utils.data import default_collate
-
-    return default_collate([dataset[i] for i in range(min(n, len(dataset)))])
-
-
-def _cgan_real_batch(dataset: Dataset, per_class: int = 16) -> dict[str, Any] | None:
-    labels = getattr(dataset, "labels", None)
-    if labels is None:
-        return None
-    idx = []
-    for c in torch.unique(labels).tolist():
-        idx += torch.nonzero(labels == c).flatten()[:per_class].tolist()
-    from torch.utils.data import default_collate
-
-    return default_collate([dataset[i] for i in idx])
-
-
 def fit(
     model: str | nn.Module,
     data: str | os.PathLike | Dataset | None = None,
@@ -221,6 +200,7 @@ def fit(
     batch_size: int | None = None,
     lr: float | None = None,
     resume: bool | str | os.PathLike = False,
+    overwrite: bool = False,
     device: str | torch.device | None = None,
     amp: bool | None = None,
     compile: bool | None = None,
@@ -231,88 +211,131 @@ def fit(
     val_data: Dataset | None = None,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    callbacks: Iterable[Callback] = (),
 ) -> TrainResult:
     """Train a model with its task's recipe, writing everything into ``out`` (the run directory).
+
+    The keywords are the run options of :mod:`vgzoo.train.options` (``vgzoo train``'s flags); ``options`` takes the
+    engine options of that module and the recipe's own (``Recipe.schema``), both listed in docs/train.md.
 
     Args:
         model: a registered model name (built with ``model_kwargs``) or a model instance (its ``pretrained_cfg``
             must name the ``task``, or pass ``task=``).
         data: ``"builtin:digits"``, a folder in the task's format (see :func:`vgzoo.data.create_dataset`), or a
             dataset whose items follow the data contract.
-        out: the run directory (metrics.jsonl, loss_curves.png, samples/, checkpoints/, health.json, config.json).
+        out: the run directory: a new or empty folder, or (with ``resume``) a run of the same model.
         task: the task, when ``model`` is an instance without one in its config.
         epochs: epochs to train (default: the recipe's).
         steps: total steps of the run (overrides ``epochs``); with ``resume`` the run continues up to this total.
         batch_size: per-process batch size (default: the recipe's).
         lr: base learning rate (default: the recipe's).
         resume: continue from the newest checkpoint in ``out`` (or in the given run directory / checkpoint folder).
+        overwrite: move what ``out`` holds aside to ``OUT.old-<UTC time>`` (never deleted) and start afresh.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``... (default: CUDA when available).
         amp: mixed precision (fp16 + GradScaler on CUDA, bfloat16 autocast on CPU).
         compile: ``torch.compile`` the model's networks (state-dict keys are unchanged).
         seed: the seed of initialisation, data order and augmentation (default 0).
         config: a JSON file (or dict) with any of these keyword arguments; explicit arguments win.
         model_kwargs: keyword arguments of the model factory.
-        options: recipe options (see :mod:`vgzoo.train.recipes`) and engine options: ``save_every`` (steps),
-            ``keep_last`` (3), ``ema`` (False), ``ema_decay`` (0.999), ``num_workers`` (0), ``augment`` (dict of
-            create_transform overrides), ``data`` (dict of create_dataset kwargs), ``monitor`` (dict of
-            :class:`MonitorConfig` fields), ``schedule_steps`` (LR-schedule horizon, default: the run's total),
-            ``threads`` (CPU intra-op threads: ``"auto"``, the default, caps them at the free cores, see
-            :func:`resolve_threads`; bitwise comparisons between separate runs need the same count).
+        options: recipe and engine options (``threads``: see :func:`resolve_threads`).
         val_data: a validation dataset, when ``data`` is a dataset.
         progress: show a tqdm bar.
         log: where messages go (default: ``tqdm.write`` on rank 0).
+        callbacks: further :class:`~vgzoo.train.callbacks.Callback` objects, called after the built-in ones.
 
     Returns:
         A :class:`TrainResult`.
 
     Raises:
+        RunDirError: ``out`` holds something else than a run of this model to resume (nothing is written).
         TrainingError: a loss became NaN/Inf (the last good checkpoint is kept), or the run cannot start.
     """
     explicit = {k: v for k, v in dict(task=task, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
                                       device=device, amp=amp, compile=compile, seed=seed).items() if v is not None}
     file_cfg = _read_config(config)
     run_dir = Path(out if out is not None else file_cfg.get("out", "runs/train"))
+    ctx = RunContext(model, data, val_data, run_dir, progress, log, list(callbacks))
     saved_cfg: dict[str, Any] = {}
-    resume_from: Path | None = None
+    if resume and overwrite:
+        raise TrainingError("pass resume (--resume) or overwrite (--overwrite), not both.")
     if resume:
-        where = run_dir if resume is True else Path(resume)
-        resume_from = where if (where / ckpt.STATE_JSON).is_file() else ckpt.latest_checkpoint(where)
-        if resume_from is None:
-            raise TrainingError(
-                f"--resume: {str(where)!r} holds no complete checkpoint (expected {ckpt.CHECKPOINTS}/step_<N>/). "
-                "Start a fresh run without --resume, or point --out at the run to continue."
-            )
-        saved = ckpt.read_trainer_state(resume_from).get("config", {})
-        saved_cfg = {k: v for k, v in saved.items() if k in FIT_KEYS}
-        if "steps" in explicit or "epochs" in explicit:
-            saved_cfg.pop("steps", None)
-            saved_cfg.pop("epochs", None)
-    cfg: dict[str, Any] = {**saved_cfg, **file_cfg, **explicit}
+        ctx.resume_from, saved_cfg = _resume_point(run_dir, resume, model, explicit)
+    elif ctx.info.is_main:
+        rundir.claim(run_dir, overwrite=overwrite, log=ctx.log)
+    given_options = {**file_cfg.get("options", {}), **(options or {})}
+    ctx.configure(_merge_config(saved_cfg, file_cfg, explicit, model_kwargs, given_options, run_dir),
+                  replan="schedule_steps" in given_options)
+    return ctx.run()
+
+
+def _merge_config(saved: dict, file_cfg: dict, explicit: dict, model_kwargs: dict | None, options: dict,
+                  run_dir: Path) -> dict[str, Any]:
+    """The run's configuration: a resumed run's saved one, then a --config file, then explicit keywords."""
+    cfg: dict[str, Any] = {**saved, **file_cfg, **explicit}
     if model_kwargs is not None:
         cfg["model_kwargs"] = dict(model_kwargs)
-    cfg["options"] = {**saved_cfg.get("options", {}), **file_cfg.get("options", {}), **(options or {})}
+    cfg["options"] = {**saved.get("options", {}), **options}
     if "steps" in explicit:
         cfg.pop("epochs", None)
-    cfg.setdefault("seed", 0)
-    cfg.setdefault("amp", False)
-    cfg.setdefault("compile", False)
-    cfg.setdefault("model_kwargs", {})
+    for key, default in (("seed", 0), ("amp", False), ("compile", False), ("model_kwargs", {})):
+        cfg.setdefault(key, default)
     cfg["out"] = str(run_dir)
-    return _Run(model, data if data is not None else cfg.get("data"), val_data, cfg, resume_from, progress, log).run()
+    return cfg
 
 
-class _Run:
-    def __init__(self, model, data, val_data, cfg, resume_from, progress, log) -> None:
-        self.cfg, self.resume_from, self.progress = cfg, resume_from, progress
+def _model_name(model: str | nn.Module) -> str:
+    if isinstance(model, str):
+        return model
+    return (getattr(model, "pretrained_cfg", {}) or {}).get("architecture", type(model).__name__)
+
+
+def _resume_point(run_dir: Path, resume, model, explicit: dict) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint folder to resume from and the run's saved config (``fit`` keys only)."""
+    where = run_dir if resume is True else Path(resume)
+    resume_from = where if (where / ckpt.STATE_JSON).is_file() else ckpt.latest_checkpoint(where)
+    if resume_from is None:
+        raise TrainingError(
+            f"--resume: {str(where)!r} holds no complete checkpoint (expected {ckpt.CHECKPOINTS}/step_<N>/). "
+            "Start a fresh run without --resume, or point --out at the run to continue."
+        )
+    saved = ckpt.read_trainer_state(resume_from).get("config", {})
+    held, name = saved.get("model"), _model_name(model)
+    if held is not None and held != name:
+        raise TrainingError(
+            f"--resume: {str(where)!r} holds a run of {held}, not {name}. Continue it with `vgzoo train {held} "
+            f"--resume --out {where}`, or train {name} into another --out."
+        )
+    saved_cfg = {k: v for k, v in saved.items() if k in FIT_KEYS}
+    if "steps" in explicit or "epochs" in explicit:
+        saved_cfg.pop("steps", None)
+        saved_cfg.pop("epochs", None)
+    return resume_from, saved_cfg
+
+
+class RunContext:
+    """One run: its configuration and what the callbacks share (run folder, device, datasets, fixed batches)."""
+
+    def __init__(self, model, data, val_data, run_dir: Path, progress: bool, log, callbacks: list) -> None:
         self.model_arg, self.data_arg, self.val_arg = model, data, val_data
-        self.run_dir = Path(cfg["out"])
+        self.run_dir, self.progress, self._log, self.extra_callbacks = run_dir, progress, log, callbacks
+        self.metrics_path = run_dir / "metrics.jsonl"
         self.info = ddp.env_info()
-        self._log = log
-        self._last_plot = -math.inf
-        self._last_pictures = -math.inf
-        self._plot_cost = 0.0
+        self.resume_from: Path | None = None
+        self.replan = False
+        self.cfg: dict[str, Any] = {}
+        self.opts: dict[str, Any] = {}
+        self.device = torch.device("cpu")
+        self.val_ds: Dataset | None = None
+        self.batch_size = 0
+        self.fixed: dict[str, Any] = {}
+        self.real: dict[str, Any] | None = None
+        self.metrics = MetricsLog()
 
-    # ------------------------------------------------------------------------------------ messages
+    def configure(self, cfg: dict[str, Any], replan: bool) -> None:
+        self.cfg, self.opts, self.replan = cfg, cfg["options"], replan
+        if self.data_arg is None:
+            self.data_arg = cfg.get("data")
+
     def log(self, msg: str) -> None:
         if not self.info.is_main:
             return
@@ -324,23 +347,41 @@ class _Run:
             tqdm.write(msg)
 
     # --------------------------------------------------------------------------------------- setup
-    def _build_model(self) -> tuple[nn.Module, str]:
-        from .._factory import create
+    def run(self) -> TrainResult:
+        self.device = ddp.resolve_device(self.cfg.get("device"), self.info)
+        self.cfg["device"] = str(self.device)
+        self.info = ddp.init(self.device)
+        threads_before = torch.get_num_threads()
+        try:
+            threads, why = resolve_threads(self.opts.get("threads", "cores"), self.device, self.info)
+            if threads is not None:
+                self.opts["threads"] = threads  # saved with the run: a resumed run computes with the same count
+                if threads != threads_before:
+                    torch.set_num_threads(threads)
+                if why.startswith("load"):  # load-based on request: say so, the results now depend on it
+                    self.log(f"CPU: {threads} intra-op thread(s) ({why}); runs with another count differ in "
+                             "the last bits")
+            return self.train()
+        finally:
+            if torch.get_num_threads() != threads_before:
+                torch.set_num_threads(threads_before)
+            ddp.shutdown()
 
+    def _build_model(self) -> tuple[nn.Module, str]:
         torch.manual_seed(int(self.cfg["seed"]))
         if isinstance(self.model_arg, str):
+            from .._factory import create
+
             model = create(self.model_arg, **self.cfg["model_kwargs"])
-            self.cfg["model"] = self.model_arg
         else:
             model = self.model_arg
-            self.cfg["model"] = (getattr(model, "pretrained_cfg", {}) or {}).get("architecture", type(model).__name__)
+        self.cfg["model"] = _model_name(self.model_arg)
         task = self.cfg.get("task") or (getattr(model, "pretrained_cfg", {}) or {}).get("task")
         if task is None:
-            raise TrainingError(
-                f"cannot tell the task of {type(model).__name__}: its pretrained_cfg has no 'task'. Pass task= "
-                "(one of classification, paired_translation, unpaired_translation, conditional_generation, "
-                "generation, restoration)."
-            )
+            from ..tasks import list_tasks
+
+            raise TrainingError(f"cannot tell the task of {type(model).__name__}: its pretrained_cfg has no 'task'. "
+                                f"Pass task= (one of {', '.join(list_tasks())}).")
         self.cfg["task"] = task
         return model, task
 
@@ -360,346 +401,178 @@ class _Run:
         verify_datasets({"train": train, "val": val}, verify, progress=self.progress and self.info.is_main)
         return train, val
 
-    def run(self) -> TrainResult:
-        cfg, opts = self.cfg, self.cfg["options"]
-        device = ddp.resolve_device(cfg.get("device"), self.info)
-        cfg["device"] = str(device)
-        self.info = ddp.init(device)
-        threads_before = torch.get_num_threads()
-        try:
-            threads = resolve_threads(opts.get("threads", "auto"), device, self.info)
-            if threads is not None:
-                opts["threads"] = threads  # saved with the run: a resumed run computes with the same count
-                if threads != threads_before:
-                    torch.set_num_threads(threads)
-                    self.log(f"CPU: {threads} intra-op thread(s) instead of {threads_before} (load average "
-                             f"{_load_average():.1f} on {os.cpu_count()} cores; -o threads=N chooses)")
-            return self._run(device, cfg, opts)
-        finally:
-            if torch.get_num_threads() != threads_before:
-                torch.set_num_threads(threads_before)
-            ddp.shutdown()
+    def _place(self, model: nn.Module) -> nn.Module:
+        """Move the model to the device; SyncBatchNorm under DDP; ``torch.compile`` its networks."""
+        model.to(self.device)
+        if self.info.enabled:
+            model = ddp.convert_sync_batchnorm(model, self.device, self.log)
+        if self.cfg["compile"]:
+            if isinstance(model, GANModel):  # the networks, not the loss code around them
+                for part in (*model.generators().values(), *model.discriminators().values()):
+                    part.compile()
+            else:
+                model.compile()
+        return model
 
-    def _run(self, device: torch.device, cfg: dict, opts: dict) -> TrainResult:
-        info = self.info
+    def _recipe(self, recipe_cls: type[Recipe], model: nn.Module) -> Recipe:
+        """The recipe with mixed precision and the (possibly DDP-wrapped) way to call the model."""
+        amp_on, dev = bool(self.cfg["amp"]), self.device.type
+        if amp_on:
+            dtype = torch.float16 if dev == "cuda" else torch.bfloat16
+            autocast = lambda: torch.autocast(dev, dtype=dtype)  # noqa: E731
+        else:
+            autocast = contextlib.nullcontext
+        scaler = torch.amp.GradScaler(dev, enabled=amp_on and dev == "cuda")
+        if not isinstance(model, GANModel):
+            call = ddp.wrap(model, self.info, self.device, find_unused=False)
+        else:
+            wrapped = ddp.wrap(ddp.LossCall(model), self.info, self.device, find_unused=True)
+            call = wrapped if self.info.enabled else (lambda method, *a: getattr(model, method)(*a))
+        recipe = recipe_cls(model, call, lr=self.cfg.get("lr"), batch_size=self.batch_size, options=self.opts,
+                            device=self.device, autocast=autocast, scaler=scaler)
+        self.cfg["lr"] = recipe.lr
+        recipe.make_transforms(dict(self.opts.get("augment", {})))
+        return recipe
+
+    def _length(self, recipe_cls: type[Recipe], spe: int) -> int:
+        if self.cfg.get("steps") is not None:
+            return int(self.cfg["steps"])
+        self.cfg["epochs"] = int(self.cfg.get("epochs") or recipe_cls.defaults["epochs"])
+        return self.cfg["epochs"] * spe
+
+    def _horizon(self, total: int) -> int:
+        """The LR schedule's horizon: fixed when the run starts, kept on resume unless re-planned explicitly."""
+        if self.resume_from is None:
+            return int(self.opts.get("schedule_steps") or total)
+        return int(ckpt.read_trainer_state(self.resume_from).get("horizon") or total)
+
+    def _state(self, model: nn.Module, recipe: Recipe, total: int, horizon: int, spe: int) -> TrainState:
+        ema = None
+        if self.opts.get("ema"):
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            decay = float(self.opts.get("ema_decay", ENGINE_DEFAULTS["ema_decay"]))
+            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        monitor = GANHealthMonitor(MonitorConfig(**self.opts.get("monitor", {})),
+                                   path=self.run_dir / "health.json" if self.info.is_main else None, log=self.log)
+        return TrainState(model=model, recipe=recipe, monitor=monitor, total=total, horizon=horizon,
+                          steps_per_epoch=spe, ema=ema)
+
+    def _restore_or_seed(self, st: TrainState) -> None:
+        if self.resume_from is None:
+            seed = int(self.cfg["seed"]) + self.info.rank
+            torch.manual_seed(seed)
+            np.random.seed(seed)
+            random.seed(seed)
+            return
+        st.restore(self.resume_from, self.metrics_path)
+        wanted = int(self.opts.get("schedule_steps") or st.horizon) if self.replan else st.horizon
+        if wanted != st.horizon:
+            before = st.recipe.lr_now()
+            st.recipe.set_horizon(wanted, st.steps_per_epoch, st.step)
+            st.horizon = wanted
+            self.log(f"LR schedule re-planned to end at step {wanted} (-o schedule_steps); LR now {before:.3g}")
+        if st.total > st.horizon and st.recipe.uses_horizon():
+            raise TrainingError(
+                f"--steps {st.total} goes past the end of this run's LR schedule ({type(st.recipe).__name__}, planned "
+                f"for {st.horizon} steps); training on would not be the {st.total}-step run it claims, and nothing "
+                f"was written. Re-plan the rest explicitly with -o schedule_steps={st.total} (the run is then no "
+                "longer a run done in one go), or plan runs you mean to extend from their start (-o "
+                "schedule_steps=<longest>, or -o n_epochs=... for a GAN's linear decay); see docs/train.md."
+            )
+        self.log(f"resumed from {self.resume_from} at step {st.step} (epoch {st.epoch}, batch {st.pos})")
+
+    def _write_config(self, st: TrainState) -> None:
+        self.cfg.update(total_steps=st.total, steps_per_epoch=st.steps_per_epoch, world_size=self.info.world_size)
+        if not self.info.is_main:
+            return
+        (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.run_dir / "config.json", {**self.cfg, "recipe": type(st.recipe).__name__,
+                                                         "recipe_options": st.recipe.options,
+                                                         "torch": torch.__version__})
+        if self.info.enabled and self.device.type == "cpu":
+            self.log("distributed: gloo backend on CPU")
+
+    def _fixed_batches(self, recipe: Recipe, train_ds: Dataset) -> None:
+        """Batches for pictures and the mode-collapse check, drawn without moving the global RNGs."""
+        with rng_preserved(self.device):
+            source = self.val_ds if self.val_ds is not None and len(self.val_ds) else train_ds
+            self.fixed = recipe.prepare(first_items(source, 8), train=False)
+            raw = recipe.real_batch(train_ds) if recipe.real_batch is not None else None
+            self.real = recipe.prepare(raw, train=False) if raw is not None else None
+
+    def train(self) -> TrainResult:
         model, task = self._build_model()
         recipe_cls = recipe_for(task)
-        train_ds, val_ds = self._datasets(task)
-        batch_size = int(cfg.get("batch_size") or recipe_cls.defaults["batch_size"])
-        cfg["batch_size"] = batch_size
-        model.to(device)
-        if info.enabled:
-            model = ddp.convert_sync_batchnorm(model, device, self.log)
-        if cfg["compile"]:
-            for name in ("generator", "discriminator", "G_AB", "G_BA", "D_A", "D_B"):
-                part = getattr(model, name, None)
-                if isinstance(part, nn.Module):
-                    part.compile()
-            if task == "classification":
-                model.compile()
-
-        batches = _Batches(train_ds, batch_size, info, int(cfg["seed"]), int(opts.get("num_workers", 0)))
+        train_ds, self.val_ds = self._datasets(task)
+        self.batch_size = self.cfg["batch_size"] = int(self.cfg.get("batch_size") or recipe_cls.defaults["batch_size"])
+        model = self._place(model)
+        batches = _Batches(train_ds, self.batch_size, self.info, int(self.cfg["seed"]),
+                           int(self.opts.get("num_workers", 0)))
         spe = batches.steps_per_epoch
         if spe == 0:
             raise TrainingError(
-                f"the training set has {len(train_ds)} items, fewer than one batch of {batch_size} per process "
-                f"({info.world_size} process(es)); lower --batch-size or add data."
+                f"the training set has {len(train_ds)} items, fewer than one batch of {self.batch_size} per process "
+                f"({self.info.world_size} process(es)); lower --batch-size or add data."
             )
-        if cfg.get("steps") is not None:
-            total = int(cfg["steps"])
-        else:
-            cfg["epochs"] = int(cfg.get("epochs") or recipe_cls.defaults["epochs"])
-            total = cfg["epochs"] * spe
-        horizon = int(opts.get("schedule_steps") or total)
-
-        # mixed precision
-        amp_on = bool(cfg["amp"])
-        if amp_on and device.type == "cuda":
-            autocast = lambda: torch.autocast("cuda", dtype=torch.float16)  # noqa: E731
-        elif amp_on:
-            autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
-        else:
-            autocast = contextlib.nullcontext
-        scaler = torch.amp.GradScaler(device.type, enabled=amp_on and device.type == "cuda")
-
-        if task == "classification":
-            wrapped = ddp.wrap(model, info, device, find_unused=False)
-            call = wrapped
-        else:
-            wrapped = ddp.wrap(ddp.LossCall(model), info, device, find_unused=True)
-            call = wrapped if info.enabled else (lambda method, *a: getattr(model, method)(*a))
-        recipe: Recipe = recipe_cls(model, call, lr=cfg.get("lr"), batch_size=batch_size, options=opts,
-                                    device=device, autocast=autocast, scaler=scaler)
-        cfg["lr"] = recipe.lr
-        recipe.make_transforms(dict(opts.get("augment", {})))
+        total = self._length(recipe_cls, spe)
+        horizon = self._horizon(total)
+        recipe = self._recipe(recipe_cls, model)
         recipe.build(horizon, spe)
+        st = self._state(model, recipe, total, horizon, spe)
+        self._restore_or_seed(st)
+        self._write_config(st)
+        self._fixed_batches(recipe, train_ds)
+        return self._loop(st, batches)
 
-        ema = None
-        if opts.get("ema"):
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    # ---------------------------------------------------------------------------------------- loop
+    def _loop(self, st: TrainState, batches: _Batches) -> TrainResult:
+        callbacks = [self.metrics if cls is MetricsLog else cls() for cls in DEFAULT_CALLBACKS]
+        callbacks += self.extra_callbacks
 
-            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(float(opts.get("ema_decay", 0.999))),
-                                use_buffers=True)
+        def emit(hook: str, *args) -> None:
+            for cb in callbacks:
+                getattr(cb, hook)(self, st, *args)
 
-        monitor = GANHealthMonitor(MonitorConfig(**opts.get("monitor", {})),
-                                   path=self.run_dir / "health.json" if info.is_main else None, log=self.log)
-
-        # ------------------------------------------------------------------------------- resume
-        step, epoch, pos = 0, 0, 0
-        best = None
-        history: list[dict] = []
-        metrics_path = self.run_dir / "metrics.jsonl"
-        if self.resume_from is not None:
-            data = ckpt.load_checkpoint(self.resume_from)
-            state = data["state"]
-            model.load_state_dict(data["model"])
-            ckpt.restore_optimizers(recipe.optimizers, data["optim"], state["optimizers"])
-            recipe.load_scheduler_state(state.get("schedulers", {}))
-            if state.get("horizon") != horizon and not opts.get("schedule_steps"):
-                recipe.set_horizon(horizon, spe)
-            if state.get("scaler"):
-                scaler.load_state_dict(state["scaler"])
-            recipe.load_state_tensors(data["tensors"])
-            if ema is not None and data["ema"] is not None:
-                ema.module.load_state_dict(data["ema"])
-                ema.n_averaged.fill_(int(state.get("ema_n_averaged", 0)))
-            monitor.load_state_dict(state["monitor"])
-            step, epoch, pos, best = int(state["step"]), int(state["epoch"]), int(state["pos"]), state.get("best")
-            ckpt.restore_rng(data["tensors"], state["rng"])
-            if metrics_path.is_file():
-                for line in metrics_path.read_text(encoding="utf-8").splitlines():
-                    row = json.loads(line)
-                    if row["step"] <= step:
-                        history.append(row)
-            self.log(f"resumed from {self.resume_from} at step {step} (epoch {epoch}, batch {pos})")
-        else:
-            torch.manual_seed(int(cfg["seed"]) + info.rank)
-            np.random.seed(int(cfg["seed"]) + info.rank)
-            __import__("random").seed(int(cfg["seed"]) + info.rank)
-
-        cfg["total_steps"] = total
-        cfg["steps_per_epoch"] = spe
-        cfg["world_size"] = info.world_size
-        if info.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "samples").mkdir(exist_ok=True)
-            atomic_write_json(self.run_dir / "config.json", {**cfg, "recipe": type(recipe).__name__,
-                                                             "recipe_options": recipe.options,
-                                                             "torch": torch.__version__})
-            with open(metrics_path, "w", encoding="utf-8") as f:  # drop rows past the resumed step
-                for row in history:
-                    f.write(json.dumps(row) + "\n")
-            if info.enabled and device.type == "cpu":
-                self.log("distributed: gloo backend on CPU")
-        writer = self._tensorboard() if info.is_main else None
-
-        # fixed batches for pictures and the mode-collapse check
-        with _rng_preserved(device):
-            fixed_src = val_ds if val_ds is not None and len(val_ds) else train_ds
-            fixed = recipe.prepare(_first_items(fixed_src, 8), train=False)
-            real = None
-            if task == "conditional_generation":
-                raw = _cgan_real_batch(train_ds)
-                real = recipe.prepare(raw, train=False) if raw is not None else None
-            elif task == "generation":
-                real = recipe.prepare(_first_items(train_ds, 32), train=False)
-
-        def save(is_best: bool = False) -> Path | None:
-            if not info.is_main:
-                return None
-            state = {"epoch": epoch, "pos": pos, "horizon": horizon, "best": best,
-                     "schedulers": recipe.scheduler_state(), "scaler": scaler.state_dict(),
-                     "monitor": monitor.state_dict(), "config": cfg}
-            return ckpt.save_checkpoint(self.run_dir, step, model=model, optimizers=recipe.optimizers,
-                                        trainer_state=state, tensors=recipe.state_tensors(), ema=ema,
-                                        keep_last=int(opts.get("keep_last", 3)), is_best=is_best)
-
-        metrics_file = open(metrics_path, "a", encoding="utf-8") if info.is_main else None
-        last_val: dict[str, float] = {}
-        interrupted = None
-        last_ckpt = self.resume_from
-        save_every = int(opts.get("save_every") or 0)
-        bar = None
-        if info.is_main and self.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, initial=step, desc=f"train {cfg['model']}", unit="step", dynamic_ncols=True)
-        model.train()
-        saved_step = step if self.resume_from is not None else -1
+        st.model.train()
         try:
+            emit("on_start")
             with _Signals() as signals:
-                while step < total and interrupted is None:
-                    stop = False
-                    for raw in batches.epoch(epoch, pos):
-                        batch = recipe.prepare(raw, train=True)
-                        logs = recipe.train_step(batch, step)
-                        step += 1
-                        pos += 1
-                        recipe.step_schedulers(step)
-                        if ema is not None:
-                            ema.update_parameters(model)
-                        logs = {k: float(v) for k, v in logs.items()}
-                        self._check(monitor, step, logs)
-                        row = {"step": step, "epoch": epoch, "split": "train", "lr": recipe.lr_now(), **logs}
-                        history.append(row)
-                        if metrics_file is not None:
-                            metrics_file.write(json.dumps(row) + "\n")
-                        if writer is not None:
-                            for k, v in logs.items():
-                                writer.add_scalar(f"train/{k}", v, step)
-                        if bar is not None:
-                            bar.update(1)
-                            if step % 5 == 0 or step == total:
-                                shown = {k: f"{v:.3g}" for k, v in logs.items()
-                                         if k in ("loss", "D_loss", "G_loss", "G_L1_pretrain", "top1")}
-                                bar.set_postfix(shown, refresh=False)
-                        if save_every and step % save_every == 0 and pos < spe and step < total:
-                            last_ckpt, saved_step = save() or last_ckpt, step
-                        stop = ddp.any_flag(signals.received is not None, info, device)
-                        if stop or step >= total:
-                            break
-                    if pos >= spe:  # the epoch is complete
-                        epoch, pos = epoch + 1, 0
-                        last_val, is_best, best = self._epoch_end(recipe, model, device, val_ds, batch_size,
-                                                                  fixed, real, monitor, history, metrics_file,
-                                                                  writer, step, epoch, best)
-                        last_ckpt, saved_step = save(is_best) or last_ckpt, step
-                    if stop:
-                        interrupted = signals.received or "SIGTERM"
-                        self.log(f"{interrupted} received: checkpoint at step {step}, stopping; continue with "
-                                 f"--resume --out {self.run_dir}")
-                if saved_step != step:
-                    if interrupted is None and info.is_main:
-                        with _rng_preserved(device):
-                            last_val = self._evaluate(recipe, model, device, val_ds, batch_size) or last_val
-                    is_best, best = self._is_best(recipe, last_val, best)
-                    last_ckpt, saved_step = save(is_best) or last_ckpt, step
+                while not st.done:
+                    self._epoch(st, batches, signals, emit)
+                emit("on_train_end")
         finally:
-            if bar is not None:
-                bar.close()
-            if metrics_file is not None:
-                metrics_file.close()
-            if info.is_main:
-                monitor.write()
-                plots.plot_loss_curves(history, self.run_dir / "loss_curves.png", title=str(cfg["model"]))
-            if writer is not None:
-                writer.close()
-        ddp.barrier(info)
-        if info.is_main and interrupted is None:
-            with _rng_preserved(device):
-                self._pictures(recipe, model, fixed, "final")
-            self._save_final(model, ema)
-        if info.is_main:
-            self.log(f"{'stopped' if interrupted else 'finished'} at step {step}/{total}; run directory "
-                     f"{self.run_dir} (health: {monitor.status})")
-        return TrainResult(run_dir=self.run_dir, step=step, epoch=epoch, total_steps=total,
-                           checkpoint=ckpt.latest_checkpoint(self.run_dir), metrics=last_val, health=monitor.status,
-                           interrupted=interrupted, model=model)
+            emit("on_close")
+        ddp.barrier(self.info)
+        if st.interrupted is None:
+            emit("on_finish")
+        self.log(f"{'stopped' if st.interrupted else 'finished'} at step {st.step}/{st.total}; run directory "
+                 f"{self.run_dir} (health: {st.monitor.status})")
+        return TrainResult(run_dir=self.run_dir, step=st.step, epoch=st.epoch, total_steps=st.total,
+                           checkpoint=ckpt.latest_checkpoint(self.run_dir), metrics=st.last_val,
+                           health=st.monitor.status, interrupted=st.interrupted, model=st.model)
 
-    def _check(self, monitor: GANHealthMonitor, step: int, logs: dict[str, float]) -> None:
-        findings = monitor.update(step, logs)
-        if any(f.severity == "fatal" for f in findings):
-            monitor.write()
-            good = ckpt.latest_checkpoint(self.run_dir)
-            raise TrainingError(
-                f"training diverged at step {step}: {findings[0].message} The last good checkpoint is "
-                f"{good if good else '(none yet)'}; resume from it with --resume and a lower --lr (or options "
-                f"clip_grad=1.0). Details in {self.run_dir / 'health.json'}."
-            )
-
-    # --------------------------------------------------------------------------------- epoch end
-    def _epoch_end(self, recipe, model, device, val_ds, batch_size, fixed, real, monitor, history, metrics_file,
-                   writer, step, epoch, best):
-        with _rng_preserved(device):
-            val = self._evaluate(recipe, model, device, val_ds, batch_size) if self.info.is_main else {}
-            if self.info.is_main:
-                model.eval()
-                try:
-                    div = recipe.diversity(fixed, real)
-                finally:
-                    model.train()
-                if div is not None:
-                    monitor.check_diversity(step, *div)
-                    val = {**val, "diversity_ratio": div[0] / div[1] if div[1] > 0 else float("nan")}
-                if val:
-                    row = {"step": step, "epoch": epoch, "split": "val", **val}
-                    history.append(row)
-                    metrics_file.write(json.dumps(row) + "\n")
-                    metrics_file.flush()
-                    if writer is not None:
-                        for k, v in val.items():
-                            writer.add_scalar(f"val/{k}", v, step)
-                    self.log(f"epoch {epoch} step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in val.items()))
-                every = int(self.cfg["options"].get("plot_every", 1) or 1)
-                if epoch % every == 0:
-                    # Pictures are for people, not for the run: with epochs of a second or two (builtin:digits)
-                    # drawing them every epoch cost more than a tenth of the training time, so a grid is drawn at
-                    # most every PICTURE_INTERVAL_S and the loss curves (matplotlib, ~1 s) at most every
-                    # PLOT_INTERVAL_S or 25x their drawing time. The first epoch's and the final ones are always drawn.
-                    now = time.monotonic()
-                    if now - self._last_pictures >= PICTURE_INTERVAL_S:
-                        self._pictures(recipe, model, fixed, f"epoch_{epoch:04d}")
-                        self._last_pictures = now
-                    if now - self._last_plot >= max(PLOT_INTERVAL_S, 25 * self._plot_cost):
-                        plots.plot_loss_curves(history, self.run_dir / "loss_curves.png",
-                                               title=str(self.cfg["model"]))
-                        self._last_plot = time.monotonic()
-                        self._plot_cost = self._last_plot - now
-        is_best, best = self._is_best(recipe, val, best)
-        return val, is_best, best
-
-    def _is_best(self, recipe, val, best):
-        if recipe.best_metric is None or recipe.best_metric[0] not in val:
-            return False, best
-        key, mode = recipe.best_metric
-        v = float(val[key])
-        if best is None or (v > best if mode == "max" else v < best):
-            return True, v
-        return False, best
-
-    def _evaluate(self, recipe, model, device, val_ds, batch_size) -> dict[str, float]:
-        if val_ds is None or not len(val_ds):
-            return {}
-        model.eval()
-        try:
-            loader = DataLoader(val_ds, batch_size=max(batch_size, 32), shuffle=False)
-            return recipe.evaluate(loader)
-        finally:
-            model.train()
-
-    def _pictures(self, recipe, model, fixed, tag: str) -> None:
-        model.eval()
-        try:
-            recipe.save_samples(fixed, self.run_dir / "samples" / f"{tag}.png")
-        except Exception as exc:  # a picture must never stop training
-            self.log(f"warning: sample grid {tag} failed: {exc!r}")
-        finally:
-            model.train()
-
-    def _save_final(self, model, ema) -> None:
-        from .._factory import save_pretrained
-        from ..protocols import ZooModel
-
-        if not isinstance(model, ZooModel) or "architecture" not in (getattr(model, "pretrained_cfg", None) or {}):
-            return
-        try:
-            save_pretrained(model, self.run_dir / "final")
-            if ema is not None:
-                ema.module.pretrained_cfg = model.pretrained_cfg
-                save_pretrained(ema.module, self.run_dir / "final_ema")
-        except Exception as exc:
-            self.log(f"warning: could not save the final model folder: {exc!r}")
-
-    def _tensorboard(self):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except Exception:
-            return None
-        try:
-            return SummaryWriter(str(self.run_dir / "tensorboard"))
-        except Exception:
-            return None
+    def _epoch(self, st: TrainState, batches: _Batches, signals: _Signals, emit) -> None:
+        """Steps of the current epoch from ``st.pos`` on, until its end, the run's end or a signal."""
+        stop = False
+        for raw in batches.epoch(st.epoch, st.pos):
+            batch = st.recipe.prepare(raw, train=True)
+            logs = st.recipe.train_step(batch, st.step)
+            st.step += 1
+            st.pos += 1
+            st.recipe.step_schedulers(st.step)
+            if st.ema is not None:
+                st.ema.update_parameters(st.model)
+            emit("on_step", {k: float(v) for k, v in logs.items()})
+            stop = ddp.any_flag(signals.received is not None, self.info, self.device)
+            if stop or st.step >= st.total:
+                break
+        if st.epoch_done:
+            st.epoch, st.pos = st.epoch + 1, 0
+            emit("on_epoch_end")
+        if stop:
+            st.interrupted = signals.received or "SIGTERM"
+            self.log(f"{st.interrupted} received: checkpoint at step {st.step}, stopping; continue with "
+                     f"--resume --out {self.run_dir}")
 
 
-def format_time(seconds: float) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(max(0.0, seconds))) if math.isfinite(seconds) else "?"

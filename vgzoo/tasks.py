@@ -1,0 +1,237 @@
+"""The task registry: one record per task, looked up by data, augment, train, testing and bench.
+
+A task record says what a batch holds, which dataset class reads a folder for it, which augmentation pipeline
+and training recipe it gets, what a model of that task must be (the :mod:`vgzoo.protocols` classes
+``check_model`` tests with ``isinstance``) and what its ``forward`` returns. The references are ``"module:attr"``
+strings imported on first use, so importing this module (and ``vgzoo list``) costs no torch import.
+
+A plugin adds a task the way it adds a model, through an entry point of group ``vgzoo.tasks`` whose target is a
+:class:`Task`::
+
+    [project.entry-points."vgzoo.tasks"]
+    depth_estimation = "vgzoo_depth.task:depth_estimation"
+
+The plugin's module is imported only when that task is looked up (or every task is listed); one that fails to
+import is reported by :func:`plugin_tasks` (and by ``get_task`` for that name) and never breaks the zoo.
+A plugin cannot replace a built-in task: the built-in wins and the plugin is reported.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from .errors import PluginError, VgzooError
+
+ENTRY_POINT_GROUP = "vgzoo.tasks"
+OUTPUTS = ("logits", "sample", "image")
+
+
+class UnknownTaskError(VgzooError, ValueError):
+    """A task name that neither vgzoo nor an installed plugin defines."""
+
+
+def _load(ref: str) -> Any:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task.
+
+    Attributes:
+        name: the task's name (``pretrained_cfg["task"]`` of its models).
+        summary: one line for people.
+        batch_keys: the keys of a dataset item / training batch (``("A", "B")`` for translation).
+        dataset: ``"module:Class"`` of the dataset a folder spec gets (:func:`vgzoo.data.create_dataset`).
+        transform: ``"module:function"``: ``function(cfg, train) -> (transform class, kwargs)`` for
+            :func:`vgzoo.augment.create_transform`.
+        recipe: ``"module:Class"`` of the training recipe (:mod:`vgzoo.train.recipes`).
+        protocols: ``"module:Class"`` of every protocol a model of this task must be an instance of.
+        output: what ``forward(*example_inputs())`` gives: ``"logits"`` (B, num_classes), ``"sample"`` (B, *input_size)
+            or ``"image"`` (B, out_chans, H, W) of the input's size.
+        stats: the default normalisation: ``"gan"`` (mean = std = 0.5) or ``"imagenet"``.
+        aliases: other names accepted for this task.
+        distribution: the distribution that defines it (``"vgzoo"`` for the built-ins).
+    """
+
+    name: str
+    summary: str
+    batch_keys: tuple[str, ...]
+    dataset: str
+    transform: str
+    recipe: str
+    protocols: tuple[str, ...]
+    output: str
+    stats: str = "gan"
+    aliases: tuple[str, ...] = ()
+    distribution: str = field(default="vgzoo", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.output not in OUTPUTS:
+            raise ValueError(f"Task {self.name!r}: output={self.output!r}, expected one of {', '.join(OUTPUTS)}.")
+        if self.stats not in ("gan", "imagenet"):
+            raise ValueError(f"Task {self.name!r}: stats={self.stats!r}, expected 'gan' or 'imagenet'.")
+
+    def dataset_class(self) -> type:
+        return _load(self.dataset)
+
+    def transform_factory(self):
+        return _load(self.transform)
+
+    def recipe_class(self) -> type:
+        return _load(self.recipe)
+
+    def protocol_classes(self) -> tuple[type, ...]:
+        return tuple(_load(p) for p in self.protocols)
+
+    @property
+    def builtin_view(self) -> str | None:
+        """How ``builtin:digits`` serves this task: ``"labelled"``, ``"images"`` (labels dropped) or None."""
+        keys = set(self.batch_keys)
+        if keys == {"image", "label"}:
+            return "labelled"
+        return "images" if keys == {"image"} else None
+
+    def missing_protocols(self, model: Any) -> list[type]:
+        """The protocol classes ``model`` is not an instance of."""
+        return [cls for cls in self.protocol_classes() if not isinstance(model, cls)]
+
+    def check_model(self, model: Any) -> None:
+        """Raise TypeError naming what ``model`` lacks to be a model of this task."""
+        missing = self.missing_protocols(model)
+        if missing:
+            needs = sorted({m for cls in missing for m in getattr(cls, "__abstractmethods__", ())})
+            raise TypeError(
+                f"{type(model).__name__} is not a model of task {self.name!r}: it must subclass "
+                f"{', '.join(f'{c.__module__}.{c.__name__}' for c in missing)}"
+                + (f" (implementing {', '.join(n + '()' for n in needs)})" if needs else "") + "; see docs/plugins.md."
+            )
+
+
+def _builtin(name, summary, keys, dataset, transform, recipe, protocols, output, **kw) -> Task:
+    return Task(name, summary, keys, f"vgzoo.data.{dataset}", f"vgzoo.augment:{transform}",
+                f"vgzoo.train.recipes:{recipe}", tuple(f"vgzoo.protocols:{p}" for p in protocols), output, **kw)
+
+
+BUILTIN_TASKS: dict[str, Task] = {t.name: t for t in (
+    _builtin("classification", "an image to class logits", ("image", "label"), "labelled:LabelledImageFolder",
+             "classification_pipeline", "ClassificationRecipe", ("ZooModel", "Classifier"), "logits",
+             stats="imagenet"),
+    _builtin("paired_translation", "an image of domain A to its paired image of domain B", ("A", "B"),
+             "aligned:AlignedDataset", "paired_pipeline", "Pix2PixRecipe", ("GANModel", "Translator"), "image"),
+    _builtin("unpaired_translation", "images of domain A to domain B and back, learnt from unpaired sets",
+             ("A", "B"), "unaligned:UnalignedDataset", "unpaired_pipeline", "CycleGANRecipe",
+             ("GANModel", "Translator"), "image", aliases=("unaligned_translation",)),
+    _builtin("conditional_generation", "images of chosen classes from noise", ("image", "label"),
+             "labelled:LabelledImageFolder", "images_pipeline", "ConditionalGANRecipe",
+             ("GANModel", "ConditionalSampler"), "sample"),
+    _builtin("generation", "images from noise", ("image",), "single:ImageFolderDataset", "images_pipeline",
+             "GANRecipe", ("GANModel",), "sample"),
+    _builtin("restoration", "a degraded image to its clean version", ("image",), "single:ImageFolderDataset",
+             "images_pipeline", "RestorationRecipe", ("GANModel", "Restorer"), "image"),
+)}
+TASK_NAMES = tuple(BUILTIN_TASKS)
+
+_plugin_records: dict[str, list[tuple[str, str]]] | None = None  # name -> [(entry point value, distribution)]
+_plugin_tasks: dict[str, Task] = {}
+_plugin_errors: dict[str, str] = {}
+
+
+def _entry_points() -> dict[str, list[tuple[str, str]]]:
+    global _plugin_records
+    if _plugin_records is None:
+        found: dict[str, list[tuple[str, str]]] = {}
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist.metadata["Name"] if ep.dist is not None else "<unknown>"
+            if (ep.value, dist) not in found.setdefault(ep.name, []):
+                found[ep.name].append((ep.value, dist))
+        _plugin_records = found
+    return _plugin_records
+
+
+def _load_plugin(name: str) -> Task:
+    if name in _plugin_tasks:
+        return _plugin_tasks[name]
+    records = _entry_points()[name]
+    where = ", ".join(f"{value!r} of {dist!r}" for value, dist in records)
+    if name in _plugin_errors:
+        raise PluginError(_plugin_errors[name])
+    if name in BUILTIN_TASKS:
+        message = f"task plugin {name!r} ({where}) claims a built-in task name; the built-in is used"
+    elif len(records) > 1:
+        message = f"task {name!r} is claimed by several entry points ({where}); uninstall all but one"
+    else:
+        try:
+            task = _load(records[0][0])
+        except BaseException as exc:  # a broken plugin must never break the zoo (not even with sys.exit)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            task, message = None, f"cannot load task {name!r}: entry point {where} failed to import: {exc!r}"
+        if task is not None and not (isinstance(task, Task) and task.name == name):
+            message = f"cannot load task {name!r}: entry point {where} is not a vgzoo.tasks.Task named {name!r}"
+        elif task is not None:
+            _plugin_tasks[name] = task
+            return task
+    _plugin_errors[name] = message
+    raise PluginError(message)
+
+
+def get_task(name: str) -> Task:
+    """The record of task ``name`` (an alias works too).
+
+    Raises:
+        UnknownTaskError: no built-in task and no installed plugin has that name.
+        PluginError: a plugin defines it but does not load (the message says why).
+    """
+    for task in BUILTIN_TASKS.values():
+        if name == task.name or name in task.aliases:
+            return task
+    if name in _entry_points():
+        return _load_plugin(name)
+    if name in _plugin_tasks:
+        return _plugin_tasks[name]
+    for task in _plugin_tasks.values():
+        if name in task.aliases:
+            return task
+    raise UnknownTaskError(f"unknown task {name!r}; known tasks: {', '.join(list_tasks())} (a plugin adds one "
+                           f"through an entry point of group {ENTRY_POINT_GROUP!r}).")
+
+
+def list_tasks() -> list[str]:
+    """Names of the built-in tasks, then those of installed task plugins (from metadata; nothing imported)."""
+    return [*BUILTIN_TASKS, *sorted((set(_entry_points()) | set(_plugin_tasks)) - set(BUILTIN_TASKS))]
+
+
+def plugin_tasks() -> list[dict[str, str]]:
+    """Every ``vgzoo.tasks`` entry point with whether it loads: ``{"name", "entry_point", "distribution",
+    "status", "error"}`` (the model plugins' report has the same fields)."""
+    rows = []
+    for name, records in sorted(_entry_points().items()):
+        try:
+            _load_plugin(name)
+            status, error = "ok", ""
+        except PluginError as exc:
+            status, error = "error", str(exc)
+        rows += [{"name": name, "entry_point": value, "distribution": dist, "status": status, "error": error}
+                 for value, dist in records]
+    return rows
+
+
+def register_task(task: Task) -> Task:
+    """Add a task at run time (a script or a test; installed plugins use the entry point)."""
+    if task.name in BUILTIN_TASKS:
+        raise ValueError(f"register_task: {task.name!r} is a built-in task.")
+    _plugin_tasks[task.name] = task
+    return task
+
+
+def is_task(name: str) -> bool:
+    try:
+        get_task(name)
+    except (UnknownTaskError, PluginError):
+        return False
+    return True

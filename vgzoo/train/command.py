@@ -1,0 +1,47 @@
+"""``vgzoo train``: the command's logic (vgzoo/cli.py only declares it from :mod:`vgzoo.train.options`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import click
+
+from . import distributed
+from .options import cli_argv, parse_key_values
+
+
+def _key_values(pairs, what: str) -> dict[str, Any]:
+    try:
+        return parse_key_values(pairs or (), what)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def train_command(model: str, values: dict[str, Any]) -> int:
+    """Run ``vgzoo train MODEL`` with the parsed run options; the exit code (128 + signal when interrupted)."""
+    if values.get("epochs") is not None and values.get("steps") is not None:
+        raise click.UsageError("give --epochs or --steps, not both")
+    out = values.get("out") or os.path.join("runs", model)
+    nproc = int(values.get("nproc") or 1)
+    if nproc > 1:
+        code = distributed.launch_torchrun(nproc, ["train", model, *cli_argv({**values, "out": out})])
+        if code:
+            raise click.ClickException(f"torchrun with {nproc} processes exited with code {code}")
+        return 0
+    from .engine import fit
+
+    kw = {k: values.get(k) for k in ("data", "epochs", "steps", "batch_size", "lr", "device", "amp", "compile",
+                                     "seed")}
+    result = fit(model, out=out, resume=bool(values.get("resume")), overwrite=bool(values.get("overwrite")),
+                 config=values.get("config"), model_kwargs=_key_values(values.get("model_kwargs"), "-k") or None,
+                 options=_key_values(values.get("options"), "-o"), progress=values.get("progress", True), **kw)
+    if result.interrupted:
+        click.echo(f"interrupted by {result.interrupted} at step {result.step}; checkpoint {result.checkpoint}; "
+                   f"continue with: vgzoo train {model} --resume --out {out}")
+        return 128 + int(getattr(signal, result.interrupted, signal.SIGTERM))
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
+    click.echo(f"trained {model} for {result.step} steps -> {result.run_dir} (health: {result.health})"
+               + (f"; {shown}" if shown else ""))
+    return 0

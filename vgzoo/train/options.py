@@ -1,0 +1,200 @@
+"""The one schema of training options, shared by :func:`vgzoo.train.fit`, ``vgzoo train`` and the torchrun launcher.
+
+Two tables: :data:`RUN_OPTIONS` are the keywords of ``fit`` (each one a flag of ``vgzoo train``, and re-emitted by
+:func:`cli_argv` when ``--nproc`` re-launches the command under torchrun); :data:`ENGINE_OPTIONS` are the ``-o KEY=VALUE``
+options every task takes. Each recipe adds its own table (``Recipe.schema`` in :mod:`vgzoo.train.recipes`). A value
+is checked against its option's type before training starts (:func:`check_value`), so a typo fails at once.
+docs/train.md's option tables are generated from these tables by ``python docs/generate.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "dict": (dict,), "list": (list, tuple),
+}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One typed, documented option with its default.
+
+    ``type`` is ``int``, ``float``, ``bool``, ``str``, ``dict`` or ``list``, or several joined by ``|`` (``int|str``);
+    ``none`` in it allows None. ``flag`` is the ``vgzoo train`` flag of a run option (None: not on the command line).
+    """
+
+    name: str
+    default: Any
+    type: str
+    help: str
+    flag: str | None = None
+    click: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def check(self, value: Any, where: str = "option") -> Any:
+        """``value`` if it has this option's type (an int where a float is expected becomes a float)."""
+        kinds = self.type.split("|")
+        if value is None and ("none" in kinds or self.default is None):
+            return None
+        for kind in kinds:
+            allowed = _TYPES.get(kind, ())
+            if isinstance(value, allowed) and not (kind in ("int", "float") and isinstance(value, bool)):
+                return float(value) if kind == "float" and "int" not in kinds else value
+        raise ValueError(f"{where} {self.name}={value!r}: expected {self.type.replace('|', ' or ')} ({self.help}); "
+                         f"e.g. -o {self.name}={json.dumps(self.default if self.default is not None else 1)}.")
+
+
+def _int_flag(name: str, help: str, flag: str) -> Option:
+    return Option(name, None, "int", help, flag, {"type": "posint"})
+
+
+RUN_OPTIONS: tuple[Option, ...] = (
+    Option("data", None, "str", "a folder in the task's format, builtin:digits, or a reference dataset "
+           "(pix2pix:facades, cyclegan:horse2zebra; see vgzoo data list)", "--data"),
+    Option("out", None, "str", "the run directory (default runs/MODEL); a new or empty folder, or a run to --resume",
+           "--out", {"type": "dir"}),
+    Option("task", None, "str", "the task of a model instance whose pretrained_cfg names none"),
+    _int_flag("epochs", "epochs to train (default: the recipe's)", "--epochs"),
+    _int_flag("steps", "total steps of the run; with --resume, continue up to this total", "--steps"),
+    _int_flag("batch_size", "per-process batch size (default: the recipe's)", "--batch-size"),
+    Option("lr", None, "float", "base learning rate (default: the recipe's)", "--lr"),
+    Option("resume", False, "bool|str", "continue exactly from the newest checkpoint in --out", "--resume"),
+    Option("overwrite", False, "bool", "move what --out holds aside to OUT.old-<time> (never deleted), then train "
+           "afresh", "--overwrite"),
+    Option("device", None, "str", "cpu, cuda, cuda:1 ... (default: cuda if available; a device this machine lacks "
+           "is refused before anything is written; under torchrun each process takes cuda:LOCAL_RANK)", "--device"),
+    Option("amp", False, "bool", "mixed precision (fp16 + GradScaler on CUDA, bfloat16 on CPU)", "--amp"),
+    Option("compile", False, "bool", "torch.compile the networks (state-dict keys unchanged)", "--compile"),
+    Option("seed", 0, "int", "seed of initialisation, data order and augmentation (0)", "--seed"),
+    Option("config", None, "str", "a JSON file with any of these keywords; explicit ones win", "--config",
+           {"type": "file"}),
+    Option("model_kwargs", None, "dict", "model constructor keywords (-k KEY=VALUE, repeatable; recorded in "
+           "model.config)", "-k --model-kwarg",
+           {"multiple": True}),
+    Option("options", None, "dict", "recipe and engine options (-o KEY=VALUE, repeatable)", "-o --option",
+           {"multiple": True}),
+    Option("nproc", 1, "int", "processes: more than 1 re-launches under torchrun (DDP; gloo on CPU, nccl on CUDA)",
+           "--nproc", {"type": "posint", "show_default": True}),
+    Option("progress", True, "bool", "show a progress bar", "--progress/--no-progress"),
+)
+# keys a --config file may hold (and that a checkpoint's config brings back on --resume)
+FIT_KEYS = ("model", "data", "val_data", "out", "task", "epochs", "steps", "batch_size", "lr", "device", "amp",
+            "compile", "seed", "model_kwargs", "options")
+
+ENGINE_OPTIONS: tuple[Option, ...] = (
+    Option("save_every", 0, "int", "also checkpoint every N steps (0: at epoch ends and at the end only)"),
+    Option("keep_last", 3, "int", "checkpoints kept (the best one is kept as well)"),
+    Option("ema", False, "bool", "keep an exponential moving average of the weights (final_ema/)"),
+    Option("ema_decay", 0.999, "float", "decay of the moving average"),
+    Option("num_workers", 0, "int", "DataLoader worker processes"),
+    Option("augment", {}, "dict", "create_transform overrides (docs/augment.md)"),
+    Option("data", {}, "dict", "create_dataset keywords (docs/data.md)"),
+    Option("monitor", {}, "dict", "health-monitor thresholds (fields of MonitorConfig)"),
+    Option("plot_every", 1, "int", "draw pictures every N epochs (and at most every few seconds)"),
+    Option("schedule_steps", None, "int|none", "the LR schedule's horizon in steps (default: the first run's "
+           "total; fixed for the run's life, so --resume past it needs this option to re-plan)"),
+    Option("eval_every", 0, "int", "FID/KID of the generator's samples every N steps (0: off; generators only, "
+           "docs/eval.md)"),
+    Option("eval_features", "digits", "str", "features for eval_every: digits, inception or a classifier name"),
+    Option("eval_data", None, "str|none", "real images for eval_every (default: the training data's val split)"),
+    Option("threads", "cores", "int|str", "CPU intra-op threads: cores (default) uses the cores this process may "
+           "use, fixed for the machine; auto caps them at the cores free now (load-dependent, on request); N sets "
+           "them. Saved with the run and reused on resume"),
+)
+ENGINE_DEFAULTS = {o.name: o.default for o in ENGINE_OPTIONS}
+
+
+def by_name(options: Iterable[Option]) -> dict[str, Option]:
+    return {o.name: o for o in options}
+
+
+def check_options(given: Mapping[str, Any], schema: Iterable[Option], owner: str) -> dict[str, Any]:
+    """Checked values of ``given`` against ``schema`` plus the engine options; unknown names are refused."""
+    known = {**by_name(ENGINE_OPTIONS), **by_name(schema)}
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ValueError(f"{owner}: unknown option(s) {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
+    return {k: known[k].check(v) for k, v in given.items()}
+
+
+def option_table(options: Iterable[Option]) -> str:
+    """A markdown table of ``options`` (docs/train.md's tables are made by this)."""
+    lines = ["| option | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for o in options:
+        shown = o.flag.split()[-1] if o.flag else o.name
+        default = "-" if o.default is None or o.default == {} else json.dumps(o.default)
+        lines.append(f"| `{shown}` | {o.type.replace('|', ' or ')} | {default} | {o.help} |")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ the CLI
+def click_options(command: Callable) -> Callable:
+    """Decorate the ``vgzoo train`` command with one click option per run option that has a flag."""
+    import click
+
+    types = {"posint": click.IntRange(min=1), "dir": click.Path(file_okay=False),
+             "file": click.Path(exists=True, dir_okay=False)}
+    for o in reversed(RUN_OPTIONS):
+        if o.flag is None:
+            continue
+        extra = dict(o.click)
+        kind = extra.pop("type", None)
+        kw: dict[str, Any] = {"help": o.help + "."}
+        if kind:
+            kw["type"] = types[kind]
+        elif o.type == "float":
+            kw["type"] = float
+        elif o.type == "int":
+            kw["type"] = int
+        if o.type.startswith("bool") and "/" not in o.flag:
+            kw.update(is_flag=True, default=None)
+        elif "/" in o.flag:
+            kw["default"] = o.default
+        elif extra.get("multiple"):
+            kw["metavar"] = "KEY=VALUE"
+        else:
+            kw["default"] = o.default if extra.get("show_default") else None
+        command = click.option(*o.flag.split(), o.name, **{**kw, **extra})(command)
+    return command
+
+
+def parse_key_values(pairs: Iterable[str], what: str) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a VALUE that parses as JSON (numbers, true, lists, objects) is taken as JSON."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{what} takes KEY=VALUE (e.g. save_every=100), got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def cli_argv(values: Mapping[str, Any]) -> list[str]:
+    """The ``vgzoo train`` flags that give back ``values`` (the CLI's parsed run options), for a torchrun re-launch.
+
+    Every process runs one process's worth (no ``--nproc``: torchrun parses every ``--option``, also those after the
+    script, and refuses ``--nproc`` as an ambiguous prefix of its own); options left at None are not repeated.
+    """
+    argv: list[str] = []
+    for o in RUN_OPTIONS:
+        value = values.get(o.name)
+        if o.flag is None or value is None:
+            continue
+        flag = o.flag.split()[0]
+        if o.name == "nproc":  # torchrun would take --nproc for its own (ambiguous) option; each process is one
+            continue
+        if "/" in o.flag:
+            argv += [] if value else ["--no-" + flag[2:].split("/")[0]]
+        elif o.type.startswith("bool"):
+            argv += [flag] if value else []
+        elif o.click.get("multiple"):
+            argv += [a for kv in value for a in (flag, kv)]
+        else:
+            argv += [flag, str(value)]
+    return argv
