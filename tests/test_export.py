@@ -119,9 +119,9 @@ def test_translate_accepts_an_exported_onnx_and_matches_pytorch(tmp_path):
 
 
 def test_translate_refuses_a_non_translation_onnx(exported, tmp_path):
-    from vgzoo.translate import translate
-
     from PIL import Image
+
+    from vgzoo.translate import translate
 
     _, path = exported_file(exported, "gan_vanilla")
     Image.new("RGB", (16, 16)).save(tmp_path / "x.png")
