@@ -251,7 +251,7 @@ def plugins_new_cmd(name: str, directory: str, model_name: str | None) -> None:
 def translate_cmd(model_or_dir: str, input_path: str, output_path: str, direction: str, batch_size: int,
                   device: str, no_eval: bool, pretrained: bool) -> None:
     """Translate INPUT (an image, a folder, or a dataset split like cyclegan:horse2zebra/testA) with MODEL_OR_DIR
-    (a saved folder or a model name) into OUTPUT."""
+    (a saved folder, a model name or an exported .onnx) into OUTPUT."""
     from .data.reference import is_reference_spec
     from .translate import TranslationError, translate
 
@@ -712,6 +712,35 @@ def eval_classify_cmd(model_or_dir: str, data: str, split: str, pretrained: bool
         result = eval_classify(model_or_dir, data, split=split, pretrained=pretrained, device=device,
                                batch_size=batch_size, confusion_png=confusion, progress=progress)
     _eval_finish(result, as_json)
+
+
+@cli.command("export")
+@click.argument("model_or_dir")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "pt2"]), default=None,
+              help="onnx (torch.onnx.export, dynamo) or pt2 (torch.export); default: from the --out suffix.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The file to write (.onnx or .pt2).")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
+              help="Translation models: which generator (default AtoB).")
+@click.option("--part", default=None, help="A network by name (G_BA); discriminators are refused.")
+@click.option("--check", is_flag=True, help="Run the file against PyTorch at two sizes, batch 2; fail above 1e-4.")
+@click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
+@click.option("--test-dropout", is_flag=True, help="Keep dropout sampling at inference (the pix2pix reference's test).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+def export_cmd(model_or_dir: str, fmt: str | None, out: str, direction: str | None, part: str | None, check: bool,
+               pretrained: bool, test_dropout: bool, overwrite: bool) -> None:
+    """Export MODEL_OR_DIR's inference network to ONNX or a torch.export program (see docs/export.md)."""
+    from .export import export_model
+
+    meta = export_model(model_or_dir, out, fmt, direction=direction, part=part, test_dropout=test_dropout,
+                        pretrained=pretrained, overwrite=overwrite, check=check)
+    click.echo(f"wrote {out} ({meta['format']}): {meta['model']} {meta['exported']}; accepts {meta['accepts']}")
+    if check:
+        result = meta["check"]
+        diff = "not compared (test-time dropout samples)" if result["max_abs_diff"] is None else \
+            f"max abs difference {result['max_abs_diff']:.3g} (tolerance {result['tolerance']:g})"
+        click.echo(f"check: {result['runtime']} vs PyTorch on {len(result['runs'])} input sets: {diff}")
+    if meta["weight_source"] is None:
+        click.echo("note: the model has random weights; pass --pretrained or a trained folder.", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -52,7 +52,8 @@ def load_translator(model_or_dir: str | os.PathLike | nn.Module, direction: str 
 
     Args:
         model_or_dir: a built model or generator; a folder written by ``vgzoo.save_pretrained`` or by
-            ``vgzoo convert pix2pix-reference``; ``local-dir:``/``hf-hub:`` sources; or a registered model name.
+            ``vgzoo convert pix2pix-reference``; ``local-dir:``/``hf-hub:`` sources; a registered model name; or
+            a ``.onnx`` file written by ``vgzoo export`` (run with onnxruntime, see vgzoo.export).
         direction: ``"AtoB"`` or ``"BtoA"`` (CycleGAN only; pix2pix and lone generators translate one way).
         pretrained: with a model name, load its published weights (otherwise its weights are random).
     """
@@ -61,6 +62,10 @@ def load_translator(model_or_dir: str | os.PathLike | nn.Module, direction: str 
     if direction not in ("AtoB", "BtoA"):
         raise ValueError(f"direction={direction!r}; expected 'AtoB' or 'BtoA'.")
     path = None if isinstance(model_or_dir, nn.Module) else Path(str(model_or_dir))
+    if path is not None and path.suffix.lower() == ".onnx" and path.is_file():  # an exported file: onnxruntime
+        from .export import load_onnx_translator
+
+        return load_onnx_translator(path, direction)
     final = run_model_folder(path) if path is not None else None
     if final is not None:  # a `vgzoo train` run directory: its finished model
         warnings.warn(f"{str(path)!r} is a training run; using its final model {str(final)!r}", stacklevel=2)

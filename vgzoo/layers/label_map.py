@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .exporting import is_exporting
+
 __all__ = ["LabelMap", "validate_labels"]
 
 
@@ -50,7 +52,7 @@ def validate_labels(labels, num_classes: int, batch_size: int | None = None, *, 
             f"{what} has {labels.shape[0]} entries but the batch has {batch_size}: pass one label per sample "
             f"(class indices in [0, {num_classes}))."
         )
-    if labels.numel():
+    if labels.numel() and not is_exporting():  # values are unknown while exporting a graph
         bad = labels[(labels < 0) | (labels >= num_classes)]
         if bad.numel():
             shown = sorted(set(bad.tolist()))[:8]

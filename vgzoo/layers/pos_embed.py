@@ -12,6 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .exporting import is_exporting
+
 __all__ = ["resample_abs_pos_embed", "infer_grid_size"]
 
 
@@ -53,14 +55,14 @@ def resample_abs_pos_embed(
         ``(1, prefix + H'*W', D)`` in the input's dtype. The input is returned unchanged when the
         grids already agree.
     """
-    new_size = (int(new_size[0]), int(new_size[1]))
+    new_size = tuple(n if isinstance(n, torch.SymInt) else int(n) for n in new_size[:2])  # symbolic in an export
     old_size = infer_grid_size(pos_embed.shape[1], num_prefix_tokens) if old_size is None else tuple(old_size)
     if old_size[0] * old_size[1] + num_prefix_tokens != pos_embed.shape[1]:
         raise ValueError(
             f"position embedding of {pos_embed.shape[1]} tokens does not hold a {old_size[0]}x{old_size[1]} grid "
             f"plus {num_prefix_tokens} prefix token(s)."
         )
-    if tuple(new_size) == tuple(old_size):
+    if not is_exporting() and tuple(new_size) == tuple(old_size):  # an export takes any size
         return pos_embed
     prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
     dim, dtype = pos_embed.shape[-1], pos_embed.dtype

@@ -26,6 +26,7 @@ from torch.utils.checkpoint import checkpoint
 from .._registry import ModelFamily, PretrainedCfg, make_cfg
 from ..layers.attention import Attention
 from ..layers.drop import DropPath
+from ..layers.exporting import is_exporting
 from ..layers.mlp import Mlp
 from ..layers.patch_embed import PatchEmbed
 from ..layers.pos_embed import infer_grid_size, resample_abs_pos_embed
@@ -187,6 +188,12 @@ class VisionTransformer(ZooModel, Classifier):
         """Recompute each block's activations in the backward pass (less memory, more compute)."""
         self.grad_checkpointing = enable
 
+    @property
+    def size_multiple(self) -> int | None:
+        """With ``dynamic_img_size``, image sides must be multiples of this (the export's size rule); else None."""
+        ph, pw = self.patch_embed.patch_size
+        return ph if self.dynamic_img_size and ph == pw else None
+
     def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor]:
         """A deterministic random image batch of the model's input size."""
         c, h, w = self.pretrained_cfg["input_size"]
@@ -205,7 +212,8 @@ class VisionTransformer(ZooModel, Classifier):
         grid = self.grid_size(x) if x.ndim == 4 else self.patch_embed.grid_size
         x = self.patch_embed(x)
         pos = self.pos_embed
-        if self.dynamic_img_size and grid != self.patch_embed.grid_size:
+        # exporting: always resample (the identity at the built size), so the graph takes every size
+        if self.dynamic_img_size and (is_exporting() or grid != self.patch_embed.grid_size):
             pos = resample_abs_pos_embed(pos, grid, self.patch_embed.grid_size, self.num_prefix_tokens)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
         return self.pos_drop(x + pos)

@@ -196,6 +196,11 @@ class RestorationGAN(GANModel, Restorer):
                 nn.init.normal_(m.weight, 1.0, 0.02)
                 nn.init.zeros_(m.bias)
 
+    @property
+    def size_multiple(self) -> int:
+        """Image sides must be multiples of this (``2**depth``): the size rule ``vgzoo export`` records."""
+        return 2**self.generator.depth
+
     # -- degradation ------------------------------------------------------------------------------
     def degrade(self, clean: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The generator's input for clean images in [-1, 1] (random holes or noise per call).
