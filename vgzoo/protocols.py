@@ -90,7 +90,15 @@ class ZooModel(nn.Module, metaclass=ABCMeta):
     ``self.pretrained_cfg`` (a dict of what the built model knows of its inputs: ``input_size``,
     ``mean``, ``std`` and, where they apply, ``num_classes``, ``out_chans``, ...). They implement
     :meth:`example_inputs`.
+
+    A network that takes images of many sizes says which (``vgzoo translate`` pads to them, ``vgzoo export``
+    makes height and width dynamic from them): ``size_multiple`` (sides must be multiples of it) and
+    ``min_size`` (the smallest side). Translators declare them on what :meth:`Translator.inference_generator`
+    returns (the layers' U-Net and ResNet generators do).
     """
+
+    size_multiple: int | None = None
+    min_size: int = 1
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
