@@ -212,7 +212,7 @@ def test_generate_cli_grid_and_singles(saved_dir, tmp_path):
     from click.testing import CliRunner
 
     from vgzoo.cli import cli
-    from vgzoo.generate import to_uint8
+    from vgzoo.data.images import to_uint8
 
     grid, singles = tmp_path / "grid.png", tmp_path / "singles"
     args = ["generate", str(saved_dir), "--labels", "0,3", "--per-class", "3", "--seed", "1", "--out", str(grid),
@@ -229,7 +229,7 @@ def test_generate_cli_grid_and_singles(saved_dir, tmp_path):
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         model.sample(torch.zeros(3, dtype=torch.long), generator=g)
-        expected = to_uint8(model.sample(torch.full((3,), 3), generator=g))[1, ..., 0].numpy()
+        expected = to_uint8(model.sample(torch.full((3,), 3), generator=g))[1, 0].numpy()
     assert (_png(singles / "class3_001.png")[1] == expected).all()
     cell = pixels[2 + 66 : 2 + 66 + 64, 2 + 66 : 2 + 66 + 64]  # row 1, column 1
     assert (cell[::4, ::4] == expected).all()

@@ -17,11 +17,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._hub import atomic_write
+from .data.images import save_image, to_uint8
 from .layers.label_map import validate_labels
 from .protocols import ConditionalSampler
 
-__all__ = ["GenerateResult", "generate", "make_grid", "parse_labels", "to_uint8"]
+__all__ = ["GenerateResult", "generate", "make_grid", "parse_labels"]
 
 MIN_CELL_PIXELS = 64  # automatic scale: upscale small images until a cell is at least this wide
 
@@ -60,12 +60,6 @@ def parse_labels(text: str) -> list[int]:
         ) from None
 
 
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """Images in [-1, 1] (N, C, H, W) -> uint8 (N, H, W, C) in [0, 255]."""
-    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).contiguous()
-
-
 def make_grid(images: torch.Tensor, rows: int, padding: int = 2, scale: int = 1, pad_value: int = 128) -> torch.Tensor:
     """Arrange uint8 images (N, H, W, C) in ``rows`` rows (row-major) -> one uint8 image (H', W', C).
 
@@ -85,14 +79,6 @@ def make_grid(images: torch.Tensor, rows: int, padding: int = 2, scale: int = 1,
         top, left = padding + r * (h + padding), padding + k * (w + padding)
         grid[top : top + h, left : left + w] = images[i]
     return grid
-
-
-def _save_png(array: torch.Tensor, path: Path) -> Path:
-    from PIL import Image
-
-    data = array.numpy()
-    image = Image.fromarray(data[..., 0] if data.shape[-1] == 1 else data)  # uint8: "L" or "RGB"
-    return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
 def _load(model_or_dir: str | nn.Module, pretrained: bool) -> tuple[nn.Module, str]:
@@ -159,12 +145,12 @@ def generate(
     model.to(device)
     g = torch.Generator().manual_seed(int(seed))
     samples = torch.cat([model.sample(torch.full((per_class,), c, dtype=torch.long), generator=g).cpu() for c in rows])
-    pixels = to_uint8(samples)
+    pixels = to_uint8(samples).permute(0, 2, 3, 1)  # (N, H, W, C)
     if pixels.shape[-1] not in (1, 3):
         raise ValueError(f"{name} makes {pixels.shape[-1]}-channel images; PNG grids need 1 or 3 channels.")
     if scale is None:
         scale = max(1, MIN_CELL_PIXELS // max(pixels.shape[1], pixels.shape[2]))
-    grid_path = _save_png(make_grid(pixels, rows=len(rows), scale=scale), Path(out))
+    grid_path = save_image(make_grid(pixels, rows=len(rows), scale=scale), Path(out))
     result = GenerateResult(grid=grid_path, labels=rows, per_class=per_class, seed=int(seed), model=name,
                             weight_source=getattr(model, "pretrained_cfg", {}).get("weight_source"))
     if out_dir is not None:
@@ -173,5 +159,5 @@ def generate(
         for j, image in enumerate(pixels):
             c = rows[j // per_class]
             i = counts[c] = counts.get(c, -1) + 1  # a class asked twice continues its numbering
-            result.images.append(_save_png(image, folder / f"class{c}_{i:03d}.png"))
+            result.images.append(save_image(image, folder / f"class{c}_{i:03d}.png"))
     return result

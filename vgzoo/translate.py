@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._runtime import check_device, run_model_folder
-from .data.images import IMG_EXTENSIONS, check_decode_budget
+from .data.images import IMG_EXTENSIONS, load_image, save_image, to_tensor, to_uint8
 from .data.reference import resolve_input
 from .errors import DataError, DataNotFoundError
 from .protocols import Translator, ZooModel
@@ -141,36 +141,16 @@ def list_inputs(input_path: str | os.PathLike) -> list[Path]:
 
 def read_image(path: Path, channels: int) -> torch.Tensor:
     """One image as a (1, C, H, W) tensor in [-1, 1], converted to ``channels`` (1 grey, 3 RGB, 4 RGBA)."""
-    from PIL import Image, UnidentifiedImageError
-
     if channels not in _MODES:
         raise DataError(f"The generator takes {channels}-channel images; image files hold 1, 3 or 4 channels.")
-    try:
-        with Image.open(path) as im:
-            check_decode_budget(im, path, channels)
-            im = im.convert(_MODES[channels])
-            data = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
-            size = im.size
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"Cannot read image {str(path)!r}: {exc}. Expected a PNG/JPEG/... file.") from exc
-    x = data.view(size[1], size[0], channels).permute(2, 0, 1).float().div(255.0)
-    return (x * 2 - 1).unsqueeze(0)
+    return (to_tensor(load_image(path, channels)) * 2 - 1).unsqueeze(0)
 
 
 def write_image(x: torch.Tensor, path: Path) -> None:
     """Write a (C, H, W) tensor in [-1, 1] as an image (the suffix picks the format)."""
-    from PIL import Image
-
     if x.shape[0] not in _MODES:
         raise DataError(f"Cannot write a {x.shape[0]}-channel output as an image (1, 3 or 4 channels).")
-    from ._hub import atomic_write
-
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise DataError(f"Cannot write {str(path)!r}: unknown image suffix; use .png, .jpg, ...")
-    arr = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    image = Image.fromarray(arr[..., 0] if x.shape[0] == 1 else arr, mode=None)
-    atomic_write(path, lambda tmp: image.save(tmp, format=fmt))  # never a half-written image where one stood
+    save_image(to_uint8(x[None])[0].permute(1, 2, 0), path)
 
 
 def _batches(files: list[Path], channels: int, batch_size: int,

@@ -1,4 +1,8 @@
-"""Image helpers shared by the datasets: listing folders, decoding, deterministic resizing, a plain crop/flip.
+"""The one image IO module: listing folders, decoding, deterministic resizing, writing, and a plain crop/flip.
+
+Datasets, ``vgzoo translate``, ``vgzoo generate``, evaluation and the trainer's pictures read and write images
+through these functions, so every image vgzoo touches gets the same checks (decode budget, clear errors) and
+every file it writes is written atomically.
 
 The datasets follow the data layout of the pix2pix and CycleGAN reference implementation (Isola et al. 2017,
 "Image-to-Image Translation with Conditional Adversarial Networks"; Zhu et al. 2017, "Unpaired Image-to-Image
@@ -40,7 +44,9 @@ __all__ = [
     "read_image",
     "resize_image",
     "resolve_folder",
+    "save_image",
     "to_tensor",
+    "to_uint8",
 ]
 
 #: File name endings treated as images (compared case-insensitively), as in the reference implementation plus WebP/GIF.
@@ -235,17 +241,21 @@ def resolve_folder(root: str | os.PathLike, phase: str | None, *, what: str = "d
     return base
 
 
+_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
 def load_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
-    """Decode an image file fully and convert it to ``channels`` (1: grayscale ``L``, 3: ``RGB``).
+    """Decode an image file fully and convert it to ``channels`` (1: grayscale ``L``, 3: ``RGB``, 4: ``RGBA``).
 
     16-bit and 32-bit grayscale images are returned in mode ``F`` scaled to [0, 255] so no precision is clipped.
 
     Raises:
-        DataError: the file cannot be decoded (truncated, not an image, unsupported format) or ``channels`` is not 1/3.
+        DataError: the file cannot be decoded (truncated, not an image, unsupported format) or ``channels`` is not
+            1, 3 or 4.
         DataNotFoundError: the file does not exist.
     """
-    if channels not in (1, 3):
-        raise DataError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
+    if channels not in _MODES:
+        raise DataError(f"channels must be 1 (grayscale), 3 (RGB) or 4 (RGBA), got {channels!r}")
     p = Path(path)
     if not p.is_file():
         raise DataNotFoundError(f"image file {str(p)!r} does not exist")
@@ -262,8 +272,11 @@ def load_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
                 else:  # 16-bit (or 32-bit) integers
                     scale = max(65535.0, top)
                 out = Image.fromarray((np.clip(arr / scale, 0.0, 1.0) * 255.0).astype(np.float32))
-                return out if channels == 1 else Image.merge("RGB", [out.convert("L")] * 3)
-            return img.convert("L" if channels == 1 else "RGB")
+                if channels == 1:
+                    return out
+                grey = out.convert("L")
+                return Image.merge(_MODES[channels], [grey] * 3 + [Image.new("L", grey.size, 255)] * (channels - 3))
+            return img.convert(_MODES[channels])
     except DataError:
         raise
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
@@ -271,6 +284,43 @@ def load_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
             f"cannot read image {str(p)!r} ({type(exc).__name__}: {exc}); expected a readable image file "
             f"({', '.join(IMG_EXTENSIONS)}); remove or replace the file"
         ) from exc
+
+
+def to_uint8(images: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+    """Float images (N, C, H, W) in ``value_range`` -> uint8 in [0, 255], rounded as when written to PNG."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise DataError(f"images must be an (N, C, H, W) tensor; got {got}.")
+    if images.dtype == torch.uint8:
+        return images
+    lo, hi = value_range
+    x = (images.detach().float().clamp(lo, hi) - lo) / (hi - lo)
+    return (x * 255.0).round().to(torch.uint8)
+
+
+def save_image(pixels: torch.Tensor | np.ndarray | Image.Image, path: str | os.PathLike) -> Path:
+    """Write an image atomically; the suffix picks the format (``.png``, ``.jpg``, ...).
+
+    ``pixels``: a PIL image, or uint8 (H, W, C) / (H, W) with 1, 3 or 4 channels (:func:`to_uint8` then
+    ``permute(1, 2, 0)`` turns a model's output into that).
+    """
+    from .._hub import atomic_write
+
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise DataError(f"Cannot write {str(path)!r}: unknown image suffix; use .png, .jpg, ...")
+    if isinstance(pixels, Image.Image):
+        image = pixels
+    else:
+        arr = pixels.detach().cpu().numpy() if isinstance(pixels, torch.Tensor) else np.asarray(pixels)
+        if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in _MODES):
+            raise DataError(f"Cannot write an array of shape {arr.shape} and type {arr.dtype} as an image; expected "
+                            "uint8 (H, W) or (H, W, C) with 1, 3 or 4 channels.")
+        image = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+    if fmt == "JPEG" and image.mode == "RGBA":
+        raise DataError(f"Cannot write a 4-channel image as JPEG ({str(path)!r}); use .png.")
+    return atomic_write(path, lambda tmp: image.save(tmp, format=fmt))  # never a half-written image where one stood
 
 
 def resize_image(img: Image.Image, size: SizeLike) -> Image.Image:

@@ -36,6 +36,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ..data.images import to_uint8
 from ..errors import DataError, DownloadError, InputSizeError, OfflineError, VgzooError
 from ..protocols import Classifier
 
@@ -252,18 +253,6 @@ def get_features(spec: str | nn.Module | FeatureExtractor = "inception",
 
 
 # ----------------------------------------------------------------------------------------- images
-def to_uint8(images: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
-    """Float images (N, C, H, W) in ``value_range`` -> uint8 in [0, 255], rounded as when written to PNG."""
-    if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise DataError(f"images must be an (N, C, H, W) tensor; got {got}.")
-    if images.dtype == torch.uint8:
-        return images
-    lo, hi = value_range
-    x = (images.detach().float().clamp(lo, hi) - lo) / (hi - lo)
-    return (x * 255.0).round().to(torch.uint8)
-
-
 def _luma(x: torch.Tensor) -> torch.Tensor:
     """RGB uint8 (N, 3, H, W) -> grey (N, 1, H, W) exactly as PIL's convert("L") (ITU-R 601-2, fixed point)."""
     r, g, b = (x[:, i].to(torch.int32) for i in range(3))
