@@ -241,13 +241,15 @@ def load_model(
     return model
 
 
-def save_pretrained(model, directory: str | os.PathLike) -> Path:
+def save_pretrained(model, directory: str | os.PathLike, overwrite_card: bool = False) -> Path:
     """Write ``model.safetensors`` and ``config.json`` so ``create("local-dir:DIR")`` rebuilds the model.
 
     The config holds the architecture, the kwargs the model was built with, the vgzoo version and the
-    pretrained config. Both files are written atomically.
+    pretrained config. Both files are written atomically, and so is the model card (README.md), which
+    replaces a README the user wrote only with ``overwrite_card=True``.
     """
     from . import __version__
+    from .share.card import write_model_card
 
     cfg = getattr(model, "pretrained_cfg", None) or {}
     if "architecture" not in cfg or not hasattr(model, "model_kwargs"):
@@ -264,4 +266,5 @@ def save_pretrained(model, directory: str | os.PathLike) -> Path:
     }
     _hub.save_state_dict(model.state_dict(), directory / _hub.WEIGHTS_NAME, {"architecture": cfg["architecture"]})
     _hub.atomic_write_json(directory / _hub.CONFIG_NAME, config)
+    write_model_card(model, directory, overwrite=overwrite_card)  # README.md; a user's own is kept
     return directory
