@@ -63,6 +63,7 @@ class HubStandIn:
         self.lfs_objects: dict[str, bytes] = {}
         self.requests: list[tuple[str, str, bool]] = []
         self.signatures: set[str] = set()
+        self.binary_suffixes = _BINARY_SUFFIXES  # files the preupload answer sends to LFS; () = all regular
         self.lock = threading.Lock()
         stand_in = self
 
@@ -271,8 +272,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(400, "BadRequest", "this stand-in holds model repositories only")
             return
         with self.hub.lock:
-            if repo_id in self.hub.repos:
-                self._error(409, "Conflict", "You already created this model repo")
+            if repo_id in self.hub.repos:  # the Hub's 409 names the repo's url, which create_repo(exist_ok) returns
+                message = "You already created this model repo"
+                self._send(409, {"error": message, "url": f"{self.hub.url}/{repo_id}"},
+                           {"X-Error-Code": "Conflict", "X-Error-Message": message})
                 return
             self.hub.repos[repo_id] = _Repo(private=payload.get("visibility") == "private")
         self._send(200, {"url": f"{self.hub.url}/{repo_id}", "name": repo_id, "id": repo_id})
@@ -301,7 +304,7 @@ class _Handler(BaseHTTPRequestHandler):
         tree = repo.commits[sha]
         files = []
         for f in json.loads(body)["files"]:
-            lfs = f["path"].lower().endswith(_BINARY_SUFFIXES) and f["size"] > 0
+            lfs = bool(self.hub.binary_suffixes) and f["path"].lower().endswith(self.hub.binary_suffixes) and f["size"] > 0
             old = tree.get(f["path"])
             oid = None
             if old is not None:

@@ -555,11 +555,12 @@ def demo_cmd(model_or_dir: str, pretrained: bool, host: str, port: int | None, m
 
     Needs the demo extra: pip install 'vgzoo[demo]'. Stop it with Ctrl-C.
     """
-    from .share.demo import launch_demo, require_gradio
+    from .share.demo import DemoModel, launch_demo, load_demo_model, require_gradio
 
     require_gradio()
-    with _WarningsAsNotes():
-        launch_demo(model_or_dir, pretrained=pretrained, host=host, port=port, max_upload_mb=max_upload_mb)
+    with _WarningsAsNotes():  # "random weights" and the like, once, before the server logs start
+        model = DemoModel(load_demo_model(model_or_dir, pretrained=pretrained))
+    launch_demo(model, host=host, port=port, max_upload_mb=max_upload_mb)
 
 
 def main(argv: list[str] | None = None) -> None:

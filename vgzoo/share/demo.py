@@ -199,7 +199,7 @@ class DemoModel:
                 overlay = attention_overlay(shown, relevance)
         names = self.class_names() or [str(i) for i in range(probs.numel())]
         values, idx = probs.topk(min(top_k, probs.numel()))
-        return {names[int(i)] if int(i) < len(names) else str(int(i)): float(v) for v, i in zip(values, idx)}, overlay
+        return {names[int(i)] if int(i) < len(names) else str(int(i)): float(v) for v, i in zip(values, idx, strict=True)}, overlay
 
     def restore(self, image, seed: int = 0):
         """``(degraded input, restoration, PSNR in dB against the upload)`` at the model's input size."""
@@ -277,7 +277,8 @@ def build_demo(model: Any, pretrained: bool = False, *, max_upload_mb: float = M
                 count = gr.Slider(1, 16, value=8, step=1, label="Samples per class" if classes else "Samples",
                                   elem_id="count")
             run = gr.Button("Generate", variant="primary", elem_id="run")
-            grid = gr.Image(label="Samples", type="pil", format="png", interactive=False, elem_id="output-image")
+            grid = gr.Image(label="Samples", type="pil", format="png", interactive=False, elem_id="output-image",
+                            height=520)
             download = gr.File(label="Download the grid (PNG)", elem_id="download")
 
             @guard
@@ -329,7 +330,10 @@ def build_demo(model: Any, pretrained: bool = False, *, max_upload_mb: float = M
 
 def launch_demo(model: Any, pretrained: bool = False, *, host: str = "127.0.0.1", port: int | None = None,
                 max_upload_mb: float = MAX_UPLOAD_MB, share: bool = False, block: bool = True):
-    """Build the page and serve it (blocking unless ``block=False``); returns the Gradio app."""
+    """Build the page and serve it (blocking unless ``block=False``); returns the Gradio app.
+
+    ``model`` may also be a :class:`DemoModel`. The page listens on ``host`` (127.0.0.1: this machine only).
+    """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the page talks to nobody but its user
     page = build_demo(model, pretrained, max_upload_mb=max_upload_mb)
     page.queue(default_concurrency_limit=1)  # one model, one forward at a time

@@ -120,7 +120,6 @@ def push_to_hub(
 
     repo_id, at_revision = parse_hub_id(repo_id[len("hf-hub:") :] if repo_id.startswith("hf-hub:") else repo_id)
     revision = revision or at_revision
-    token = _resolve_token(token)
     with tempfile.TemporaryDirectory(prefix="vgzoo-push-") as tmp:
         if isinstance(model_or_folder, nn.Module):
             from .._factory import save_pretrained
@@ -131,6 +130,7 @@ def push_to_hub(
         else:
             folder = resolve_model_dir(model_or_folder)
             model = _load_checked(folder)
+        token = _resolve_token(token)  # after the folder check: a broken folder is reported first
         card = folder / CARD_NAME
         if overwrite_card or not card.is_file() or is_generated_card(card.read_text(encoding="utf-8", errors="replace")):
             write_model_card(model, folder, overwrite=True, repo_id=repo_id)  # the card names the repository
