@@ -141,7 +141,7 @@ def test_card_reads_the_run_folder(tmp_path):
     vgzoo.save_pretrained(tiny("cgan_embed"), run / "final")
     assert find_run_dir(run / "final") == run.resolve()
     text = (run / "final" / "README.md").read_text(encoding="utf-8")
-    assert "Trained with `vgzoo train`" in text and "steps `20`" in text and "seed `3`" in text
+    assert "Trained with vgzoo's trainer" in text and "steps `20`" in text and "seed `3`" in text
     assert "secret" not in text and "/home/someone" not in text  # only the data folder's name
     assert "| G_loss | 0.9 |" in text and "| diversity_ratio | 0.75 |" in text
     assert "**healthy**" in text
@@ -162,7 +162,7 @@ def test_real_training_run_gets_a_card(tmp_path):
         model_kwargs={"ngf": 8, "ndf": 8, "nz": 8})
     text = (out / "final" / "README.md").read_text(encoding="utf-8")
     assert front_matter(text)["library_name"] == "vgzoo"
-    assert "Trained with `vgzoo train`" in text and "data `builtin:digits`" in text
+    assert "Trained with vgzoo's trainer" in text and "data `builtin:digits`" in text
     assert "Final metrics (last training step, step 3)" in text
     assert "![loss curves](loss_curves.png)" in text and (out / "final" / "loss_curves.png").is_file()
     assert vgzoo.create(f"local-dir:{out / 'final'}").pretrained_cfg["architecture"] == "cgan_embed_digits"

@@ -343,7 +343,7 @@ def build_model_card(
                 value = Path(value).name or value  # a local folder: its name, not the user's full path
             facts.append(f"{label} `{value}`")
         if facts:
-            lines.append("Trained with `vgzoo train`: " + ", ".join(facts) + ".")
+            lines.append("Trained with vgzoo's trainer (`vgzoo train`, `vgzoo.train.fit`): " + ", ".join(facts) + ".")
         if run["health"]:
             lines += ["", f"GAN health monitor at the end of the run: **{run['health']}**."]
         for split, title in (("train", "last training step"), ("val", "last validation")):
