@@ -2,7 +2,8 @@
 
 `vgzoo demo` is started as a user would start it, the page is driven like a user would drive it (tick, upload,
 click), and the output image is fetched from the page and decoded. One browser serves the whole module.
-Screenshots go to a temporary folder, or to docs/img/ with VGZOO_DOCS_SCREENSHOTS=1 (how docs/share.md's were made).
+Screenshots go to a temporary folder, or to docs/img/ with VGZOO_DOCS_SCREENSHOTS=1 (how docs/share.md's were made,
+with VGZOO_DOCS_TRANSLATOR and VGZOO_DOCS_GENERATOR naming trained folders to show instead of random weights).
 """
 
 from __future__ import annotations
@@ -165,6 +166,8 @@ def test_conditional_generation_page(browser, shots, tmp_path):
 
 @pytest.fixture(scope="module")
 def translator_dir(tmp_path_factory) -> Path:
+    if os.environ.get("VGZOO_DOCS_TRANSLATOR"):  # a trained folder, for the docs' screenshot
+        return Path(os.environ["VGZOO_DOCS_TRANSLATOR"])
     folder = tmp_path_factory.mktemp("demo") / "tiny-pix2pix"
     vgzoo.save_pretrained(vgzoo.create("pix2pix_unet128", ngf=8, ndf=8), folder)
     return folder
@@ -215,11 +218,14 @@ def test_translation_page(browser, shots, translator_dir, tmp_path):
 
 
 _THREE_PAGES = """
-import sys, time, vgzoo
-from vgzoo.share.demo import DemoModel, launch_demo
+import os, sys, time, vgzoo
+from vgzoo.share.demo import DemoModel, launch_demo, load_demo_model
 for name, port in zip(("vit_ti16_scratch", "gan_vanilla", "restoration_unet"), sys.argv[1:]):
     kwargs = {**vgzoo.model_info(name).test_kwargs, **({"img_size": 64} if name != "vit_ti16_scratch" else {})}
-    launch_demo(DemoModel(vgzoo.create(name, **kwargs)), port=int(port), block=False)
+    model = vgzoo.create(name, **kwargs)
+    if name == "gan_vanilla" and os.environ.get("VGZOO_DOCS_GENERATOR"):  # a trained folder, for the docs
+        model = load_demo_model(os.environ["VGZOO_DOCS_GENERATOR"])
+    launch_demo(DemoModel(model), port=int(port), block=False)
 print("ready", flush=True)
 time.sleep(900)
 """

@@ -13,9 +13,9 @@ import textwrap
 
 import pytest
 import yaml
+from _hub_server import HubStandIn
 
 import vgzoo
-from _hub_server import HubStandIn
 from vgzoo.share.push import PushError, resolve_model_dir
 
 TOKEN = "hf_standin_0123456789secret"
