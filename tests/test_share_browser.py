@@ -187,7 +187,7 @@ def make_photo(path: Path, size=(96, 64)) -> Path:
 
 
 def test_translation_page(browser, shots, translator_dir, tmp_path):
-    photo = make_photo(tmp_path / "facade.png")
+    photo = make_photo(tmp_path / "facade.png", (240, 160))
     server = DemoServer(str(translator_dir), cwd=tmp_path)
     try:
         open_page(browser, server.url)
@@ -195,13 +195,13 @@ def test_translation_page(browser, shots, translator_dir, tmp_path):
         WebDriverWait(browser, 60).until(lambda d: uploaded(d, "facade.png"))
         browser.find_element(By.CSS_SELECTOR, "#run").click()
         out = output_image(browser, server.url)
-        assert out.size == (96, 64) and out.mode in ("RGB", "RGBA")
+        assert out.size == (240, 160) and out.mode in ("RGB", "RGBA")
         shown = output_image(browser, server.url, selector="#input-image img")
-        assert shown.size == (96, 64)
+        assert shown.size == (240, 160)
         link = WebDriverWait(browser, 30).until(
             lambda d: [a for a in d.find_elements(By.CSS_SELECTOR, "#download a") if a.get_attribute("href")])
         with urllib.request.urlopen(link[0].get_attribute("href"), timeout=30) as r:
-            assert Image.open(io.BytesIO(r.read())).size == (96, 64)  # the download is the output PNG
+            assert Image.open(io.BytesIO(r.read())).size == (240, 160)  # the download is the output PNG
         screenshot(browser, shots / "demo_translation.png")
 
         # a text file with an image's name is answered with a message, not a stack trace
