@@ -166,3 +166,12 @@ def test_real_training_run_gets_a_card(tmp_path):
     assert "Final metrics (last training step, step 3)" in text
     assert "![loss curves](loss_curves.png)" in text and (out / "final" / "loss_curves.png").is_file()
     assert vgzoo.create(f"local-dir:{out / 'final'}").pretrained_cfg["architecture"] == "cgan_embed_digits"
+
+
+def test_base_model_survives_a_reload_and_resave(tmp_path):
+    model = tiny("cgan_embed")
+    model.pretrained_cfg["weight_source"] = "hf-hub:someone/cgan-base"
+    vgzoo.save_pretrained(model, tmp_path)
+    again = vgzoo.create(f"local-dir:{tmp_path}")  # its weight source is now the folder
+    vgzoo.save_pretrained(again, tmp_path)
+    assert front_matter((tmp_path / "README.md").read_text(encoding="utf-8"))["base_model"] == "someone/cgan-base"

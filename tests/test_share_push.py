@@ -126,14 +126,24 @@ def test_push_without_a_token_says_how_to_get_one(tmp_path, digits_folder, monke
         vgzoo.push_to_hub(digits_folder, "org/digits")
 
 
-def test_cli_push_with_a_wrong_token_fails_cleanly(tmp_path, digits_folder):
+def test_cli_push_with_a_wrong_token_fails_cleanly(tmp_path, digits_folder, monkeypatch, capsys):
+    """In process (cheaper than a subprocess): huggingface_hub's endpoint and offline flag are patched instead."""
+    from huggingface_hub import constants
+
+    from vgzoo.cli import main
+
     with HubStandIn(token=TOKEN) as hub:
-        env = _env(hub, tmp_path, token="hf_wrong_token_abcdef")
-        done = _run([sys.executable, "-m", "vgzoo", "push", str(digits_folder), "org/digits"], env, tmp_path)
-    assert done.returncode == 1
-    assert done.stderr.startswith("error: pushing") and "token is invalid" in done.stderr
-    assert "Traceback" not in done.stderr and "hf_wrong_token_abcdef" not in done.stdout + done.stderr
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setenv("HF_TOKEN", "hf_wrong_token_abcdef")
+        with pytest.raises(SystemExit) as exit_info:
+            main(["push", str(digits_folder), "org/digits"])
+    out = capsys.readouterr()
+    assert exit_info.value.code == 1
+    assert out.err.startswith("error: pushing") and "token is invalid" in out.err
+    assert "Traceback" not in out.err and "hf_wrong_token_abcdef" not in out.out + out.err
     assert "org/digits" not in hub.repos
+    assert hub.requests and not any(ok for m, p, ok in hub.requests if p == "/api/repos/create")
 
 
 def test_a_run_folder_pushes_its_final_model(tmp_path, digits_folder):
