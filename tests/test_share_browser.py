@@ -47,11 +47,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = START_TIMEOUT) -> None:
+def wait_http(url: str, proc: subprocess.Popen | None = None, log: Path | None = None,
+              timeout: float = START_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"vgzoo demo exited with {proc.returncode}: {proc.stdout.read()}")
+            raise AssertionError(f"the demo exited with {proc.returncode}: {log.read_text() if log else ''}")
         try:
             with urllib.request.urlopen(url, timeout=5) as r:
                 if r.status == 200:
@@ -61,20 +62,30 @@ def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = S
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
-class DemoServer:
-    """``vgzoo demo ARGS`` in a subprocess on a free port of 127.0.0.1."""
+class Served:
+    """A process serving demo pages on free ports of 127.0.0.1; started at once, waited for when needed."""
 
-    def __init__(self, *args: str, cwd: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
+    def __init__(self, argv: list[str], ports: list[int], cwd: Path) -> None:
+        self.urls = [f"http://127.0.0.1:{p}/" for p in ports]
+        self.log = cwd / f"demo-{ports[0]}.log"
         env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
-        self.proc = subprocess.Popen([sys.executable, "-m", "vgzoo", "demo", *args, "--port", str(self.port)],
-                                     cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+
+    @classmethod
+    def cli(cls, *args: str, cwd: Path) -> Served:
+        """``vgzoo demo ARGS --port P``, as a user starts it."""
+        port = free_port()
+        return cls([sys.executable, "-m", "vgzoo", "demo", *args, "--port", str(port)], [port], cwd)
+
+    def wait(self) -> list[str]:
         try:
-            wait_http(self.url, self.proc)
+            for url in self.urls:
+                wait_http(url, self.proc, self.log)
         except BaseException:
             self.stop()
             raise
+        return self.urls
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -145,8 +156,38 @@ def screenshot(driver, path: Path) -> None:
     driver.set_window_size(1280, 900)
 
 
-def test_conditional_generation_page(browser, shots, tmp_path):
-    server = DemoServer("cgan_embed_digits", "--pretrained", cwd=tmp_path)
+_THREE_PAGES = """
+import os, sys, time, vgzoo
+from vgzoo.share.demo import DemoModel, launch_demo, load_demo_model
+for name, port in zip(("vit_ti16_scratch", "gan_vanilla", "restoration_unet"), sys.argv[1:]):
+    kwargs = {**vgzoo.model_info(name).test_kwargs, **({"img_size": 64} if name != "vit_ti16_scratch" else {})}
+    model = vgzoo.create(name, **kwargs)
+    if name == "gan_vanilla" and os.environ.get("VGZOO_DOCS_GENERATOR"):  # a trained folder, for the docs
+        model = load_demo_model(os.environ["VGZOO_DOCS_GENERATOR"])
+    launch_demo(DemoModel(model), port=int(port), block=False)
+print("ready", flush=True)
+time.sleep(900)
+"""
+
+
+@pytest.fixture(scope="module")
+def servers(translator_dir, tmp_path_factory):
+    """Every demo process of the module, started together so that their imports overlap."""
+    cwd = tmp_path_factory.mktemp("servers")
+    ports = [free_port() for _ in range(3)]
+    started = {
+        "cgan": Served.cli("cgan_embed_digits", "--pretrained", cwd=cwd),
+        "translation": Served.cli(str(translator_dir), cwd=cwd),
+        "others": Served([sys.executable, "-c", _THREE_PAGES, *map(str, ports)], ports, cwd),
+    }
+    yield started
+    for served in started.values():
+        served.stop()
+
+
+def test_conditional_generation_page(browser, shots, servers):
+    server = servers["cgan"]
+    server.url = server.wait()[0]
     try:
         open_page(browser, server.url)
         assert "cgan_embed_digits" in browser.title
@@ -186,9 +227,10 @@ def make_photo(path: Path, size=(96, 64)) -> Path:
     return path
 
 
-def test_translation_page(browser, shots, translator_dir, tmp_path):
+def test_translation_page(browser, shots, servers, tmp_path):
     photo = make_photo(tmp_path / "facade.png", (240, 160))
-    server = DemoServer(str(translator_dir), cwd=tmp_path)
+    server = servers["translation"]
+    server.url = server.wait()[0]
     try:
         open_page(browser, server.url)
         browser.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(str(photo))
@@ -217,31 +259,12 @@ def test_translation_page(browser, shots, translator_dir, tmp_path):
         server.stop()
 
 
-_THREE_PAGES = """
-import os, sys, time, vgzoo
-from vgzoo.share.demo import DemoModel, launch_demo, load_demo_model
-for name, port in zip(("vit_ti16_scratch", "gan_vanilla", "restoration_unet"), sys.argv[1:]):
-    kwargs = {**vgzoo.model_info(name).test_kwargs, **({"img_size": 64} if name != "vit_ti16_scratch" else {})}
-    model = vgzoo.create(name, **kwargs)
-    if name == "gan_vanilla" and os.environ.get("VGZOO_DOCS_GENERATOR"):  # a trained folder, for the docs
-        model = load_demo_model(os.environ["VGZOO_DOCS_GENERATOR"])
-    launch_demo(DemoModel(model), port=int(port), block=False)
-print("ready", flush=True)
-time.sleep(900)
-"""
 
-
-def test_classification_generation_and_restoration_pages(browser, shots, tmp_path):
-    ports = [free_port() for _ in range(3)]
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen([sys.executable, "-c", _THREE_PAGES, *map(str, ports)], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    urls = [f"http://127.0.0.1:{p}/" for p in ports]
+def test_classification_generation_and_restoration_pages(browser, shots, servers, tmp_path):
     photo = make_photo(tmp_path / "photo.png", (160, 120))
+    served = servers["others"]
     try:
-        for url in urls:
-            wait_http(url, proc)
-        classify, generate, restore = urls
+        classify, generate, restore = served.wait()
 
         open_page(browser, classify)
         browser.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(str(photo))
@@ -270,9 +293,4 @@ def test_classification_generation_and_restoration_pages(browser, shots, tmp_pat
                                          .get_attribute("value"))
         screenshot(browser, shots / "demo_restoration.png")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        served.stop()

@@ -94,6 +94,9 @@ def test_push_api_model_private_revision_default_transport(tmp_path):
             a, b = model.state_dict(), again.state_dict()
             assert all(torch.equal(a[k], b[k]) for k in a) and a.keys() == b.keys()
             r2 = vgzoo.push_to_hub(model, "me/tiny-cgan", private=True)  # again, to main: repo exists
+            from huggingface_hub import HfApi
+            info = HfApi().model_info("me/tiny-cgan", revision="v1")  # the stand-in's model info, as the Hub's
+            assert info.sha == r.commit and "README.md" in [s.rfilename for s in info.siblings], info
             print(r2.revision)
         """)
         done = _run([sys.executable, "-c", script], _env(hub, tmp_path, xet=True), tmp_path)
