@@ -1,10 +1,12 @@
 """Regenerate the generated parts of docs/: the CLI reference and the model tables.
 
-Run: python docs/generate.py          (rewrites docs/cli.md, docs/models-table.md, the tables in docs/models/)
+Run: python docs/generate.py          (rewrites docs/cli.md, docs/models-table.md, the tables in docs/models/ and
+                                       the dataset table in docs/data.md)
      python docs/generate.py --check  (exit 1 if either file is stale; tests/test_docs.py runs this)
 
-The CLI reference comes from the click commands themselves and the model tables from the registry
-(parameter counts of each model at its default configuration), so neither can drift from the code.
+The CLI reference comes from the click commands themselves, the model tables from the registry
+(parameter counts of each model at its default configuration) and the dataset table from the registry of
+reference datasets, so none can drift from the code.
 """
 
 from __future__ import annotations
@@ -65,14 +67,54 @@ def _builtin_rows() -> list[dict]:
                 "paper": info.paper,
                 "params": sum(p.numel() for p in model.parameters()),
                 "size": "x".join(str(s) for s in model.pretrained_cfg["input_size"]),
-                "parts": {
-                    part: sum(p.numel() for p in getattr(model, part).parameters())
-                    for part in ("generator", "discriminator", "G_AB", "G_BA", "D_A", "D_B")
-                    if hasattr(model, part)
-                },
+                "parts": _parts(model),
             }
         )
     return rows
+
+
+def _parts(model) -> dict[str, int]:
+    """Parameter counts of a GAN's generators and discriminators, by name."""
+    from vgzoo.protocols import GANModel
+
+    if not isinstance(model, GANModel):
+        return {}
+    nets = {**model.generators(), **model.discriminators()}
+    return {name: sum(p.numel() for p in net.parameters()) for name, net in nets.items()}
+
+
+def pretrained_table() -> str:
+    """Markdown table of every name.tag with published weights, from the registry."""
+    import torch
+
+    import vgzoo
+    from vgzoo import _registry
+    from vgzoo.pretrained import source_of
+
+    lines = ["| name.tag | what | source | licence | dataset (direction) | input | parameters |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for full in vgzoo.list_pretrained():
+        arch, tag = _registry.split_name(full)
+        spec = _registry.load_spec(arch)
+        if vgzoo.model_info(arch).distribution != "vgzoo":
+            continue
+        cfg = spec.cfg_for(tag)[1]
+        with torch.device("meta"):
+            params = sum(p.numel() for p in vgzoo.create(full).parameters())
+        what = cfg.description.split(" (the reference")[0].split("; timm ")[0]
+        data = (f"`{cfg.dataset}`" + (f" ({cfg.direction})" if cfg.direction else "")) if cfg.dataset else "-"
+        size = "x".join(map(str, cfg.input_size))
+        lines.append(f"| `{full}` | {what} | {source_of(cfg)} | {cfg.license or 'not stated'} | {data} | {size} "
+                     f"| {params:,} |")
+    return "\n".join(lines)
+
+
+PRETRAINED = re.compile(r"(<!-- BEGIN generated:pretrained -->\n).*?(<!-- END generated:pretrained -->)", re.S)
+
+
+def fill_pretrained_page() -> dict[Path, str]:
+    page = DOCS / "pretrained.md"
+    return {page: PRETRAINED.sub(lambda m: f"{m.group(1)}{pretrained_table()}\n{m.group(2)}", page.read_text())}
 
 
 def model_tables(rows: list[dict]) -> str:
@@ -92,6 +134,29 @@ def family_table(rows: list[dict], family: str) -> str:
             parts = ", ".join(f"{k} {v:,}" for k, v in r["parts"].items()) or "-"
             lines.append(f"| `{r['name']}` | {r['size']} | {r['params']:,} | {parts} |")
     return "\n".join(lines)
+
+
+def dataset_table() -> str:
+    """Markdown table of the reference datasets, from the registry in vgzoo/data/reference.py."""
+    from vgzoo.data.reference import list_references
+
+    lines = ["| name | kind | splits | image size | default direction | contents (reference docs) | licence note |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for e in list_references():
+        size = f"{e.image_size} px" + (" per half" if e.kind == "aligned" else "") if e.image_size else "varies"
+        direction = e.direction if e.task else "-"
+        name = f"`{e.spec}`" + (" (not downloadable)" if e.restricted else "")
+        lines.append(f"| {name} | {e.kind} | {', '.join(e.splits)} | {size} | {direction} | {e.source} | {e.license} |")
+    return "\n".join(lines)
+
+
+DATASETS = re.compile(r"(<!-- BEGIN generated:datasets -->\n).*?(<!-- END generated:datasets -->)", re.S)
+
+
+def fill_data_page() -> dict[Path, str]:
+    """docs/data.md with its generated dataset table filled in."""
+    page = DOCS / "data.md"
+    return {page: DATASETS.sub(lambda m: f"{m.group(1)}{dataset_table()}\n{m.group(2)}", page.read_text())}
 
 
 BLOCK = re.compile(r"(<!-- BEGIN generated:params (\w+) -->\n).*?(<!-- END generated:params -->)", re.S)
@@ -116,6 +181,8 @@ def main() -> int:
         DOCS / "cli.md": cli_reference(),
         DOCS / "models-table.md": model_tables(rows),
         **fill_family_pages(rows),
+        **fill_data_page(),
+        **fill_pretrained_page(),
     }
     for path, text in outputs.items():
         if args.check:

@@ -10,19 +10,33 @@ import torch
 from torch import nn
 
 from vgzoo import _registry, register_model
+from vgzoo.protocols import Classifier, ZooModel
 
 NAME = "tiny_core_net"
 
 
-class TinyNet(nn.Module):
+class TinyNet(ZooModel, Classifier):
+    """A tiny classifier for the core tests."""
+
     def __init__(self, in_chans: int = 3, num_classes: int = 5, width: int = 4) -> None:
         super().__init__()
+        self.num_classes = num_classes
         self.stem = nn.Conv2d(in_chans, width, 3, padding=1)
         self.head = nn.Linear(width, num_classes)
         self.pretrained_cfg = {"input_size": (in_chans, 8, 8), "num_classes": num_classes}
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stem(x).relu().mean((2, 3))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return x if pre_logits else self.head(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stem(x).relu().mean((2, 3)))
+        return self.forward_head(self.forward_features(x))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.head = nn.Linear(self.head.in_features, num_classes)
+        self.num_classes = num_classes
 
     def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor]:
         return (torch.randn(batch_size, self.stem.in_channels, 8, 8),)
@@ -40,10 +54,7 @@ def register(default_cfg_extra: dict | None = None) -> None:
         **(default_cfg_extra or {}),
     }
 
-    @register_model(family="tiny", task="classification", default_cfg=cfg, test_kwargs={"width": 2})
-    def tiny_core_net(*, in_chans: int = 3, num_classes: int = 5, width: int = 4) -> TinyNet:
-        """A tiny classifier for the core tests."""
-        return TinyNet(in_chans, num_classes, width)
+    register_model(NAME, TinyNet, family="tiny", task="classification", cfgs=cfg, test_kwargs={"width": 2})
 
 
 def unregister() -> None:

@@ -21,7 +21,7 @@ def model() -> ConditionalGAN:
 
 def test_conformance_options():
     """The plain configurations are covered by tests/test_models.py; here the options."""
-    vgzoo.testing.check_model("cgan_embed_digits", spectral_norm=True, gan_loss="hinge", latent="normal")
+    vgzoo.testing.check_model("cgan_embed_digits", spectral_norm=True, gan_mode="hinge", latent="normal")
 
 
 def test_registered_info():
@@ -31,7 +31,7 @@ def test_registered_info():
     assert info.default_cfg["file"] == "vgzoo:weights/cgan_embed_digits.safetensors"
     assert "Mirza" in info.paper
     assert vgzoo.model_info("cgan_embed").default_cfg["input_size"] == (3, 32, 32)
-    for kw in ("img_size", "channels", "num_classes", "nz", "ngf", "ndf", "latent"):
+    for kw in ("img_size", "in_chans", "num_classes", "nz", "ngf", "ndf", "latent"):
         assert kw in info.default_kwargs
 
 
@@ -135,8 +135,8 @@ def test_bad_z_and_images(model):
 def test_bad_kwargs():
     with pytest.raises(ValueError, match="latent"):
         vgzoo.create("cgan_embed_digits", latent="gaussian")
-    with pytest.raises(ValueError, match="gan_loss"):
-        vgzoo.create("cgan_embed_digits", gan_loss="wgan")
+    with pytest.raises(ValueError, match="gan_mode"):
+        vgzoo.create("cgan_embed_digits", gan_mode="wgan")
     with pytest.raises(ValueError, match="img_size"):
         vgzoo.create("cgan_embed_digits", img_size=18)
 
@@ -146,15 +146,15 @@ def test_validate_labels_accepts_lists():
     assert validate_labels(torch.tensor([0, 2], dtype=torch.uint8), 3).tolist() == [0, 2]
 
 
-@pytest.mark.parametrize("gan_loss", ["vanilla", "hinge", "lsgan"])
-def test_losses_and_logs(model, gan_loss):
-    model.gan_loss = gan_loss
+@pytest.mark.parametrize("gan_mode", ["vanilla", "hinge", "lsgan"])
+def test_losses_and_logs(model, gan_mode):
+    model.gan_mode = gan_mode
     batch = model.example_batch(4)
     g_loss, g_logs = model.generator_loss(batch)
     d_loss, d_logs = model.discriminator_loss(batch)
     assert g_loss.ndim == 0 and d_loss.ndim == 0
-    assert set(g_logs) == {"g_adv", "g_fake_logit"}
-    assert set(d_logs) == {"d_adv", "d_real_logit", "d_fake_logit"}
+    assert set(g_logs) == {"G_adv", "G_fake_logit"}
+    assert set(d_logs) == {"D_adv", "D_real_logit", "D_fake_logit"}
     # the discriminator loss must not push gradients into the generator
     model.zero_grad(set_to_none=True)
     d_loss.backward()

@@ -163,7 +163,9 @@ def test_cli_convert_timm_vit(tmp_path):
     assert result.exit_code == 0, result.output
     assert "vit_ti16_scratch" in result.output
     model = vgzoo.create(f"local-dir:{tmp_path / 'out'}").eval()
-    assert model.model_kwargs == {"img_size": 48, "patch_size": 16, "in_chans": 3, "num_classes": 6}
+    assert {k: model.config[k] for k in ("img_size", "patch_size", "in_chans", "num_classes")} == {
+        "img_size": 48, "patch_size": 16, "in_chans": 3, "num_classes": 6}
+    assert "'img_size': 48" in result.output and "'num_classes': 6" in result.output
     x = images(2, 48)
     with torch.no_grad():
         torch.testing.assert_close(model(x), ref(x), atol=1e-5, rtol=0)

@@ -29,7 +29,7 @@ def test_save_pretrained_round_trip(tiny_model_name, tmp_path):
     out = vgzoo.save_pretrained(model, tmp_path / "saved")
     config = json.loads((out / "config.json").read_text())
     assert config["architecture"] == tiny_model_name
-    assert config["model_kwargs"] == {"num_classes": 3, "width": 6}
+    assert config["config"] == {"in_chans": 3, "num_classes": 3, "width": 6}
     assert config["vgzoo_version"] == vgzoo.__version__
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left behind
     loaded = vgzoo.create(f"local-dir:{out}")

@@ -22,26 +22,45 @@ from torch import nn
 import vgzoo
 
 
-@vgzoo.register_model(family="fake", task="classification",
-                      default_cfg={"input_size": (1, 2, 2), "mean": (0.0,), "std": (1.0,), "paper": "none",
-                                   "num_classes": 3})
-def fake_good(*, num_classes: int = 3):
+from vgzoo.protocols import ZooModel
+
+
+class FakeGood(ZooModel):
     """A fake plugin model that works."""
-    model = nn.Sequential(nn.Flatten(), nn.Linear(4, num_classes))
-    model.example_inputs = lambda batch_size=2: (torch.zeros(batch_size, 1, 2, 2),)
-    return model
+
+    def __init__(self, num_classes: int = 3):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(4, num_classes))
+
+    def forward(self, x):
+        return self.net(x)
+
+    def example_inputs(self, batch_size=2):
+        return (torch.zeros(batch_size, 1, 2, 2),)
+
+
+fake_good = vgzoo.register_model(
+    "fake_good", FakeGood, family="fake", task="classification",
+    cfgs={"input_size": (1, 2, 2), "mean": (0.0,), "std": (1.0,), "paper": "none", "num_classes": 3})
 '''
 
 BROKEN_MODULE = 'raise RuntimeError("boom from a broken plugin")\n'
 
 ALIAS_MODULE = '''
 import vgzoo
+from vgzoo.protocols import ZooModel
 
 
-@vgzoo.register_model(family="fake", task="classification",
-                      default_cfg={"input_size": (1, 2, 2), "mean": (0.0,), "std": (1.0,), "paper": "none"})
-def fake_real():
-    raise AssertionError("never built under a wrong name")
+class Never(ZooModel):
+    def __init__(self):
+        raise AssertionError("never built")
+
+    def example_inputs(self, batch_size=2):
+        return ()
+
+
+fake_real = vgzoo.register_model("fake_real", Never, family="fake", task="classification",
+                                 cfgs={"input_size": (1, 2, 2), "mean": (0.0,), "std": (1.0,), "paper": "none"})
 
 
 def fake_undecorated():
@@ -50,12 +69,19 @@ def fake_undecorated():
 
 TWIN_MODULE = '''
 import vgzoo
+from vgzoo.protocols import ZooModel
 
 
-@vgzoo.register_model(family="fake", task="classification",
-                      default_cfg={"input_size": (1, 2, 2), "mean": (0.0,), "std": (1.0,), "paper": "none"})
-def fake_twin():
-    raise AssertionError("a doubly claimed name is never built")
+class Never(ZooModel):
+    def __init__(self):
+        raise AssertionError("a doubly claimed name is never built")
+
+    def example_inputs(self, batch_size=2):
+        return ()
+
+
+fake_twin = vgzoo.register_model("fake_twin", Never, family="fake", task="classification",
+                                 cfgs={"input_size": (1, 2, 2), "mean": (0.0,), "std": (1.0,), "paper": "none"})
 '''
 
 
@@ -249,27 +275,39 @@ import torch
 from torch import nn
 
 import vgzoo
+from vgzoo.protocols import Classifier, ZooModel
 
 
-class TinyNet(nn.Module):
-    def __init__(self, num_classes: int):
+class TinyNet(ZooModel, Classifier):
+    """A tiny real plugin model."""
+
+    def __init__(self, num_classes: int = 5):
         super().__init__()
+        self.num_classes = num_classes
         self.fc = nn.Linear(12, num_classes)
         self.pretrained_cfg = {"num_classes": num_classes}
 
+    def forward_features(self, x):
+        return x.flatten(1)
+
+    def forward_head(self, x, pre_logits=False):
+        return x if pre_logits else self.fc(x)
+
     def forward(self, x):
-        return self.fc(x.flatten(1))
+        return self.forward_head(self.forward_features(x))
+
+    def reset_classifier(self, num_classes):
+        self.fc = nn.Linear(12, num_classes)
+        self.num_classes = num_classes
 
     def example_inputs(self, batch_size=2):
         return (torch.randn(batch_size, 3, 2, 2),)
 
 
-@vgzoo.register_model(family="tinyreal", task="classification",
-                      default_cfg={"input_size": (3, 2, 2), "mean": (0.5,) * 3, "std": (0.5,) * 3, "paper": "none"},
-                      test_kwargs={"num_classes": 2})
-def tinyreal_net(*, num_classes: int = 5):
-    """A tiny real plugin model."""
-    return TinyNet(num_classes)
+tinyreal_net = vgzoo.register_model(
+    "tinyreal_net", TinyNet, family="tinyreal", task="classification",
+    cfgs={"input_size": (3, 2, 2), "mean": (0.5,) * 3, "std": (0.5,) * 3, "paper": "none"},
+    test_kwargs={"num_classes": 2})
 '''
 
 

@@ -8,6 +8,7 @@ from torch import nn
 
 import vgzoo
 from vgzoo.data.digits import DigitsDataset
+from vgzoo.protocols import ConditionalSampler
 from vgzoo.quality import (
     QualityScore,
     class_conditional_accuracy,
@@ -33,7 +34,7 @@ def by_class(ds: DigitsDataset) -> dict[int, torch.Tensor]:
     return {c: ds.images[ds.labels == c] for c in range(10)}
 
 
-class CollapsedGenerator(nn.Module):
+class CollapsedGenerator(nn.Module, ConditionalSampler):
     """Returns one fixed real digit per class whatever z is: perfect labels, no diversity."""
 
     num_classes = 10
@@ -41,6 +42,9 @@ class CollapsedGenerator(nn.Module):
     def __init__(self, ds: DigitsDataset) -> None:
         super().__init__()
         self.register_buffer("protos", torch.stack([ds.images[ds.labels == c][0] for c in range(10)]) * 2 - 1)
+
+    def sample_z(self, batch_size, generator=None):
+        return torch.rand(batch_size, 4, generator=generator)
 
     def sample(self, labels, generator=None):
         torch.rand(len(labels), 4, generator=generator)  # draws z, ignores it

@@ -60,7 +60,7 @@ def test_runtime_registered_model_is_listed_built_and_described(tiny_model_name)
     cfg = model.pretrained_cfg
     assert cfg["architecture"] == tiny_model_name and cfg["family"] == "tiny" and cfg["task"] == "classification"
     assert cfg["num_classes"] == 7  # what the built model reports beats the registered default
-    assert model.model_kwargs == {"num_classes": 7}
+    assert model.config == {"in_chans": 3, "num_classes": 7, "width": 4}
     info = vgzoo.model_info(tiny_model_name)
     assert info.family == "tiny" and info.description == "A tiny classifier for the core tests."
     assert info.default_kwargs == {"in_chans": 3, "num_classes": 5, "width": 4}
@@ -73,7 +73,15 @@ def test_model_info_of_builtin_names_distribution():
 
 
 def test_register_model_validates_its_arguments():
+    from _tiny import TinyNet
+    from torch import nn
+
     with pytest.raises(ValueError, match="task"):
-        vgzoo.register_model(family="x", task="painting", default_cfg={})
+        vgzoo.register_model("x", TinyNet, family="x", task="painting", cfgs={})
     with pytest.raises(ValueError, match="input_size"):
-        vgzoo.register_model(family="x", task="generation", default_cfg={"mean": (0.5,), "std": (0.5,), "paper": ""})
+        vgzoo.register_model("x", TinyNet, family="x", task="generation", cfgs={"mean": (0.5,), "std": (0.5,), "paper": ""})
+    with pytest.raises(TypeError, match="ZooModel"):
+        vgzoo.register_model("x", nn.Linear, family="x", task="generation", cfgs={})
+    with pytest.raises(ValueError, match="widht"):
+        vgzoo.register_model("x", TinyNet, family="x", task="classification", model_args={"widht": 3},
+                             cfgs={"input_size": (3, 8, 8), "mean": (0.5,) * 3, "std": (0.5,) * 3, "paper": ""})

@@ -1,7 +1,7 @@
 """Tests of vgzoo.train: recipes for every task, run-directory outputs, resume semantics, the CLI command.
 
 The tiny models here (also imported by test_checkpoint, test_monitor and test_distributed) follow the GAN
-model protocol of ARCHITECTURE.md without being registered, so the engine is tested as a plugin would use it.
+model protocol of docs/architecture.md without being registered, so the engine is tested as a plugin would use it.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._registry import list_models, register_model
+from ._registry import ModelFamily, PretrainedCfg, list_models, list_pretrained, register_model
+from ._version import __version__
 from .errors import (
     DataError,
     DataNotFoundError,
@@ -27,14 +28,15 @@ if TYPE_CHECKING:
 
     from ._factory import ModelInfo
 
-__version__ = "0.1.0"
-
 __all__ = [
     "__version__",
     "create",
     "list_models",
+    "list_pretrained",
     "model_info",
     "register_model",
+    "ModelFamily",
+    "PretrainedCfg",
     "save_pretrained",
     "push_to_hub",
     "VgzooError",

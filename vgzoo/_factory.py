@@ -8,14 +8,13 @@ a strict load.
 
 from __future__ import annotations
 
-import copy
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import _hub
-from ._registry import ModelSpec, entry_points, get_entry_point, load_spec
+from ._registry import ModelSpec, PretrainedCfg, entry_points, get_entry_point, load_spec, split_name
 from .errors import UnknownModelError, WeightsError, WeightsNotFoundError
 
 LOCAL_PREFIX = "local-dir:"
@@ -36,48 +35,60 @@ class ModelInfo:
     default_cfg: dict[str, Any]
     default_kwargs: dict[str, Any] = field(default_factory=dict)
     test_kwargs: dict[str, Any] = field(default_factory=dict)
+    tag: str | None = None
+    tags: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
 def model_info(name: str) -> ModelInfo:
-    """Name, family, task, providing distribution and default config of ``name`` (the model is not built)."""
-    spec = load_spec(name)
-    if name in entry_points():
-        record = get_entry_point(name)
+    """Name, family, task, providing distribution and config of ``name`` or ``name.tag`` (nothing is built)."""
+    arch, tag = split_name(name)
+    spec = load_spec(arch)
+    tag, cfg = spec.cfg_for(tag)
+    if arch in entry_points():
+        record = get_entry_point(arch)
         distribution, entry_point = record.distribution, record.value
     else:  # registered at run time, not installed
-        distribution, entry_point = "(registered at run time)", f"{spec.module}:{spec.factory.__name__}"
+        distribution, entry_point = "(registered at run time)", f"{spec.module}:{spec.name}"
     return ModelInfo(
-        name=name,
+        name=arch,
         family=spec.family,
         task=spec.task,
         distribution=distribution,
         entry_point=entry_point,
-        description=spec.description,
-        paper=spec.default_cfg.get("paper", ""),
-        default_cfg=copy.deepcopy(spec.default_cfg),
-        default_kwargs=spec.factory_defaults(),
+        description=cfg.description or spec.description,
+        paper=cfg.paper,
+        default_cfg=cfg.to_dict(),
+        default_kwargs=spec.default_kwargs(cfg),
         test_kwargs=dict(spec.test_kwargs),
+        tag=tag or None,
+        tags=[t for t in spec.cfgs if t],
     )
 
 
-def _build(spec: ModelSpec, kwargs: dict[str, Any], weight_source: str | None):
-    accepted = spec.accepted_kwargs()
+def _build(spec: ModelSpec, tag: str, cfg: PretrainedCfg, kwargs: dict[str, Any], weight_source: str | None):
+    accepted = spec.accepted_kwargs(cfg)
     if accepted is not None:
         unknown = sorted(set(kwargs) - set(accepted))
         if unknown:
+            shown = f"{spec.name}.{tag}" if tag else spec.name
             raise TypeError(
-                f"{spec.name}() got unexpected keyword argument(s) {', '.join(unknown)}; "
-                f"{spec.name} accepts: {', '.join(accepted) or '(no arguments)'}"
+                f"{shown}() got unexpected keyword argument(s) {', '.join(unknown)}; "
+                f"{shown} accepts: {', '.join(accepted) or '(no arguments)'}"
             )
-    model = spec.factory(**kwargs)
-    cfg = copy.deepcopy(spec.default_cfg)
-    cfg.update(getattr(model, "pretrained_cfg", None) or {})  # what the built model knows of itself wins
-    cfg.update(architecture=spec.name, family=spec.family, task=spec.task, weight_source=weight_source)
-    model.pretrained_cfg = cfg
-    model.model_kwargs = dict(kwargs)
+    model = spec.build(cfg, **kwargs)
+    published = cfg.to_dict()
+    published.pop("model_args", None)
+    published.pop("model_cls", None)
+    pretrained_cfg = {**published, **(getattr(model, "pretrained_cfg", None) or {})}  # the built model's facts win
+    for key in ("mean", "std"):  # ... except the published normalisation, where it fits the model's channels
+        if key in published and len(published[key]) == len(pretrained_cfg.get(key, ())):
+            pretrained_cfg[key] = published[key]
+    pretrained_cfg.update(architecture=spec.name, tag=tag or None, family=spec.family, task=spec.task,
+                          weight_source=weight_source)
+    model.pretrained_cfg = pretrained_cfg
     return model
 
 
@@ -90,68 +101,58 @@ def create(
     strict: bool = True,
     **kwargs: Any,
 ):
-    """Build a model by name, from a saved folder or from the Hub.
+    """Build a model by name, ``name.tag``, from a saved folder or from the Hub.
 
     Args:
-        name: a registered model name, ``local-dir:PATH`` or ``hf-hub:org/repo[@revision]``.
-        pretrained: load the weights named by the model's default config (``hf_hub_id`` or ``file``).
+        name: a registered model name, ``name.tag`` (a published configuration), ``local-dir:PATH`` or
+            ``hf-hub:org/repo[@revision]``.
+        pretrained: load the weights the (default or named) tag publishes.
         checkpoint_path: a ``.safetensors`` state dict to load (a pickle only with ``allow_pickle``).
         allow_pickle: opt in to reading ``.pth``/``.bin`` checkpoints with ``torch.load(weights_only=True)``.
         strict: refuse missing and unexpected keys (shape mismatches are always refused).
-        **kwargs: the factory's keyword arguments (``vgzoo info NAME`` lists them).
+        **kwargs: constructor arguments of the model (``vgzoo info NAME`` lists them).
 
     Raises:
-        UnknownModelError: no installed model has this name (the message lists close names).
+        UnknownModelError: no installed model has this name or tag (the message lists close names).
         PluginError: the model's module fails to import, or two distributions claim the name.
-        TypeError: a keyword argument the factory does not accept.
+        TypeError: a keyword argument the model does not accept.
         WeightsError: weights that are missing, unreadable or do not fit.
     """
+    if not isinstance(name, str) or not name:
+        raise UnknownModelError(
+            f"create() needs a model name, `name.tag`, local-dir:PATH or hf-hub:org/repo; got {name!r}. "
+            "Run `vgzoo list` to see the installed models."
+        )
     if name.startswith((LOCAL_PREFIX, HUB_PREFIX)) and checkpoint_path is not None:
         raise ValueError(
             f"create({name!r}, checkpoint_path=...): a saved model already brings its weights, so the checkpoint "
             "would be ignored. Pass a model name with checkpoint_path=, or the saved model alone."
         )
     if name.startswith(LOCAL_PREFIX):
-        return _create_from_dir(Path(name[len(LOCAL_PREFIX) :]), name, kwargs, strict)
+        return _create_from_dir(Path(name[len(LOCAL_PREFIX) :]).expanduser(), name, kwargs, strict)
     if name.startswith(HUB_PREFIX):
         repo_id, revision = _hub.parse_hub_id(name[len(HUB_PREFIX) :])
         config_path = _hub.hf_hub_file(repo_id, _hub.CONFIG_NAME, revision)
         weights_path = _hub.hf_hub_file(repo_id, _hub.WEIGHTS_NAME, revision)
         return _create_from_files(config_path.parent, weights_path, name, kwargs, strict)
 
-    spec = load_spec(name)
+    arch, tag = split_name(name)
+    spec = load_spec(arch)
+    tag, cfg = spec.cfg_for(tag)
     source = None
     weights = None
     if checkpoint_path is not None:
         source = str(checkpoint_path)
         weights = _hub.load_state_dict(checkpoint_path, allow_pickle=allow_pickle)
     elif pretrained:
-        path, source = _pretrained_file(spec)
-        weights = _hub.load_state_dict(path, allow_pickle=allow_pickle)
-    model = _build(spec, kwargs, source)
+        from .pretrained import pretrained_weights
+
+        path, source = pretrained_weights(spec, tag, cfg)
+        weights = _hub.load_state_dict(path)
+    model = _build(spec, tag, cfg, kwargs, source)
     if weights is not None:
         _hub.load_into(model, weights, source, spec.checkpoint_filter, strict=strict)
     return model
-
-
-def _pretrained_file(spec: ModelSpec) -> tuple[Path, str]:
-    cfg = spec.default_cfg
-    if cfg.get("hf_hub_id"):
-        repo_id, revision = _hub.parse_hub_id(cfg["hf_hub_id"])
-        filename = cfg.get("hf_hub_filename", _hub.WEIGHTS_NAME)
-        return _hub.hf_hub_file(repo_id, filename, revision), f"hf-hub:{cfg['hf_hub_id']}/{filename}"
-    if cfg.get("file"):
-        path = _hub.resolve_file_source(cfg["file"])
-        if not path.is_file():
-            raise WeightsNotFoundError(
-                f"{spec.name}: its published weights {cfg['file']!r} are not installed (looked at {str(path)!r}). "
-                "Reinstall the package that provides the model."
-            )
-        return path, f"file:{cfg['file']}"
-    raise WeightsNotFoundError(
-        f"{spec.name} has no published weights (its default config names no hf_hub_id or file). "
-        "Use pretrained=False to train from scratch, or pass checkpoint_path= with your own weights."
-    )
 
 
 def _create_from_dir(directory: Path, source: str, overrides: dict, strict: bool):
@@ -172,9 +173,11 @@ def _create_from_files(config_dir: Path, weights_path: Path, source: str, overri
             f"{source!r}: config.json names architecture {arch!r}, which is not installed. {exc} "
             "Install the plugin that provides it."
         ) from exc
+    tag, cfg = spec.cfg_for(config.get("tag") or None)
     weights = _hub.load_state_dict(weights_path)
-    kwargs = {**config.get("model_kwargs", {}), **overrides}
-    model = _build(spec, kwargs, source)
+    # Folders written before model.config existed hold only the kwargs their creator passed.
+    kwargs = {**config.get("config", config.get("model_kwargs", {})), **overrides}
+    model = _build(spec, tag, cfg, kwargs, source)
     _hub.load_into(model, weights, source, spec.checkpoint_filter, strict=strict)
     return model
 
@@ -208,7 +211,8 @@ def load_model(
 
     Args:
         model_or_dir: an ``nn.Module`` (returned as is), a model name, a folder path or a prefixed source.
-        pretrained: with a model name, load its published weights (folders and Hub sources carry their own).
+        pretrained: with a model name, load its published weights (folders and Hub sources carry their own; a
+            ``name.tag`` always loads its tag's weights).
         tasks: the tasks the caller can use; a vgzoo model of another task raises ValueError.
         warn_random: warn when the result holds random weights (a name without ``pretrained``).
 
@@ -223,6 +227,8 @@ def load_model(
     else:
         source = resolve_source(model_or_dir)
         is_named = not source.startswith((LOCAL_PREFIX, HUB_PREFIX))
+        if is_named and split_name(source)[1]:  # naming a published tag asks for its weights
+            pretrained = True
         model = create(source, pretrained=pretrained and is_named)
     cfg = getattr(model, "pretrained_cfg", None) or {}
     if tasks is not None and cfg.get("task") is not None and cfg["task"] not in tasks:
@@ -244,23 +250,25 @@ def load_model(
 def save_pretrained(model, directory: str | os.PathLike, overwrite_card: bool = False) -> Path:
     """Write ``model.safetensors`` and ``config.json`` so ``create("local-dir:DIR")`` rebuilds the model.
 
-    The config holds the architecture, the kwargs the model was built with, the vgzoo version and the
-    pretrained config. Both files are written atomically, and so is the model card (README.md), which
-    replaces a README the user wrote only with ``overwrite_card=True``.
+    The config holds the architecture, its tag, ``model.config`` (every constructor argument), the vgzoo
+    version and the pretrained config. Both files are written atomically, and so is the model card (README.md),
+    which replaces a README the user wrote only with ``overwrite_card=True``.
     """
-    from . import __version__
+    from ._version import __version__
+    from .protocols import ZooModel
     from .share.card import write_model_card
 
     cfg = getattr(model, "pretrained_cfg", None) or {}
-    if "architecture" not in cfg or not hasattr(model, "model_kwargs"):
+    if not isinstance(model, ZooModel) or "architecture" not in cfg:
         raise WeightsError(
             f"save_pretrained: this {type(model).__name__} was not built by vgzoo.create, so its architecture "
-            "and kwargs are unknown. Build it with vgzoo.create(name, ...) and load your weights into it."
+            "is unknown. Build it with vgzoo.create(name, ...) and load your weights into it."
         )
     directory = Path(directory)
     config = {
         "architecture": cfg["architecture"],
-        "model_kwargs": model.model_kwargs,
+        "tag": cfg.get("tag"),
+        "config": model.config,
         "vgzoo_version": __version__,
         "pretrained_cfg": {k: v for k, v in cfg.items() if k != "weight_source"},
     }

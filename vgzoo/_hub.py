@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping
 from importlib import resources
@@ -31,10 +30,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = os.path.join(path.parent, f".{path.name}.{os.urandom(6).hex()}.tmp")  # not mkstemp: its files are 0600
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
+    mode = os.fstat(fd).st_mode & 0o777
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, mode)  # some writers (safetensors) replace the file with a 0600 one of their own
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -154,24 +156,35 @@ def resolve_file_source(source: str) -> Path:
         raise WeightsNotFoundError(f"Weights resource {source!r}: package {package!r} is not installed.") from exc
 
 
-def hf_hub_file(repo_id: str, filename: str, revision: str | None = None) -> Path:
-    """Fetch one file through the Hugging Face cache (honours HF_HUB_OFFLINE and HF_HUB_CACHE)."""
+def hf_hub_file(repo_id: str, filename: str, revision: str | None = None, local_only: bool = False) -> Path:
+    """Fetch one file through the Hugging Face cache (honours HF_ENDPOINT, HF_HUB_OFFLINE and HF_HUB_CACHE).
+
+    ``local_only`` reads the cache alone (vgzoo's own offline setting).
+    """
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     where = f"{repo_id}@{revision}" if revision else repo_id
     try:
-        return Path(hf_hub_download(repo_id=repo_id, filename=filename, revision=revision))
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename, revision=revision,
+                                    local_files_only=local_only))
     except LocalEntryNotFoundError as exc:
         raise WeightsNotFoundError(
-            f"{filename!r} of hf-hub:{where} is not in the local Hugging Face cache and cannot be downloaded "
-            f"(offline, or no network): {exc}. Connect, or unset HF_HUB_OFFLINE, or point HF_HUB_CACHE at a "
-            "cache that holds it."
+            f"{filename!r} of hf-hub:{where} ({hub_url(repo_id, filename, revision)}) is not in the local Hugging "
+            "Face cache and cannot be downloaded (offline, or no network). Connect, or unset HF_HUB_OFFLINE and "
+            "VGZOO_OFFLINE, or point HF_HUB_CACHE at a cache that holds it."
         ) from exc
     except (EntryNotFoundError, RepositoryNotFoundError) as exc:
         raise WeightsNotFoundError(f"hf-hub:{where} has no file {filename!r}: {exc}") from exc
     except Exception as exc:  # network and HTTP errors
         raise WeightsError(f"Cannot fetch {filename!r} from hf-hub:{where}: {exc}") from exc
+
+
+def hub_url(repo_id: str, filename: str, revision: str | None = None) -> str:
+    """The download URL of a Hub file (``HF_ENDPOINT`` respected)."""
+    from huggingface_hub import hf_hub_url
+
+    return hf_hub_url(repo_id, filename, revision=revision)
 
 
 def parse_hub_id(spec: str) -> tuple[str, str | None]:

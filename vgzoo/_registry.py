@@ -15,7 +15,7 @@ import importlib
 import inspect
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import metadata
 from typing import Any
 
@@ -32,7 +32,7 @@ TASKS = (
     "restoration",
 )
 
-# Fields every default config must carry (checked at registration and by vgzoo.testing).
+# Fields every pretrained config must carry (checked at registration and by vgzoo.testing).
 REQUIRED_CFG_FIELDS = ("input_size", "mean", "std", "paper")
 
 
@@ -53,38 +53,166 @@ class EntryPointRecord:
         return self.value.partition(":")[2].strip()
 
 
+@dataclass(frozen=True)
+class PretrainedCfg:
+    """One configuration a model name is published under (timm's ``PretrainedCfg`` is the anchor).
+
+    A name has one or more, keyed by tag (``cyclegan_resnet.horse2zebra``); the first is the default.
+    It says how to feed the model (input size, normalisation, value range), where its weights come
+    from (``hf_hub_id``, ``url`` or ``file``; none for an architecture without published weights), and
+    which architecture arguments the weights need (``model_args``, e.g. ``img_size=384``). ``model_cls``
+    (``"module:Class"``) names another class when the published file holds only part of the architecture (a
+    reference CycleGAN generator without its discriminators builds a generator-only translator). ``direction``
+    is the side of the reference dataset the model translates from (``"BtoA"``: feed the dataset's B images).
+    ``value_range`` is the range of what ``forward`` takes once pixels in [0, 1] are normalised with mean/std.
+    """
+
+    input_size: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    paper: str
+    description: str = ""
+    num_classes: int | None = None
+    out_chans: int | None = None
+    crop_size: int | None = None
+    load_size: int | None = None
+    interpolation: str | None = None
+    crop_pct: float | None = None
+    value_range: tuple[float, float] = (-1.0, 1.0)
+    classifier: str | None = None
+    first_conv: str | None = None
+    hf_hub_id: str | None = None
+    hf_hub_filename: str | None = None
+    url: str | None = None
+    file: str | None = None
+    source_format: str | None = None
+    license: str | None = None
+    dataset: str | None = None
+    direction: str | None = None
+    model_args: dict[str, Any] = field(default_factory=dict)
+    model_cls: str | None = None
+    notes: str = ""
+
+    @property
+    def has_weights(self) -> bool:
+        return bool(self.hf_hub_id or self.url or self.file)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The set fields, as a plain dict (what ``model.pretrained_cfg`` starts from)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None or (f.name in ("model_args", "model_cls", "notes") and not value):
+                continue
+            out[f.name] = dict(value) if isinstance(value, dict) else value
+        return out
+
+
+def make_cfg(**values: Any) -> PretrainedCfg:
+    """A :class:`PretrainedCfg` from keyword values, with one clear error for an unknown field."""
+    known = {f.name for f in fields(PretrainedCfg)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"PretrainedCfg has no field(s) {unknown}; known fields: {', '.join(sorted(known))}.")
+    missing = [k for k in REQUIRED_CFG_FIELDS if k not in values]
+    if missing:
+        raise ValueError(f"a pretrained config lacks required field(s) {missing}")
+    for key in ("input_size", "mean", "std", "value_range"):
+        if key in values:
+            values[key] = tuple(values[key])
+    return PretrainedCfg(**values)
+
+
 @dataclass
 class ModelSpec:
-    """What ``@register_model`` records about one factory."""
+    """What the registry knows of one model name: its class, architecture arguments and published configs.
+
+    Variants are data: a name is a model class plus ``model_args`` (the architecture arguments that make
+    this variant) plus its pretrained configs. Calling the spec builds the model.
+    """
 
     name: str
-    factory: Callable[..., Any]
+    model_cls: type
     family: str
     task: str
-    default_cfg: dict[str, Any]
+    model_args: dict[str, Any]
+    cfgs: dict[str, PretrainedCfg]
     test_kwargs: dict[str, Any] = field(default_factory=dict)
     checkpoint_filter: Callable[[dict, Any], dict] | None = None
     description: str = ""
 
     @property
     def module(self) -> str:
-        return self.factory.__module__
+        return self.model_cls.__module__
 
-    def accepted_kwargs(self) -> list[str] | None:
-        """Keyword arguments the factory accepts, or None when it takes ``**kwargs``."""
-        params = inspect.signature(self.factory).parameters.values()
+    @property
+    def default_tag(self) -> str:
+        return next(iter(self.cfgs))
+
+    @property
+    def default_cfg(self) -> PretrainedCfg:
+        return self.cfgs[self.default_tag]
+
+    def cls_for(self, cfg: PretrainedCfg | None = None) -> type:
+        """The class a config builds: the name's own, or the one a published config names (``model_cls``)."""
+        if cfg is None or not cfg.model_cls:
+            return self.model_cls
+        module, _, attr = cfg.model_cls.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def accepted_kwargs(self, cfg: PretrainedCfg | None = None) -> list[str] | None:
+        """Keyword arguments the model class (of ``cfg``, default the name's own) accepts; None for ``**kwargs``."""
+        params = list(inspect.signature(self.cls_for(cfg).__init__).parameters.values())[1:]
         if any(p.kind is p.VAR_KEYWORD for p in params):
             return None
         return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
-    def factory_defaults(self) -> dict[str, Any]:
-        """The factory's own keyword defaults (what a model built with no kwargs uses)."""
-        return {
-            p.name: p.default for p in inspect.signature(self.factory).parameters.values() if p.default is not p.empty
-        }
+    def default_kwargs(self, cfg: PretrainedCfg | None = None) -> dict[str, Any]:
+        """Every constructor argument with its default: what ``create(name)`` (or ``name.tag``) builds."""
+        params = list(inspect.signature(self.cls_for(cfg).__init__).parameters.values())[1:]
+        defaults = {p.name: p.default for p in params if p.default is not p.empty}
+        if cfg is not None and cfg.model_cls:
+            return {**defaults, **cfg.model_args}
+        return {**defaults, **self.model_args, **(cfg.model_args if cfg else {})}
+
+    def build(self, cfg: PretrainedCfg | None = None, **kwargs: Any):
+        """The model of ``cfg`` (default: this name's own) with ``kwargs`` over its architecture arguments."""
+        if cfg is not None and cfg.model_cls:
+            return self.cls_for(cfg)(**{**cfg.model_args, **kwargs})
+        return self.model_cls(**{**self.model_args, **(cfg.model_args if cfg else {}), **kwargs})
+
+    def cfg_for(self, tag: str | None) -> tuple[str, PretrainedCfg]:
+        """The tag (default when None) and its config; an unknown tag names the close ones."""
+        if tag is None:
+            return self.default_tag, self.default_cfg
+        if tag in self.cfgs:
+            return tag, self.cfgs[tag]
+        tags = [t for t in self.cfgs if t]
+        if not tags:
+            raise UnknownModelError(
+                f"{self.name} has no tags ({self.name}.{tag} asked for one). Use the plain name {self.name!r}."
+            )
+        close = difflib.get_close_matches(tag, tags, n=3, cutoff=0.4)
+        hint = f"Did you mean: {', '.join(f'{self.name}.{t}' for t in close)}? " if close else ""
+        raise UnknownModelError(
+            f"Unknown tag {tag!r} for {self.name}. {hint}Its tags: {', '.join(tags)} "
+            "(`vgzoo list --pretrained` lists every name.tag)."
+        )
+
+    def __call__(self, **kwargs: Any):
+        """Build the model: ``model_cls(**{**model_args, **kwargs})``."""
+        return self.build(None, **kwargs)
 
 
-# name -> spec, filled by @register_model when a model module is imported.
+# The distribution whose entry points are the built-in models; a plugin claiming one of its names is ignored.
+BUILTIN_DISTRIBUTION = "vgzoo"
+
+
+def _is_builtin(spec: ModelSpec | None) -> bool:
+    return spec is not None and spec.module.startswith("vgzoo.")
+
+
+# name -> spec, filled by register_model when a model module is imported.
 _specs: dict[str, ModelSpec] = {}
 # Cached discovery: name -> records (more than one record = a name claimed twice).
 _entry_points: dict[str, list[EntryPointRecord]] | None = None
@@ -92,50 +220,91 @@ _entry_points: dict[str, list[EntryPointRecord]] | None = None
 _import_failures: dict[str, BaseException] = {}
 
 
+def _as_cfgs(cfgs: PretrainedCfg | dict[str, PretrainedCfg] | dict[str, Any]) -> dict[str, PretrainedCfg]:
+    if isinstance(cfgs, PretrainedCfg):
+        return {"": cfgs}
+    if not cfgs:
+        raise ValueError("register_model: give at least one pretrained config")
+    if all(isinstance(v, PretrainedCfg) for v in cfgs.values()):
+        return dict(cfgs)
+    return {"": make_cfg(**cfgs)}  # one config written as a plain dict
+
+
 def register_model(
+    name: str,
+    model_cls: type,
     *,
     family: str,
     task: str,
-    default_cfg: dict[str, Any],
+    cfgs: PretrainedCfg | dict[str, PretrainedCfg] | dict[str, Any],
+    model_args: dict[str, Any] | None = None,
     test_kwargs: dict[str, Any] | None = None,
     checkpoint_filter: Callable[[dict, Any], dict] | None = None,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a model factory; the factory's function name is the model name.
+) -> ModelSpec:
+    """Register ``name`` as ``model_cls`` built with ``model_args``; returns the spec (an entry point's target).
 
     Args:
+        name: the model name; the entry point that declares it must carry the same name.
+        model_cls: a :class:`vgzoo.protocols.ZooModel` subclass.
         family: the model family (``vit``, ``pix2pix``, ``cyclegan``, ``cgan`` or a plugin's own).
-        task: one of :data:`TASKS`; the trainer picks its recipe by task.
-        default_cfg: input_size (C, H, W), mean, std, paper, and where they apply num_classes,
-            description, weight source (``hf_hub_id`` [+ ``hf_hub_filename``] or ``file``),
-            ``classifier`` and ``first_conv`` key prefixes for head/stem adaptation.
+        task: a task name from :mod:`vgzoo.tasks` (built-in or added by a plugin); the trainer picks its
+            recipe by task.
+        cfgs: the pretrained config (a :class:`PretrainedCfg` or a dict of its fields), or several keyed by
+            tag, the first being the default.
+        model_args: the constructor arguments that make this variant (e.g. ``depth=12, num_heads=12``).
         test_kwargs: a tiny configuration for the conformance kit and quick benchmarks.
         checkpoint_filter: ``fn(state_dict, model) -> state_dict`` run on every load path before the
             strict load (foreign key layouts, resampled position embeddings).
-
-    The factory is returned unchanged, so it can still be called directly.
     """
-    if task not in TASKS:
-        raise ValueError(f"register_model: task {task!r} is not one of {', '.join(TASKS)}")
-    missing = [k for k in REQUIRED_CFG_FIELDS if k not in default_cfg]
-    if missing:
-        raise ValueError(f"register_model: default_cfg lacks required field(s) {missing}")
+    from .protocols import ZooModel
 
-    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
-        doc = inspect.getdoc(fn) or ""
-        description = default_cfg.get("description") or (doc.splitlines()[0] if doc else "")
-        _specs[fn.__name__] = ModelSpec(
-            name=fn.__name__,
-            factory=fn,
-            family=family,
-            task=task,
-            default_cfg=dict(default_cfg),
-            test_kwargs=dict(test_kwargs or {}),
-            checkpoint_filter=checkpoint_filter,
-            description=description,
+    if not (isinstance(model_cls, type) and issubclass(model_cls, ZooModel)):
+        raise TypeError(
+            f"register_model({name!r}): {model_cls!r} is not a vgzoo.protocols.ZooModel subclass. Models subclass "
+            "ZooModel (or GANModel) so that their config is captured; see docs/plugins.md."
         )
-        return fn
+    if task not in TASKS:
+        raise ValueError(f"register_model({name!r}): task {task!r} is not one of {', '.join(TASKS)}")
+    cfg_map = _as_cfgs(cfgs)
+    model_args = dict(model_args or {})
+    accepted = ModelSpec(name, model_cls, family, task, {}, cfg_map).accepted_kwargs()
+    if accepted is not None:
+        unknown = sorted(set(model_args) - set(accepted))
+        if unknown:
+            raise ValueError(f"register_model({name!r}): {model_cls.__name__} takes no argument(s) {unknown}")
+    default = next(iter(cfg_map.values()))
+    doc = inspect.getdoc(model_cls) or ""
+    spec = ModelSpec(
+        name=name,
+        model_cls=model_cls,
+        family=family,
+        task=task,
+        model_args=model_args,
+        cfgs=cfg_map,
+        test_kwargs=dict(test_kwargs or {}),
+        checkpoint_filter=checkpoint_filter,
+        description=default.description or (doc.splitlines()[0] if doc else ""),
+    )
+    if _is_builtin(_specs.get(name)) and not _is_builtin(spec):
+        return spec  # a plugin re-registering a built-in name: the built-in stays (get_entry_point picks it too)
+    _specs[name] = spec
+    return spec
 
-    return decorator
+
+class ModelFamily:
+    """Registers the variants of one family, which share a class, a task and test settings."""
+
+    def __init__(self, family: str, model_cls: type, *, task: str, test_kwargs: dict[str, Any] | None = None,
+                 checkpoint_filter: Callable[[dict, Any], dict] | None = None) -> None:
+        self.family, self.model_cls, self.task = family, model_cls, task
+        self.test_kwargs, self.checkpoint_filter = test_kwargs, checkpoint_filter
+
+    def variant(self, name: str, cfgs, model_args: dict[str, Any] | None = None, **overrides: Any) -> ModelSpec:
+        """Register ``name``: this family's class with ``model_args``; ``overrides`` replace family settings."""
+        settings = {"task": self.task, "test_kwargs": self.test_kwargs, "checkpoint_filter": self.checkpoint_filter}
+        settings.update(overrides)
+        return register_model(name, self.model_cls, family=self.family, cfgs=cfgs, model_args=model_args,
+                              **settings)
 
 
 def entry_points(refresh: bool = False) -> dict[str, list[EntryPointRecord]]:
@@ -154,11 +323,6 @@ def entry_points(refresh: bool = False) -> dict[str, list[EntryPointRecord]]:
     return _entry_points
 
 
-def duplicates() -> dict[str, list[EntryPointRecord]]:
-    """Model names claimed by more than one distribution."""
-    return {name: recs for name, recs in entry_points().items() if len(recs) > 1}
-
-
 def _suggest(name: str) -> str:
     close = difflib.get_close_matches(name, sorted(set(entry_points()) | set(_specs)), n=5, cutoff=0.5)
     if close:
@@ -175,6 +339,9 @@ def get_entry_point(name: str) -> EntryPointRecord:
             "Run `vgzoo list` to see the installed models; plugins add theirs through the "
             f"{ENTRY_POINT_GROUP!r} entry-point group."
         )
+    builtin = [r for r in records if r.distribution == BUILTIN_DISTRIBUTION]
+    if len(records) > 1 and len(builtin) == 1:
+        return builtin[0]  # a plugin cannot take over a built-in name; `vgzoo plugins` reports its claim
     if len(records) > 1:
         claims = "; ".join(f"{r.distribution} ({r.value})" for r in records)
         raise PluginError(
@@ -184,12 +351,23 @@ def get_entry_point(name: str) -> EntryPointRecord:
     return records[0]
 
 
+def split_name(name: str) -> tuple[str, str | None]:
+    """``"arch.tag"`` -> ``("arch", "tag")``; a plain name has tag None. Model names hold no dot."""
+    if not isinstance(name, str) or not name:
+        raise UnknownModelError(
+            f"A model name must be a non-empty string, got {name!r}. Run `vgzoo list` to see the installed models."
+        )
+    arch, dot, tag = name.partition(".")
+    return arch, (tag if dot else None)
+
+
 def load_spec(name: str) -> ModelSpec:
     """Import the module that holds ``name`` (only that one) and return its registered spec.
 
     Names registered at run time (``@register_model`` in a script or notebook, no entry point) are
     found too; an entry point always takes precedence so a doubly claimed name is never hidden.
     """
+    name, _ = split_name(name)
     if name not in entry_points() and name in _specs:
         return _specs[name]
     record = get_entry_point(name)
@@ -200,19 +378,21 @@ def load_spec(name: str) -> ModelSpec:
         raise PluginError(f"Cannot load model {name!r}: {where} failed to import: {exc!r}") from exc
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # a broken plugin must never break the zoo
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a broken plugin must never break the zoo, not even with sys.exit() on import
         _import_failures[module_name] = exc
         raise PluginError(f"Cannot load model {name!r}: {where} failed to import: {exc!r}") from exc
-    factory = getattr(module, record.attr, None)
-    if factory is None:
+    target = getattr(module, record.attr, None)
+    if target is None:
         raise PluginError(f"Cannot load model {name!r}: {where}: module has no attribute {record.attr!r}")
     spec = _specs.get(name)
-    if spec is None or spec.factory is not factory:
-        registered = getattr(factory, "__name__", record.attr)
+    if spec is None or spec is not target:
+        registered = getattr(target, "name", getattr(target, "__name__", record.attr))
         raise PluginError(
             f"Cannot load model {name!r}: {where} points at {registered!r}, which is not registered under "
-            f"the name {name!r}. The entry point's name must equal the factory's name, and the factory "
-            "must be decorated with @vgzoo.register_model."
+            f"the name {name!r}. The entry point's name must equal the registered name, and its target must be "
+            "what vgzoo.register_model returned."
         )
     return spec
 
@@ -242,6 +422,26 @@ def list_models(pattern: str | list[str] = "*", family: str | None = None) -> li
         if spec.family == family:
             kept.append(n)
     return kept
+
+
+def list_pretrained(pattern: str | list[str] = "*", family: str | None = None) -> list[str]:
+    """Every ``name.tag`` with published weights (a name alone when its only config has them), sorted.
+
+    Like ``timm.list_pretrained``: the model modules are imported to read their tags; ``pattern`` matches
+    ``name.tag``.
+    """
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    out = []
+    for name in list_models("*", family=family):
+        try:
+            spec = load_spec(name)
+        except PluginError:
+            continue
+        for tag, cfg in spec.cfgs.items():
+            full = f"{name}.{tag}" if tag else name
+            if cfg.has_weights and any(fnmatch.fnmatchcase(full, p) for p in patterns):
+                out.append(full)
+    return sorted(out)
 
 
 def loaded_modules() -> list[str]:

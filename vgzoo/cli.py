@@ -60,12 +60,14 @@ def _echo_json(obj) -> None:
 @cli.command("list")
 @click.argument("pattern", default="*")
 @click.option("--family", default=None, help="Only this family (imports the model modules).")
+@click.option("--pretrained", is_flag=True,
+              help="Every name.tag with published weights (like timm.list_pretrained; imports the model modules).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-def list_cmd(pattern: str, family: str | None, as_json: bool) -> None:
+def list_cmd(pattern: str, family: str | None, pretrained: bool, as_json: bool) -> None:
     """List installed models matching PATTERN (fnmatch), one per line."""
-    from ._registry import list_models
+    from ._registry import list_models, list_pretrained
 
-    names = list_models(pattern, family=family)
+    names = list_pretrained(pattern, family=family) if pretrained else list_models(pattern, family=family)
     if as_json:
         _echo_json(names)
     else:
@@ -87,18 +89,46 @@ def info_cmd(name: str, as_json: bool) -> None:
         model = vgzoo.create(name)
     info["num_params"] = sum(p.numel() for p in model.parameters())
     info["pretrained_cfg"] = model.pretrained_cfg
+    info["weights"] = _published_weights(name, model)
     if as_json:
         _echo_json(info)
         return
-    for key in ("name", "description", "family", "task", "distribution", "entry_point", "paper"):
-        click.echo(f"{key:13s} {info[key]}")
+    for key in ("name", "tag", "description", "family", "task", "distribution", "entry_point", "paper"):
+        if info[key] is not None:
+            click.echo(f"{key:13s} {info[key]}")
     click.echo(f"{'parameters':13s} {info['num_params']:,}")
+    if info["weights"]:
+        for key, value in info["weights"].items():
+            click.echo(f"{key:13s} {value}")
     click.echo("default kwargs:")
     for key, value in info["default_kwargs"].items():
         click.echo(f"  {key} = {value!r}")
     click.echo("default config:")
     for key, value in info["default_cfg"].items():
         click.echo(f"  {key} = {value!r}")
+
+
+def _published_weights(name: str, model) -> dict[str, str]:
+    """Where a name's published weights come from, their size and whether they are cached (empty: none)."""
+    from ._factory import split_name
+    from ._registry import load_spec
+    from .pretrained import converted_dir, source_of
+
+    arch, tag = split_name(name)
+    spec = load_spec(arch)
+    tag, cfg = spec.cfg_for(tag)
+    if not cfg.has_weights:
+        tags = [t for t, c in spec.cfgs.items() if t and c.has_weights]
+        return {"weights": f"none published; tags with weights: {', '.join(tags)}"} if tags else {}
+    nbytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    out = {"source": source_of(cfg), "size": f"{nbytes / 1e6:.1f} MB of tensors"}
+    if not cfg.file:
+        folder = converted_dir(spec, tag)
+        out["cached"] = f"yes ({folder})" if (folder / "model.safetensors").is_file() else f"no (would be {folder})"
+    for key in ("license", "dataset", "direction"):
+        if getattr(cfg, key):
+            out[key] = getattr(cfg, key)
+    return out
 
 
 @cli.group("plugins", cls=VgzooGroup, invoke_without_command=True)
@@ -108,12 +138,16 @@ def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
     """List every vgzoo.models entry point, its distribution and whether it loads."""
     if ctx.invoked_subcommand is not None:
         return
-    from ._registry import entry_points, load_spec
+    from ._registry import BUILTIN_DISTRIBUTION, entry_points, load_spec
 
     rows = []
     for name, records in sorted(entry_points().items()):
+        builtin = [r for r in records if r.distribution == BUILTIN_DISTRIBUTION]
         for record in records:
             try:
+                if builtin and record not in builtin:
+                    raise RuntimeError(f"ignored: {name!r} is the name of a built-in vgzoo model, which wins; "
+                                       f"the plugin must rename its model (entry point {record.value!r})")
                 load_spec(name)
                 status, detail = "ok", ""
             except Exception as exc:  # report every failure, never stop at the first
@@ -176,8 +210,12 @@ def convert_timm_vit_cmd(src: str, dst_dir: str, allow_pickle: bool) -> None:
     from .convert.timm_vit import convert_timm_vit_file
 
     model, path = convert_timm_vit_file(src, dst_dir, allow_pickle=allow_pickle)
-    cfg = model.pretrained_cfg
-    click.echo(f"wrote {path} ({cfg['architecture']}, {model.model_kwargs}); load it with vgzoo.create('local-dir:{path}')")
+    arch = model.pretrained_cfg["architecture"]
+    from ._factory import model_info
+
+    defaults = model_info(arch).default_kwargs
+    changed = {k: v for k, v in model.config.items() if defaults.get(k) != v}
+    click.echo(f"wrote {path} ({arch}, {changed}); load it with vgzoo.create('local-dir:{path}')")
 
 
 @plugins_cmd.command("new")
@@ -198,7 +236,7 @@ def plugins_new_cmd(name: str, directory: str, model_name: str | None) -> None:
 
 @cli.command("translate")
 @click.argument("model_or_dir")
-@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True))
+@click.argument("input_path", metavar="INPUT")
 @click.argument("output_path", metavar="OUTPUT", type=click.Path())
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
               help="CycleGAN: which generator (G_AB or G_BA).")
@@ -208,12 +246,20 @@ def plugins_new_cmd(name: str, directory: str, model_name: str | None) -> None:
 @click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
 def translate_cmd(model_or_dir: str, input_path: str, output_path: str, direction: str, batch_size: int,
                   device: str, no_eval: bool, pretrained: bool) -> None:
-    """Translate INPUT (an image or a folder) with MODEL_OR_DIR (a saved folder or a model name) into OUTPUT."""
-    from .translate import translate
+    """Translate INPUT (an image, a folder, or a dataset split like cyclegan:horse2zebra/testA) with MODEL_OR_DIR
+    (a saved folder or a model name) into OUTPUT."""
+    from .data.reference import is_reference_spec
+    from .translate import TranslationError, translate
 
+    if not is_reference_spec(input_path) and not os.path.exists(input_path):
+        raise click.BadParameter(f"Path {input_path!r} does not exist.", param_hint="'INPUT'")
     with _WarningsAsNotes():
-        written = translate(model_or_dir, input_path, output_path, direction=direction, batch_size=batch_size,
-                            device=device, eval_mode=not no_eval, pretrained=pretrained)
+        try:
+            written = translate(model_or_dir, input_path, output_path, direction=direction, batch_size=batch_size,
+                                device=device, eval_mode=not no_eval, pretrained=pretrained)
+        except TranslationError as exc:  # some images failed: say what was written, then the error (exit 1)
+            click.echo(f"wrote {len(exc.written)} image(s) to {output_path}")
+            raise
     click.echo(f"wrote {len(written)} image(s) to {output_path}")
 
 
@@ -429,7 +475,9 @@ def _key_values(pairs: tuple[str, ...], what: str) -> dict:
 
 @cli.command("train")
 @click.argument("model")
-@click.option("--data", "data", default=None, help="A folder in the task's format, or builtin:digits.")
+@click.option("--data", "data", default=None,
+              help="A folder in the task's format, builtin:digits, or a reference dataset (pix2pix:facades, "
+                   "cyclegan:horse2zebra; see vgzoo data list).")
 @click.option("--out", "out", default=None, type=click.Path(file_okay=False),
               help="Run directory (checkpoints, metrics.jsonl, loss_curves.png, samples/). Default runs/MODEL.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: the recipe's).")
@@ -462,7 +510,7 @@ def train_cmd(model: str, data: str | None, out: str | None, epochs: int | None,
     if nproc > 1:
         from .train.distributed import launch_torchrun
 
-        argv = ["train", model, "--out", out, "--nproc", "1"]
+        argv = ["train", model, "--out", out]  # no --nproc: torchrun would take it for its own (ambiguous) option
         for flag, value in (("--data", data), ("--epochs", epochs), ("--steps", steps), ("--batch-size", batch_size),
                             ("--lr", lr), ("--device", device), ("--seed", seed), ("--config", config_file)):
             if value is not None:
@@ -511,13 +559,53 @@ def generate_cmd(model_or_dir: str, pretrained: bool, labels: str | None, all_cl
         classes = parse_labels(labels) if labels is not None else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--labels") from None
-    result = generate(model_or_dir, out=out, pretrained=pretrained, labels=classes, per_class=per_class, seed=seed,
-                      out_dir=out_dir, scale=scale, device=device)
+    with _WarningsAsNotes():
+        result = generate(model_or_dir, out=out, pretrained=pretrained, labels=classes, per_class=per_class,
+                          seed=seed, out_dir=out_dir, scale=scale, device=device)
     click.echo(f"wrote {result.grid} ({len(result.labels)} rows x {per_class}, classes {result.labels}, seed {seed})")
     if out_dir is not None:
         click.echo(f"wrote {len(result.images)} images to {out_dir}")
     if result.weight_source is None:
         click.echo("note: the model has random weights; pass --pretrained or a trained folder.", err=True)
+
+
+@cli.group("data", cls=VgzooGroup)
+def data_cmd() -> None:
+    """The reference datasets of pix2pix and CycleGAN: list them, fetch them.
+
+    The cache is VGZOO_CACHE (default ~/.cache/vgzoo); VGZOO_MIRROR=URL replaces the scheme and host of every
+    download; VGZOO_OFFLINE=1 uses the cache only.
+    """
+
+
+@data_cmd.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (with URL and cache folder).")
+def data_list_cmd(as_json: bool) -> None:
+    """List the reference datasets: name, kind, image size, licence note, whether cached."""
+    from .data.reference import describe, list_references
+
+    rows = [describe(e) for e in list_references()]
+    if as_json:
+        _echo_json(rows)
+        return
+    width = max(len(r["name"]) for r in rows)
+    click.echo(f"{'name':<{width}}  {'kind':<9}  {'size':<16}  {'cached':<10}  license")
+    for r in rows:
+        click.echo(f"{r['name']:<{width}}  {r['kind']:<9}  {r['size']:<16}  {r['cached']:<10}  {r['license']}")
+
+
+@data_cmd.command("fetch")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Download and extract again, replacing the cached archive and folder.")
+@click.option("--no-verify", is_flag=True, help="Keep the set even if some image headers cannot be read.")
+@click.option("--progress/--no-progress", default=True, help="Progress bars.")
+def data_fetch_cmd(name: str, force: bool, no_verify: bool, progress: bool) -> None:
+    """Download and safely extract reference dataset NAME (e.g. pix2pix:facades) into the cache."""
+    from .data.reference import fetch_dataset, get_reference
+
+    entry = get_reference(name)
+    folder = fetch_dataset(entry, progress=progress, force=force, verify=not no_verify)
+    click.echo(f"{entry.spec}: {folder} ({entry.kind}; {entry.layout}; default direction {entry.direction})")
 
 
 @cli.command("push")

@@ -41,3 +41,19 @@ class DataNotFoundError(DataError, FileNotFoundError):
 
 class InputSizeError(VgzooError, ValueError):
     """An image whose height or width a network cannot process (e.g. not a multiple of its stride)."""
+
+
+class DownloadError(VgzooError, OSError):
+    """A download that failed (HTTP error, no connection, truncated body) or a cached file that changed since."""
+
+
+class OfflineError(DownloadError, FileNotFoundError):
+    """A file that is not in the cache while ``VGZOO_OFFLINE=1`` forbids the network."""
+
+
+class DeviceError(VgzooError, ValueError):
+    """A device that does not exist here (``--device cuda`` without CUDA, ``cuda:3`` on a 1-GPU machine)."""
+
+
+class InputChannelsError(VgzooError, ValueError):
+    """An image batch whose channel count is not the one the network was built for."""

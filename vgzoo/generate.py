@@ -19,6 +19,7 @@ from torch import nn
 
 from ._hub import atomic_write
 from .layers.label_map import validate_labels
+from .protocols import ConditionalSampler
 
 __all__ = ["GenerateResult", "generate", "make_grid", "parse_labels", "resolve_model_source", "to_uint8"]
 
@@ -106,6 +107,14 @@ def _save_png(array: torch.Tensor, path: Path) -> Path:
 
 def _load(model_or_dir: str | nn.Module, pretrained: bool) -> tuple[nn.Module, str]:
     from ._factory import load_model
+    from ._runtime import run_model_folder
+
+    final = None if isinstance(model_or_dir, nn.Module) else run_model_folder(model_or_dir)
+    if final is not None:  # a `vgzoo train` run directory: its finished model
+        import warnings
+
+        warnings.warn(f"{str(model_or_dir)!r} is a training run; using its final model {str(final)!r}", stacklevel=3)
+        model_or_dir = final
 
     model = load_model(model_or_dir, pretrained=pretrained, warn_random=False)  # the result names its weights
     if isinstance(model_or_dir, nn.Module):
@@ -149,10 +158,13 @@ def generate(
     """
     if not isinstance(per_class, int) or per_class < 1:
         raise ValueError(f"per_class must be an int >= 1; got {per_class!r}.")
+    from ._runtime import check_device
+
+    device = check_device(device)
     model, name = _load(model_or_dir, pretrained)
     num_classes = getattr(model, "num_classes", None)
     task = getattr(model, "pretrained_cfg", {}).get("task")
-    if not hasattr(model, "sample") or not isinstance(num_classes, int):
+    if not isinstance(model, ConditionalSampler) or not isinstance(num_classes, int):
         raise ValueError(
             f"{name} is not a class-conditional generator (task {task!r}); `generate` needs a model with num_classes "
             "and sample(labels, generator=None), e.g. cgan_embed_digits."
@@ -162,8 +174,7 @@ def generate(
     if not rows:
         raise ValueError("labels is empty; name at least one class or leave it out for every class.")
     model.eval()
-    if device is not None:
-        model.to(device)
+    model.to(device)
     g = torch.Generator().manual_seed(int(seed))
     samples = torch.cat([model.sample(torch.full((per_class,), c, dtype=torch.long), generator=g).cpu() for c in rows])
     pixels = to_uint8(samples)

@@ -34,6 +34,7 @@ from torch import nn
 
 from .errors import WeightsNotFoundError
 from .layers.label_map import validate_labels
+from .protocols import ConditionalSampler
 
 __all__ = [
     "DigitsClassifier",
@@ -275,7 +276,7 @@ def score_generator(model: nn.Module, per_class: int = 64, seed: int = 0, *, cla
         A :class:`QualityScore` with the overall and per-class accuracy and diversity ratio.
     """
     num_classes = getattr(model, "num_classes", None) or getattr(model, "pretrained_cfg", {}).get("num_classes")
-    if num_classes != NUM_CLASSES or not hasattr(model, "sample"):
+    if num_classes != NUM_CLASSES or not isinstance(model, ConditionalSampler):
         raise ValueError(
             f"score_generator scores conditional digit generators with 10 classes and a sample(labels) method; "
             f"got {type(model).__name__} with num_classes={num_classes!r}."

@@ -17,12 +17,11 @@ import keyword
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
-from . import __version__
+from ._version import __version__
 from .errors import VgzooError
 
 __all__ = ["ScaffoldError", "ScaffoldExistsError", "PluginScaffold", "plugin_names", "new_plugin"]
@@ -142,9 +141,9 @@ def new_plugin(name: str, directory: str | os.PathLike = ".", *, model: str | No
     }
     # Write into a hidden sibling folder and rename it into place, so a failure leaves nothing half-written.
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dist}.", dir=target.parent))
+    staging = target.parent / f".{dist}.{os.urandom(6).hex()}"
+    staging.mkdir()  # not mkdtemp, whose folders are 0700: the package folder follows the umask like any other
     try:
-        staging.chmod(0o755)  # mkdtemp makes it private; the package folder is an ordinary one
         for rel, template in files.items():
             path = staging / rel
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,10 @@
 """Image-to-image translation of files and folders with a pix2pix (Isola et al. 2017) or CycleGAN (Zhu et al.
 2017) generator: the library function behind ``vgzoo translate``.
 
-Images of any size work: each is reflect-padded (evenly on both sides) to the next size the generator accepts
-(a multiple of 4 for ResNet generators, of ``2 ** num_downs`` for U-Nets), translated, and cropped back.
+Images of any size from 1x1 up work: each is reflect-padded (evenly on both sides) to the next size the generator
+accepts (a multiple of 4 and at least 8 for ResNet generators, a multiple of ``2 ** num_downs`` for U-Nets), translated,
+and cropped back. Outputs never replace an input file, and two inputs never share an output name. A folder run
+translates every image it can and reports the ones it could not at the end (:class:`TranslationError`).
 Networks run in eval mode by default; ``eval_mode=False`` keeps dropout and batch statistics on, which is what
 the reference implementation does at test time for pix2pix.
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,12 +22,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.images import IMG_EXTENSIONS
+from ._runtime import check_device, run_model_folder
+from .data.images import IMG_EXTENSIONS, check_decode_budget
+from .data.reference import resolve_input
 from .errors import DataError, DataNotFoundError
+from .protocols import Translator, ZooModel
 
 IMAGE_SUFFIXES = IMG_EXTENSIONS  # the datasets' list: a folder translates the images a dataset would read
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 TRANSLATION_TASKS = ("paired_translation", "unpaired_translation")
+
+
+class TranslationError(DataError):
+    """Some images of a folder could not be translated; the others were written.
+
+    Attributes:
+        written: the files written.
+        failures: ``(input file, reason)`` for every image that failed.
+    """
+
+    def __init__(self, message: str, written: list[Path], failures: list[tuple[Path, str]]) -> None:
+        super().__init__(message)
+        self.written, self.failures = written, failures
 
 
 def load_translator(model_or_dir: str | os.PathLike | nn.Module, direction: str = "AtoB",
@@ -41,6 +61,10 @@ def load_translator(model_or_dir: str | os.PathLike | nn.Module, direction: str 
     if direction not in ("AtoB", "BtoA"):
         raise ValueError(f"direction={direction!r}; expected 'AtoB' or 'BtoA'.")
     path = None if isinstance(model_or_dir, nn.Module) else Path(str(model_or_dir))
+    final = run_model_folder(path) if path is not None else None
+    if final is not None:  # a `vgzoo train` run directory: its finished model
+        warnings.warn(f"{str(path)!r} is a training run; using its final model {str(final)!r}", stacklevel=2)
+        path = model_or_dir = final
     if path is not None and path.is_dir() and not (path / "config.json").is_file():
         from .convert.reference import GENERATOR_CONFIG, load_generator_dir
 
@@ -57,22 +81,25 @@ def load_translator(model_or_dir: str | os.PathLike | nn.Module, direction: str 
             )
     else:
         model = load_model(model_or_dir, pretrained=pretrained, tasks=TRANSLATION_TASKS)
-    if hasattr(model, "G_AB"):
-        return model.G_AB if direction == "AtoB" else model.G_BA
-    if direction != "AtoB":
+    if isinstance(model, ZooModel) and not isinstance(model, Translator):
+        raise ValueError(f"{type(model).__name__} is not a translation model (vgzoo.protocols.Translator).")
+    directions = model.directions if isinstance(model, Translator) else ("AtoB",)  # a lone generator: one way
+    if direction not in directions:
         raise ValueError(f"direction={direction!r}: this {type(model).__name__} has a single generator, which "
-                         "translates the way it was trained (AtoB). Use a CycleGAN for both directions.")
-    return getattr(model, "generator", model)
+                         f"translates only {' and '.join(directions)}, the way it was trained. Use a CycleGAN for "
+                         "both directions.")
+    return model.inference_generator(direction) if isinstance(model, Translator) else model
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
-    """Reflect-pad (N, C, H, W) evenly so that H and W are multiples of ``multiple``.
+def pad_to_multiple(x: torch.Tensor, multiple: int, min_size: int = 1) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """Reflect-pad (N, C, H, W) evenly so that H and W are multiples of ``multiple`` and at least ``min_size``.
 
-    Images smaller than the padding are reflected repeatedly. Returns the padded tensor and the crop box
-    ``(top, left, H, W)`` that recovers the original.
+    Images smaller than the padding are reflected repeatedly (a 1-pixel side is repeated). Returns the padded
+    tensor and the crop box ``(top, left, H, W)`` that recovers the original.
     """
     h, w = x.shape[-2:]
-    ph, pw = math.ceil(h / multiple) * multiple - h, math.ceil(w / multiple) * multiple - w
+    th, tw = (math.ceil(max(side, min_size) / multiple) * multiple for side in (h, w))
+    ph, pw = th - h, tw - w
     top, left = ph // 2, pw // 2
     need = [left, pw - left, top, ph - top]
     while any(need):
@@ -87,9 +114,10 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 
 
 def translate_tensor(generator: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Translate a batch in [-1, 1] of any size: pad to the generator's size multiple, run, crop back."""
+    """Translate a batch in [-1, 1] of any size: pad to the generator's size multiple (and its smallest size, e.g.
+    8 for a ResNet generator, whose reflection pads need more pixels than a 4x4 image has), run, crop back."""
     multiple = int(getattr(generator, "size_multiple", 1))
-    padded, (top, left, h, w) = pad_to_multiple(x, multiple)
+    padded, (top, left, h, w) = pad_to_multiple(x, multiple, int(getattr(generator, "min_size", 1)))
     return generator(padded)[..., top:top + h, left:left + w]
 
 
@@ -114,6 +142,7 @@ def read_image(path: Path, channels: int) -> torch.Tensor:
         raise DataError(f"The generator takes {channels}-channel images; image files hold 1, 3 or 4 channels.")
     try:
         with Image.open(path) as im:
+            check_decode_budget(im, path, channels)
             im = im.convert(_MODES[channels])
             data = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
             size = im.size
@@ -139,11 +168,18 @@ def write_image(x: torch.Tensor, path: Path) -> None:
     atomic_write(path, lambda tmp: image.save(tmp, format=fmt))  # never a half-written image where one stood
 
 
-def _batches(files: list[Path], channels: int, batch_size: int) -> Iterator[tuple[list[Path], torch.Tensor]]:
+def _batches(files: list[Path], channels: int, batch_size: int,
+             failures: list[tuple[Path, str]]) -> Iterator[tuple[list[Path], torch.Tensor]]:
     group: list[Path] = []
     images: list[torch.Tensor] = []
     for f in files:
-        x = read_image(f, channels)
+        try:
+            x = read_image(f, channels)
+        except DataError as exc:
+            if len(files) == 1:
+                raise
+            failures.append((f, str(exc)))
+            continue
         if images and (len(images) == batch_size or images[0].shape != x.shape):
             yield group, torch.cat(images)
             group, images = [], []
@@ -151,6 +187,42 @@ def _batches(files: list[Path], channels: int, batch_size: int) -> Iterator[tupl
         images.append(x)
     if images:
         yield group, torch.cat(images)
+
+
+def output_targets(files: list[Path], input_path: str | os.PathLike, output_path: str | os.PathLike) -> list[Path]:
+    """Where each input's result goes; refuses any plan that would write over an input or over another output.
+
+    One input file and an output with an image suffix: that file. Otherwise ``OUTPUT/<stem>.png``; inputs that
+    share a stem (``a.png`` and ``a.jpg``) keep their suffix in the name (``a.png.png``, ``a.jpg.png``).
+
+    Raises:
+        DataError: the output is (or is inside) the input folder, a result would replace an input file, or two
+            results would share a name.
+    """
+    src, out = Path(input_path), Path(output_path)
+    if src.is_dir():
+        s, o = src.resolve(), out.resolve()
+        if o == s:
+            raise DataError(f"output folder {str(out)!r} is the input folder; the results would mix with (and could "
+                            "replace) the inputs. Choose another output folder.")
+        if s in o.parents:
+            raise DataError(f"output folder {str(out)!r} is inside the input folder {str(src)!r}; choose an output "
+                            "folder outside it.")
+    if len(files) == 1 and src.is_file() and out.suffix.lower() in IMAGE_SUFFIXES:
+        targets = [out]
+    else:
+        stems = Counter(f.stem for f in files)
+        targets = [out / (f"{f.stem}.png" if stems[f.stem] == 1 else f"{f.name}.png") for f in files]
+        clash = [t.name for t, n in Counter(targets).items() if n > 1] if len(set(targets)) < len(targets) else []
+        if clash:
+            raise DataError(f"inputs would share the output name(s) {', '.join(clash)} in {str(out)!r}; rename the "
+                            "inputs so that their names differ.")
+    inputs = {f.resolve(): f for f in files}
+    for target in targets:
+        if target.resolve() in inputs:
+            raise DataError(f"output {str(target)!r} would overwrite the input image {str(inputs[target.resolve()])!r}; "
+                            "choose another output path (translate never writes over its inputs).")
+    return targets
 
 
 def translate(
@@ -167,10 +239,11 @@ def translate(
     """Translate an image file or a folder of images and write the results.
 
     Args:
-        model_or_dir: see :func:`load_translator`.
-        input_path: an image file or a folder of images.
+        model_or_dir: see :func:`load_translator`; a ``vgzoo train`` run directory means its ``final/`` model.
+        input_path: an image file, a folder of images, or a reference dataset split (``cyclegan:horse2zebra/testA``).
         output_path: a folder (created), or, for a single input file, a file name with an image suffix.
-            Outputs in a folder are named after their inputs, as PNG.
+            Outputs in a folder are named after their inputs, as PNG (see :func:`output_targets`). Neither may
+            be an input file or lie inside the input folder.
         direction: ``"AtoB"`` or ``"BtoA"`` (CycleGAN).
         batch_size: images per forward pass (consecutive images of one size share a batch).
         device: where the generator runs.
@@ -180,24 +253,52 @@ def translate(
 
     Returns:
         The written files, in input order.
+
+    Raises:
+        TranslationError: in a folder run, some images could not be read or translated; every other image was
+            written, and the error lists the failures (``.failures``) and the written files (``.written``).
     """
     from tqdm.auto import tqdm
 
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size}; expected 1 or more.")
+    device = check_device(device)
+    input_path = resolve_input(input_path)  # a reference dataset split, e.g. cyclegan:horse2zebra/testA
+    files = list_inputs(input_path)
+    targets = dict(zip(files, output_targets(files, input_path, output_path), strict=True))
     generator = load_translator(model_or_dir, direction, pretrained).to(device)
     generator.train(not eval_mode)
-    files = list_inputs(input_path)
-    out = Path(output_path)
-    single_file = len(files) == 1 and Path(input_path).is_file() and out.suffix.lower() in IMAGE_SUFFIXES
     channels = int(getattr(generator, "in_chans", 3))
     written: list[Path] = []
-    with torch.no_grad(), tqdm(total=len(files), desc="translate", unit="img", disable=not progress) as bar:
-        for group, x in _batches(files, channels, batch_size):
+    failures: list[tuple[Path, str]] = []
+
+    def run(group: list[Path], x: torch.Tensor) -> None:
+        try:
             y = translate_tensor(generator, x.to(device))
-            for f, img in zip(group, y, strict=True):
-                target = out if single_file else out / f"{f.stem}.png"
-                write_image(img, target)
-                written.append(target)
-            bar.update(len(group))
+        except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the folder
+            if len(files) == 1:
+                raise
+            if len(group) > 1:  # find which image of the batch fails
+                for i, f in enumerate(group):
+                    run([f], x[i:i + 1])
+                return
+            failures.append((group[0], f"{type(exc).__name__}: {' '.join(str(exc).split())}"))
+            return
+        for f, img in zip(group, y, strict=True):
+            write_image(img, targets[f])
+            written.append(targets[f])
+
+    with torch.no_grad(), tqdm(total=len(files), desc="translate", unit="img", disable=not progress) as bar:
+        for group, x in _batches(files, channels, batch_size, failures):
+            run(group, x)
+            bar.update(len(written) + len(failures) - bar.n)
+        bar.update(len(files) - bar.n)  # images that failed to read after the last batch
+    if failures:
+        order = {f: i for i, f in enumerate(files)}
+        listed = "; ".join(f"{str(f)!r}: {why.rstrip('.')}" for f, why in sorted(failures, key=lambda p: order[p[0]]))
+        raise TranslationError(
+            f"{len(failures)} of {len(files)} images could not be translated (the other {len(written)} were written "
+            f"to {str(output_path)!r}): {listed}. Fix or remove these files and run again.",
+            written, failures,
+        )
     return written

@@ -97,7 +97,9 @@ def save_attention_map(
         from ._factory import load_model as _load_model
 
         model = _load_model(model, pretrained=pretrained)
-    if not hasattr(model, "attention_rollout"):
+    from .models.vit import VisionTransformer
+
+    if not isinstance(model, VisionTransformer):
         arch = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
         raise TypeError(f"{arch} has no attention_rollout(); attention maps need a vision transformer (vit_*).")
     model.eval()

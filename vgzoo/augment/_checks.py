@@ -17,6 +17,7 @@ Kornia 0.9 facts this module designs around:
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -25,23 +26,28 @@ from torch import nn
 
 from ..errors import VgzooError
 
+# Float rounding allowed around [0, 1] (uint8 / 255 is exact; a few float ops on it are not).
+_RANGE_TOLERANCE = 1e-3
+
 
 class AugmentInputError(VgzooError, ValueError):
     """An image batch that the augmentation pipelines cannot take (wrong dtype, range or shape)."""
 
 
 def check_images(x: torch.Tensor, what: str = "images", check_range: bool = True) -> None:
-    """Refuse anything but a float ``(B, C, H, W)`` batch in [0, 1].
+    """Refuse anything but a float ``(B, C, H, W)`` batch of finite values in [0, 1].
 
     Args:
         x: the batch to check.
         what: how the batch is named in the error message.
-        check_range: also check the value range. This reads two numbers back from the device (one
-            synchronisation per call); pass ``False`` to skip it once the data path is trusted.
+        check_range: also check the values. One ``aminmax`` reduction, read back in one transfer (one
+            synchronisation per call, as before NaN/Inf were checked: NaN propagates through the min and max, so
+            it costs no extra read); pass ``False`` to skip it once the data path is trusted.
 
     Raises:
-        AugmentInputError: uint8/integer input, 0-255 float input (max > 1.5), already-normalised input
-            (min < -0.5), or a tensor that is not 4-D.
+        AugmentInputError: uint8/integer input, NaN or Inf, 0-255 float input (max > 1.5), values above 1 (beyond
+            float rounding, 1 + 1e-3), already-normalised input (min < -0.5) or values below 0, or a tensor that is
+            not 4-D.
     """
     if not isinstance(x, torch.Tensor):
         raise AugmentInputError(f"{what}: expected a torch.Tensor batch (B, C, H, W), got {type(x).__name__}.")
@@ -56,16 +62,32 @@ def check_images(x: torch.Tensor, what: str = "images", check_range: bool = True
             "Add a batch dimension with `x.unsqueeze(0)`."
         )
     if check_range and x.numel():
-        lo, hi = (float(v) for v in torch.aminmax(x.detach()))
+        lo, hi = torch.stack(torch.aminmax(x.detach())).tolist()  # one device-to-host read
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            kind = "NaN" if math.isnan(lo) or math.isnan(hi) else "Inf"
+            raise AugmentInputError(
+                f"{what}: the batch holds {kind} values; expected finite floats in [0, 1]. Check the data loading "
+                "(a failed decode or a division by zero) before augmenting."
+            )
         if hi > 1.5:
             raise AugmentInputError(
                 f"{what}: values reach {hi:.3g}, which looks like 0-255 data; expected floats in [0, 1]. "
                 "Divide by 255 before augmenting (Kornia would otherwise clip it silently)."
             )
+        if hi > 1.0 + _RANGE_TOLERANCE:
+            raise AugmentInputError(
+                f"{what}: values reach {hi:.4g}, above 1; expected floats in [0, 1]. Clamp with `x.clamp(0, 1)` "
+                "(a resize with overshoot, e.g. bicubic, leaves such values) or fix the scaling."
+            )
         if lo < -0.5:
             raise AugmentInputError(
                 f"{what}: values go down to {lo:.3g}, which looks already normalised; expected floats in [0, 1]. "
                 "Pass the raw [0, 1] images: the transform normalises them to the model's range itself."
+            )
+        if lo < -_RANGE_TOLERANCE:
+            raise AugmentInputError(
+                f"{what}: values go down to {lo:.4g}, below 0; expected floats in [0, 1]. Clamp with "
+                "`x.clamp(0, 1)` or fix the scaling."
             )
 
 

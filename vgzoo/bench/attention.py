@@ -9,7 +9,6 @@ forward+backward over a range of sequence lengths and fits the log-log slopes of
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,12 +34,9 @@ ATTENTION_ROW_FIELDS = (
 
 
 def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``softmax(Q K^T / sqrt(d)) V`` written out; vgzoo.layers.attention.attention_math when available."""
-    try:
-        from vgzoo.layers.attention import attention_math
-    except ImportError:  # pragma: no cover - the layers package ships it
-        weights = ((q / math.sqrt(q.shape[-1])) @ k.transpose(-2, -1)).softmax(dim=-1)
-        return weights @ v
+    """``softmax(Q K^T / sqrt(d)) V`` written out (the ViT's own math path)."""
+    from ..layers.attention import attention_math
+
     return attention_math(q, k, v)[0]
 
 

@@ -49,12 +49,13 @@ def _tree(obj, fn):
 
 def _build(name: str, img_size: int | None, batch_size: int) -> tuple[nn.Module, str, str, tuple, dict | None]:
     """The model, its source, its task, forward inputs and (GANs) a training batch."""
-    import vgzoo
+    from .._factory import create, model_info
+    from .._registry import list_models
 
-    if not name.startswith("timm:") and name in vgzoo.list_models():
-        info = vgzoo.model_info(name)
+    if not name.startswith("timm:") and name in list_models():
+        info = model_info(name)
         kwargs = {"img_size": img_size} if img_size is not None and "img_size" in info.default_kwargs else {}
-        model = vgzoo.create(name, **kwargs)
+        model = create(name, **kwargs)
         inputs = tuple(model.example_inputs(batch_size))
         batch = model.example_batch(batch_size) if info.task != "classification" else None
         return model, "vgzoo", info.task, inputs, batch
@@ -62,7 +63,7 @@ def _build(name: str, img_size: int | None, batch_size: int) -> tuple[nn.Module,
 
     timm_name = name.removeprefix("timm:")
     if not timm.is_model(timm_name):
-        from vgzoo.errors import UnknownModelError
+        from ..errors import UnknownModelError
 
         raise UnknownModelError(f"unknown model {name!r}: neither vgzoo (`vgzoo list`) nor timm knows it; "
                                 f"pass a registered vgzoo name or a timm architecture")

@@ -44,7 +44,7 @@ def machine_info() -> dict[str, Any]:
 
 def envelope(kind: str, *, device: str, dtype: str) -> dict[str, Any]:
     """An empty result document of ``kind`` (``scaling``, ``attention`` or ``model``)."""
-    from vgzoo import __version__
+    from .._version import __version__
 
     return {"schema_version": SCHEMA_VERSION, "kind": kind, "vgzoo_version": __version__, "machine": machine_info(),
             "device": device, "dtype": dtype, "matmul_peak_flops": None, "interrupted": False, "config": {},

@@ -11,7 +11,6 @@ the attention/linear crossover.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -67,10 +66,13 @@ class BenchTarget:
 
 
 def _gan_part(model: nn.Module) -> nn.Module:
-    for attr in ("G_AB", "generator"):
-        part = getattr(model, attr, None)
-        if isinstance(part, nn.Module):
-            return part
+    """The network a benchmark times: a translator's A->B generator, else the first generator."""
+    from ..protocols import GANModel, Translator
+
+    if isinstance(model, Translator):
+        return model.inference_generator("AtoB")
+    if isinstance(model, GANModel):
+        return next(iter(model.generators().values()))
     return model
 
 
@@ -84,17 +86,18 @@ def resolve_target(name: str) -> BenchTarget:
     Raises:
         vgzoo.UnknownModelError: Neither vgzoo nor timm knows ``name``.
     """
-    import vgzoo
-    from vgzoo.errors import UnknownModelError
+    from .._factory import create, model_info
+    from .._registry import list_models
+    from ..errors import UnknownModelError
 
-    if not name.startswith(_TIMM_PREFIX) and name in vgzoo.list_models():
-        info = vgzoo.model_info(name)
+    if not name.startswith(_TIMM_PREFIX) and name in list_models():
+        info = model_info(name)
         in_chans = int((info.default_cfg.get("input_size") or (3,))[0])
         if info.family == "vit":
             patch = int(info.default_kwargs.get("patch_size", 16))
             return BenchTarget(name, "vit", "vgzoo", patch, in_chans, patch,
-                               lambda size: vgzoo.create(name, img_size=size, dynamic_img_size=True).eval())
-        part = _gan_part(vgzoo.create(name).eval())
+                               lambda size: create(name, img_size=size, dynamic_img_size=True).eval())
+        part = _gan_part(create(name).eval())
         multiple = int(getattr(part, "size_multiple", 1) or 1)
         return BenchTarget(name, "conv", "vgzoo", multiple, in_chans, None, lambda size: part)
     timm_name = name[len(_TIMM_PREFIX):] if name.startswith(_TIMM_PREFIX) else name
@@ -102,7 +105,7 @@ def resolve_target(name: str) -> BenchTarget:
 
     if not timm.is_model(timm_name):
         raise UnknownModelError(
-            f"unknown benchmark model {name!r}: not a vgzoo model ({', '.join(vgzoo.list_models())}) and not a timm "
+            f"unknown benchmark model {name!r}: not a vgzoo model ({', '.join(list_models())}) and not a timm "
             f"model; run `vgzoo list` or pass timm:NAME for a timm architecture")
     is_vit = timm_name.startswith(("vit_", "deit"))
     if is_vit:
@@ -316,10 +319,3 @@ def _crossovers(rows: list[dict[str, Any]], targets: list[BenchTarget]) -> dict[
         for key in [k for k in r if k.startswith("_")]:
             del r[key]
     return out
-
-
-def match_models(pattern: str) -> list[str]:
-    """vgzoo model names matching an fnmatch pattern (for ``--models 'vit_*'``)."""
-    import vgzoo
-
-    return [n for n in vgzoo.list_models() if fnmatch.fnmatch(n, pattern)]

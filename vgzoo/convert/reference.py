@@ -314,7 +314,7 @@ def reference_composite(directory: str | os.PathLike, model: str = "cycle_gan", 
         ``cyclegan_resnet`` / ``cyclegan_resnet6`` (or ``cyclegan_resnet`` with another ``n_blocks``), or
         ``pix2pix_unet`` / ``pix2pix_unet128``, built with ``vgzoo.create`` so ``vgzoo.save_pretrained`` works.
     """
-    import vgzoo
+    from .._factory import create
 
     directory = Path(directory)
     if not directory.is_dir():
@@ -353,7 +353,7 @@ def reference_composite(directory: str | os.PathLike, model: str = "cycle_gan", 
                   "dropout": cfg["dropout"], "in_chans": cfg["in_chans"], "out_chans": cfg["out_chans"]}
         if n_blocks not in (6, 9):
             kwargs["n_blocks"] = n_blocks
-        net = vgzoo.create(name, **kwargs)
+        net = create(name, **kwargs)
         parts = {"G_AB": g_ab, "G_BA": g_ba, "D_A": d_a, "D_B": d_b}
     else:
         g = reference_generator(path("G", True))
@@ -368,7 +368,7 @@ def reference_composite(directory: str | os.PathLike, model: str = "cycle_gan", 
         d = reference_discriminator(d_path) if d_path else None
         d_cfg = d.reference_config if d else {"ndf": 64, "n_layers": 3}
         name = "pix2pix_unet" if depth == 8 else "pix2pix_unet128"
-        net = vgzoo.create(name, ngf=cfg["ngf"], ndf=d_cfg["ndf"], n_layers_D=d_cfg["n_layers"], norm=cfg["norm"],
+        net = create(name, ngf=cfg["ngf"], ndf=d_cfg["ndf"], n_layers_D=d_cfg["n_layers"], norm=cfg["norm"],
                            dropout=cfg["dropout"], in_chans=cfg["in_chans"], out_chans=cfg["out_chans"])
         parts = {"generator": g, "discriminator": d}
     for attr, part in parts.items():

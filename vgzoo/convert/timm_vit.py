@@ -135,11 +135,11 @@ def convert_timm_vit_file(src: str | os.PathLike, dst_dir: str | os.PathLike, al
     Returns:
         ``(model, path)``: the vgzoo model holding the weights and the folder written.
     """
-    import vgzoo
-    from vgzoo import _hub
+    from .. import _hub
+    from .._factory import create, save_pretrained
 
     raw = _hub.load_state_dict(src, allow_pickle=allow_pickle)
     name, kwargs = infer_timm_vit_config(raw)
-    model = vgzoo.create(name, checkpoint_path=src, allow_pickle=allow_pickle, **kwargs)
-    path = vgzoo.save_pretrained(model, Path(dst_dir))
+    model = create(name, checkpoint_path=src, allow_pickle=allow_pickle, **kwargs)
+    path = save_pretrained(model, Path(dst_dir))
     return model, path

@@ -11,6 +11,10 @@ scikit-learn, which is loaded only when the digits are requested.
 
     ds = vgzoo.data.create_dataset("datasets/facades", "paired_translation", direction="BtoA")
     ds = vgzoo.data.create_dataset("builtin:digits", "conditional_generation", split="train")
+    ds = vgzoo.data.create_dataset("pix2pix:facades", "paired_translation")   # fetched on first use, BtoA
+
+The reference datasets of pix2pix and CycleGAN (``pix2pix:NAME``, ``cyclegan:NAME``) are listed in
+:mod:`vgzoo.data.reference`.
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ from .aligned import AlignedDataset
 from .digits import DigitsDataset, stratified_split
 from .images import IMG_EXTENSIONS, RandomCropFlip, list_images, read_image
 from .labelled import LabelledImageFolder
+from .reference import REFERENCE_DATASETS, dataset_args, fetch_dataset, is_reference_spec, resolve_input
 from .single import ImageFolderDataset, ImagesOnly, SingleDataset
 from .unaligned import UnalignedDataset
+from .verify import VERIFY_MODES, verify_dataset, verify_datasets
 
 __all__ = [
     "IMG_EXTENSIONS",
@@ -38,15 +44,23 @@ __all__ = [
     "DigitsDataset",
     "ImageFolderDataset",
     "ImagesOnly",
+    "DATA_OPTIONS",
     "LabelledImageFolder",
+    "REFERENCE_DATASETS",
     "RandomCropFlip",
     "SingleDataset",
     "TASK_DATASETS",
     "UnalignedDataset",
+    "VERIFY_MODES",
     "create_dataset",
+    "data_options",
+    "fetch_dataset",
     "list_images",
     "read_image",
+    "resolve_input",
     "stratified_split",
+    "verify_dataset",
+    "verify_datasets",
 ]
 
 #: The dataset class a folder spec gets, by model task.
@@ -64,6 +78,22 @@ _TASK_ALIASES = {"unaligned_translation": "unpaired_translation", "single": "sin
 BUILTIN_DATASETS: dict[str, tuple[str, ...]] = {
     "digits": ("classification", "conditional_generation", "generation", "restoration"),
 }
+
+
+#: Run options that are dataset keywords: ``-o direction=AtoB`` is ``-o 'data={"direction": "AtoB"}'``.
+DATA_OPTIONS = ("direction",)
+
+
+def data_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The dataset keywords of a run: ``options["data"]`` with the :data:`DATA_OPTIONS` moved into it.
+
+    ``options`` is updated in place, so the keywords are saved with the run (and a resumed run reads the same data)
+    and the recipe, which refuses names it does not know, never sees them.
+    """
+    moved = {key: options.pop(key) for key in DATA_OPTIONS if key in options}
+    if moved:
+        options["data"] = {**options.get("data", {}), **moved}
+    return dict(options.get("data", {}))
 
 
 def _accepted(cls: type) -> list[str]:
@@ -84,7 +114,7 @@ def _build(cls: type, spec: str, task: str, *args: Any, **kwargs: Any) -> Datase
     return cls(*args, **kwargs)
 
 
-def create_dataset(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset:
+def create_dataset(spec: str | os.PathLike, task: str, *, verify: bool | str = "off", **kwargs: Any) -> Dataset:
     """Build the dataset a model of ``task`` trains on, from a folder or a built-in name.
 
     ========================  ===========================================  ==================================
@@ -102,8 +132,11 @@ def create_dataset(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset
     dataset: the translation datasets take it as their ``phase`` (``"train"``, ``"val"``, ``"test"``).
 
     Args:
-        spec: a folder path, or ``"builtin:digits"``.
+        spec: a folder path, ``"builtin:digits"``, or a reference dataset (``"pix2pix:facades"``,
+            ``"cyclegan:horse2zebra"``; fetched into the cache on first use, with its default ``direction``).
         task: the model's task (``model.pretrained_cfg["task"]``), or ``"single"`` for one folder of inference inputs.
+        verify: check every file now (:func:`verify_dataset`): ``"headers"``, ``"decode"`` or ``"off"`` (the
+            default here; the trainer checks its datasets with ``"headers"``).
         **kwargs: passed on to the dataset class (``load_size``, ``direction``, ``split``, ``channels``...); a name the
             class does not take raises a :class:`~vgzoo.errors.DataError` listing those it does.
 
@@ -114,6 +147,12 @@ def create_dataset(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset
         DataError: an unknown task or built-in, a built-in that does not serve the task, or an unknown keyword.
         DataNotFoundError: a missing or empty folder.
     """
+    dataset = _create(spec, task, **kwargs)
+    verify_dataset(dataset, {True: "headers", False: "off"}.get(verify, verify) if isinstance(verify, bool) else verify)
+    return dataset
+
+
+def _create(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset:
     task = _TASK_ALIASES.get(task, task)
     if task not in TASK_DATASETS and task != "single":
         raise DataError(
@@ -121,6 +160,9 @@ def create_dataset(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset
             "(a model's task is model.pretrained_cfg['task'])"
         )
     text = os.fspath(spec)
+    if is_reference_spec(text):
+        path, kwargs = dataset_args(text, task, kwargs)
+        text = os.fspath(path)
     if text.startswith("builtin:"):
         name = text.split(":", 1)[1]
         if name not in BUILTIN_DATASETS:

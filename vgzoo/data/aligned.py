@@ -125,14 +125,15 @@ class AlignedDataset(Dataset):
         check_crop_fits(a, self.crop_size, path, what="aligned image half")
         return a, b
 
-    def verify(self, decode: bool = False) -> None:
+    def verify(self, decode: bool = False, progress: bool = False) -> None:
         """Check every file now (headers; ``decode=True`` decodes fully) and raise one error listing all bad files.
 
         Raises:
             DataError: unreadable files, odd widths, or halves smaller than ``crop_size`` (when ``load_size`` is ``None``).
         """
         min_size = self.crop_size if self.load_size is None else None
-        verify_images(self.paths, min_size=min_size, aligned=True, decode=decode, what=f"aligned dataset {self.root}")
+        verify_images(self.paths, min_size=min_size, aligned=True, decode=decode, progress=progress,
+                      what=f"aligned dataset {self.root}")
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         a, b = self.load_pair(index)

@@ -29,12 +29,14 @@ __all__ = [
     "as_hw",
     "check_channels",
     "check_crop_fits",
+    "check_decode_budget",
     "check_sizes",
     "check_split",
     "is_image_file",
     "verify_images",
     "list_images",
     "load_image",
+    "max_image_bytes",
     "read_image",
     "resize_image",
     "resolve_folder",
@@ -58,6 +60,56 @@ IMG_EXTENSIONS: tuple[str, ...] = (
 SizeLike = int | tuple[int, int] | None
 
 _HIGH_DEPTH_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+#: Environment variable that sets the memory budget of one decoded image, in bytes.
+MAX_IMAGE_BYTES_ENV = "VGZOO_MAX_IMAGE_BYTES"
+
+
+def max_image_bytes() -> int:
+    """The memory one image may take while it is decoded and turned into a float tensor, in bytes.
+
+    ``VGZOO_MAX_IMAGE_BYTES`` when set, else half the memory available now (Pillow's own bomb limit counts pixels,
+    not bytes, and lets through images that exhaust a small machine).
+    """
+    text = os.environ.get(MAX_IMAGE_BYTES_ENV, "").strip()
+    if text:
+        try:
+            return max(1, int(float(text)))
+        except ValueError:
+            raise DataError(f"{MAX_IMAGE_BYTES_ENV}={text!r}: expected a number of bytes, e.g. 4e9") from None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024 // 2
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def check_decode_budget(img: Image.Image, path: str | os.PathLike, channels: int = 3) -> None:
+    """Refuse an opened (not yet decoded) image whose decoding would take more than :func:`max_image_bytes`.
+
+    Pillow knows the size from the header, so this costs nothing; decoding an 11000x11000 PNG and converting it to
+    floats takes gigabytes and can kill the process in the allocator instead of raising.
+
+    Raises:
+        DataError: naming the file, its size, the memory it needs, the budget and how to go on.
+    """
+    w, h = img.size
+    bands = max(1, len(img.getbands()))
+    per_band = 4 if img.mode in _HIGH_DEPTH_MODES else 1
+    need = w * h * (bands * per_band + channels + 4 * channels)  # decoded + converted + float32 tensor
+    budget = max_image_bytes()
+    if need > budget:
+        raise DataError(
+            f"image {str(path)!r} is {w}x{h} (WxH, {img.mode}): decoding it needs about {need / 1e9:.2f} GB, more "
+            f"than the {budget / 1e9:.2f} GB budget for one image; downscale the file, or raise the budget with "
+            f"{MAX_IMAGE_BYTES_ENV}=<bytes> if the machine has the memory"
+        )
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
@@ -199,6 +251,7 @@ def load_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
         raise DataNotFoundError(f"image file {str(p)!r} does not exist")
     try:
         with Image.open(p) as img:
+            check_decode_budget(img, p, channels)
             img.load()
             mode = img.mode
             if mode in _HIGH_DEPTH_MODES:
@@ -211,6 +264,8 @@ def load_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
                 out = Image.fromarray((np.clip(arr / scale, 0.0, 1.0) * 255.0).astype(np.float32))
                 return out if channels == 1 else Image.merge("RGB", [out.convert("L")] * 3)
             return img.convert("L" if channels == 1 else "RGB")
+    except DataError:
+        raise
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as exc:
         raise DataError(
             f"cannot read image {str(p)!r} ({type(exc).__name__}: {exc}); expected a readable image file "
@@ -267,11 +322,13 @@ def verify_images(
     aligned: bool = False,
     decode: bool = False,
     what: str = "dataset",
+    progress: bool = False,
 ) -> None:
     """Check every file up front and report all bad ones in one error, so training does not stop mid-epoch.
 
-    By default only the headers are read (fast); ``decode=True`` decodes every image fully, which also finds
-    truncated files.
+    By default the headers are read and Pillow's ``verify()`` runs (for PNG it checks every chunk's CRC, which finds
+    damaged and truncated files without decompressing them); ``decode=True`` decodes every image fully, which also
+    finds damaged JPEG data. Images whose decoding would exceed :func:`max_image_bytes` are reported too.
 
     Args:
         paths: the image files.
@@ -280,18 +337,27 @@ def verify_images(
         aligned: the files hold A|B side by side: require an even width and check ``min_size`` on each half.
         decode: decode the pixel data too.
         what: how the dataset is named in the error.
+        progress: show a progress bar.
 
     Raises:
-        DataError: listing up to 20 bad files with what was wrong with each.
+        DataError: listing every bad file with what was wrong with it.
     """
+    from tqdm.auto import tqdm
+
     need = as_hw(min_size, "min_size")
     problems: list[str] = []
-    for path in paths:
+    for path in tqdm(paths, desc="verify data", unit="file", disable=not progress, leave=False):
         try:
             with Image.open(path) as img:
+                w, h = img.size
+                check_decode_budget(img, path, 3)
                 if decode:
                     img.load()
-                w, h = img.size
+                else:
+                    img.verify()
+        except DataError as exc:
+            problems.append(f"{str(path)!r}: too large ({exc})")
+            continue
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             problems.append(f"{str(path)!r}: unreadable ({type(exc).__name__}: {exc})")
             continue
@@ -305,10 +371,9 @@ def verify_images(
                 f"{str(path)!r}: {h}x{w} (HxW{', per half' if aligned else ''}) is smaller than {need[0]}x{need[1]}"
             )
     if problems:
-        shown = "\n  ".join(problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        shown = "\n  ".join(problems)
         raise DataError(
-            f"{len(problems)} of {len(paths)} files of the {what} cannot be used:\n  {shown}{more}\n"
+            f"{len(problems)} of {len(paths)} files of the {what} cannot be used:\n  {shown}\n"
             "fix or remove these files"
         )
 

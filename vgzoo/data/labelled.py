@@ -116,7 +116,7 @@ class LabelledImageFolder(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def verify(self, decode: bool = False) -> None:
+    def verify(self, decode: bool = False, progress: bool = False) -> None:
         """Check every file now (headers; ``decode=True`` decodes fully) and raise one error listing all bad files.
 
         Raises:
@@ -124,7 +124,8 @@ class LabelledImageFolder(Dataset):
         """
         min_size = self.crop_size if self.load_size is None else None
         paths = [p for p, _ in self.samples]
-        verify_images(paths, min_size=min_size, decode=decode, what=f"labelled image folder {self.root}")
+        verify_images(paths, min_size=min_size, decode=decode, progress=progress,
+                      what=f"labelled image folder {self.root}")
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         path, label = self.samples[index]

@@ -82,14 +82,15 @@ class ImageFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def verify(self, decode: bool = False) -> None:
+    def verify(self, decode: bool = False, progress: bool = False) -> None:
         """Check every file now (headers; ``decode=True`` decodes fully) and raise one error listing all bad files.
 
         Raises:
             DataError: unreadable files or images smaller than ``crop_size`` (when ``load_size`` is ``None``).
         """
         min_size = self.crop_size if self.load_size is None else None
-        verify_images(self.paths, min_size=min_size, decode=decode, what=f"image folder {self.root}")
+        verify_images(self.paths, min_size=min_size, decode=decode, progress=progress,
+                      what=f"image folder {self.root}")
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         path = self.paths[index]

@@ -109,7 +109,7 @@ class UnalignedDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         return int(rng.integers(n_b))
 
-    def verify(self, decode: bool = False) -> None:
+    def verify(self, decode: bool = False, progress: bool = False) -> None:
         """Check every file now (headers; ``decode=True`` decodes fully) and raise one error listing all bad files.
 
         Raises:
@@ -117,7 +117,8 @@ class UnalignedDataset(Dataset):
         """
         min_size = self.crop_size if self.load_size is None else None
         paths = [*self.paths_A, *self.paths_B]
-        verify_images(paths, min_size=min_size, decode=decode, what=f"unaligned dataset {self.root}")
+        verify_images(paths, min_size=min_size, decode=decode, progress=progress,
+                      what=f"unaligned dataset {self.root}")
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         if not 0 <= index < len(self):

@@ -1,1 +1,43 @@
-"""Reusable blocks shared by the model families."""
+"""Reusable blocks shared by the model families (and by plugins: import them from here).
+
+Importing this package imports torch, but no model module.
+"""
+
+from .attention import Attention, attention_math, attention_sdpa, set_fused_attention
+from .drop import DropPath, drop_path
+from .init import init_normal_
+from .label_map import LabelMap, validate_labels
+from .mlp import Mlp
+from .norm import check_norm, get_norm_layer, is_per_sample, norm_uses_bias
+from .patch_embed import PatchEmbed, to_2tuple
+from .patchgan import PatchDiscriminator
+from .pos_embed import infer_grid_size, resample_abs_pos_embed
+from .resnet_generator import ResnetBlock, ResnetGenerator
+from .unet import UnetGenerator, UnetSkipBlock, check_input_size
+
+__all__ = [
+    "Attention",
+    "attention_math",
+    "attention_sdpa",
+    "set_fused_attention",
+    "DropPath",
+    "drop_path",
+    "init_normal_",
+    "LabelMap",
+    "validate_labels",
+    "Mlp",
+    "check_norm",
+    "get_norm_layer",
+    "is_per_sample",
+    "norm_uses_bias",
+    "PatchEmbed",
+    "to_2tuple",
+    "PatchDiscriminator",
+    "infer_grid_size",
+    "resample_abs_pos_embed",
+    "ResnetBlock",
+    "ResnetGenerator",
+    "UnetGenerator",
+    "UnetSkipBlock",
+    "check_input_size",
+]

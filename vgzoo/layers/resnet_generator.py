@@ -13,7 +13,7 @@ from torch import nn
 
 from .init import init_normal_
 from .norm import get_norm_layer, norm_uses_bias
-from .unet import check_input_size
+from .unet import check_input_channels, check_input_size
 
 
 class ResnetBlock(nn.Module):
@@ -50,7 +50,7 @@ class ResnetBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     """The CycleGAN generator: stem, two down-samplings, ``n_blocks`` residual blocks, two up-samplings, head.
 
-    Inputs need height and width divisible by 4 (:attr:`size_multiple`).
+    Inputs need height and width divisible by 4 (:attr:`size_multiple`) and of at least 8 (:attr:`min_size`).
 
     Args:
         in_chans: input image channels.
@@ -63,6 +63,9 @@ class ResnetGenerator(nn.Module):
     """
 
     size_multiple = 4
+    # Two stride-2 convs take 8 px to 2 px at the residual blocks, the least their 1-px reflection padding and
+    # instance norm take (a 4x4 input reaches them as 1x1, which both refuse).
+    min_size = 8
 
     def __init__(
         self,
@@ -103,6 +106,7 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input_size(x, self.size_multiple, "ResnetGenerator")
+        check_input_channels(x, self.in_chans, "ResnetGenerator")
         return self.head(self.up(self.blocks(self.down(self.stem(x)))))
 
 

@@ -19,11 +19,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InputSizeError
+from ..errors import InputChannelsError, InputSizeError
 from .init import init_normal_
 from .norm import get_norm_layer, norm_uses_bias
 
-__all__ = ["InputSizeError", "UnetGenerator", "UnetSkipBlock", "check_input_size"]  # InputSizeError: old import path
+__all__ = ["UnetGenerator", "UnetSkipBlock", "check_input_channels", "check_input_size"]
+
+
+def check_input_channels(x: torch.Tensor, in_chans: int, what: str) -> None:
+    """Raise :class:`InputChannelsError` (a ``ValueError``) unless ``x`` has ``in_chans`` channels (dim 1).
+
+    torch's own message ("weight of size [64, 3, 7, 7], expected input[1, 1, 134, 134] to have 3 channels") names
+    neither the network nor the keyword that fixes it.
+    """
+    if x.ndim == 4 and x.shape[1] != in_chans:
+        got = x.shape[1]
+        raise InputChannelsError(
+            f"{what} expects {in_chans}-channel images, got {got} channel(s) (input shape {tuple(x.shape)}). Build the "
+            f"model for them with in_chans={got} (e.g. vgzoo.create(name, in_chans={got}); out_chans= sets the "
+            f"output), or convert the images to {in_chans} channel(s)."
+        )
 
 
 def check_input_size(x: torch.Tensor, multiple: int, what: str) -> None:
@@ -136,6 +151,7 @@ class UnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input_size(x, self.size_multiple, f"UnetGenerator with {self.num_downs} down-samplings")
+        check_input_channels(x, self.in_chans, "UnetGenerator")
         return self.block(x)
 
     def blocks(self) -> list[UnetSkipBlock]:

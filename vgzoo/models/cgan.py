@@ -32,9 +32,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._registry import register_model
+from .._registry import ModelFamily, make_cfg
 from ..layers.label_map import LabelMap, validate_labels
 from ..losses import discriminator_adversarial_loss, generator_adversarial_loss
+from ..protocols import ConditionalSampler, GANModel
 
 __all__ = ["ConditionalGAN", "ConditionalGenerator", "ConditionalDiscriminator", "cgan_embed", "cgan_embed_digits"]
 
@@ -153,48 +154,43 @@ class ConditionalDiscriminator(nn.Module):
         return self.net(self.label_map.concat(x, labels))
 
 
-class ConditionalGAN(nn.Module):
+class ConditionalGAN(GANModel, ConditionalSampler):
     """The composite conditional GAN: ``forward(z, labels)`` samples, the losses train it.
 
     Args:
         img_size: image side (divisible by 4).
-        channels: image channels.
+        in_chans: image channels.
         num_classes: number of classes.
         nz: latent size.
         ngf: generator width (channels of the first feature map).
         ndf: discriminator width (channels of its first conv).
         latent: distribution of z, ``"uniform"`` in [-1, 1] (as in the paper) or ``"normal"`` N(0, 1).
-        gan_loss: adversarial objective, ``"vanilla"`` (BCE), ``"hinge"`` or ``"lsgan"``.
+        gan_mode: adversarial objective, ``"vanilla"`` (BCE), ``"hinge"`` or ``"lsgan"``.
         spectral_norm: spectral normalisation on the discriminator's convs.
     """
 
-    def __init__(self, img_size: int = 32, channels: int = 3, num_classes: int = 10, nz: int = 100,
-                 ngf: int = 64, ndf: int = 64, latent: str = "uniform", gan_loss: str = "vanilla",
+    def __init__(self, img_size: int = 32, in_chans: int = 3, num_classes: int = 10, nz: int = 100,
+                 ngf: int = 64, ndf: int = 64, latent: str = "uniform", gan_mode: str = "vanilla",
                  spectral_norm: bool = False) -> None:
         super().__init__()
         if latent not in LATENTS:
             raise ValueError(f"cgan: latent must be one of {LATENTS}; got {latent!r}.")
-        if gan_loss not in GAN_LOSSES:
-            raise ValueError(f"cgan: gan_loss must be one of {GAN_LOSSES}; got {gan_loss!r}.")
+        if gan_mode not in GAN_LOSSES:
+            raise ValueError(f"cgan: gan_mode must be one of {GAN_LOSSES}; got {gan_mode!r}.")
         if not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"cgan: num_classes must be a positive int; got {num_classes!r}.")
-        self.img_size, self.channels, self.num_classes, self.nz = img_size, channels, num_classes, nz
-        self.latent, self.gan_loss = latent, gan_loss
-        self.generator = ConditionalGenerator(img_size, channels, num_classes, nz, ngf)
-        self.discriminator = ConditionalDiscriminator(img_size, channels, num_classes, ndf, spectral_norm)
+        self.img_size, self.in_chans, self.num_classes, self.nz = img_size, in_chans, num_classes, nz
+        self.latent, self.gan_mode = latent, gan_mode
+        self.generator = ConditionalGenerator(img_size, in_chans, num_classes, nz, ngf)
+        self.discriminator = ConditionalDiscriminator(img_size, in_chans, num_classes, ndf, spectral_norm)
         self.pretrained_cfg = {
-            "input_size": (channels, img_size, img_size),
-            "mean": (0.5,) * channels,
-            "std": (0.5,) * channels,
+            "input_size": (in_chans, img_size, img_size),
+            "mean": (0.5,) * in_chans,
+            "std": (0.5,) * in_chans,
             "num_classes": num_classes,
-            "nz": nz,
-            "latent": latent,
-            "gan_loss": gan_loss,
         }
 
     # ------------------------------------------------------------------------------------ sampling
-    def _device(self) -> torch.device:
-        return next(self.parameters()).device
 
     def sample_z(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Draw ``batch_size`` latents (uniform in [-1, 1] or N(0, 1)) on the model's device.
@@ -235,15 +231,15 @@ class ConditionalGAN(nn.Module):
     def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
         """A training batch ``{"image": x in [-1, 1], "label": y}``."""
         g = torch.Generator().manual_seed(0)
-        image = torch.rand(batch_size, self.channels, self.img_size, self.img_size, generator=g) * 2.0 - 1.0
+        image = torch.rand(batch_size, self.in_chans, self.img_size, self.img_size, generator=g) * 2.0 - 1.0
         label = torch.arange(batch_size) % self.num_classes
         return {"image": image.to(self._device()), "label": label.to(self._device())}
 
-    def generator_parameters(self) -> list[nn.Parameter]:
-        return list(self.generator.parameters())
+    def generators(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator}
 
-    def discriminator_parameters(self) -> list[nn.Parameter]:
-        return list(self.discriminator.parameters())
+    def discriminators(self) -> dict[str, nn.Module]:
+        return {"discriminator": self.discriminator}
 
     def _unpack(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(batch, dict) or "image" not in batch or "label" not in batch:
@@ -254,12 +250,12 @@ class ConditionalGAN(nn.Module):
         return image, labels.to(image.device)
 
     def generator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
-        """Adversarial loss of fakes drawn for the batch's labels; logs ``g_adv`` and ``d_fake_logit``."""
+        """Adversarial loss of fakes drawn for the batch's labels; logs ``G_adv`` and ``G_fake_logit``."""
         image, labels = self._unpack(batch)
         fake = self.generator(self.sample_z(image.shape[0]), labels)
         fake_logits = self.discriminator(fake, labels)
-        loss = generator_adversarial_loss(fake_logits, self.gan_loss)
-        return loss, {"g_adv": float(loss.detach()), "g_fake_logit": float(fake_logits.detach().mean())}
+        loss = generator_adversarial_loss(fake_logits, self.gan_mode)
+        return loss, {"G_adv": float(loss.detach()), "G_fake_logit": float(fake_logits.detach().mean())}
 
     def discriminator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         """Real images with their labels against fakes of the same labels; 0.5 * (real + fake) terms."""
@@ -268,56 +264,28 @@ class ConditionalGAN(nn.Module):
             fake = self.generator(self.sample_z(image.shape[0]), labels)
         real_logits = self.discriminator(image, labels)
         fake_logits = self.discriminator(fake, labels)
-        loss = discriminator_adversarial_loss(real_logits, fake_logits, self.gan_loss)
+        loss = discriminator_adversarial_loss(real_logits, fake_logits, self.gan_mode)
         logs = {
-            "d_adv": float(loss.detach()),
-            "d_real_logit": float(real_logits.detach().mean()),
-            "d_fake_logit": float(fake_logits.detach().mean()),
+            "D_adv": float(loss.detach()),
+            "D_real_logit": float(real_logits.detach().mean()),
+            "D_fake_logit": float(fake_logits.detach().mean()),
         }
         return loss, logs
 
 
 # ------------------------------------------------------------------------------------- registry
-def _cfg(channels: int, img_size: int, description: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "input_size": (channels, img_size, img_size),
-        "mean": (0.5,) * channels,
-        "std": (0.5,) * channels,
-        "num_classes": 10,
-        "nz": 100,
-        "paper": PAPER,
-        "description": description,
-        **extra,
-    }
+def _cfg(in_chans: int, img_size: int, description: str, **facts: Any) -> dict[str, Any]:
+    return make_cfg(input_size=(in_chans, img_size, img_size), mean=(0.5,) * in_chans, std=(0.5,) * in_chans,
+                    num_classes=10, paper=PAPER, description=description, **facts)
 
 
-_TEST_KWARGS = {"nz": 8, "ngf": 8, "ndf": 8}
+_cgan = ModelFamily("cgan", ConditionalGAN, task="conditional_generation", test_kwargs={"nz": 8, "ngf": 8, "ndf": 8})
 
-
-@register_model(
-    family="cgan",
-    task="conditional_generation",
-    default_cfg=_cfg(3, 32, "Class-conditional GAN with learned label maps, 32x32 RGB, 10 classes (e.g. CIFAR-10)."),
-    test_kwargs={**_TEST_KWARGS, "img_size": 16},
-)
-def cgan_embed(*, img_size: int = 32, channels: int = 3, num_classes: int = 10, nz: int = 100, ngf: int = 64,
-               ndf: int = 64, latent: str = "uniform", gan_loss: str = "vanilla",
-               spectral_norm: bool = False) -> ConditionalGAN:
-    """Class-conditional GAN with learned label maps, 32x32 RGB, 10 classes."""
-    return ConditionalGAN(img_size=img_size, channels=channels, num_classes=num_classes, nz=nz, ngf=ngf, ndf=ndf,
-                          latent=latent, gan_loss=gan_loss, spectral_norm=spectral_norm)
-
-
-@register_model(
-    family="cgan",
-    task="conditional_generation",
-    default_cfg=_cfg(1, 16, "Class-conditional GAN with learned label maps for the built-in 16x16 digits.",
-                     file="vgzoo:weights/cgan_embed_digits.safetensors", dataset="builtin:digits"),
-    test_kwargs=_TEST_KWARGS,
-)
-def cgan_embed_digits(*, img_size: int = 16, channels: int = 1, num_classes: int = 10, nz: int = 100,
-                      ngf: int = 64, ndf: int = 64, latent: str = "uniform", gan_loss: str = "vanilla",
-                      spectral_norm: bool = False) -> ConditionalGAN:
-    """Class-conditional GAN with learned label maps for the built-in 16x16 digits (1 channel, 10 classes)."""
-    return ConditionalGAN(img_size=img_size, channels=channels, num_classes=num_classes, nz=nz, ngf=ngf, ndf=ndf,
-                          latent=latent, gan_loss=gan_loss, spectral_norm=spectral_norm)
+cgan_embed = _cgan.variant(
+    "cgan_embed", _cfg(3, 32, "Class-conditional GAN with learned label maps, 32x32 RGB, 10 classes (e.g. CIFAR-10)."),
+    dict(img_size=32, in_chans=3), test_kwargs={"nz": 8, "ngf": 8, "ndf": 8, "img_size": 16})
+cgan_embed_digits = _cgan.variant(
+    "cgan_embed_digits",
+    _cfg(1, 16, "Class-conditional GAN with learned label maps for the built-in 16x16 digits.",
+         file="vgzoo:weights/cgan_embed_digits.safetensors", dataset="builtin:digits", license="Apache-2.0"),
+    dict(img_size=16, in_chans=1))

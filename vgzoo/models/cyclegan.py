@@ -18,8 +18,7 @@ batch statistics differ.
 
 Protocol: ``generator_loss(batch)`` then ``discriminator_loss(batch)`` on the same batch (the reference's
 order): the generator step leaves its fakes for the discriminator step; a discriminator step with no fakes left
-for its batch makes its own. The pools are training state: :meth:`CycleGAN.training_state` /
-:meth:`CycleGAN.load_training_state`.
+for its batch makes its own. The pools are training state (vgzoo.protocols.GANModel.training_state).
 
 Naming against the reference: its ``netG_A`` is ``G_AB``, ``netG_B`` is ``G_BA``, its ``netD_A`` judges domain B
 and is ``D_B``, its ``netD_B`` is ``D_A``. vgzoo's log ``idt_A`` is ``|G_BA(A) - A|`` (the reference's
@@ -27,11 +26,9 @@ and is ``D_B``, its ``netD_B`` is ``D_A``. vgzoo's log ``idt_A`` is ``|G_BA(A) -
 
 Saving only the generators for inference::
 
-    from vgzoo._hub import save_state_dict, load_state_dict
+    from vgzoo.weights import save_state_dict, load_state_dict
     save_state_dict(model.G_AB.state_dict(), "G_AB.safetensors")
     model.G_AB.load_state_dict(load_state_dict("G_AB.safetensors"))
-    # both generators under the model's key names, loadable with
-    # vgzoo.create(name, checkpoint_path=f, strict=False):  save_state_dict(model.generator_state_dict(), f)
 """
 
 from __future__ import annotations
@@ -42,19 +39,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._registry import register_model
+from .._registry import ModelFamily
 from ..layers.norm import check_norm, is_per_sample
 from ..layers.patchgan import PatchDiscriminator
 from ..layers.resnet_generator import ResnetGenerator
 from ..losses import ImagePool, discriminator_adversarial_loss, frozen, generator_adversarial_loss, gradient_penalty
+from ..protocols import GANModel, Translator
 from .pix2pix import check_gan_mode, same_tensor
+from .translator import reference_cfgs, translation_cfg
 
 PAPER = ("Zhu et al. 2017, Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks, ICCV "
          "(arXiv:1703.10593)")
 DIRECTIONS = ("AtoB", "BtoA")
 
 
-class CycleGAN(nn.Module):
+class CycleGAN(GANModel, Translator):
     """The CycleGAN composite: ``G_AB``, ``G_BA``, ``D_A``, ``D_B`` and the image pools ``pool_A``, ``pool_B``.
 
     Args:
@@ -70,13 +69,14 @@ class CycleGAN(nn.Module):
             networks are fully convolutional and take any size divisible by 4).
         gan_mode: ``"lsgan"`` (default), ``"vanilla"``, ``"hinge"`` or ``"wgangp"``.
         pool_size: images per pool (50; 0 turns the pools off).
-
-    Attributes:
         lambda_A, lambda_B: cycle-loss weights (10 each).
-        lambda_identity: identity weight relative to the cycle weights (0.5; 0 when channel counts differ).
+        lambda_identity: identity weight relative to the cycle weights (0.5; set to 0, with a warning, when
+            the channel counts differ).
         batched_passes: share batches between passes of one network when the norm allows it: None (default) on
             non-CPU devices only, True always, False never.
     """
+
+    directions = DIRECTIONS
 
     def __init__(
         self,
@@ -91,6 +91,10 @@ class CycleGAN(nn.Module):
         img_size: int = 256,
         gan_mode: str = "lsgan",
         pool_size: int = 50,
+        lambda_A: float = 10.0,
+        lambda_B: float = 10.0,
+        lambda_identity: float = 0.5,
+        batched_passes: bool | None = None,
     ) -> None:
         super().__init__()
         check_norm(norm)
@@ -104,17 +108,15 @@ class CycleGAN(nn.Module):
         self.D_B = PatchDiscriminator(out_chans, ndf, n_layers_D, norm)
         self.pool_A = ImagePool(pool_size)
         self.pool_B = ImagePool(pool_size)
-        self.lambda_A = 10.0
-        self.lambda_B = 10.0
-        self.lambda_identity = 0.5
-        if in_chans != out_chans:
+        self.lambda_A, self.lambda_B, self.lambda_identity = lambda_A, lambda_B, lambda_identity
+        if in_chans != out_chans and lambda_identity > 0:
             warnings.warn(
                 f"CycleGAN: A has {in_chans} channels and B {out_chans}, so the identity loss (G_AB(B) ~ B) cannot "
                 "be computed; it is turned off (lambda_identity = 0).",
                 stacklevel=3,
             )
             self.lambda_identity = 0.0
-        self.batched_passes: bool | None = None
+        self.batched_passes = batched_passes
         self._stash: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self.pretrained_cfg = {
             "input_size": (in_chans, img_size, img_size),
@@ -128,11 +130,10 @@ class CycleGAN(nn.Module):
     # ------------------------------------------------------------------------------ inference
     def forward(self, x: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
         """Translate ``x`` (in [-1, 1]) from A to B (``"AtoB"``, with ``G_AB``) or from B to A (``"BtoA"``)."""
-        if direction == "AtoB":
-            return self.G_AB(x)
-        if direction == "BtoA":
-            return self.G_BA(x)
-        raise ValueError(f"direction={direction!r}; expected 'AtoB' or 'BtoA'.")
+        return self.inference_generator(direction)(x)
+
+    def inference_generator(self, direction: str = "AtoB") -> nn.Module:
+        return self.G_AB if self.check_direction(direction) == "AtoB" else self.G_BA
 
     def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor]:
         _, h, w = self.pretrained_cfg["input_size"]
@@ -143,16 +144,12 @@ class CycleGAN(nn.Module):
         return {"A": torch.rand(batch_size, self.in_chans, h, w) * 2 - 1,
                 "B": torch.rand(batch_size, self.out_chans, h, w) * 2 - 1}
 
-    def generator_state_dict(self) -> dict[str, torch.Tensor]:
-        """Both generators' weights under this model's key names (``G_AB.*``, ``G_BA.*``)."""
-        return {f"{name}.{k}": v for name in ("G_AB", "G_BA") for k, v in getattr(self, name).state_dict().items()}
-
     # ------------------------------------------------------------------------------- training
-    def generator_parameters(self) -> list[nn.Parameter]:
-        return [*self.G_AB.parameters(), *self.G_BA.parameters()]
+    def generators(self) -> dict[str, nn.Module]:
+        return {"G_AB": self.G_AB, "G_BA": self.G_BA}
 
-    def discriminator_parameters(self) -> list[nn.Parameter]:
-        return [*self.D_A.parameters(), *self.D_B.parameters()]
+    def discriminators(self) -> dict[str, nn.Module]:
+        return {"D_A": self.D_A, "D_B": self.D_B}
 
     def _can_batch(self, *tensors: torch.Tensor) -> bool:
         wanted = tensors[0].device.type != "cpu" if self.batched_passes is None else self.batched_passes
@@ -233,73 +230,40 @@ class CycleGAN(nn.Module):
         logs.update({f"D_B_{k}": v for k, v in logs_b.items()})
         return loss, logs
 
-    def training_state(self) -> dict[str, torch.Tensor]:
-        """The image pools' contents (training state the trainer checkpoints; not part of the weights)."""
-        state = {}
-        for name in ("pool_A", "pool_B"):
-            state.update({f"{name}.{k}": v for k, v in getattr(self, name).state_tensors().items()})
-        return state
 
-    def load_training_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        """Restore what :meth:`training_state` returned."""
-        device = next(self.parameters()).device
-        for name in ("pool_A", "pool_B"):
-            prefix = f"{name}."
-            getattr(self, name).load_state_tensors(
-                {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}, device)
-
-
-def _cfg(size: int, description: str) -> dict:
-    return {
-        "input_size": (3, size, size),
-        "mean": (0.5, 0.5, 0.5),
-        "std": (0.5, 0.5, 0.5),
-        "out_chans": 3,
-        "load_size": round(size * 286 / 256),
-        "crop_size": size,
-        "paper": PAPER,
-        "description": description,
-    }
+# The reference's published generators (pytorch-CycleGAN-and-pix2pix, scripts/download_cyclegan_model.sh):
+# tag -> (what it translates, reference dataset, which side of it the generator reads).
+_REFERENCE_TAGS = {
+    "apple2orange": ("apple -> orange", "cyclegan:apple2orange", "AtoB"),
+    "orange2apple": ("orange -> apple", "cyclegan:apple2orange", "BtoA"),
+    "summer2winter_yosemite": ("summer -> winter (Yosemite)", "cyclegan:summer2winter_yosemite", "AtoB"),
+    "winter2summer_yosemite": ("winter -> summer (Yosemite)", "cyclegan:summer2winter_yosemite", "BtoA"),
+    "horse2zebra": ("horse -> zebra", "cyclegan:horse2zebra", "AtoB"),
+    "zebra2horse": ("zebra -> horse", "cyclegan:horse2zebra", "BtoA"),
+    "monet2photo": ("Monet painting -> photo", "cyclegan:monet2photo", "AtoB"),
+    "style_monet": ("photo -> Monet painting", "cyclegan:monet2photo", "BtoA"),
+    "style_cezanne": ("photo -> Cezanne painting", "cyclegan:cezanne2photo", "BtoA"),
+    "style_ukiyoe": ("photo -> Ukiyo-e print", "cyclegan:ukiyoe2photo", "BtoA"),
+    "style_vangogh": ("photo -> Van Gogh painting", "cyclegan:vangogh2photo", "BtoA"),
+    "sat2map": ("aerial photo -> map", "cyclegan:maps", "AtoB"),
+    "map2sat": ("map -> aerial photo", "cyclegan:maps", "BtoA"),
+    "cityscapes_photo2label": ("street photo -> label map", None, None),
+    "cityscapes_label2photo": ("label map -> street photo", None, None),
+    "facades_photo2label": ("facade photo -> label map", "cyclegan:facades", None),
+    "facades_label2photo": ("label map -> facade photo", "cyclegan:facades", None),
+    "iphone2dslr_flower": ("iPhone flower photo -> DSLR look (shallow depth of field)", "cyclegan:iphone2dslr_flower", "AtoB"),
+}
+REFERENCE_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{tag}.pth"
+_GENERATOR_ARGS = {"kind": "resnet", "ngf": 64, "n_blocks": 9, "norm": "instance", "dropout": False, "img_size": 256}
 
 
-_TEST_KWARGS = {"ngf": 4, "ndf": 4, "n_blocks": 2, "img_size": 32}
+_cyclegan = ModelFamily("cyclegan", CycleGAN, task="unpaired_translation",
+                        test_kwargs={"ngf": 4, "ndf": 4, "n_blocks": 2, "img_size": 32})
 
+_RESNET9 = translation_cfg(256, PAPER, "CycleGAN: two 9-block ResNet generators + two 70x70 PatchGANs, instance norm")
+_RESNET6 = translation_cfg(128, PAPER, "CycleGAN: two 6-block ResNet generators + two 70x70 PatchGANs, for 128 px")
 
-@register_model(family="cyclegan", task="unpaired_translation", test_kwargs=_TEST_KWARGS,
-                default_cfg=_cfg(256, "CycleGAN: two 9-block ResNet generators + two 70x70 PatchGANs, instance norm"))
-def cyclegan_resnet(
-    *,
-    ngf: int = 64,
-    ndf: int = 64,
-    n_blocks: int = 9,
-    n_layers_D: int = 3,
-    norm: str = "instance",
-    dropout: bool = False,
-    in_chans: int = 3,
-    out_chans: int = 3,
-    img_size: int = 256,
-    gan_mode: str = "lsgan",
-    pool_size: int = 50,
-) -> CycleGAN:
-    """CycleGAN for 256 px images: 9-block ResNet generators (11.4M parameters each), 70x70 PatchGANs."""
-    return CycleGAN(in_chans, out_chans, ngf, ndf, n_blocks, n_layers_D, norm, dropout, img_size, gan_mode, pool_size)
-
-
-@register_model(family="cyclegan", task="unpaired_translation", test_kwargs=_TEST_KWARGS,
-                default_cfg=_cfg(128, "CycleGAN: two 6-block ResNet generators + two 70x70 PatchGANs, for 128 px"))
-def cyclegan_resnet6(
-    *,
-    ngf: int = 64,
-    ndf: int = 64,
-    n_blocks: int = 6,
-    n_layers_D: int = 3,
-    norm: str = "instance",
-    dropout: bool = False,
-    in_chans: int = 3,
-    out_chans: int = 3,
-    img_size: int = 128,
-    gan_mode: str = "lsgan",
-    pool_size: int = 50,
-) -> CycleGAN:
-    """CycleGAN for 128 px images: 6-block ResNet generators (7.8M parameters each), 70x70 PatchGANs."""
-    return CycleGAN(in_chans, out_chans, ngf, ndf, n_blocks, n_layers_D, norm, dropout, img_size, gan_mode, pool_size)
+cyclegan_resnet = _cyclegan.variant(
+    "cyclegan_resnet", reference_cfgs(_RESNET9, _REFERENCE_TAGS, REFERENCE_URL, _GENERATOR_ARGS, "CycleGAN generator"),
+    dict(n_blocks=9, img_size=256))
+cyclegan_resnet6 = _cyclegan.variant("cyclegan_resnet6", _RESNET6, dict(n_blocks=6, img_size=128))

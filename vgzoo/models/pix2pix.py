@@ -6,17 +6,15 @@ against ``cat(A, G(A))``. The generator minimises ``GAN + 100 * L1(G(A), B)``; t
 ``0.5 * (real + fake)``. Defaults follow the paper's reference code: batch norm, dropout in the U-Net (also
 at test time in the reference; ``vgzoo translate --no-eval`` reproduces that), vanilla GAN, no image pool.
 
-Training protocol (see the model protocol in ARCHITECTURE.md): ``discriminator_loss(batch)`` then
+Training protocol (vgzoo.protocols.GANModel, docs/architecture.md): ``discriminator_loss(batch)`` then
 ``generator_loss(batch)`` on the same batch run the generator once, as the reference does: whichever is called
 first computes ``G(A)`` and leaves it for the other (matched by the identity of ``batch["A"]``, used once).
 
 Saving only the generator for inference::
 
-    from vgzoo._hub import save_state_dict, load_state_dict
+    from vgzoo.weights import save_state_dict, load_state_dict
     save_state_dict(model.generator.state_dict(), "generator.safetensors")
     model.generator.load_state_dict(load_state_dict("generator.safetensors"))
-    # or: vgzoo.create("pix2pix_unet", checkpoint_path=f, strict=False) with keys prefixed "generator."
-    #     (model.generator_state_dict() gives them)
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._registry import register_model
+from .._registry import ModelFamily
 from ..layers.norm import check_norm, is_per_sample
 from ..layers.patchgan import PatchDiscriminator
 from ..layers.unet import UnetGenerator
@@ -37,6 +35,8 @@ from ..losses import (
     generator_adversarial_loss,
     gradient_penalty,
 )
+from ..protocols import GANModel, Translator
+from .translator import reference_cfgs, translation_cfg
 
 PAPER = ("Isola et al. 2017, Image-to-Image Translation with Conditional Adversarial Networks, CVPR "
          "(arXiv:1611.07004)")
@@ -56,7 +56,7 @@ def check_gan_mode(gan_mode: str) -> str:
     return gan_mode
 
 
-class Pix2Pix(nn.Module):
+class Pix2Pix(GANModel, Translator):
     """The pix2pix composite: ``generator`` (U-Net, A -> B) and ``discriminator`` (PatchGAN on ``cat(A, B)``).
 
     Args:
@@ -70,8 +70,6 @@ class Pix2Pix(nn.Module):
         dropout: Dropout(0.5) in the U-Net's middle blocks.
         gan_mode: ``"vanilla"``, ``"lsgan"``, ``"hinge"`` or ``"wgangp"``.
         pool_size: image pool of the discriminator (0 = off, the pix2pix default).
-
-    Attributes:
         lambda_l1: weight of the L1 term (100).
         batched_passes: run the discriminator's real and fake passes as one batch when the norm is
             per-sample (instance or none): None (default) on non-CPU devices only, True always, False never;
@@ -90,6 +88,8 @@ class Pix2Pix(nn.Module):
         dropout: bool = True,
         gan_mode: str = "vanilla",
         pool_size: int = 0,
+        lambda_l1: float = 100.0,
+        batched_passes: bool | None = None,
     ) -> None:
         super().__init__()
         check_norm(norm)
@@ -98,8 +98,8 @@ class Pix2Pix(nn.Module):
         self.generator = UnetGenerator(in_chans, out_chans, num_downs, ngf, norm, dropout)
         self.discriminator = PatchDiscriminator(in_chans + out_chans, ndf, n_layers_D, norm)
         self.pool = ImagePool(pool_size)
-        self.lambda_l1 = 100.0
-        self.batched_passes: bool | None = None
+        self.lambda_l1 = lambda_l1
+        self.batched_passes = batched_passes
         self._stash: tuple[torch.Tensor, torch.Tensor] | None = None
         size = 2**num_downs
         self.pretrained_cfg = {
@@ -125,16 +125,16 @@ class Pix2Pix(nn.Module):
         return {"A": torch.rand(batch_size, self.in_chans, h, w) * 2 - 1,
                 "B": torch.rand(batch_size, self.out_chans, h, w) * 2 - 1}
 
-    def generator_state_dict(self) -> dict[str, torch.Tensor]:
-        """The generator's weights under this model's key names (``generator.*``), for inference-only files."""
-        return {f"generator.{k}": v for k, v in self.generator.state_dict().items()}
+    def inference_generator(self, direction: str = "AtoB") -> nn.Module:
+        self.check_direction(direction)
+        return self.generator
 
     # ------------------------------------------------------------------------------- training
-    def generator_parameters(self) -> list[nn.Parameter]:
-        return list(self.generator.parameters())
+    def generators(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator}
 
-    def discriminator_parameters(self) -> list[nn.Parameter]:
-        return list(self.discriminator.parameters())
+    def discriminators(self) -> dict[str, nn.Module]:
+        return {"discriminator": self.discriminator}
 
     def _take_stash(self, a: torch.Tensor, need_graph: bool) -> torch.Tensor | None:
         stash, self._stash = self._stash, None
@@ -184,64 +184,28 @@ class Pix2Pix(nn.Module):
                     D_total=loss.item())
         return loss, logs
 
-    def training_state(self) -> dict[str, torch.Tensor]:
-        """The image pool's contents (training state the trainer checkpoints; not part of the weights)."""
-        return {f"pool.{k}": v for k, v in self.pool.state_tensors().items()}
 
-    def load_training_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        """Restore what :meth:`training_state` returned."""
-        device = next(self.parameters()).device
-        self.pool.load_state_tensors({k[len("pool."):]: v for k, v in tensors.items() if k.startswith("pool.")},
-                                     device)
-
-
-def _cfg(size: int, description: str) -> dict:
-    return {
-        "input_size": (3, size, size),
-        "mean": (0.5, 0.5, 0.5),
-        "std": (0.5, 0.5, 0.5),
-        "out_chans": 3,
-        "load_size": round(size * 286 / 256),
-        "crop_size": size,
-        "paper": PAPER,
-        "description": description,
-    }
+# The reference's published generators (pytorch-CycleGAN-and-pix2pix, scripts/download_pix2pix_model.sh):
+# tag -> (what it translates, reference dataset, which side of it the generator reads: the reference's
+# --direction when testing it).
+_REFERENCE_TAGS = {
+    "edges2shoes": ("edge map -> shoe photo", "pix2pix:edges2shoes", "AtoB"),
+    "sat2map": ("aerial photo -> map", "pix2pix:maps", "AtoB"),
+    "map2sat": ("map -> aerial photo", "pix2pix:maps", "BtoA"),
+    "facades_label2photo": ("label map -> facade photo", "pix2pix:facades", "BtoA"),
+    "day2night": ("day photo -> night photo", "pix2pix:night2day", "BtoA"),
+}
+REFERENCE_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{tag}.pth"
+_GENERATOR_ARGS = {"kind": "unet", "ngf": 64, "num_downs": 8, "norm": "batch", "dropout": True, "img_size": 256}
 
 
-_TEST_KWARGS = {"ngf": 4, "ndf": 4}
+_pix2pix = ModelFamily("pix2pix", Pix2Pix, task="paired_translation", test_kwargs={"ngf": 4, "ndf": 4})
 
+_UNET256 = translation_cfg(256, PAPER, "pix2pix: U-Net 256 generator (8 downs) + 70x70 PatchGAN on pairs, batch norm")
+_UNET128 = translation_cfg(128, PAPER, "pix2pix: U-Net 128 generator (7 downs) + 70x70 PatchGAN on pairs, batch norm")
 
-@register_model(family="pix2pix", task="paired_translation", test_kwargs=_TEST_KWARGS,
-                default_cfg=_cfg(256, "pix2pix: U-Net 256 generator (8 downs) + 70x70 PatchGAN on pairs, batch norm"))
-def pix2pix_unet(
-    *,
-    ngf: int = 64,
-    ndf: int = 64,
-    n_layers_D: int = 3,
-    norm: str = "batch",
-    dropout: bool = True,
-    in_chans: int = 3,
-    out_chans: int = 3,
-    gan_mode: str = "vanilla",
-    pool_size: int = 0,
-) -> Pix2Pix:
-    """pix2pix with the U-Net 256 generator (54.4M parameters) and the 70x70 PatchGAN (2.77M)."""
-    return Pix2Pix(in_chans, out_chans, 8, ngf, ndf, n_layers_D, norm, dropout, gan_mode, pool_size)
-
-
-@register_model(family="pix2pix", task="paired_translation", test_kwargs=_TEST_KWARGS,
-                default_cfg=_cfg(128, "pix2pix: U-Net 128 generator (7 downs) + 70x70 PatchGAN on pairs, batch norm"))
-def pix2pix_unet128(
-    *,
-    ngf: int = 64,
-    ndf: int = 64,
-    n_layers_D: int = 3,
-    norm: str = "batch",
-    dropout: bool = True,
-    in_chans: int = 3,
-    out_chans: int = 3,
-    gan_mode: str = "vanilla",
-    pool_size: int = 0,
-) -> Pix2Pix:
-    """pix2pix with the U-Net 128 generator (41.8M parameters) and the 70x70 PatchGAN, for 128 px images."""
-    return Pix2Pix(in_chans, out_chans, 7, ngf, ndf, n_layers_D, norm, dropout, gan_mode, pool_size)
+pix2pix_unet = _pix2pix.variant(
+    "pix2pix_unet", reference_cfgs(_UNET256, _REFERENCE_TAGS, REFERENCE_URL, _GENERATOR_ARGS,
+                                   "pix2pix U-Net generator (trained with dropout)"),
+    dict(num_downs=8))
+pix2pix_unet128 = _pix2pix.variant("pix2pix_unet128", _UNET128, dict(num_downs=7))

@@ -23,16 +23,22 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .._registry import register_model
+from .._registry import ModelFamily, PretrainedCfg, make_cfg
 from ..layers.attention import Attention
 from ..layers.drop import DropPath
 from ..layers.mlp import Mlp
 from ..layers.patch_embed import PatchEmbed
 from ..layers.pos_embed import infer_grid_size, resample_abs_pos_embed
+from ..protocols import Classifier, ZooModel
 
 __all__ = ["TransformerBlock", "VisionTransformer", "checkpoint_filter_fn"]
 
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
+
+
+def _check_num_classes(num_classes) -> None:
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 0:
+        raise ValueError(f"num_classes must be an int >= 0 (0 = no head), got {num_classes!r}.")
 
 
 class TransformerBlock(nn.Module):
@@ -67,7 +73,7 @@ class TransformerBlock(nn.Module):
         return x + self.drop_path2(self.mlp(self.norm2(x)))
 
 
-class VisionTransformer(nn.Module):
+class VisionTransformer(ZooModel, Classifier):
     """ViT image classifier.
 
     Args:
@@ -106,10 +112,9 @@ class VisionTransformer(nn.Module):
         dynamic_img_size: bool = False,
     ) -> None:
         super().__init__()
-        if in_chans <= 0:
-            raise ValueError(f"in_chans must be positive, got {in_chans}.")
-        if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0 (0 = no head), got {num_classes}.")
+        if not isinstance(in_chans, int) or in_chans <= 0:
+            raise ValueError(f"in_chans must be a positive int, got {in_chans!r}.")
+        _check_num_classes(num_classes)
         self.num_classes = num_classes
         self.num_features = self.embed_dim = embed_dim
         self.dynamic_img_size = dynamic_img_size
@@ -166,8 +171,7 @@ class VisionTransformer(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the head with a freshly initialised one for ``num_classes`` (0 removes it)."""
-        if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0 (0 = no head), got {num_classes}.")
+        _check_num_classes(num_classes)
         self.num_classes = num_classes
         if num_classes > 0:
             head = nn.Linear(self.embed_dim, num_classes)
@@ -366,115 +370,84 @@ def checkpoint_filter_fn(state_dict: dict[str, torch.Tensor], model: VisionTrans
 _PAPER = "Dosovitskiy et al., An Image is Worth 16x16 Words, ICLR 2021, arXiv:2010.11929"
 
 
-def _cfg(description: str, hf_hub_id: str | None = None) -> dict[str, Any]:
-    cfg: dict[str, Any] = {
-        "input_size": (3, 224, 224),
-        "mean": (0.5, 0.5, 0.5),
-        "std": (0.5, 0.5, 0.5),
-        "num_classes": 1000,
-        "interpolation": "bicubic",
-        "crop_pct": 0.9,
-        "paper": _PAPER,
-        "description": description,
-        "classifier": "head",
-        "first_conv": "patch_embed.proj",
-    }
-    if hf_hub_id:
-        cfg["hf_hub_id"] = hf_hub_id
-    return cfg
+def _cfg(description: str, hf_hub_id: str, **facts: Any) -> PretrainedCfg:
+    return make_cfg(interpolation="bicubic", paper=_PAPER, description=description, classifier="head",
+                    first_conv="patch_embed.proj", hf_hub_id=hf_hub_id, source_format="timm", **facts)
 
 
-# depth=2 keeps the variant's width and heads but makes the conformance runs cheap (ViT-B at full depth
-# costs ~14 s of init and save/load per check).
-_TEST_KWARGS = {"img_size": 32, "patch_size": 16, "num_classes": 10, "depth": 2}
+_INCEPTION = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+_IMAGENET = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}
+_CLIP = {"mean": (0.48145466, 0.4578275, 0.40821073), "std": (0.26862954, 0.26130258, 0.27577711)}
+
+# The published timm weights of each variant, read off timm 1.0.31's pretrained configs (the
+# plain class-token ViTs of vit_{base,small,tiny}_patch16_{224,384}): (image size, tag, classes, normalisation,
+# licence). tests/test_pretrained.py checks the table against the installed timm.
+_TIMM_TAGS = {
+    "vit_base_patch16": [
+        (224, "augreg2_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (224, "augreg_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (224, "augreg_in21k", 21843, _INCEPTION, "apache-2.0"),
+        (224, "augreg_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (224, "bamboo", 115217, _CLIP, None),
+        (224, "dino", 0, _IMAGENET, "apache-2.0"),
+        (224, "mae", 0, _IMAGENET, "cc-by-nc-4.0"),
+        (224, "orig_in21k", 0, _INCEPTION, "apache-2.0"),
+        (224, "orig_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (224, "sam_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (384, "augreg_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (384, "augreg_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (384, "orig_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+    ],
+    "vit_small_patch16": [
+        (224, "augreg_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (224, "augreg_in21k", 21843, _INCEPTION, "apache-2.0"),
+        (224, "augreg_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (224, "dino", 0, _IMAGENET, "apache-2.0"),
+        (384, "augreg_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (384, "augreg_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+    ],
+    "vit_tiny_patch16": [
+        (224, "augreg_in21k", 21843, _INCEPTION, "apache-2.0"),
+        (224, "augreg_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+        (384, "augreg_in21k_ft_in1k", 1000, _INCEPTION, "apache-2.0"),
+    ],
+}
 
 
-@register_model(
-    family="vit",
-    task="classification",
-    default_cfg=_cfg(
-        "ViT-B/16: D=768, 12 blocks, 12 heads, 86.6M parameters",
-        hf_hub_id="timm/vit_base_patch16_224.augreg2_in21k_ft_in1k",
-    ),
-    test_kwargs=_TEST_KWARGS,
-    checkpoint_filter=checkpoint_filter_fn,
-)
-def vit_b16_scratch(
-    *,
-    img_size: int = 224,
-    patch_size: int = 16,
-    in_chans: int = 3,
-    num_classes: int = 1000,
-    drop_rate: float = 0.0,
-    attn_drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
-    dynamic_img_size: bool = False,
-    depth: int = 12,
-) -> VisionTransformer:
-    """ViT-B/16 (Dosovitskiy et al., 2020): D=768, 12 blocks, 12 heads."""
-    return VisionTransformer(
-        img_size=img_size, patch_size=patch_size, in_chans=in_chans, num_classes=num_classes, embed_dim=768,
-        depth=depth, num_heads=12, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate,
-        dynamic_img_size=dynamic_img_size,
-    )
+def timm_name(timm_arch: str, size: int, tag: str) -> str:
+    """The timm model name of a tag, e.g. ``vit_base_patch16_384.augreg_in1k``."""
+    return f"{timm_arch}_{size}.{tag}"
 
 
-@register_model(
-    family="vit",
-    task="classification",
-    default_cfg=_cfg(
-        "ViT-S/16: D=384, 12 blocks, 6 heads, 22.1M parameters",
-        hf_hub_id="timm/vit_small_patch16_224.augreg_in21k_ft_in1k",
-    ),
-    test_kwargs=_TEST_KWARGS,
-    checkpoint_filter=checkpoint_filter_fn,
-)
-def vit_s16_scratch(
-    *,
-    img_size: int = 224,
-    patch_size: int = 16,
-    in_chans: int = 3,
-    num_classes: int = 1000,
-    drop_rate: float = 0.0,
-    attn_drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
-    dynamic_img_size: bool = False,
-    depth: int = 12,
-) -> VisionTransformer:
-    """ViT-S/16 (as in DeiT, Touvron et al., 2021): D=384, 12 blocks, 6 heads."""
-    return VisionTransformer(
-        img_size=img_size, patch_size=patch_size, in_chans=in_chans, num_classes=num_classes, embed_dim=384,
-        depth=depth, num_heads=6, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate,
-        dynamic_img_size=dynamic_img_size,
-    )
+def _tags(description: str, timm_arch: str, default: str) -> dict[str, PretrainedCfg]:
+    """The variant's configs by tag, the default (timm's default tag for the 224 model) first.
+
+    A 384 tag is keyed ``TAG_384`` (``vit_b16_scratch.augreg_in1k_384``), since timm publishes it under another
+    architecture name; its image size and class count become architecture arguments.
+    """
+    cfgs = {}
+    for size, tag, classes, norm, licence in _TIMM_TAGS[timm_arch]:
+        key = tag if size == 224 else f"{tag}_{size}"
+        model_args = {"num_classes": classes}
+        if size != 224:
+            model_args["img_size"] = size
+        name = timm_name(timm_arch, size, tag)
+        cfgs[key] = _cfg(f"{description}; timm {name}", f"timm/{name}", input_size=(3, size, size),
+                         num_classes=classes, license=licence, model_args=model_args,
+                         crop_pct=1.0 if size == 384 or tag == "bamboo" else 0.9, **norm)
+    return {default: cfgs.pop(default), **cfgs}
 
 
-@register_model(
-    family="vit",
-    task="classification",
-    default_cfg=_cfg(
-        "ViT-Ti/16: D=192, 12 blocks, 3 heads, 5.7M parameters",
-        hf_hub_id="timm/vit_tiny_patch16_224.augreg_in21k_ft_in1k",
-    ),
-    test_kwargs=_TEST_KWARGS,
-    checkpoint_filter=checkpoint_filter_fn,
-)
-def vit_ti16_scratch(
-    *,
-    img_size: int = 224,
-    patch_size: int = 16,
-    in_chans: int = 3,
-    num_classes: int = 1000,
-    drop_rate: float = 0.0,
-    attn_drop_rate: float = 0.0,
-    drop_path_rate: float = 0.0,
-    dynamic_img_size: bool = False,
-    depth: int = 12,
-) -> VisionTransformer:
-    """ViT-Ti/16 (as in DeiT, Touvron et al., 2021): D=192, 12 blocks, 3 heads."""
-    return VisionTransformer(
-        img_size=img_size, patch_size=patch_size, in_chans=in_chans, num_classes=num_classes, embed_dim=192,
-        depth=depth, num_heads=3, drop_rate=drop_rate, attn_drop_rate=attn_drop_rate, drop_path_rate=drop_path_rate,
-        dynamic_img_size=dynamic_img_size,
-    )
+# depth=2 keeps the variant's width and heads but makes the conformance runs cheap.
+_vit = ModelFamily("vit", VisionTransformer, task="classification", checkpoint_filter=checkpoint_filter_fn,
+                   test_kwargs={"img_size": 32, "patch_size": 16, "num_classes": 10, "depth": 2})
 
+vit_b16_scratch = _vit.variant(
+    "vit_b16_scratch", _tags("ViT-B/16: D=768, 12 blocks, 12 heads", "vit_base_patch16", "augreg2_in21k_ft_in1k"),
+    dict(embed_dim=768, depth=12, num_heads=12))
+vit_s16_scratch = _vit.variant(
+    "vit_s16_scratch", _tags("ViT-S/16: D=384, 12 blocks, 6 heads", "vit_small_patch16", "augreg_in21k_ft_in1k"),
+    dict(embed_dim=384, depth=12, num_heads=6))
+vit_ti16_scratch = _vit.variant(
+    "vit_ti16_scratch", _tags("ViT-Ti/16: D=192, 12 blocks, 3 heads", "vit_tiny_patch16", "augreg_in21k_ft_in1k"),
+    dict(embed_dim=192, depth=12, num_heads=3))

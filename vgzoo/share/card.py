@@ -156,8 +156,19 @@ def _param_counts(model) -> tuple[int, list[tuple[str, int]]]:
     return total, parts if len(parts) > 1 else []
 
 
-def kwargs_of(model) -> dict[str, Any] | None:
-    return getattr(model, "model_kwargs", None)
+def kwargs_of(model) -> dict[str, Any]:
+    """The constructor arguments that differ from the architecture's defaults (``model.config`` holds them all)."""
+    config = getattr(model, "config", None)
+    if not isinstance(config, dict):
+        config = getattr(model, "model_kwargs", None) or {}  # models built before model.config existed
+    arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture")
+    try:
+        from .._factory import model_info
+
+        defaults = model_info(arch).default_kwargs if arch else {}
+    except Exception:  # a model registered at run time and gone, or no registry entry: show everything
+        defaults = {}
+    return {k: v for k, v in config.items() if k not in defaults or defaults[k] != v}
 
 
 def _fmt_count(n: int) -> str:
@@ -256,7 +267,7 @@ def build_model_card(
     """
     from huggingface_hub import ModelCardData
 
-    from .. import __version__
+    from .._version import __version__
 
     cfg = dict(getattr(model, "pretrained_cfg", None) or {})
     previous = previous or {}
@@ -293,6 +304,8 @@ def build_model_card(
     if cfg.get("description"):
         lines += ["", str(cfg["description"])]
     lines += ["", "## Model", "", "| | |", "| --- | --- |", f"| architecture | `{arch}` |"]
+    if cfg.get("tag"):
+        lines.append(f"| published configuration | `{arch}.{cfg['tag']}` |")
     if family:
         lines.append(f"| family | `{family}` |")
     if task:
@@ -304,7 +317,7 @@ def build_model_card(
         lines.append(f"| &nbsp;&nbsp;`{name}` | {_fmt_count(n)} |")
     size = f"{c} x {h} x {w} (channels x height x width)" if c is not None else "images"
     if task in ("generation", "conditional_generation"):
-        nz = getattr(model, "nz", None) or (kwargs_of(model) or {}).get("nz")
+        nz = getattr(model, "nz", None) or (getattr(model, "config", None) or {}).get("nz")
         cond = " and a class label" if task == "conditional_generation" else ""
         lines.append(f"| input | a latent vector{f' of {nz}' if nz else ''}{cond} (drawn by `sample`) |")
         lines.append(f"| output | {size}, values in [-1, 1] (tanh); pixels are `(y + 1) * 127.5` |")
@@ -314,7 +327,7 @@ def build_model_card(
             lines.append("| output | images in [-1, 1] (tanh); pixels are `(y + 1) * 127.5` |")
     if cfg.get("num_classes") and task in ("classification", "conditional_generation"):
         lines.append(f"| classes | {cfg['num_classes']} |")
-    kwargs = getattr(model, "model_kwargs", None)
+    kwargs = kwargs_of(model)
     if kwargs:
         shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
         lines.append(f"| built with | `vgzoo.create(\"{arch}\", {shown})` |")

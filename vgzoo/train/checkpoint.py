@@ -232,6 +232,39 @@ def _prune(root: Path, keep_last: int) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
+def read_trainer_state(folder: str | os.PathLike) -> dict[str, Any]:
+    """The ``trainer_state.json`` of a checkpoint folder as a dict.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, not JSON or not a JSON object; the message names the file
+            and the older checkpoints to fall back on.
+    """
+    folder = Path(folder)
+    path = folder / STATE_JSON
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"{str(folder)!r} is not a complete vgzoo checkpoint (no {STATE_JSON}). "
+            "Point --resume at a run directory written by `vgzoo train`, or start a fresh run."
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        why = f"is not valid JSON ({exc})" if isinstance(exc, json.JSONDecodeError) else f"cannot be read ({exc})"
+        raise CheckpointError(f"checkpoint file {str(path)!r} {why}. {_fallback_hint(folder)}") from exc
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint file {str(path)!r} holds a JSON {type(state).__name__}, not the trainer "
+                              f"state object. {_fallback_hint(folder)}")
+    return state
+
+
+def _fallback_hint(folder: Path) -> str:
+    older = [p for p in list_checkpoints(folder.parent.parent) if p != folder]
+    if not older:
+        return "No other checkpoint of this run is complete; start a fresh run (another --out)."
+    return (f"Move {str(folder)!r} out of {CHECKPOINTS}/ and --resume continues from {older[-1].name}, the newest "
+            "other checkpoint.")
+
+
 def load_checkpoint(folder: str | os.PathLike) -> dict[str, Any]:
     """Read a checkpoint folder: ``{"model", "ema", "optim", "tensors", "state"}`` (no object is touched).
 
@@ -239,16 +272,7 @@ def load_checkpoint(folder: str | os.PathLike) -> dict[str, Any]:
         CheckpointError: the folder is incomplete or unreadable.
     """
     folder = Path(folder)
-    state_path = folder / STATE_JSON
-    if not state_path.is_file():
-        raise CheckpointError(
-            f"{str(folder)!r} is not a complete vgzoo checkpoint (no {STATE_JSON}). "
-            "Point --resume at a run directory written by `vgzoo train`, or start a fresh run."
-        )
-    try:
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{str(state_path)!r} is not valid JSON ({exc}); resume from an older step.") from exc
+    state = read_trainer_state(folder)
     ema_path = folder / "ema.safetensors"
     return {
         "model": load_state_dict(folder / "model.safetensors"),

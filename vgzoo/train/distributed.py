@@ -46,6 +46,26 @@ def env_info() -> DistInfo:
     )
 
 
+def resolve_device(device: str | torch.device | None, info: DistInfo) -> torch.device:
+    """The device this process trains on: CUDA when available by default; in a distributed job, ``cuda:LOCAL_RANK``.
+
+    The run config saved with a checkpoint holds rank 0's resolved device (``cuda:0``); on resume every rank must
+    still take its own GPU, so a CUDA device of a distributed job is always the one of this process's local rank.
+
+    Raises:
+        DeviceError: a device that does not exist here (``--device cuda`` without CUDA says to use ``--device cpu``).
+    """
+    from .._runtime import check_device
+
+    dev = check_device(device, default="cuda" if torch.cuda.is_available() else "cpu")
+    if dev.type == "cuda":
+        if info.enabled:
+            dev = check_device(f"cuda:{info.local_rank}")
+        elif dev.index is None:
+            dev = torch.device("cuda", torch.cuda.current_device())
+    return dev
+
+
 def init(device: torch.device) -> DistInfo:
     """Join the process group torchrun prepared (gloo on CPU, nccl on CUDA); no-op for one process."""
     info = env_info()
@@ -112,7 +132,11 @@ def wrap(module: nn.Module, info: DistInfo, device: torch.device, find_unused: b
 
 
 def launch_torchrun(nproc: int, argv: list[str]) -> int:
-    """Re-run ``vgzoo`` with ``argv`` under ``torchrun --standalone --nproc_per_node nproc``; its exit code."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+    """Re-run ``vgzoo`` with ``argv`` under ``torchrun --standalone --nproc-per-node nproc``; its exit code.
+
+    torchrun parses every ``--option`` it sees, also those after the script, and refuses a prefix of two of its own
+    options as ambiguous (``--nproc``), so ``argv`` must not carry one: the per-process command has no ``--nproc``.
+    """
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            "-m", "vgzoo", *argv]
     return subprocess.call(cmd)

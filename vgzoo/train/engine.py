@@ -32,6 +32,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .._hub import atomic_write_json
+from ..data.verify import verify_datasets
 from ..errors import VgzooError
 from . import checkpoint as ckpt
 from . import distributed as ddp
@@ -140,15 +141,6 @@ def _read_config(config: str | os.PathLike | dict | None) -> dict[str, Any]:
         raise TrainingError(f"config file {str(path)!r}: unknown key(s) {', '.join(unknown)}; known: "
                             f"{', '.join(FIT_KEYS)}.")
     return data
-
-
-def _resolve_device(device: str | torch.device | None, info: ddp.DistInfo) -> torch.device:
-    if device is None or device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", info.local_rank if info.enabled else torch.cuda.current_device())
-    return device
 
 
 def _load_average() -> float:
@@ -290,7 +282,7 @@ def fit(
                 f"--resume: {str(where)!r} holds no complete checkpoint (expected {ckpt.CHECKPOINTS}/step_<N>/). "
                 "Start a fresh run without --resume, or point --out at the run to continue."
             )
-        saved = json.loads((resume_from / ckpt.STATE_JSON).read_text(encoding="utf-8")).get("config", {})
+        saved = ckpt.read_trainer_state(resume_from).get("config", {})
         saved_cfg = {k: v for k, v in saved.items() if k in FIT_KEYS}
         if "steps" in explicit or "epochs" in explicit:
             saved_cfg.pop("steps", None)
@@ -333,11 +325,11 @@ class _Run:
 
     # --------------------------------------------------------------------------------------- setup
     def _build_model(self) -> tuple[nn.Module, str]:
-        import vgzoo
+        from .._factory import create
 
         torch.manual_seed(int(self.cfg["seed"]))
         if isinstance(self.model_arg, str):
-            model = vgzoo.create(self.model_arg, **self.cfg["model_kwargs"])
+            model = create(self.model_arg, **self.cfg["model_kwargs"])
             self.cfg["model"] = self.model_arg
         else:
             model = self.model_arg
@@ -353,7 +345,10 @@ class _Run:
         return model, task
 
     def _datasets(self, task: str) -> tuple[Dataset, Dataset | None]:
-        data_kwargs = dict(self.cfg["options"].get("data", {}))
+        from ..data import data_options
+
+        data_kwargs = data_options(self.cfg["options"])  # -o direction=AtoB joins the dataset keywords
+        verify = data_kwargs.pop("verify", "headers")  # every file is checked before step 1 (vgzoo.data.verify)
         if isinstance(self.data_arg, Dataset):
             self.cfg["data"] = type(self.data_arg).__name__
             return self.data_arg, self.val_arg
@@ -362,11 +357,12 @@ class _Run:
         self.cfg["data"] = str(self.data_arg)
         train = _build_data(self.data_arg, task, "train", data_kwargs)
         val = self.val_arg if self.val_arg is not None else _build_data(self.data_arg, task, "val", data_kwargs)
+        verify_datasets({"train": train, "val": val}, verify, progress=self.progress and self.info.is_main)
         return train, val
 
     def run(self) -> TrainResult:
         cfg, opts = self.cfg, self.cfg["options"]
-        device = _resolve_device(cfg.get("device"), self.info)
+        device = ddp.resolve_device(cfg.get("device"), self.info)
         cfg["device"] = str(device)
         self.info = ddp.init(device)
         threads_before = torch.get_num_threads()
@@ -681,16 +677,16 @@ class _Run:
             model.train()
 
     def _save_final(self, model, ema) -> None:
-        import vgzoo
+        from .._factory import save_pretrained
+        from ..protocols import ZooModel
 
-        if not hasattr(model, "model_kwargs"):
+        if not isinstance(model, ZooModel) or "architecture" not in (getattr(model, "pretrained_cfg", None) or {}):
             return
         try:
-            vgzoo.save_pretrained(model, self.run_dir / "final")
+            save_pretrained(model, self.run_dir / "final")
             if ema is not None:
-                ema.module.model_kwargs = model.model_kwargs
                 ema.module.pretrained_cfg = model.pretrained_cfg
-                vgzoo.save_pretrained(ema.module, self.run_dir / "final_ema")
+                save_pretrained(ema.module, self.run_dir / "final_ema")
         except Exception as exc:
             self.log(f"warning: could not save the final model folder: {exc!r}")
 

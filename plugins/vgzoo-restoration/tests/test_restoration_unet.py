@@ -93,9 +93,9 @@ def test_generator_learns_to_denoise():
         opt.zero_grad()
         loss.backward()
         opt.step()
-        first = logs["g_pixel"] if first is None else first
-    assert logs["g_pixel"] < 0.5 * first
-    assert set(logs) == {"g_pixel", "g_adv", "psnr_db"}
+        first = logs["G_pixel"] if first is None else first
+    assert logs["G_pixel"] < 0.5 * first
+    assert set(logs) == {"G_pixel", "G_adv", "psnr_db"}
 
 
 @pytest.mark.parametrize("degradation", ["inpaint", "denoise"])

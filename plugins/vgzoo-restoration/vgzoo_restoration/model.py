@@ -27,6 +27,7 @@ from torch import nn
 
 from vgzoo import register_model
 from vgzoo.losses import GAN_MODES, discriminator_adversarial_loss, generator_adversarial_loss
+from vgzoo.protocols import GANModel, Restorer
 
 __all__ = ["DEGRADATIONS", "RestorationGAN", "RestorationUnet", "PatchCritic", "restoration_unet"]
 
@@ -121,7 +122,7 @@ class PatchCritic(nn.Module):
         return self.net(x)
 
 
-class RestorationGAN(nn.Module):
+class RestorationGAN(GANModel, Restorer):
     """U-Net generator + patch critic with the losses of the ``restoration`` task.
 
     Args:
@@ -183,7 +184,6 @@ class RestorationGAN(nn.Module):
             "out_chans": in_chans,
             "degradation": degradation,
             "generator_in_chans": gen_in,
-            "gan_mode": gan_mode,
         }
 
     def _init_weights(self) -> None:
@@ -231,11 +231,11 @@ class RestorationGAN(nn.Module):
         return {"image": torch.rand(batch_size, self.in_chans, self.img_size, self.img_size, device=device) * 2 - 1}
 
     # -- training ---------------------------------------------------------------------------------
-    def generator_parameters(self) -> list[nn.Parameter]:
-        return list(self.generator.parameters())
+    def generators(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator}
 
-    def discriminator_parameters(self) -> list[nn.Parameter]:
-        return list(self.discriminator.parameters())
+    def discriminators(self) -> dict[str, nn.Module]:
+        return {"discriminator": self.discriminator}
 
     def generator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """``lambda_pixel * L1(restored, clean) + lambda_adv * adversarial(critic(restored))``."""
@@ -246,7 +246,7 @@ class RestorationGAN(nn.Module):
         loss = self.lambda_pixel * pixel + self.lambda_adv * adv
         with torch.no_grad():
             psnr = psnr_db(restored, clean)
-        return loss, {"g_pixel": float(pixel.detach()), "g_adv": float(adv.detach()), "psnr_db": psnr}
+        return loss, {"G_pixel": float(pixel.detach()), "G_adv": float(adv.detach()), "psnr_db": psnr}
 
     def discriminator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """The critic tells clean images from (detached) restorations of their degraded copies."""
@@ -256,9 +256,9 @@ class RestorationGAN(nn.Module):
         real_logits, fake_logits = self.discriminator(clean), self.discriminator(restored)
         loss = discriminator_adversarial_loss(real_logits, fake_logits, self.gan_mode)
         return loss, {
-            "d_adv": float(loss.detach()),
-            "d_real_logit": float(real_logits.detach().mean()),
-            "d_fake_logit": float(fake_logits.detach().mean()),
+            "D_adv": float(loss.detach()),
+            "D_real_logit": float(real_logits.detach().mean()),
+            "D_fake_logit": float(fake_logits.detach().mean()),
         }
 
     @torch.no_grad()
@@ -302,10 +302,14 @@ def psnr_db(restored: torch.Tensor, clean: torch.Tensor) -> float:
     return float(10 * torch.log10(4.0 / mse))
 
 
-@register_model(
+# The plugin's registration: the entry point `restoration_unet = "vgzoo_restoration.model:restoration_unet"`
+# names this object.
+restoration_unet = register_model(
+    "restoration_unet",
+    RestorationGAN,
     family="restoration",
     task="restoration",
-    default_cfg={
+    cfgs={
         "input_size": (3, 64, 64),
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
@@ -315,25 +319,3 @@ def psnr_db(restored: torch.Tensor, clean: torch.Tensor) -> float:
     },
     test_kwargs={"img_size": 16, "ngf": 8, "depth": 3, "ndf": 8},
 )
-def restoration_unet(
-    *,
-    degradation: str = "inpaint",
-    img_size: int = 64,
-    in_chans: int = 3,
-    ngf: int = 32,
-    depth: int = 4,
-    ndf: int = 32,
-    critic_layers: int = 2,
-    gan_mode: str = "vanilla",
-    lambda_pixel: float = 100.0,
-    lambda_adv: float = 1.0,
-    noise_std: float = 0.2,
-    hole_min: float = 0.25,
-    hole_max: float = 0.5,
-) -> RestorationGAN:
-    """Image restoration GAN: a U-Net undoes random holes, noise or lost colour; L1 plus a binary critic."""
-    return RestorationGAN(
-        degradation=degradation, img_size=img_size, in_chans=in_chans, ngf=ngf, depth=depth, ndf=ndf,
-        critic_layers=critic_layers, gan_mode=gan_mode, lambda_pixel=lambda_pixel, lambda_adv=lambda_adv,
-        noise_std=noise_std, hole_min=hole_min, hole_max=hole_max,
-    )

@@ -18,7 +18,7 @@ def test_trains_with_the_generation_recipe(tmp_path):
     train = [r for r in records if r.get("split") == "train"]
     assert [r["step"] for r in train] == [1, 2]
     for r in train:  # the recipe logged the plugin's own loss terms next to its totals
-        assert {"G_loss", "D_loss", "g_adv", "d_adv"} <= set(r)
+        assert {"G_loss", "D_loss", "G_adv", "D_adv"} <= set(r)
         assert all(math.isfinite(r[k]) for k in ("G_loss", "D_loss"))
     assert list((tmp_path / "run" / "samples").glob("*.png"))
     final = vgzoo.create(f"local-dir:{tmp_path / 'run' / 'final'}")

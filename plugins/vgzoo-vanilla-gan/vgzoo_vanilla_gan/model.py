@@ -7,7 +7,8 @@ A generator maps noise ``z ~ U[-1, 1]^nz`` to an image; a discriminator scores i
 to the image channels. The discriminator is a stride-2 conv stack with LeakyReLU down to 4x4 and a
 linear layer to one logit, so it also works with the WGAN-GP loss (no batch statistics inside).
 
-The model follows vgzoo's protocol for the ``generation`` task: ``forward(z)`` samples images in
+The model follows vgzoo's protocol for the ``generation`` task (``vgzoo.protocols.GANModel`` and
+``UnconditionalSampler``): ``forward(z)`` samples images in
 [-1, 1], and ``generator_loss`` / ``discriminator_loss`` take a batch ``{"image": x}`` of real images
 in [-1, 1].
 """
@@ -22,6 +23,7 @@ from torch import nn
 
 from vgzoo import register_model
 from vgzoo.losses import GAN_MODES, discriminator_adversarial_loss, generator_adversarial_loss, gradient_penalty
+from vgzoo.protocols import GANModel, UnconditionalSampler
 
 __all__ = ["VanillaGAN", "VanillaGenerator", "VanillaDiscriminator", "gan_vanilla"]
 
@@ -89,7 +91,7 @@ class VanillaDiscriminator(nn.Module):
         return self.head(self.features(x))
 
 
-class VanillaGAN(nn.Module):
+class VanillaGAN(GANModel, UnconditionalSampler):
     """Generator + discriminator with the losses of the ``generation`` task.
 
     Args:
@@ -124,9 +126,6 @@ class VanillaGAN(nn.Module):
             "input_size": (in_chans, img_size, img_size),
             "mean": (0.5,) * in_chans,
             "std": (0.5,) * in_chans,
-            "nz": nz,
-            "latent": "uniform[-1, 1]",
-            "gan_mode": gan_mode,
         }
 
     def _init_weights(self) -> None:
@@ -141,7 +140,7 @@ class VanillaGAN(nn.Module):
                 nn.init.zeros_(m.bias)
 
     # -- inference --------------------------------------------------------------------------------
-    def sample_noise(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample_z(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``z`` uniform in [-1, 1]^nz on the model's device.
 
         ``generator`` may live on another device than the model (a CPU generator for reproducible
@@ -157,51 +156,54 @@ class VanillaGAN(nn.Module):
         return self.generator(z)
 
     @torch.no_grad()
-    def sample(self, num: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``num`` images in [-1, 1] from fresh noise."""
-        return self.generator(self.sample_noise(num, generator))
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``batch_size`` images in [-1, 1] from fresh noise."""
+        return self.generator(self.sample_z(batch_size, generator))
 
     def example_inputs(self, batch_size: int = 2) -> tuple[torch.Tensor]:
-        return (self.sample_noise(batch_size),)
+        return (self.sample_z(batch_size),)
 
     def example_batch(self, batch_size: int = 2) -> dict[str, torch.Tensor]:
         device = next(self.parameters()).device
         return {"image": torch.rand(batch_size, self.in_chans, self.img_size, self.img_size, device=device) * 2 - 1}
 
     # -- training ---------------------------------------------------------------------------------
-    def generator_parameters(self) -> list[nn.Parameter]:
-        return list(self.generator.parameters())
+    def generators(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator}
 
-    def discriminator_parameters(self) -> list[nn.Parameter]:
-        return list(self.discriminator.parameters())
+    def discriminators(self) -> dict[str, nn.Module]:
+        return {"discriminator": self.discriminator}
 
     def generator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Make the discriminator call a fresh batch of samples real."""
-        fake = self.generator(self.sample_noise(batch["image"].shape[0]))
+        fake = self.generator(self.sample_z(batch["image"].shape[0]))
         loss = generator_adversarial_loss(self.discriminator(fake), self.gan_mode)
-        return loss, {"g_adv": float(loss.detach())}
+        return loss, {"G_adv": float(loss.detach())}
 
     def discriminator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         """Tell the real images of ``batch`` from (detached) samples."""
         real = batch["image"]
         with torch.no_grad():
-            fake = self.generator(self.sample_noise(real.shape[0]))
+            fake = self.generator(self.sample_z(real.shape[0]))
         real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
         loss = discriminator_adversarial_loss(real_logits, fake_logits, self.gan_mode)
-        logs = {"d_adv": float(loss.detach())}
+        logs = {"D_adv": float(loss.detach())}
         if self.gan_mode == "wgangp":
             gp = gradient_penalty(self.discriminator, real, fake, weight=self.gp_weight)
             loss = loss + gp
-            logs["d_gp"] = float(gp.detach())
-        logs["d_real_logit"] = float(real_logits.detach().mean())
-        logs["d_fake_logit"] = float(fake_logits.detach().mean())
+            logs["D_gp"] = float(gp.detach())
+        logs["D_real_logit"] = float(real_logits.detach().mean())
+        logs["D_fake_logit"] = float(fake_logits.detach().mean())
         return loss, logs
 
 
-@register_model(
+# The plugin's registration: the entry point `gan_vanilla = "vgzoo_vanilla_gan.model:gan_vanilla"` names this object.
+gan_vanilla = register_model(
+    "gan_vanilla",
+    VanillaGAN,
     family="gan_vanilla",
     task="generation",
-    default_cfg={
+    cfgs={
         "input_size": (1, 32, 32),
         "mean": (0.5,),
         "std": (0.5,),
@@ -210,18 +212,3 @@ class VanillaGAN(nn.Module):
     },
     test_kwargs={"img_size": 16, "base_chans": 16, "ndf": 8},
 )
-def gan_vanilla(
-    *,
-    nz: int = 20,
-    img_size: int = 32,
-    in_chans: int = 1,
-    base_chans: int = 64,
-    ndf: int = 64,
-    gan_mode: str = "vanilla",
-    gp_weight: float = 10.0,
-) -> VanillaGAN:
-    """Unconditional GAN (Goodfellow et al. 2014) with a uniform latent and an upsampling conv generator."""
-    return VanillaGAN(
-        nz=nz, img_size=img_size, in_chans=in_chans, base_chans=base_chans, ndf=ndf, gan_mode=gan_mode,
-        gp_weight=gp_weight,
-    )

@@ -1,0 +1,109 @@
+"""A loopback HTTP server for the tests of networked code (downloads, datasets, published weights).
+
+The code under test keeps its real network path (pooch, requests, sockets); only the host changes, through
+``VGZOO_MIRROR``. Serve files with :meth:`LoopbackServer.add`, and failures with :meth:`LoopbackServer.truncate`
+(a body shorter than its Content-Length, then the connection closes); any other path answers 404.
+
+    from _http import LoopbackServer, http_server   # the fixture, for a test module
+
+    def test_x(http_server, monkeypatch):
+        http_server.add("/cyclegan/datasets/x.zip", data)
+        monkeypatch.setenv("VGZOO_MIRROR", http_server.url)
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 at a free port, serving in-memory files from a thread."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.truncated: dict[str, tuple[bytes, int]] = {}
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+            def do_HEAD(self) -> None:
+                self._answer(body=False)
+
+            def do_GET(self) -> None:
+                self._answer(body=True)
+
+            def _answer(self, body: bool) -> None:
+                path = self.path.split("?", 1)[0]
+                server.requests.append(path)
+                if path in server.truncated:
+                    data, claimed = server.truncated[path]
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(claimed))
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    if body:
+                        self.wfile.write(data)
+                        self.wfile.flush()
+                    self.close_connection = True
+                    return
+                if path not in server.files:
+                    self.send_error(404, "Not Found")
+                    return
+                data = server.files[path]
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if body:
+                    self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The base URL, ``http://127.0.0.1:PORT``, to use as ``VGZOO_MIRROR``."""
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def add(self, path: str, data: bytes) -> str:
+        """Serve ``data`` at ``path`` (e.g. ``/pix2pix/datasets/facades.tar.gz``); returns its full URL."""
+        self.files[path] = bytes(data)
+        return self.url + path
+
+    def truncate(self, path: str, data: bytes, keep: int) -> str:
+        """Serve the first ``keep`` bytes of ``data`` at ``path`` while announcing ``len(data)``, then hang up."""
+        self.truncated[path] = (bytes(data[:keep]), len(data))
+        return self.url + path
+
+    def start(self) -> LoopbackServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@pytest.fixture
+def http_server():
+    """A running :class:`LoopbackServer`, stopped after the test."""
+    with LoopbackServer() as server:
+        yield server

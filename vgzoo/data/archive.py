@@ -1,0 +1,174 @@
+"""Safe extraction of downloaded archives (zip, tar, tar.gz) into a folder that appears only when complete.
+
+Archives come from the network, so every member is checked before anything is written: absolute paths, ``..``
+components, symbolic or hard links that point outside the archive, and device files or FIFOs are refused (zip-slip
+and tar-slip), and the whole archive is refused with them. Members are unpacked into a temporary folder beside the
+target, the caller locates and validates the dataset inside it, and only then is it renamed into place; a truncated
+or corrupt archive, a refused member or a failed validation removes the temporary folder, so no half-extracted
+dataset is ever left where a complete one is expected. tar archives additionally go through Python's ``data``
+extraction filter (PEP 706), a second line of defence that also drops set-uid bits.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import tarfile
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+
+from ..errors import DataError
+
+__all__ = ["UnsafeArchiveError", "extract_archive", "unpack"]
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class UnsafeArchiveError(DataError):
+    """An archive member that would write outside the target folder, or a link or device file that is refused."""
+
+
+def _refuse(archive: Path, name: str, why: str) -> UnsafeArchiveError:
+    return UnsafeArchiveError(
+        f"archive {str(archive)!r} was refused: member {name!r} {why}. Nothing was extracted. A dataset archive "
+        "holds only plain files and folders below its root; delete the archive and fetch it from a trusted source"
+    )
+
+
+def _check_name(archive: Path, name: str) -> PurePosixPath:
+    text = name.replace("\\", "/")
+    path = PurePosixPath(text)
+    if text.startswith("/") or _DRIVE.match(text):
+        raise _refuse(archive, name, "has an absolute path")
+    if ".." in path.parts:
+        raise _refuse(archive, name, "climbs out of the target folder with '..'")
+    return path
+
+
+def _inside(target: str) -> bool:
+    """Whether a link target, normalised relative to the archive root, stays inside it."""
+    norm = os.path.normpath(target)
+    return not (os.path.isabs(target) or norm == ".." or norm.startswith(".." + os.sep) or norm.startswith("../"))
+
+
+def _check_tar(archive: Path, member: tarfile.TarInfo) -> None:
+    path = _check_name(archive, member.name)
+    if member.isdev():
+        raise _refuse(archive, member.name, "is a device file or FIFO")
+    if member.issym():
+        where = os.path.join(str(path.parent), member.linkname)
+        if member.linkname.startswith("/") or not _inside(where):
+            raise _refuse(archive, member.name, f"is a symbolic link to {member.linkname!r}, outside the archive")
+    elif member.islnk():
+        if member.linkname.startswith("/") or not _inside(member.linkname):
+            raise _refuse(archive, member.name, f"is a hard link to {member.linkname!r}, outside the archive")
+    elif not (member.isfile() or member.isdir()):
+        raise _refuse(archive, member.name, "is neither a file, a folder nor a link")
+
+
+def _check_zip(archive: Path, info: zipfile.ZipInfo) -> None:
+    _check_name(archive, info.filename)
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        raise _refuse(archive, info.filename, "is a symbolic link (links in zip archives are not unpacked)")
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        raise _refuse(archive, info.filename, "is a device file, FIFO or socket")
+
+
+def _corrupt(archive: Path, exc: BaseException) -> DataError:
+    return DataError(
+        f"archive {str(archive)!r} is truncated or corrupt ({type(exc).__name__}: {exc}); nothing was kept. "
+        "Delete it and fetch it again (vgzoo data fetch NAME --force)"
+    )
+
+
+def unpack(archive: str | os.PathLike, dest: str | os.PathLike, *, progress: bool = False) -> None:
+    """Unpack a zip or tar(.gz/.bz2/.xz) archive into the existing folder ``dest`` after checking every member.
+
+    Prefer :func:`extract_archive`, which also keeps a failed extraction out of the final folder.
+
+    Raises:
+        UnsafeArchiveError: a refused member (nothing is written).
+        DataError: an archive that is truncated, corrupt or of an unknown format.
+    """
+    from tqdm.auto import tqdm
+
+    archive, dest = Path(archive), Path(dest)
+    if zipfile.is_zipfile(archive):
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                infos = zf.infolist()
+                for info in infos:
+                    _check_zip(archive, info)
+                for info in tqdm(infos, desc=f"unpack {archive.name}", unit="file", disable=not progress,
+                                 leave=False):
+                    zf.extract(info, dest)
+        except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+            raise _corrupt(archive, exc) from exc
+        return
+    try:
+        is_tar = tarfile.is_tarfile(archive)
+    except (OSError, EOFError, zlib.error):
+        is_tar = False
+    if not is_tar:
+        raise _corrupt(archive, ValueError("neither a zip nor a tar archive"))
+    try:
+        with tarfile.open(archive, "r:*") as tf:
+            members = tf.getmembers()  # reads the whole archive: a truncated one fails here, before any write
+            for member in members:
+                _check_tar(archive, member)
+            for member in tqdm(members, desc=f"unpack {archive.name}", unit="file", disable=not progress,
+                               leave=False):
+                tf.extract(member, dest, filter="data")
+    except tarfile.FilterError as exc:
+        raise _refuse(archive, getattr(exc, "tarinfo", None) and exc.tarinfo.name or "?", str(exc)) from exc
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, tarfile.TarError) and exc.errno is not None:
+            raise  # a real file-system error (disk full, permissions): report it as it is
+        raise _corrupt(archive, exc) from exc
+
+
+def extract_archive(
+    archive: str | os.PathLike,
+    target: str | os.PathLike,
+    *,
+    locate: Callable[[Path], Path] = lambda tmp: tmp,
+    validate: Callable[[Path], None] | None = None,
+    progress: bool = False,
+) -> Path:
+    """Extract ``archive`` so that ``target`` appears complete or not at all.
+
+    The archive is unpacked into a temporary folder beside ``target``; ``locate(tmp)`` returns the folder inside it
+    that becomes ``target`` (e.g. the archive's single top-level folder), ``validate(folder)`` may raise to reject
+    it, and the folder is then renamed to ``target``. On any failure the temporary folder is removed.
+
+    Returns:
+        ``target``. When another process renamed a complete folder there first, that folder is kept and returned.
+
+    Raises:
+        UnsafeArchiveError, DataError: see :func:`unpack`; whatever ``validate`` raises.
+        FileExistsError: ``target`` exists already (this never overwrites it).
+    """
+    archive, target = Path(archive), Path(target)
+    if target.exists():
+        raise FileExistsError(f"{str(target)!r} exists already; remove it to extract {archive.name} again")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".extracting", dir=target.parent))
+    try:
+        unpack(archive, tmp, progress=progress)
+        folder = locate(tmp)
+        if validate is not None:
+            validate(folder)
+        try:
+            os.rename(folder, target)
+        except OSError:
+            if not target.is_dir():  # not a concurrent extraction of the same archive that finished first
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
