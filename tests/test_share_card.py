@@ -72,6 +72,7 @@ def test_pretrained_digits_card(tmp_path):
     assert "1 x 16 x 16" in text and "| classes | 10 |" in text
     assert "`builtin:digits`" in text  # the built-in data is named in the body ...
     assert "datasets" not in front_matter(text)  # ... but is no Hub dataset id
+    assert front_matter(text)["license"] == "apache-2.0"  # the Hub's id, whatever case the config uses
 
 
 def test_user_readme_is_kept_unless_overwrite(tmp_path):

@@ -201,6 +201,11 @@ def _dataset_ids(values: list[Any]) -> list[str]:
     return out
 
 
+def _hub_license(name: str) -> str:
+    """The Hub's licence ids are lower-case SPDX ids (``Apache-2.0`` -> ``apache-2.0``)."""
+    return str(name).strip().lower().replace(" ", "-")
+
+
 def _paper_link(paper: str) -> str:
     m = re.search(r"arXiv:(\d{4}\.\d{4,5})", paper)
     return f"{paper} ([arXiv](https://arxiv.org/abs/{m.group(1)}))" if m else paper
@@ -287,7 +292,7 @@ def build_model_card(
     tags.append("vision-transformer" if family == "vit" else "gan")
     data = ModelCardData(
         library_name="vgzoo",
-        license=license or cfg.get("license") or previous.get("license") or "apache-2.0",
+        license=_hub_license(license or cfg.get("license") or previous.get("license") or "apache-2.0"),
         tags=tags,
         pipeline_tag=PIPELINE_TAGS.get(task or ""),
         datasets=dataset_ids or None,
