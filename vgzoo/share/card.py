@@ -27,7 +27,7 @@ from .._hub import atomic_write
 CARD_NAME = "README.md"
 LOSS_CURVES = "loss_curves.png"
 SAMPLES = "samples.png"
-EVAL_FILES = ("eval.json", "eval_results.json")  # what `vgzoo eval --out` is expected to leave in a folder
+EVAL_FILES = ("eval.json", "eval_results.json")  # `vgzoo eval ... --json > FOLDER/eval.json`
 _MARKER_RE = re.compile(r"\n<!-- vgzoo-model-card sha256:([0-9a-f]{64}) -->\n?\Z")
 PLACEHOLDER_REPO = "ORG/REPO"
 
