@@ -276,7 +276,7 @@ def run_cyclegan(args) -> dict:
               progress=False)
     rows = [json.loads(s) for s in (out / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in rows if r["split"] == "train"]
-    cyc = [r.get("cycle_A", 0) + r.get("cycle_B", 0) for r in train]
+    cyc = [r.get("G_cycle_A", 0) + r.get("G_cycle_B", 0) for r in train]
     k = max(1, len(cyc) // 10)
     health = json.loads((out / "health.json").read_text())
     summary = {

@@ -1,17 +1,21 @@
-"""Regenerate the generated parts of docs/: the CLI reference and the model tables.
+"""Regenerate the generated parts of docs/: the CLI reference, the model tables and the plugin protocol.
 
-Run: python docs/generate.py          (rewrites docs/cli.md, docs/models-table.md, the tables in docs/models/ and
-                                       the dataset table in docs/data.md)
-     python docs/generate.py --check  (exit 1 if either file is stale; tests/test_docs.py runs this)
+Run: python docs/generate.py          (rewrites docs/cli.md, docs/models-table.md, the tables in docs/models/,
+                                       the dataset table in docs/data.md, the tag table in docs/pretrained.md
+                                       and the protocol reference and worked example in docs/plugins.md)
+     python docs/generate.py --check  (exit 1 if any of them is stale; tests/test_docs.py runs this)
 
 The CLI reference comes from the click commands themselves, the model tables from the registry
-(parameter counts of each model at its default configuration) and the dataset table from the registry of
-reference datasets, so none can drift from the code.
+(parameter counts of each model at its default configuration), the dataset table from the registry of
+reference datasets, the tag table from the published configs, the protocol reference from vgzoo/protocols.py and vgzoo/_registry.py (docstrings and
+signatures) and the worked plugin example from the scaffold's template, so none can drift from the code.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import re
 import sys
 from pathlib import Path
@@ -171,6 +175,156 @@ def fill_family_pages(rows: list[dict]) -> dict[Path, str]:
     return pages
 
 
+def _markdown(doc: str | None) -> str:
+    """A docstring as Markdown: RST roles and literals become code spans, ``Args:``-style sections lists."""
+    if not doc:
+        return ""
+    doc = re.sub(r":(?:class|meth|func|attr|mod|data|exc):`~?([^`]+)`", r"`\1`", doc).replace("``", "`")
+    out: list[str] = []
+    section = None
+    for line in doc.splitlines():
+        heading = re.fullmatch(r"(Args|Returns|Raises|Yields):\s*", line)
+        if heading:
+            section = heading.group(1)
+            out += ["", f"*{section}:*", ""]
+        elif section and line.startswith("        "):  # continuation of an item
+            out[-1] += " " + line.strip()
+        elif section and line.startswith("    "):
+            item = re.fullmatch(r"(\*{0,2}\w+):\s*(.*)", line.strip())
+            out.append(f"- `{item.group(1)}`: {item.group(2)}" if item and section == "Args" else f"- {line.strip()}")
+        else:
+            section = None if line.strip() else section
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+def _params(func) -> tuple[list[str], str]:
+    """The parameters of ``func`` but ``self`` (a ``*`` before the first keyword-only one) and its return
+    annotation, each written as in the source (``from __future__ import annotations`` keeps them strings)."""
+    sig = inspect.signature(func)
+    params, star = [], False
+    for p in sig.parameters.values():
+        if p.name in ("self", "cls"):
+            continue
+        if p.kind is p.KEYWORD_ONLY and not star:
+            params.append("*")
+        star = star or p.kind in (p.KEYWORD_ONLY, p.VAR_POSITIONAL)
+        text = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "") + p.name
+        if p.annotation is not p.empty:
+            text += f": {p.annotation if isinstance(p.annotation, str) else inspect.formatannotation(p.annotation)}"
+        if p.default is not p.empty:
+            text += f"{' = ' if p.annotation is not p.empty else '='}{p.default!r}"
+        params.append(text)
+    ret = sig.return_annotation
+    return params, "" if ret is sig.empty else f" -> {ret if isinstance(ret, str) else inspect.formatannotation(ret)}"
+
+
+def _signature(func) -> str:
+    """``name(args) -> ret`` on one line."""
+    params, ret = _params(func)
+    return f"{func.__name__}({', '.join(params)}){ret}"
+
+
+def _long_signature(func, name: str | None = None) -> str:
+    """A ``def`` (or, with ``name``, a ``class``) with one parameter a line."""
+    params, ret = _params(func)
+    lines = "".join(f"    {p},\n" for p in params)
+    return f"class {name}(\n{lines}):" if name else f"def {func.__name__}(\n{lines}){ret}"
+
+
+def _indent(text: str, by: str = "  ") -> str:
+    return "\n".join(by + line if line else line for line in text.splitlines())
+
+
+def _class_members(cls) -> list[str]:
+    """Bullets for the public attributes, properties and methods ``cls`` itself defines, in source order
+    (a dataclass's fields are left to a table)."""
+    lines = []
+    notes = dict(cls.__dict__.get("__annotations__", {}))
+    fields_elsewhere = dataclasses.is_dataclass(cls)
+    for attr, annotation in notes.items():
+        if fields_elsewhere:
+            continue
+        default = f" = {cls.__dict__[attr]!r}" if attr in cls.__dict__ else ""
+        lines.append(f"- attribute `{attr}: {annotation}{default}`")
+    abstract = getattr(cls, "__abstractmethods__", frozenset())
+    for attr, value in cls.__dict__.items():
+        if attr.startswith("_") or attr in notes:
+            continue
+        if isinstance(value, property):
+            head, doc = f"property `{attr}`", inspect.getdoc(value)
+        elif inspect.isfunction(value):
+            kind = "abstract method" if attr in abstract else "method"
+            head, doc = f"{kind} `{_signature(value)}`", inspect.getdoc(value)
+        else:
+            head, doc = f"attribute `{attr} = {value!r}`", None
+        body = _markdown(doc)
+        lines.append(f"- {head}" + (f"\n\n{_indent(body)}\n" if body else ""))
+    return lines
+
+
+def protocol_reference() -> str:
+    """Markdown of the model contract: each class of vgzoo.protocols, register_model, ModelFamily, PretrainedCfg."""
+    from vgzoo import _registry, protocols
+
+    parts = ["*Generated from `vgzoo/protocols.py` and `vgzoo/_registry.py` by `python docs/generate.py`.*", ""]
+    parts += [_markdown(inspect.getdoc(protocols)), ""]
+    for name in protocols.__all__:
+        cls = getattr(protocols, name)
+        if not isinstance(cls, type):
+            continue
+        bases = ", ".join(("nn." if b.__module__.startswith("torch.nn") else "") + b.__name__ for b in cls.__bases__)
+        parts += [f"### `{name}({bases})`" if bases else f"### `{name}`", "", _markdown(inspect.getdoc(cls)), ""]
+        parts += [*_class_members(cls), ""]
+    parts += ["### `register_model`", "", "```python", _long_signature(_registry.register_model), "```", ""]
+    parts += [_markdown(inspect.getdoc(_registry.register_model)), ""]
+    family = _registry.ModelFamily
+    parts += ["### `ModelFamily`", "", "```python", _long_signature(family.__init__, "ModelFamily"), "```", ""]
+    parts += [_markdown(inspect.getdoc(family)), "", *_class_members(family), ""]
+    cfg = _registry.PretrainedCfg
+    parts += ["### `PretrainedCfg`", "", _markdown(inspect.getdoc(cfg)), ""]
+    parts += ["| field | type | default |", "| --- | --- | --- |"]
+    required = set(getattr(_registry, "REQUIRED_CFG_FIELDS", ()))
+    for f in dataclasses.fields(cfg):
+        if f.default is not dataclasses.MISSING:
+            default = f"`{f.default!r}`"
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f"`{f.default_factory()!r}`"
+        else:
+            default = "required"
+        default = "required" if f.name in required else default
+        kind = str(f.type).replace("|", "\\|")  # a pipe inside a table cell, even in a code span, must be escaped
+        parts.append(f"| `{f.name}` | `{kind}` | {default} |")
+    parts += ["", *_class_members(cfg)]
+    tasks = getattr(_registry, "TASKS", None)
+    if tasks:
+        parts += ["", "Tasks `register_model` accepts: " + ", ".join(f"`{t}`" for t in tasks) + "."]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(parts)).rstrip() + "\n"
+
+
+def template_example() -> str:
+    """The scaffold's model module as ``vgzoo plugins new vgzoo-my-gan`` writes it, as a Markdown code block."""
+    from vgzoo.scaffold import PLACEHOLDERS, _render
+
+    identifiers = dict(zip(PLACEHOLDERS, ("my_gan", "MyGanModel", "vgzoo_my_gan"), strict=True))
+    return "```python\n" + _render("model.py", {}, identifiers).rstrip() + "\n```"
+
+
+PLUGIN_BLOCKS = {
+    "protocol": protocol_reference,
+    "template": template_example,
+}
+PLUGIN_BLOCK = re.compile(r"(<!-- BEGIN generated:(\w+) -->\n).*?(<!-- END generated:\2 -->)", re.S)
+
+
+def fill_plugins_page() -> dict[Path, str]:
+    """docs/plugins.md with its generated blocks (the protocol reference, the worked example) filled in."""
+    page = DOCS / "plugins.md"
+    text = PLUGIN_BLOCK.sub(lambda m: f"{m.group(1)}{PLUGIN_BLOCKS[m.group(2)]().rstrip()}\n{m.group(3)}",
+                            page.read_text())
+    return {page: text}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if a generated file is stale")
@@ -183,6 +337,7 @@ def main() -> int:
         **fill_family_pages(rows),
         **fill_data_page(),
         **fill_pretrained_page(),
+        **fill_plugins_page(),
     }
     for path, text in outputs.items():
         if args.check:

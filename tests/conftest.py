@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test must never reach the Hub
+# Downloads, converted weights and feature caches of the tests stay out of the user's ~/.cache/vgzoo.
+os.environ.setdefault("VGZOO_CACHE", tempfile.mkdtemp(prefix="vgzoo-test-cache-"))
 
 
 @pytest.fixture

@@ -85,7 +85,8 @@ def test_pretrained_from_offline_hub_cache(timm_base, tmp_path):
         save_state_dict({{"logits": logits}}, {str(out)!r}, {{"source": model.pretrained_cfg["weight_source"]}})
         """
     )
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HOME": str(tmp_path / "hf")}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HOME": str(tmp_path / "hf"),
+           "VGZOO_CACHE": str(tmp_path / "vgzoo")}
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     from safetensors import safe_open
@@ -93,12 +94,13 @@ def test_pretrained_from_offline_hub_cache(timm_base, tmp_path):
     with safe_open(str(out), "pt") as f:
         logits, source = f.get_tensor("logits"), f.metadata()["source"]
     assert (logits - expected).abs().max() < 1e-4
-    assert source == f"hf-hub:{HUB_REPO}/model.safetensors"
+    assert source == f"vit_b16_scratch.augreg2_in21k_ft_in1k (hf-hub:{HUB_REPO})"
 
 
 def test_offline_without_cache_says_what_to_do(tmp_path):
     script = "import vgzoo; vgzoo.create('vit_ti16_scratch', pretrained=True)"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty"), "HF_HOME": str(tmp_path)}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty"), "HF_HOME": str(tmp_path),
+           "VGZOO_CACHE": str(tmp_path / "vgzoo")}
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "WeightsNotFoundError" in result.stderr and "HF_HUB_CACHE" in result.stderr

@@ -25,3 +25,25 @@ def test_cli_reference_covers_every_command():
     text = generate.cli_reference()
     for command in ("vgzoo list", "vgzoo info", "vgzoo plugins", "vgzoo convert"):
         assert f"## `{command}`" in text
+
+
+def test_plugins_page_documents_every_protocol_class_and_method():
+    """docs/plugins.md carries each class of vgzoo.protocols with its methods, and the registration API."""
+    import inspect
+
+    from vgzoo import _registry, protocols
+
+    text = (ROOT / "docs" / "plugins.md").read_text()
+    for name in protocols.__all__:
+        cls = getattr(protocols, name)
+        if not isinstance(cls, type):
+            continue
+        assert f"### `{name}" in text, name
+        for attr, value in cls.__dict__.items():
+            if inspect.isfunction(value) and not attr.startswith("_"):
+                assert f"`{attr}(" in text, f"{name}.{attr}"
+    for field in _registry.PretrainedCfg.__dataclass_fields__:
+        assert f"| `{field}` |" in text, field
+    for param in inspect.signature(_registry.register_model).parameters:
+        assert f"    {param}:" in text, param
+    assert "`variant(name" in text  # ModelFamily.variant

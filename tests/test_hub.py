@@ -254,3 +254,14 @@ def test_checkpoint_path_with_a_saved_model_is_refused_not_ignored(tiny_model_na
     _hub.save_state_dict(vgzoo.create(tiny_model_name).state_dict(), other)
     with pytest.raises(ValueError, match="would be ignored"):
         vgzoo.create(f"local-dir:{saved}", checkpoint_path=other)
+
+
+def test_a_folder_written_by_vgzoo_0_1_says_how_to_rebuild_it(tiny_model_name, tmp_path):
+    model = vgzoo.create(tiny_model_name, num_classes=3)
+    out = vgzoo.save_pretrained(model, tmp_path / "old")
+    config = json.loads((out / "config.json").read_text())
+    old = {"architecture": config["architecture"], "model_kwargs": {"num_classes": 3}}
+    (out / "config.json").write_text(json.dumps(old))
+    with pytest.raises(vgzoo.WeightsError, match="vgzoo 0.1") as info:
+        vgzoo.create(f"local-dir:{out}")
+    assert "checkpoint_path=" in str(info.value) and "num_classes" in str(info.value)

@@ -1,7 +1,8 @@
-"""``vgzoo plugins new``: name validation, what the scaffold writes, and a scaffold that installs and conforms."""
+"""``vgzoo plugins new``: name validation, what the scaffold writes, and a scaffold that installs, conforms and lints."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -12,7 +13,25 @@ from click.testing import CliRunner
 
 import vgzoo
 from vgzoo.cli import cli
-from vgzoo.scaffold import ScaffoldError, ScaffoldExistsError, new_plugin, plugin_names
+from vgzoo.scaffold import (
+    PLACEHOLDERS,
+    TEMPLATE_DIR,
+    TEMPLATE_FILES,
+    ScaffoldError,
+    ScaffoldExistsError,
+    new_plugin,
+    plugin_names,
+)
+
+ROOT = Path(__file__).parents[1]
+TEMPLATE = ROOT / "vgzoo" / TEMPLATE_DIR
+
+
+def _ruff(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    if importlib.util.find_spec("ruff") is None:
+        pytest.skip("ruff is not installed (pip install -e '.[dev]')")
+    return subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
 
 
 def test_names_are_derived_from_the_distribution_name():
@@ -60,6 +79,14 @@ def test_model_name_of_an_installed_model_is_refused(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("model", "clash"), [("nn", "'nn'"), ("register_model", "'register_model'"),
+                                              ("g_a_n", "'GANModel'")])
+def test_model_or_class_name_that_would_shadow_a_template_name_is_refused(model, clash, tmp_path):
+    with pytest.raises(ScaffoldError, match=f"{clash} .*would shadow"):
+        new_plugin("vgzoo-shadow", tmp_path, model=model)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_package_that_would_shadow_an_importable_module_is_refused(tmp_path):
     with pytest.raises(ScaffoldError, match="already importable"):
         new_plugin("click", tmp_path)
@@ -76,13 +103,56 @@ def test_scaffold_writes_a_complete_package(tmp_path):
     assert 'name = "vgzoo-demo-gan"' in pyproject
     assert '[project.entry-points."vgzoo.models"]\ndemo_gan = "vgzoo_demo_gan.model:demo_gan"' in pyproject
     model_src = (made.path / "vgzoo_demo_gan" / "model.py").read_text()
-    assert "def demo_gan(" in model_src and 'task="generation"' in model_src
+    assert "class DemoGanModel(GANModel, UnconditionalSampler):" in model_src
+    assert 'demo_gan = register_model(\n    "demo_gan",\n    DemoGanModel,' in model_src
+    assert 'task="generation"' in model_src and 'family="demo_gan"' in model_src
     assert "check_model(\"demo_gan\")" in (made.path / "tests" / "test_vgzoo_demo_gan.py").read_text()
+    assert "model = vgzoo.create(\"demo_gan\")" in (made.path / "README.md").read_text()
     for path in made.files:
         text = path.read_text()
-        assert "${" not in text, f"unsubstituted placeholder in {path}"
+        assert "${" not in text, f"unsubstituted field in {path}"
+        leftover = [p for p in PLACEHOLDERS if p in text]
+        assert not leftover, f"placeholder(s) {leftover} left in {path}"
         if path.suffix == ".py":
             compile(text, str(path), "exec")
+
+
+def test_template_is_real_files_shipped_as_package_data():
+    """Every template file exists in vgzoo's tree and the pyproject ships it; the .py files are valid Python."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    shipped = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["vgzoo"]
+    for source in TEMPLATE_FILES:
+        path = TEMPLATE / source
+        assert path.is_file(), path
+        assert any(Path(f"{TEMPLATE_DIR}/{source}").match(glob) for glob in shipped), f"{source} is not package data"
+        if source.endswith(".py"):
+            compile(path.read_text(), str(path), "exec")
+    assert not (TEMPLATE / "__init__.py").exists()  # data, not a package of vgzoo
+
+
+def test_template_is_ruff_clean_in_the_tree():
+    result = _ruff(str(TEMPLATE), cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_generated_plugin_is_ruff_clean(tmp_path):
+    """A fresh plugin passes ruff under the lint rules its own pyproject.toml carries (vgzoo's)."""
+    made = new_plugin("vgzoo-linted-gan", tmp_path, model="linted_gan_with_a_rather_long_name")
+    assert "[tool.ruff.lint]" in (made.path / "pyproject.toml").read_text()
+    result = _ruff(".", cwd=made.path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All checks passed" in result.stdout
+    # The check is real: an unused import in the generated model is reported.
+    model = made.path / "vgzoo_linted_gan" / "model.py"
+    model.write_text(model.read_text().replace("import torch\n", "import torch\nimport os\n", 1))
+    assert _ruff(".", cwd=made.path).returncode == 1
+
+
+def test_pytest_does_not_collect_the_template_inside_vgzoo():
+    for args, cwd in (([str(TEMPLATE)], ROOT), (["vgzoo"], ROOT), ([], ROOT / "vgzoo")):
+        proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
+                              cwd=cwd, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 5, proc.stdout + proc.stderr  # 5: no tests collected
 
 
 def test_cli_plugins_new(tmp_path):

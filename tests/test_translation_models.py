@@ -136,7 +136,7 @@ def test_cyclegan_batched_passes_equal_the_unbatched_form():
     g1, d1, grads1 = _step(model, batch)
     g2, d2, grads2 = _step(twin, batch)
     assert g_calls[0] == 3 and twin_calls[0] == 6  # three batched generator calls instead of six
-    assert set(g1) == set(g2) == {"G_adv_AB", "G_adv_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "G_total"}
+    assert set(g1) == set(g2) == {"G_adv_AB", "G_adv_BA", "G_cycle_A", "G_cycle_B", "G_idt_A", "G_idt_B", "G_total"}
     for k in g1:
         assert g1[k] == pytest.approx(g2[k], rel=1e-5, abs=1e-6), k
     for k in d1:
@@ -175,10 +175,10 @@ def test_cyclegan_loss_values_follow_the_reference_formulas():
         fake_b, fake_a = model.G_AB(a), model.G_BA(b)
         expect = {
             "G_adv_AB": F.mse_loss(model.D_B(fake_b), torch.ones(1).expand_as(model.D_B(fake_b))).item(),
-            "cycle_A": 10 * F.l1_loss(model.G_BA(fake_b), a).item(),
-            "cycle_B": 10 * F.l1_loss(model.G_AB(fake_a), b).item(),
-            "idt_A": 5 * F.l1_loss(model.G_BA(a), a).item(),
-            "idt_B": 5 * F.l1_loss(model.G_AB(b), b).item(),
+            "G_cycle_A": 10 * F.l1_loss(model.G_BA(fake_b), a).item(),
+            "G_cycle_B": 10 * F.l1_loss(model.G_AB(fake_a), b).item(),
+            "G_idt_A": 5 * F.l1_loss(model.G_BA(a), a).item(),
+            "G_idt_B": 5 * F.l1_loss(model.G_AB(b), b).item(),
         }
         pr, pf = model.D_A(a), model.D_A(fake_a)
         d_a = 0.5 * (F.mse_loss(pr, torch.ones_like(pr)) + F.mse_loss(pf, torch.zeros_like(pf))).item()
@@ -196,7 +196,7 @@ def test_cyclegan_identity_off_when_channels_differ():
     batch = model.example_batch(2)
     assert batch["A"].shape[1] == 1 and batch["B"].shape[1] == 3
     loss, logs = model.generator_loss(batch)
-    assert "idt_A" not in logs and torch.isfinite(loss)
+    assert "G_idt_A" not in logs and torch.isfinite(loss)
     loss.backward()
     assert model.G_AB(batch["A"]).shape[1] == 3 and model(batch["B"], direction="BtoA").shape[1] == 1
     with pytest.raises(ValueError, match="direction"):

@@ -175,8 +175,7 @@ def _create_from_files(config_dir: Path, weights_path: Path, source: str, overri
         ) from exc
     tag, cfg = spec.cfg_for(config.get("tag") or None)
     weights = _hub.load_state_dict(weights_path)
-    # Folders written before model.config existed hold only the kwargs their creator passed.
-    kwargs = {**config.get("config", config.get("model_kwargs", {})), **overrides}
+    kwargs = {**config["config"], **overrides}
     model = _build(spec, tag, cfg, kwargs, source)
     _hub.load_into(model, weights, source, spec.checkpoint_filter, strict=strict)
     return model

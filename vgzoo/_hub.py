@@ -140,8 +140,15 @@ def read_config(directory: str | os.PathLike) -> dict[str, Any]:
         raise WeightsError(f"{str(path)!r} is not valid JSON ({exc}); save the model again.") from exc
     if not isinstance(config, dict) or not isinstance(config.get("architecture"), str):
         raise WeightsError(f"{str(path)!r} has no 'architecture' field naming the vgzoo model to build.")
-    if not isinstance(config.get("model_kwargs", {}), dict):
-        raise WeightsError(f"{str(path)!r}: 'model_kwargs' must be a JSON object.")
+    if "config" not in config and "model_kwargs" in config:
+        raise WeightsError(
+            f"{str(path)!r} was written by vgzoo 0.1, which recorded only the keyword arguments passed "
+            f"({config['model_kwargs']}), not the whole model config. Rebuild it once with vgzoo.create("
+            f"{config['architecture']!r}, **those kwargs, checkpoint_path=FOLDER/model.safetensors) and "
+            "save_pretrained it again."
+        )
+    if not isinstance(config.get("config"), dict):
+        raise WeightsError(f"{str(path)!r}: 'config' must be a JSON object of the model's constructor arguments.")
     return config
 
 

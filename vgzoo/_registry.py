@@ -1,7 +1,7 @@
-"""The model registry: entry-point discovery and the ``register_model`` decorator.
+"""The model registry: entry-point discovery, ``register_model`` / ``ModelFamily`` and published configs.
 
 Models are declared as Python entry points in the group ``vgzoo.models`` (name = model name, value =
-``package.module:factory``). vgzoo's own models are declared the same way in its pyproject, so built-ins
+``package.module:attribute``, the :class:`ModelSpec` that ``register_model`` returned). vgzoo's own models are declared the same way in its pyproject, so built-ins
 and plugins share one path. Discovery reads installed metadata only; a model's module is imported the
 first time that model is built or inspected, and a module that fails to import is reported by name
 without breaking the rest of the zoo.
@@ -364,7 +364,7 @@ def split_name(name: str) -> tuple[str, str | None]:
 def load_spec(name: str) -> ModelSpec:
     """Import the module that holds ``name`` (only that one) and return its registered spec.
 
-    Names registered at run time (``@register_model`` in a script or notebook, no entry point) are
+    Names registered at run time (``register_model`` in a script or notebook, no entry point) are
     found too; an entry point always takes precedence so a doubly claimed name is never hidden.
     """
     name, _ = split_name(name)

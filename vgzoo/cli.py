@@ -608,6 +608,169 @@ def data_fetch_cmd(name: str, force: bool, no_verify: bool, progress: bool) -> N
     click.echo(f"{entry.spec}: {folder} ({entry.kind}; {entry.layout}; default direction {entry.direction})")
 
 
+@cli.group("eval", cls=VgzooGroup)
+def eval_cmd() -> None:
+    """Score models and image sets: FID/KID, PSNR/SSIM/LPIPS/L1, top-1/top-5 (docs/eval.md)."""
+
+
+_EVAL_FEATURES = click.option("--features", default="inception", show_default=True,
+                              help="inception (standard FID Inception-v3, fetched on first use), digits (the shipped "
+                                   "16x16 digits classifier), or a classification model name/folder.")
+_EVAL_JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON document.")
+_EVAL_DEVICE = click.option("--device", default=None, help="cpu, cuda, ... (default cpu).")
+_EVAL_BATCH = click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+_EVAL_PROGRESS = click.option("--progress/--no-progress", default=True, help="Progress bars on stderr.")
+
+
+def _eval_kid_options(f):
+    f = click.option("--seed", type=int, default=0, show_default=True, help="Seed of KID's subsets.")(f)
+    f = click.option("--subset-size", type=click.IntRange(min=2), default=1000, show_default=True,
+                     help="KID subset size (capped at the smaller set).")(f)
+    f = click.option("--subsets", type=click.IntRange(min=1), default=100, show_default=True,
+                     help="KID subsets (mean and std over them).")(f)
+    return f
+
+
+def _eval_finish(result: dict, as_json: bool) -> None:
+    from .metrics.report import format_result
+
+    if as_json:
+        _echo_json(result)
+    else:
+        click.echo(format_result(result))
+
+
+@eval_cmd.command("fid")
+@click.argument("real", type=click.Path(exists=True, file_okay=False))
+@click.argument("fake", type=click.Path(exists=True, file_okay=False))
+@_EVAL_FEATURES
+@_eval_kid_options
+@_EVAL_BATCH
+@_EVAL_DEVICE
+@click.option("--no-cache", is_flag=True, help="Recompute features instead of reading $VGZOO_CACHE/features.")
+@_EVAL_PROGRESS
+@_EVAL_JSON
+def eval_fid_cmd(real: str, fake: str, features: str, subsets: int, subset_size: int, seed: int, batch_size: int,
+                 device: str | None, no_cache: bool, progress: bool, as_json: bool) -> None:
+    """FID and KID between the images under REAL and FAKE (folders, searched recursively)."""
+    from .metrics import eval_fid
+
+    with _WarningsAsNotes():
+        result = eval_fid(real, fake, features=features, device=device, batch_size=batch_size, subsets=subsets,
+                          subset_size=subset_size, seed=seed, cache=not no_cache, progress=progress)
+    _eval_finish(result, as_json)
+
+
+@eval_cmd.command("translate")
+@click.argument("model_or_dir")
+@click.argument("data")
+@click.option("--split", default="test", show_default=True, help="Reads DATA/{split}A and DATA/{split}B.")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
+              help="Default: a reference dataset's own direction, else AtoB.")
+@click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
+@click.option("--out", default=None, type=click.Path(file_okay=False), help="Keep the translated images here.")
+@_EVAL_FEATURES
+@_eval_kid_options
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@_EVAL_DEVICE
+@_EVAL_PROGRESS
+@_EVAL_JSON
+def eval_translate_cmd(model_or_dir: str, data: str, split: str, direction: str | None, pretrained: bool, out: str | None,
+                       features: str, subsets: int, subset_size: int, seed: int, batch_size: int, device: str | None,
+                       progress: bool, as_json: bool) -> None:
+    """Translate DATA's {split}A with MODEL_OR_DIR and score it against {split}B with FID/KID.
+
+    DATA is a folder or a reference dataset (cyclegan:horse2zebra, fetched into the cache when missing)."""
+    from .metrics import eval_translate
+
+    with _WarningsAsNotes():
+        result = eval_translate(model_or_dir, data, split=split, direction=direction, features=features,
+                                pretrained=pretrained, out=out, device=device, batch_size=batch_size, subsets=subsets,
+                                subset_size=subset_size, seed=seed, progress=progress)
+    _eval_finish(result, as_json)
+
+
+@eval_cmd.command("paired")
+@click.argument("model_or_dir")
+@click.argument("data")
+@click.option("--split", default="val", show_default=True, help="Reads DATA/{split}/ (A|B side-by-side images).")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default=None,
+              help="Which half is the input (default: a reference dataset's own, e.g. BtoA for pix2pix:facades; "
+                   "else AtoB).")
+@click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
+@click.option("--lpips/--no-lpips", default=True, show_default=True,
+              help="LPIPS (AlexNet; its ImageNet weights are fetched on first use).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@_EVAL_DEVICE
+@_EVAL_PROGRESS
+@_EVAL_JSON
+def eval_paired_cmd(model_or_dir: str, data: str, split: str, direction: str | None, pretrained: bool, lpips: bool,
+                    batch_size: int, device: str | None, progress: bool, as_json: bool) -> None:
+    """PSNR, SSIM, LPIPS and L1 of a paired translator over DATA's split (a folder or e.g. pix2pix:facades)."""
+    from .metrics import eval_paired
+
+    with _WarningsAsNotes():
+        result = eval_paired(model_or_dir, data, split=split, direction=direction, pretrained=pretrained, lpips=lpips,
+                             device=device, batch_size=batch_size, progress=progress)
+    _eval_finish(result, as_json)
+
+
+@eval_cmd.command("generate")
+@click.argument("model_or_dir")
+@click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
+@click.option("--real", default="builtin:digits", show_default=True,
+              help="builtin:digits, a folder of class sub-folders, or a flat folder.")
+@click.option("--split", default="val", show_default=True,
+              help="Split of --real (builtin:digits 'val' is held out from the shipped weights' training).")
+@click.option("--features", default="digits", show_default=True,
+              help="digits, inception, or a classification model name/folder.")
+@click.option("--per-class", type=click.IntRange(min=2), default=None,
+              help="Samples per class (default: as many as the real set has).")
+@click.option("--num-samples", type=click.IntRange(min=2), default=None, help="Unconditional models: samples.")
+@click.option("--shuffle-labels", is_flag=True, help="Control: draw every sample with a random label.")
+@_eval_kid_options
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@_EVAL_DEVICE
+@_EVAL_PROGRESS
+@_EVAL_JSON
+def eval_generate_cmd(model_or_dir: str, pretrained: bool, real: str, split: str, features: str,
+                      per_class: int | None, num_samples: int | None, shuffle_labels: bool, subsets: int,
+                      subset_size: int, seed: int, batch_size: int, device: str | None, progress: bool,
+                      as_json: bool) -> None:
+    """Per-class and overall FID/KID of a generator's samples (and, on digits, class-conditional accuracy)."""
+    from .metrics import eval_generate
+
+    with _WarningsAsNotes():
+        result = eval_generate(model_or_dir, real=real, split=split, features=features, pretrained=pretrained,
+                               per_class=per_class, num_samples=num_samples, shuffle_labels=shuffle_labels,
+                               device=device, batch_size=batch_size, subsets=subsets, subset_size=subset_size,
+                               seed=seed, progress=progress)
+    _eval_finish(result, as_json)
+
+
+@eval_cmd.command("classify")
+@click.argument("model_or_dir")
+@click.option("--data", required=True, help="A folder with one sub-folder per class, or builtin:digits.")
+@click.option("--split", default="all", show_default=True,
+              help="all, or a sub-folder of --data (builtin:digits: val or train).")
+@click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
+@click.option("--confusion", default="confusion.png", show_default=True, type=click.Path(dir_okay=False),
+              help="Confusion-matrix PNG to write.")
+@_EVAL_BATCH
+@_EVAL_DEVICE
+@_EVAL_PROGRESS
+@_EVAL_JSON
+def eval_classify_cmd(model_or_dir: str, data: str, split: str, pretrained: bool, confusion: str, batch_size: int,
+                      device: str | None, progress: bool, as_json: bool) -> None:
+    """Top-1 / top-5 accuracy of a classifier on labelled images, and its confusion matrix as a PNG."""
+    from .metrics import eval_classify
+
+    with _WarningsAsNotes():
+        result = eval_classify(model_or_dir, data, split=split, pretrained=pretrained, device=device,
+                               batch_size=batch_size, confusion_png=confusion, progress=progress)
+    _eval_finish(result, as_json)
+
+
 @cli.command("push")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.argument("repo_id", metavar="ORG/REPO")

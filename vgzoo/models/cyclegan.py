@@ -21,7 +21,7 @@ order): the generator step leaves its fakes for the discriminator step; a discri
 for its batch makes its own. The pools are training state (vgzoo.protocols.GANModel.training_state).
 
 Naming against the reference: its ``netG_A`` is ``G_AB``, ``netG_B`` is ``G_BA``, its ``netD_A`` judges domain B
-and is ``D_B``, its ``netD_B`` is ``D_A``. vgzoo's log ``idt_A`` is ``|G_BA(A) - A|`` (the reference's
+and is ``D_B``, its ``netD_B`` is ``D_A``. vgzoo's log ``G_idt_A`` is ``|G_BA(A) - A|`` (the reference's
 ``idt_B``), ``G_adv_AB`` is the reference's ``G_A``.
 
 Saving only the generators for inference::
@@ -190,12 +190,12 @@ class CycleGAN(GANModel, Translator):
         cycle_a = F.l1_loss(out["rec_A"], a) * self.lambda_A
         cycle_b = F.l1_loss(out["rec_B"], b) * self.lambda_B
         loss = adv_ab + adv_ba + cycle_a + cycle_b
-        logs = {"G_adv_AB": adv_ab, "G_adv_BA": adv_ba, "cycle_A": cycle_a, "cycle_B": cycle_b}
+        logs = {"G_adv_AB": adv_ab, "G_adv_BA": adv_ba, "G_cycle_A": cycle_a, "G_cycle_B": cycle_b}
         if "idt_A" in out:
             idt_a = F.l1_loss(out["idt_A"], a) * self.lambda_A * self.lambda_identity
             idt_b = F.l1_loss(out["idt_B"], b) * self.lambda_B * self.lambda_identity
             loss = loss + idt_a + idt_b
-            logs.update(idt_A=idt_a, idt_B=idt_b)
+            logs.update(G_idt_A=idt_a, G_idt_B=idt_b)
         logs["G_total"] = loss
         self._stash = (a, b, out["fake_A"].detach(), out["fake_B"].detach())
         return loss, {k: v.item() for k, v in logs.items()}

@@ -1,0 +1,453 @@
+"""Feature extractors for FID/KID and the image pipeline that feeds them, with a per-folder feature cache.
+
+Three kinds of features (``--features``):
+
+- ``inception``: the standard FID Inception-v3 (pool3, 2048 dims; the TensorFlow 2015 weights ported by
+  torch-fidelity, run through torchmetrics' ``NoTrainInceptionV3``). The weights are fetched on first use into torch
+  hub's cache, where torch-fidelity and torchmetrics keep them too; ``VGZOO_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``
+  forbids the download and a missing file raises one :class:`~vgzoo.errors.OfflineError` naming the URL and the
+  destination (a failed download: :class:`~vgzoo.errors.DownloadError`, same message).
+- ``digits``: the shipped 16x16 digits classifier of :mod:`vgzoo.quality` (its 64-d penultimate features).
+- any classification model name or folder: its pooled pre-logit features
+  (``forward_head(forward_features(x), pre_logits=True)``), input normalised with its ``mean``/``std``.
+
+The image rule (:data:`RESIZE_RULE`) follows clean-fid's note on resizing (Parmar et al. 2022, "On Aliased Resizing
+and Surprising Subtleties in GAN Evaluation"): tensor libraries' bilinear resize without antialiasing aliases and
+shifts FID, while PIL's bicubic filter is antialiased. Every image, from a file or from a generator in memory, is
+first an 8-bit image (generator outputs are quantised exactly as when saved to PNG), converted to the extractor's
+channels by PIL's rules and resized with PIL bicubic to the extractor's input size, so a folder of saved samples and
+the same samples in memory give identical features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from ..errors import DataError, DownloadError, InputSizeError, OfflineError, VgzooError
+
+__all__ = [
+    "FeatureExtractor",
+    "FeaturesError",
+    "FolderFeatures",
+    "RESIZE_RULE",
+    "cache_dir",
+    "conform_uint8",
+    "extract_features",
+    "folder_features",
+    "get_features",
+    "inception_weights_path",
+    "is_offline",
+    "to_uint8",
+]
+
+OFFLINE_ENVS = ("VGZOO_OFFLINE", "HF_HUB_OFFLINE")
+RESIZE_RULE = (
+    "8-bit images (generator outputs quantised as when saved to PNG); grey replicated to RGB or RGB to grey with "
+    "PIL's ITU-R 601-2 luma, as the features need; resized with PIL bicubic (antialiased, clean-fid's recommendation) "
+    "to the features' input size when it differs"
+)
+_CACHE_VERSION = 1
+_PATCH_LOCK = threading.Lock()
+
+
+class FeaturesError(VgzooError, ValueError):
+    """A features name or model that cannot serve as a feature extractor."""
+
+
+def is_offline() -> bool:
+    """Whether ``VGZOO_OFFLINE`` or ``HF_HUB_OFFLINE`` forbid downloads."""
+    return any(os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on") for name in OFFLINE_ENVS)
+
+
+def cache_dir() -> Path:
+    """vgzoo's cache folder: ``$VGZOO_CACHE`` or ``~/.cache/vgzoo`` (the download layer's)."""
+    from ..download import cache_dir as download_cache_dir
+
+    return download_cache_dir()
+
+
+# ----------------------------------------------------------------------------------------- extractors
+@dataclass
+class FeatureExtractor:
+    """A feature network and the input it takes.
+
+    ``forward`` maps a uint8 batch (N, channels, H, W) already on ``device`` (conformed with :func:`conform_uint8`)
+    to float features (N, dim).
+    """
+
+    name: str
+    key: str  # identity in the cache: includes a fingerprint of the weights
+    channels: int
+    size: tuple[int, int]
+    dim: int
+    forward: Callable[[torch.Tensor], torch.Tensor]
+    device: torch.device
+    module: nn.Module | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"features": self.name, "feature_dim": self.dim, "input_size": [self.channels, *self.size],
+                "resize_rule": RESIZE_RULE}
+
+
+def inception_weights_url() -> str:
+    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
+    return URL_INCEPTION_V3
+
+
+def inception_weights_path() -> Path:
+    """Where torch hub (and so torch-fidelity and torchmetrics) keeps the FID Inception weights."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(inception_weights_url())
+
+
+def _missing_weights_error(what: str, url: str, path: Path, cause: str, cls: type = OfflineError) -> Exception:
+    return cls(
+        f"{what} are not in the cache ({cause}). Download {url} and save it as {str(path)!r} (torch hub's cache; "
+        "TORCH_HOME moves it), or allow downloads (unset VGZOO_OFFLINE / HF_HUB_OFFLINE)."
+    )
+
+
+def fetch_torch_hub_file(url: str, what: str) -> Path:
+    """The file of ``url`` in torch hub's checkpoint cache, downloaded by torch hub unless offline."""
+    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    if path.is_file():
+        return path
+    if is_offline():
+        raise _missing_weights_error(what, url, path, "downloads are off: VGZOO_OFFLINE or HF_HUB_OFFLINE is set")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        torch.hub.download_url_to_file(url, str(path), progress=True)  # writes a temp file, then renames
+    except Exception as exc:  # URLError, HTTPError, OSError: all mean "not here"
+        raise _missing_weights_error(what, url, path, f"download failed: {type(exc).__name__}: {exc}",
+                                     DownloadError) from exc
+    return path
+
+
+def _load_inception(device: torch.device) -> FeatureExtractor:
+    try:
+        import torch_fidelity.feature_extractor_inceptionv3 as tfi
+        from torchmetrics.image.fid import NoTrainInceptionV3
+    except ImportError as exc:
+        raise ImportError('--features inception needs torchmetrics and torch-fidelity: pip install "vgzoo[metrics]"'
+                          ) from exc
+    path = fetch_torch_hub_file(inception_weights_url(), "The FID Inception-v3 weights")
+    # torch-fidelity unpickles its weights with weights_only=False; read them as plain tensors instead and hand them to
+    # its constructor in place of its own loader
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    original = tfi.load_state_dict_from_url
+    with _PATCH_LOCK:
+        tfi.load_state_dict_from_url = lambda *args, **kwargs: state
+        try:
+            net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"])
+        finally:
+            tfi.load_state_dict_from_url = original
+    net = net.to(device)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return net(x)
+
+    return FeatureExtractor("inception", "inception-v3-compat:pool3:2048", 3, (299, 299), 2048, forward, device, net)
+
+
+def _load_digits(device: torch.device) -> FeatureExtractor:
+    from ..quality import DIGITS_SIZE, classifier_weights_path, load_digits_classifier
+
+    clf = load_digits_classifier(device)
+    digest = hashlib.sha256(classifier_weights_path().read_bytes()).hexdigest()[:16]
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return clf.features(x.float() / 255.0)
+
+    dim = clf.head.in_features
+    return FeatureExtractor("digits", f"digits:{digest}", 1, (DIGITS_SIZE, DIGITS_SIZE), dim, forward, device, clf)
+
+
+def _weights_fingerprint(model: nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+def _load_classifier(spec: str | nn.Module, device: torch.device) -> FeatureExtractor:
+    from .._factory import load_model
+
+    # a name means its published weights (random weights give meaningless features); folders carry their own
+    model = load_model(spec, pretrained=True, tasks=("classification",))
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    name = spec if isinstance(spec, str) else cfg.get("architecture", type(model).__name__)
+    if not (callable(getattr(model, "forward_features", None)) and callable(getattr(model, "forward_head", None))):
+        raise FeaturesError(
+            f"{name!r} has no forward_features/forward_head(pre_logits=True), so it has no pooled pre-logit features; "
+            "use --features inception, digits, or a vgzoo/timm-style classification model."
+        )
+    size = cfg.get("input_size")
+    if not (isinstance(size, (list, tuple)) and len(size) == 3):
+        raise FeaturesError(f"{name!r} declares no input_size (C, H, W) in its pretrained_cfg, so images cannot be "
+                            "sized for it; save it with vgzoo.save_pretrained so its config travels with it.")
+    channels, h, w = (int(s) for s in size)
+    if channels not in (1, 3):
+        raise FeaturesError(f"{name!r} takes {channels}-channel images; features can be taken from 1- or 3-channel "
+                            "models only.")
+    model = model.eval().requires_grad_(False).to(device)
+    mean = torch.tensor(cfg.get("mean", (0.5,) * channels), dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    std = torch.tensor(cfg.get("std", (0.5,) * channels), dtype=torch.float32, device=device).view(1, -1, 1, 1)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        x = (x.float() / 255.0 - mean) / std
+        out = model.forward_head(model.forward_features(x), pre_logits=True)
+        return out.flatten(1)
+
+    try:
+        with torch.no_grad():
+            dim = forward(torch.zeros(1, channels, h, w, dtype=torch.uint8, device=device)).shape[1]
+    except (RuntimeError, ValueError) as exc:
+        raise InputSizeError(
+            f"{name!r} fails on its own declared input size {channels}x{h}x{w} ({exc}); its config does not match its "
+            "weights: pass a model whose pretrained_cfg input_size it accepts."
+        ) from exc
+    key = f"model:{cfg.get('architecture', type(model).__name__)}:{_weights_fingerprint(model)}"
+    return FeatureExtractor(str(name), key, channels, (h, w), int(dim), forward, device, model)
+
+
+_EXTRACTOR_CACHE: dict[tuple[str, str], FeatureExtractor] = {}
+
+
+def get_features(spec: str | nn.Module | FeatureExtractor = "inception",
+                 device: str | torch.device | None = None) -> FeatureExtractor:
+    """The feature extractor named by ``spec``: ``"inception"``, ``"digits"``, a classification model name (its
+    published weights), a saved folder, a ``local-dir:``/``hf-hub:`` source, or a built classification model.
+
+    Raises:
+        OfflineError, DownloadError: the Inception weights are missing and cannot be downloaded (the message says where
+            to put them).
+        FeaturesError: a model that is not a classifier with pooled pre-logit features and a declared input size.
+    """
+    if isinstance(spec, FeatureExtractor):
+        return spec
+    dev = torch.device(device or "cpu")
+    if isinstance(spec, nn.Module):
+        return _load_classifier(spec, dev)
+    if spec not in ("inception", "digits"):  # models are loaded each time: a folder's weights may have changed
+        return _load_classifier(str(spec), dev)
+    key = (str(spec), str(dev))
+    if key not in _EXTRACTOR_CACHE:
+        _EXTRACTOR_CACHE[key] = _load_inception(dev) if spec == "inception" else _load_digits(dev)
+    return _EXTRACTOR_CACHE[key]
+
+
+# ----------------------------------------------------------------------------------------- images
+def to_uint8(images: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+    """Float images (N, C, H, W) in ``value_range`` -> uint8 in [0, 255], rounded as when written to PNG."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise DataError(f"images must be an (N, C, H, W) tensor; got {got}.")
+    if images.dtype == torch.uint8:
+        return images
+    lo, hi = value_range
+    x = (images.detach().float().clamp(lo, hi) - lo) / (hi - lo)
+    return (x * 255.0).round().to(torch.uint8)
+
+
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    """RGB uint8 (N, 3, H, W) -> grey (N, 1, H, W) exactly as PIL's convert("L") (ITU-R 601-2, fixed point)."""
+    r, g, b = (x[:, i].to(torch.int32) for i in range(3))
+    return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).to(torch.uint8).unsqueeze(1)
+
+
+def _pil_resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, C) uint8 -> (h, w, C) uint8 by PIL bicubic."""
+    img = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+    out = np.asarray(img.resize((size[1], size[0]), Image.Resampling.BICUBIC))
+    return out[..., None] if out.ndim == 2 else out
+
+
+def conform_uint8(images: torch.Tensor, channels: int, size: tuple[int, int]) -> torch.Tensor:
+    """uint8 (N, C, H, W), C in {1, 3} -> (N, channels, *size) by the rule in :data:`RESIZE_RULE` (on CPU when
+    resizing, since PIL does it)."""
+    c = images.shape[1]
+    if c == 4:
+        images = images[:, :3]  # PIL's RGBA -> RGB drops alpha too
+        c = 3
+    if c not in (1, 3):
+        raise DataError(f"images have {c} channels; expected 1 (grey) or 3 (RGB).")
+    if c == 3 and channels == 1:
+        images = _luma(images)
+    elif c == 1 and channels == 3:
+        images = images.expand(-1, 3, -1, -1)
+    if tuple(images.shape[2:]) != tuple(size):
+        device = images.device
+        arr = images.permute(0, 2, 3, 1).cpu().numpy()
+        images = torch.from_numpy(np.stack([_pil_resize(a, size) for a in arr])).permute(0, 3, 1, 2).to(device)
+    return images.contiguous()
+
+
+def _read_file(path: Path, channels: int, size: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int]]:
+    """One file -> (h, w, channels) uint8 resized by the rule, and its original (H, W)."""
+    from ..data.images import load_image
+
+    img = load_image(path, channels)  # L/RGB, or F in [0, 255] for 16-bit grey
+    original = (img.height, img.width)
+    if (img.height, img.width) != tuple(size):
+        img = img.resize((size[1], size[0]), Image.Resampling.BICUBIC)
+    arr = np.asarray(img)
+    if img.mode == "F":
+        arr = np.clip(np.round(arr), 0, 255).astype(np.uint8)
+        if channels == 3:
+            arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    return arr, original
+
+
+@torch.no_grad()
+def extract_features(batches: Iterable[torch.Tensor], extractor: FeatureExtractor, *, total: int | None = None,
+                     progress: bool = True, desc: str = "features") -> torch.Tensor:
+    """Features (N, dim) float32 on CPU of uint8 batches (N, C, H, W), conformed and run on the extractor's device."""
+    from tqdm.auto import tqdm
+
+    out: list[torch.Tensor] = []
+    with tqdm(total=total, desc=desc, unit="img", disable=not progress, leave=False) as bar:
+        for batch in batches:
+            x = conform_uint8(batch, extractor.channels, extractor.size).to(extractor.device)
+            out.append(extractor.forward(x).float().cpu())
+            bar.update(len(batch))
+    if not out:
+        return torch.zeros(0, extractor.dim)
+    return torch.cat(out)
+
+
+@dataclass
+class FolderFeatures:
+    """The features of one folder and what was done to its images."""
+
+    folder: str
+    features: torch.Tensor
+    num_images: int
+    sizes: dict[str, int] = field(default_factory=dict)  # "HxW" -> count, of the files as stored
+    resized: int = 0
+    cache_hit: bool = False
+    cache_file: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"folder": self.folder, "num_images": self.num_images, "image_sizes": self.sizes,
+                "resized": self.resized, "cache_hit": self.cache_hit}
+
+
+def _cache_key(files: Sequence[Path], root: Path, extractor: FeatureExtractor) -> str:
+    entries = []
+    for f in files:
+        st = f.stat()
+        entries.append([f.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns])
+    blob = json.dumps({"v": _CACHE_VERSION, "features": extractor.key, "rule": RESIZE_RULE,
+                       "size": list(extractor.size), "files": entries}, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def cached_features(identity: dict, extractor: FeatureExtractor, compute: Callable[[], torch.Tensor],
+                    meta: dict | None = None, cache: bool = True) -> tuple[torch.Tensor, bool]:
+    """Features of an image set named by ``identity`` (JSON-able), from the cache or ``compute()`` then stored.
+
+    Returns the features and whether they came from the cache."""
+    blob = json.dumps({"v": _CACHE_VERSION, "features": extractor.key, "rule": RESIZE_RULE,
+                       "size": list(extractor.size), **identity}, separators=(",", ":"), sort_keys=True)
+    key = hashlib.sha256(blob.encode()).hexdigest()
+    if cache:
+        hit = _cache_read(key)
+        if hit is not None:
+            return hit[0], True
+    feats = compute()
+    if cache:
+        _cache_write(key, feats, {"features": extractor.name, "feature_dim": extractor.dim, **identity,
+                                  **(meta or {})})
+    return feats, False
+
+
+def _cache_read(key: str) -> tuple[torch.Tensor, dict] | None:
+    from .._hub import load_state_dict
+
+    base = cache_dir() / "features"
+    meta_path, data_path = base / f"{key[:40]}.json", base / f"{key[:40]}.safetensors"
+    if not (meta_path.is_file() and data_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("key") != key:
+            return None
+        return load_state_dict(data_path)["features"], meta
+    except (OSError, ValueError, KeyError):
+        return None  # a damaged entry is recomputed and rewritten
+
+
+def _cache_write(key: str, features: torch.Tensor, meta: dict) -> Path:
+    from .._hub import atomic_write_json, save_state_dict
+
+    base = cache_dir() / "features"
+    data_path = save_state_dict({"features": features}, base / f"{key[:40]}.safetensors")
+    atomic_write_json(base / f"{key[:40]}.json", {"key": key, **meta})
+    return data_path
+
+
+def list_folder_images(folder: str | os.PathLike, what: str = "image folder") -> list[Path]:
+    """The images of ``folder`` (recursive, sorted), at least 2 of them."""
+    from ..data.images import list_images
+
+    files = list_images(folder, what=what)
+    if len(files) < 2:
+        raise DataError(f"{what} {str(folder)!r} holds {len(files)} image; FID and KID need at least 2 images per set "
+                        "(100 or more for a meaningful score).")
+    return files
+
+
+def folder_features(folder: str | os.PathLike, extractor: FeatureExtractor, *, batch_size: int = 64,
+                    cache: bool = True, progress: bool = True, what: str = "image folder") -> FolderFeatures:
+    """Features of every image under ``folder``, from the cache when the folder has not changed.
+
+    The cache entry (``$VGZOO_CACHE/features/<key>.safetensors`` + ``.json``) is keyed by the sorted file list with
+    sizes and modification times, the features (with a fingerprint of their weights) and the resize rule.
+    """
+    root = Path(folder)
+    files = list_folder_images(root, what)
+    key = _cache_key(files, root, extractor)
+    if cache:
+        hit = _cache_read(key)
+        if hit is not None:
+            feats, meta = hit
+            return FolderFeatures(str(root), feats, len(files), meta.get("image_sizes", {}), meta.get("resized", 0),
+                                  True, meta.get("cache_file"))
+    sizes: Counter[str] = Counter()
+    resized = 0
+
+    def batches():
+        nonlocal resized
+        for start in range(0, len(files), batch_size):
+            arrays = []
+            for f in files[start:start + batch_size]:
+                arr, (h, w) = _read_file(f, extractor.channels, extractor.size)
+                sizes[f"{h}x{w}"] += 1
+                resized += (h, w) != tuple(extractor.size)
+                arrays.append(arr)
+            yield torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+
+    feats = extract_features(batches(), extractor, total=len(files), progress=progress, desc=f"features {root.name}")
+    result = FolderFeatures(str(root), feats, len(files), dict(sizes), resized)
+    if cache:
+        meta = {"folder": str(root.resolve()), "features": extractor.name, "feature_dim": extractor.dim,
+                "num_images": len(files), "image_sizes": dict(sizes), "resized": resized, "resize_rule": RESIZE_RULE}
+        path = _cache_write(key, feats, meta)
+        result.cache_file = str(path)
+    return result
