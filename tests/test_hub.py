@@ -137,7 +137,7 @@ def test_failed_save_keeps_the_previous_file(tiny_model_name, tmp_path, monkeypa
     with pytest.raises(OSError, match="disk full"):
         vgzoo.save_pretrained(model, tmp_path)
     assert (tmp_path / "model.safetensors").read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "config.json", "model.safetensors"]
 
 
 def test_save_pretrained_refuses_a_model_vgzoo_did_not_build(tmp_path):

@@ -38,6 +38,7 @@ __all__ = [
     "ModelFamily",
     "PretrainedCfg",
     "save_pretrained",
+    "push_to_hub",
     "VgzooError",
     "UnknownModelError",
     "PluginError",
@@ -63,8 +64,15 @@ def model_info(name: str) -> ModelInfo:
     return _model_info(name)
 
 
-def save_pretrained(model: torch.nn.Module, directory) -> Path:
-    """Write ``model.safetensors`` + ``config.json`` atomically; see :func:`vgzoo._factory.save_pretrained`."""
+def save_pretrained(model: torch.nn.Module, directory, overwrite_card: bool = False) -> Path:
+    """Write ``model.safetensors`` + ``config.json`` + README.md atomically; see :func:`vgzoo._factory.save_pretrained`."""
     from ._factory import save_pretrained as _save
 
-    return _save(model, directory)
+    return _save(model, directory, overwrite_card=overwrite_card)
+
+
+def push_to_hub(model_or_folder, repo_id: str, private: bool = False, revision=None, token=None, **kwargs: Any):
+    """Publish a model or a saved folder to the Hugging Face Hub; see :func:`vgzoo.share.push.push_to_hub`."""
+    from .share.push import push_to_hub as _push
+
+    return _push(model_or_folder, repo_id, private=private, revision=revision, token=token, **kwargs)

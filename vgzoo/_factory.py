@@ -255,14 +255,16 @@ def load_model(
     return model
 
 
-def save_pretrained(model, directory: str | os.PathLike) -> Path:
+def save_pretrained(model, directory: str | os.PathLike, overwrite_card: bool = False) -> Path:
     """Write ``model.safetensors`` and ``config.json`` so ``create("local-dir:DIR")`` rebuilds the model.
 
     The config holds the architecture, its tag, ``model.config`` (every constructor argument), the vgzoo
-    version and the pretrained config. Both files are written atomically.
+    version and the pretrained config. Both files are written atomically, and so is the model card (README.md),
+    which replaces a README the user wrote only with ``overwrite_card=True``.
     """
     from ._version import __version__
     from .protocols import ZooModel
+    from .share.card import write_model_card
 
     cfg = getattr(model, "pretrained_cfg", None) or {}
     if not isinstance(model, ZooModel) or "architecture" not in cfg:
@@ -280,4 +282,5 @@ def save_pretrained(model, directory: str | os.PathLike) -> Path:
     }
     _hub.save_state_dict(model.state_dict(), directory / _hub.WEIGHTS_NAME, {"architecture": cfg["architecture"]})
     _hub.atomic_write_json(directory / _hub.CONFIG_NAME, config)
+    write_model_card(model, directory, overwrite=overwrite_card)  # README.md; a user's own is kept
     return directory

@@ -743,6 +743,49 @@ def export_cmd(model_or_dir: str, fmt: str | None, out: str, direction: str | No
         click.echo("note: the model has random weights; pass --pretrained or a trained folder.", err=True)
 
 
+@cli.command("push")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.argument("repo_id", metavar="ORG/REPO")
+@click.option("--private", is_flag=True, help="Create the repository private (an existing one keeps its visibility).")
+@click.option("--revision", default=None, help="Branch to commit to (created if missing; default main).")
+@click.option("--message", "commit_message", default=None, help="Commit summary.")
+@click.option("--overwrite-card", is_flag=True, help="Replace a README.md you wrote with the generated model card.")
+def push_cmd(folder: str, repo_id: str, private: bool, revision: str | None, commit_message: str | None,
+             overwrite_card: bool) -> None:
+    """Publish FOLDER (a saved model, or a training run's final model) to the Hugging Face Hub as ORG/REPO.
+
+    The folder must load with vgzoo.create("local-dir:FOLDER"). The token comes from HF_TOKEN or `hf auth login`.
+    """
+    from .share.push import push_to_hub
+
+    with _WarningsAsNotes():
+        result = push_to_hub(folder, repo_id, private=private, revision=revision, commit_message=commit_message,
+                             overwrite_card=overwrite_card)
+    click.echo(f"pushed {result.folder} to {result.url} (revision {result.revision}, commit {result.commit}); "
+               f"load it with vgzoo.create('hf-hub:{result.repo_id}')")
+
+
+@cli.command("demo")
+@click.argument("model_or_dir")
+@click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve on; 0.0.0.0 exposes the page to your network.")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: Gradio's, 7860 or next free).")
+@click.option("--max-upload-mb", type=click.FloatRange(min=0.01), default=10.0, show_default=True,
+              help="Largest upload accepted.")
+def demo_cmd(model_or_dir: str, pretrained: bool, host: str, port: int | None, max_upload_mb: float) -> None:
+    """Serve a local web page for MODEL_OR_DIR (name, folder, run folder or hf-hub:ORG/REPO) for its task.
+
+    Needs the demo extra: pip install 'vgzoo[demo]'. Stop it with Ctrl-C.
+    """
+    from .share.demo import DemoModel, launch_demo, load_demo_model, require_gradio
+
+    require_gradio()
+    with _WarningsAsNotes():  # "random weights" and the like, once, before the server logs start
+        model = DemoModel(load_demo_model(model_or_dir, pretrained=pretrained))
+    launch_demo(model, host=host, port=port, max_upload_mb=max_upload_mb)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=argv, prog_name="vgzoo")

@@ -1,0 +1,112 @@
+"""What the demo page does, without a browser: DemoModel per task, upload checks, the Gradio page and its extra."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from PIL import Image
+
+import vgzoo
+from vgzoo.share.demo import DemoDependencyError, DemoModel, UploadError, build_demo, load_demo_model
+
+
+def tiny(name: str, **extra):
+    return vgzoo.create(name, **{**vgzoo.model_info(name).test_kwargs, **extra})
+
+
+@pytest.fixture
+def photo(tmp_path):
+    path = tmp_path / "photo.png"
+    Image.radial_gradient("L").convert("RGB").resize((70, 45)).save(path)
+    return path
+
+
+def test_translation_keeps_the_upload_size(photo):
+    demo = DemoModel(tiny("pix2pix_unet128"))
+    src, out = demo.translate(demo.load_upload(photo))
+    assert src.size == out.size == (70, 45) and out.mode == "RGB"
+    cyc = DemoModel(tiny("cyclegan_resnet6"))
+    a, b = cyc.translate(cyc.load_upload(photo), "AtoB")[1], cyc.translate(cyc.load_upload(photo), "BtoA")[1]
+    assert a.size == b.size == (70, 45) and a.tobytes() != b.tobytes()
+
+
+def test_large_uploads_are_scaled_down_for_translation(tmp_path):
+    path = tmp_path / "big.png"
+    Image.new("RGB", (1200, 300), "white").save(path)
+    demo = DemoModel(tiny("pix2pix_unet128"), max_side=256)
+    assert demo.translate(demo.load_upload(path))[1].size == (256, 64)
+
+
+def test_uploads_that_are_not_images_are_named(tmp_path):
+    demo = DemoModel(tiny("pix2pix_unet128"), max_pixels=100 * 100)
+    text = tmp_path / "notes.png"
+    text.write_text("this is text, not a picture")
+    with pytest.raises(UploadError, match=r"notes.png is not an image .*PNG, JPEG"):
+        demo.load_upload(text)
+    big = tmp_path / "big.png"
+    Image.new("L", (200, 100)).save(big)
+    with pytest.raises(UploadError, match="200x100 pixels; the demo takes images of at most 10,000"):
+        demo.load_upload(big)
+    with pytest.raises(UploadError, match="upload a PNG"):
+        demo.load_upload(None)
+
+
+def test_conditional_generation_grid_is_seeded():
+    demo = DemoModel(vgzoo.create("cgan_embed_digits", pretrained=True))
+    assert demo.class_names() == [str(i) for i in range(10)]
+    grid = demo.generate([3, 7], seed=1, per_class=5)
+    # 16 px digits scaled 4x to 64 px cells, 2 px padding: 2 rows x 5 columns
+    assert grid.size == (5 * 66 + 2, 2 * 66 + 2)
+    assert demo.generate([3, 7], seed=1, per_class=5).tobytes() == grid.tobytes()
+    assert demo.generate([3, 7], seed=2, per_class=5).tobytes() != grid.tobytes()
+
+
+def test_unconditional_generation_grid():
+    demo = DemoModel(tiny("gan_vanilla"))
+    assert demo.generate(None, seed=0, per_class=6).size == (3 * 66 + 2, 2 * 66 + 2)
+
+
+def test_classification_top5_and_attention_overlay(photo):
+    demo = DemoModel(tiny("vit_ti16_scratch"))
+    top, overlay = demo.classify(demo.load_upload(photo))
+    assert len(top) == 5 and 0 < sum(top.values()) <= 1.0 + 1e-6
+    assert list(top.values()) == sorted(top.values(), reverse=True)
+    assert overlay is not None and overlay.size == (70, 45)  # drawn over the upload itself
+
+
+def test_restoration_shows_degraded_and_restored(photo):
+    demo = DemoModel(tiny("restoration_unet"))
+    degraded, restored, psnr = demo.restore(demo.load_upload(photo), seed=0)
+    assert degraded.size == restored.size == (16, 16) and psnr > 0
+
+
+def test_models_of_other_tasks_and_folders(tmp_path):
+    model = tiny("pix2pix_unet128")
+    vgzoo.save_pretrained(model, tmp_path / "run" / "final")
+    loaded = load_demo_model(tmp_path / "run")  # a run folder shows its final model
+    assert loaded.pretrained_cfg["architecture"] == "pix2pix_unet128"
+    model.pretrained_cfg = {**model.pretrained_cfg, "task": "segmentation"}
+    with pytest.raises(ValueError, match="vgzoo demo shows models of task"):
+        DemoModel(model)
+
+
+@pytest.mark.parametrize("name", ["pix2pix_unet128", "cyclegan_resnet6", "cgan_embed", "gan_vanilla",
+                                  "vit_ti16_scratch", "restoration_unet"])
+def test_every_task_builds_a_page(name):
+    pytest.importorskip("gradio")
+    page = build_demo(DemoModel(tiny(name)))
+    ids = {getattr(block, "elem_id", None) for block in page.blocks.values()}
+    assert {"run", "output-image"} <= ids
+    assert page.vgzoo_max_file_size == f"{10 * 1024 * 1024}b"
+
+
+def test_missing_gradio_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio now raises ImportError
+    with pytest.raises(DemoDependencyError, match=r"pip install 'vgzoo\[demo\]'"):
+        build_demo(DemoModel(tiny("cgan_embed")))
+    from vgzoo.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "cgan_embed"])
+    assert exit_info.value.code == 1

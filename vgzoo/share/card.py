@@ -1,0 +1,415 @@
+"""Model cards: the README.md beside ``model.safetensors`` and ``config.json`` that the Hugging Face Hub shows.
+
+The card has YAML front matter the Hub reads (``library_name: vgzoo``, ``tags``, ``license``, ``pipeline_tag``,
+``datasets``, ``base_model``; written by huggingface_hub's :class:`~huggingface_hub.ModelCardData`) and a body:
+what the model is, its paper, parameter counts, the input it takes, how to load and run it and, when the folder
+was saved by a training run (``RUN/final``), the run's final metrics, ``vgzoo eval`` results and loss curves.
+
+A card vgzoo wrote ends with a marker holding the hash of its text, so vgzoo knows whether the README in a
+folder is still its own (refreshed on the next save) or was written or edited by a person (kept, unless the
+caller passes ``overwrite=True``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .._hub import atomic_write
+
+CARD_NAME = "README.md"
+LOSS_CURVES = "loss_curves.png"
+SAMPLES = "samples.png"
+EVAL_FILES = ("eval.json", "eval_results.json")  # `vgzoo eval ... --json > FOLDER/eval.json`
+_MARKER_RE = re.compile(r"\n<!-- vgzoo-model-card sha256:([0-9a-f]{64}) -->\n?\Z")
+PLACEHOLDER_REPO = "ORG/REPO"
+
+# The Hub's pipeline tags (https://huggingface.co/tasks) for the tasks that have one. Class-conditional
+# generation has none that fits (the Hub's generation tags mean unconditional or text-conditioned).
+PIPELINE_TAGS = {
+    "classification": "image-classification",
+    "paired_translation": "image-to-image",
+    "unpaired_translation": "image-to-image",
+    "restoration": "image-to-image",
+    "generation": "unconditional-image-generation",
+}
+_TASK_WORDS = {
+    "classification": "an image classifier",
+    "paired_translation": "an image-to-image translation GAN trained on aligned pairs",
+    "unpaired_translation": "an unpaired image-to-image translation GAN (two generators, A to B and B to A)",
+    "conditional_generation": "a class-conditional image generator",
+    "generation": "an unconditional image generator",
+    "restoration": "an image restoration GAN",
+}
+_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+# ------------------------------------------------------------------------------------------ ownership
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _sign(text: str) -> str:
+    return f"{text}\n<!-- vgzoo-model-card sha256:{_digest(text)} -->\n"
+
+
+def is_generated_card(text: str) -> bool:
+    """True when ``text`` is a card vgzoo wrote and nobody has edited since."""
+    m = _MARKER_RE.search(text)
+    return bool(m) and _digest(text[: m.start()]) == m.group(1)
+
+
+def read_front_matter(text: str) -> dict[str, Any]:
+    """The YAML front matter of a card as a dict (empty when there is none)."""
+    from huggingface_hub import ModelCard
+
+    try:
+        return ModelCard(text, ignore_metadata_errors=True).data.to_dict()
+    except Exception:  # a README without front matter, or one the Hub's parser refuses
+        return {}
+
+
+# ------------------------------------------------------------------------------------------ run folder
+def find_run_dir(directory: str | os.PathLike) -> Path | None:
+    """The training run a model folder was saved from (``RUN/final``, ``RUN/final_ema``), or None.
+
+    A run folder holds the run's ``config.json`` (with its ``recipe``) and ``metrics.jsonl``, as written by
+    :func:`vgzoo.train.fit`.
+    """
+    parent = Path(directory).resolve().parent
+    config = parent / "config.json"
+    if not (parent / "metrics.jsonl").is_file() or not config.is_file():
+        return None
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return None
+    return parent if isinstance(data, dict) and "recipe" in data else None
+
+
+def run_summary(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """What a card says about a run: its config, the last train and val rows of metrics.jsonl, its health."""
+    run_dir = Path(run_dir)
+    summary: dict[str, Any] = {"config": {}, "train": {}, "val": {}, "health": None}
+    try:
+        summary["config"] = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        pass
+    try:
+        lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by a crash
+        if isinstance(row, dict):
+            summary["val" if row.get("split") == "val" else "train"] = row
+    try:
+        health = json.loads((run_dir / "health.json").read_text(encoding="utf-8"))
+        summary["health"] = health.get("status") if isinstance(health, dict) else None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        pass
+    return summary
+
+
+def read_eval_results(*folders: str | os.PathLike | None) -> dict[str, float]:
+    """Numeric results of ``vgzoo eval`` found in ``eval.json``/``eval_results.json`` of the first folder holding one.
+
+    The file is a JSON object of metric name to number, or one with such an object under ``"metrics"``.
+    """
+    for folder in folders:
+        if folder is None:
+            continue
+        for name in EVAL_FILES:
+            path = Path(folder) / name
+            if not path.is_file():
+                continue
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+                continue
+            if isinstance(data, dict) and isinstance(data.get("metrics"), dict):
+                data = data["metrics"]
+            if isinstance(data, dict):
+                return {k: float(v) for k, v in data.items() if _is_number(v)}
+    return {}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+
+
+# ------------------------------------------------------------------------------------------ the card
+def _param_counts(model) -> tuple[int, list[tuple[str, int]]]:
+    total = sum(p.numel() for p in model.parameters())
+    parts = [(name, sum(p.numel() for p in child.parameters())) for name, child in model.named_children()]
+    parts = [(n, c) for n, c in parts if c]
+    return total, parts if len(parts) > 1 else []
+
+
+def kwargs_of(model) -> dict[str, Any]:
+    """The constructor arguments that differ from the architecture's defaults (``model.config`` holds them all)."""
+    config = getattr(model, "config", None)
+    if not isinstance(config, dict):
+        config = getattr(model, "model_kwargs", None) or {}  # models built before model.config existed
+    arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture")
+    try:
+        from .._factory import model_info
+
+        defaults = model_info(arch).default_kwargs if arch else {}
+    except Exception:  # a model registered at run time and gone, or no registry entry: show everything
+        defaults = {}
+    return {k: v for k, v in config.items() if k not in defaults or defaults[k] != v}
+
+
+def _fmt_count(n: int) -> str:
+    if n >= 1e6:
+        return f"{n / 1e6:.2f}M ({n:,})"
+    if n >= 1e3:
+        return f"{n / 1e3:.1f}K ({n:,})"
+    return f"{n:,}"
+
+
+def _hub_repo_of(source: str | None) -> str | None:
+    """``hf-hub:org/repo[@rev][/file]`` -> ``org/repo``; None for any other weight source."""
+    if not source or not source.startswith("hf-hub:"):
+        return None
+    parts = source[len("hf-hub:") :].split("/")
+    if len(parts) < 2:
+        return None
+    repo = f"{parts[0]}/{parts[1].split('@')[0]}"
+    return repo if _HUB_ID_RE.match(repo) else None
+
+
+def _dataset_ids(values: list[Any]) -> list[str]:
+    """Only Hub dataset ids (``org/name``) go into the front matter; local paths must not leak into a public card."""
+    out = []
+    for v in values:
+        if isinstance(v, str):
+            v = v[len("hf-dataset:") :] if v.startswith("hf-dataset:") else v
+            if _HUB_ID_RE.match(v) and not Path(v).exists() and v not in out:
+                out.append(v)
+    return out
+
+
+def _hub_license(name: str) -> str:
+    """The Hub's licence ids are lower-case SPDX ids (``Apache-2.0`` -> ``apache-2.0``)."""
+    return str(name).strip().lower().replace(" ", "-")
+
+
+def _paper_link(paper: str) -> str:
+    m = re.search(r"arXiv:(\d{4}\.\d{4,5})", paper)
+    return f"{paper} ([arXiv](https://arxiv.org/abs/{m.group(1)}))" if m else paper
+
+
+def _value_range(cfg: dict[str, Any]) -> str:
+    mean, std = cfg.get("mean"), cfg.get("std")
+    if not mean or not std:
+        return "pixel values as the model's factory documents"
+    if all(abs(m - 0.5) < 1e-9 for m in mean) and all(abs(s - 0.5) < 1e-9 for s in std):
+        return "pixel values scaled to [0, 1], then normalised with mean = std = 0.5, so the network sees [-1, 1]"
+    return (f"pixel values scaled to [0, 1], then normalised with mean {tuple(round(m, 4) for m in mean)} and "
+            f"std {tuple(round(s, 4) for s in std)}")
+
+
+def _usage(task: str, repo: str, arch: str) -> list[str]:
+    src = f"hf-hub:{repo}"
+    imports, body = ["import vgzoo"], [f'model = vgzoo.create("{src}")  # weights through the Hugging Face cache']
+    cli = ["```bash", "pip install vgzoo"]
+    if task == "classification":
+        body += ["model.eval()", "# x: (B, C, H, W) normalised as described above", "probs = model(x).softmax(-1)"]
+        cli += [f"vgzoo attention-map {src} image.png --out attention.png   # ViTs: attention rollout"]
+    elif task in ("paired_translation", "unpaired_translation"):
+        imports.append("from vgzoo.translate import translate")
+        body += [f'translate("{src}", "photos/", "translated/")  # a file or a folder, any image size']
+        cli += [f"vgzoo translate {src} photos/ translated/"
+                + ("   # --direction BtoA for the other way" if task == "unpaired_translation" else "")]
+    elif task == "conditional_generation":
+        imports.append("from vgzoo.generate import generate")
+        body += [f'generate("{src}", out="grid.png", per_class=8, seed=0)  # one row per class']
+        cli += [f"vgzoo generate {src} --all-classes --out grid.png"]
+    elif task == "generation":
+        body += ["model.eval()", "images = model.sample(16)  # (16, C, H, W) in [-1, 1]"]
+    elif task == "restoration":
+        body += ["model.eval()", "# clean: (B, C, H, W) in [-1, 1]", "restored = model(model.degrade(clean))"]
+    cli += [f"vgzoo demo {src}   # a local web page for the model (pip install 'vgzoo[demo]')", "```"]
+    return ["```python", *imports, "", *body, "```", "", *cli]
+
+
+def build_model_card(
+    model,
+    directory: str | os.PathLike | None = None,
+    *,
+    repo_id: str | None = None,
+    license: str | None = None,
+    datasets: list[str] | None = None,
+    base_model: str | None = None,
+    previous: dict[str, Any] | None = None,
+) -> tuple[str, dict[str, Path]]:
+    """The card's text for ``model`` saved in ``directory``, and the pictures it shows (name in the folder -> source).
+
+    Args:
+        model: a model built by :func:`vgzoo.create` (it has ``pretrained_cfg``).
+        directory: the folder the card goes to; when it is a run's ``final`` folder the run is described.
+        repo_id: the Hub repository the usage snippet names (default ``ORG/REPO``).
+        license: the licence of the weights (default: ``pretrained_cfg["license"]``, else ``apache-2.0``,
+            vgzoo's own).
+        datasets: Hub dataset ids the model was trained on (default: the config's and the run's, when they are
+            Hub ids; local paths are never written).
+        base_model: the Hub model this one was fine-tuned from (default: the Hub repo its weights were loaded
+            from, if any).
+        previous: front matter of the card this one replaces, whose ``base_model``/``datasets``/``license``
+            are kept when nothing newer is known.
+    """
+    from huggingface_hub import ModelCardData
+
+    from .._version import __version__
+
+    cfg = dict(getattr(model, "pretrained_cfg", None) or {})
+    previous = previous or {}
+    arch = cfg.get("architecture", type(model).__name__)
+    family, task = cfg.get("family"), cfg.get("task")
+    run_dir = find_run_dir(directory) if directory is not None else None
+    run = run_summary(run_dir) if run_dir is not None else None
+    run_cfg = run["config"] if run else {}
+
+    base = base_model or cfg.get("base_model") or _hub_repo_of(cfg.get("weight_source")) or previous.get("base_model")
+    data_values = list(datasets or []) + list(cfg.get("datasets") or []) + [cfg.get("dataset"), run_cfg.get("data")]
+    dataset_ids = _dataset_ids(data_values) or list(previous.get("datasets") or [])
+    tags = ["vgzoo", "pytorch", "safetensors"]
+    for t in (family, (task or "").replace("_", "-") or None, arch):
+        if t and t not in tags:
+            tags.append(t)
+    tags.append("vision-transformer" if family == "vit" else "gan")
+    data = ModelCardData(
+        library_name="vgzoo",
+        license=_hub_license(license or cfg.get("license") or previous.get("license") or "apache-2.0"),
+        tags=tags,
+        pipeline_tag=PIPELINE_TAGS.get(task or ""),
+        datasets=dataset_ids or None,
+        base_model=base if base and base != repo_id else None,
+    )
+
+    repo = repo_id or PLACEHOLDER_REPO
+    total, parts = _param_counts(model)
+    c, h, w = (list(cfg.get("input_size") or []) + [None, None, None])[:3]
+    lines = [f"# {repo_id.split('/')[-1] if repo_id else arch}", ""]
+    what = _TASK_WORDS.get(task or "", f"a {task} model" if task else "a model")
+    lines += [f"A [vgzoo](https://pypi.org/project/vgzoo/) `{arch}`: {what}"
+              + (f" (family `{family}`)." if family else ".")]
+    if cfg.get("description"):
+        lines += ["", str(cfg["description"])]
+    lines += ["", "## Model", "", "| | |", "| --- | --- |", f"| architecture | `{arch}` |"]
+    if cfg.get("tag"):
+        lines.append(f"| published configuration | `{arch}.{cfg['tag']}` |")
+    if family:
+        lines.append(f"| family | `{family}` |")
+    if task:
+        lines.append(f"| task | `{task}` |")
+    if cfg.get("paper"):
+        lines.append(f"| paper | {_paper_link(str(cfg['paper']))} |")
+    lines.append(f"| parameters | {_fmt_count(total)} |")
+    for name, n in parts:
+        lines.append(f"| &nbsp;&nbsp;`{name}` | {_fmt_count(n)} |")
+    size = f"{c} x {h} x {w} (channels x height x width)" if c is not None else "images"
+    if task in ("generation", "conditional_generation"):
+        nz = getattr(model, "nz", None) or (getattr(model, "config", None) or {}).get("nz")
+        cond = " and a class label" if task == "conditional_generation" else ""
+        lines.append(f"| input | a latent vector{f' of {nz}' if nz else ''}{cond} (drawn by `sample`) |")
+        lines.append(f"| output | {size}, values in [-1, 1] (tanh); pixels are `(y + 1) * 127.5` |")
+    elif c is not None:
+        lines.append(f"| input | {size}, {_value_range(cfg)} |")
+        if task != "classification":
+            lines.append("| output | images in [-1, 1] (tanh); pixels are `(y + 1) * 127.5` |")
+    if cfg.get("num_classes") and task in ("classification", "conditional_generation"):
+        lines.append(f"| classes | {cfg['num_classes']} |")
+    kwargs = kwargs_of(model)
+    if kwargs:
+        shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        lines.append(f"| built with | `vgzoo.create(\"{arch}\", {shown})` |")
+    if base:
+        lines.append(f"| fine-tuned from | [{base}](https://huggingface.co/{base}) |")
+    elif cfg.get("weight_source") and str(cfg["weight_source"]).startswith("file:"):
+        lines.append(f"| initial weights | vgzoo's published `{arch}` weights |")
+    trained_on = cfg.get("dataset") or run_cfg.get("data")
+    if isinstance(trained_on, str) and trained_on.startswith(("builtin:", "hf-dataset:")):
+        lines.append(f"| data | `{trained_on}` |")
+    lines.append(f"| vgzoo version | {__version__} |")
+
+    lines += ["", "## Use it", "", *_usage(task or "", repo, arch)]
+
+    pictures: dict[str, Path] = {}
+    if run is not None:
+        lines += ["", "## Training", ""]
+        facts = []
+        for key, label in (("data", "data"), ("recipe", "recipe"), ("total_steps", "steps"), ("epochs", "epochs"),
+                           ("batch_size", "batch size"), ("lr", "learning rate"), ("seed", "seed"),
+                           ("world_size", "processes")):
+            value = run_cfg.get(key)
+            if value is None:
+                continue
+            if key == "data" and isinstance(value, str) and not value.startswith(("builtin:", "hf-dataset:")):
+                value = Path(value).name or value  # a local folder: its name, not the user's full path
+            facts.append(f"{label} `{value}`")
+        if facts:
+            lines.append("Trained with vgzoo's trainer (`vgzoo train`, `vgzoo.train.fit`): " + ", ".join(facts) + ".")
+        if run["health"]:
+            lines += ["", f"GAN health monitor at the end of the run: **{run['health']}**."]
+        for split, title in (("train", "last training step"), ("val", "last validation")):
+            row = {k: v for k, v in run[split].items() if k not in ("step", "epoch", "split", "time") and _is_number(v)}
+            if row:
+                lines += ["", f"Final metrics ({title}, step {run[split].get('step')}):", "", "| metric | value |",
+                          "| --- | --- |"]
+                lines += [f"| {k} | {float(v):.4g} |" for k, v in row.items()]
+        if (run_dir / LOSS_CURVES).is_file():
+            pictures[LOSS_CURVES] = run_dir / LOSS_CURVES
+            lines += ["", f"![loss curves]({LOSS_CURVES})"]
+        if (run_dir / "samples" / "final.png").is_file():
+            pictures[SAMPLES] = run_dir / "samples" / "final.png"
+            lines += ["", "Samples at the end of training:", "", f"![samples]({SAMPLES})"]
+    results = read_eval_results(directory, run_dir)
+    if results:
+        lines += ["", "## Evaluation", "", "Results of `vgzoo eval`:", "", "| metric | value |", "| --- | --- |"]
+        lines += [f"| {k} | {v:.4g} |" for k, v in results.items()]
+    lines += ["", "## Files", "", "`model.safetensors` (weights), `config.json` (architecture and kwargs), this card.",
+              "Written by `vgzoo.save_pretrained`; regenerated on the next save unless you edit it."]
+    text = "---\n" + data.to_yaml() + "\n---\n\n" + "\n".join(lines) + "\n"
+    return text, pictures
+
+
+def write_model_card(model, directory: str | os.PathLike, *, overwrite: bool = False, repo_id: str | None = None,
+                     **card_kwargs: Any) -> Path | None:
+    """Write ``README.md`` for ``model`` into ``directory`` (and the pictures it shows), atomically.
+
+    A README that vgzoo wrote and nobody edited is refreshed. Any other README is the user's: it is kept, with a
+    warning, unless ``overwrite`` is True (CLI: ``--overwrite-card``).
+
+    Returns:
+        The card's path, or None when a user-written README was kept.
+    """
+    directory = Path(directory)
+    path = directory / CARD_NAME
+    previous: dict[str, Any] = {}
+    if path.is_file():
+        existing = path.read_text(encoding="utf-8", errors="replace")
+        if not overwrite and not is_generated_card(existing):
+            warnings.warn(
+                f"{str(path)!r} was written or edited by you, so vgzoo kept it and did not write its model card. "
+                "Pass overwrite_card=True (CLI: --overwrite-card) to replace it with a generated card.",
+                stacklevel=2,
+            )
+            return None
+        previous = read_front_matter(existing) if is_generated_card(existing) else {}
+    text, pictures = build_model_card(model, directory, repo_id=repo_id, previous=previous, **card_kwargs)
+    for name, source in pictures.items():
+        atomic_write(directory / name, lambda tmp, src=source: shutil.copyfile(src, tmp))
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(_sign(text), encoding="utf-8"))

@@ -1,0 +1,343 @@
+"""``vgzoo demo``: a local web page that runs a model on what you upload or pick, one layout per task.
+
+The page is built with Gradio (the optional extra ``vgzoo[demo]``) and served on 127.0.0.1 unless asked
+otherwise. What the page does is in :class:`DemoModel`, plain Python that the tests call without a browser;
+:func:`build_demo` only lays it out:
+
+- translation (pix2pix, CycleGAN): upload -> input and output side by side, the output as a PNG download;
+- conditional generation (cGAN): class picker, seed and samples per class -> a grid, a row per class;
+- generation: seed and count -> a grid;
+- classification: upload -> top-5 classes and, for ViTs, the attention rollout over the image;
+- restoration: upload -> the degraded input and its restoration side by side.
+
+Uploads are limited in bytes (by Gradio, before they reach vgzoo) and in pixels, and a file that is not an
+image is answered with a message saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError, VgzooError
+
+MAX_UPLOAD_MB = 10
+MAX_PIXELS = 4096 * 4096  # decoded size guard (a small PNG can decode to gigabytes)
+MAX_SIDE = 512  # translation and restoration run on CPU by default: larger uploads are scaled down to this side
+TASKS = ("paired_translation", "unpaired_translation", "conditional_generation", "generation", "classification",
+         "restoration")
+_MODES = {1: "L", 3: "RGB"}
+
+
+class DemoDependencyError(VgzooError, ImportError):
+    """Gradio, which the demo page needs, is not installed."""
+
+
+class UploadError(DataError):
+    """An upload the demo cannot use: not an image, too many pixels, an unreadable file."""
+
+
+def require_gradio():
+    """Import Gradio, or say which extra installs it."""
+    try:
+        import gradio
+    except ImportError as exc:
+        raise DemoDependencyError(
+            "vgzoo demo needs Gradio, which is not installed. Install the demo extra: pip install 'vgzoo[demo]' "
+            f"(or pip install gradio). ({exc})"
+        ) from None
+    return gradio
+
+
+def load_demo_model(model: Any, pretrained: bool = False):
+    """A model from a name (with ``pretrained``), a saved folder, a training run folder or an ``hf-hub:`` source."""
+    from torch import nn
+
+    from .._factory import load_model
+    from .push import resolve_model_dir
+
+    if isinstance(model, nn.Module):
+        return model
+    text = str(model)
+    if not text.startswith("hf-hub:") and Path(text.removeprefix("local-dir:")).expanduser().is_dir():
+        text = f"local-dir:{resolve_model_dir(text)}"
+    return load_model(text, pretrained=pretrained)
+
+
+def _to_pil(x):
+    """(C, H, W) in [-1, 1] -> PIL image."""
+    from PIL import Image
+
+    from ..data.images import to_uint8
+
+    arr = to_uint8(x.unsqueeze(0))[0].permute(1, 2, 0).numpy()
+    return Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
+
+
+def _grid_pil(images, rows: int):
+    from PIL import Image
+
+    from ..data.images import to_uint8
+    from ..generate import MIN_CELL_PIXELS, make_grid
+
+    pixels = to_uint8(images).permute(0, 2, 3, 1)
+    scale = max(1, MIN_CELL_PIXELS // max(pixels.shape[1], pixels.shape[2]))
+    grid = make_grid(pixels, rows=rows, scale=scale).numpy()
+    return Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+
+
+class DemoModel:
+    """What the demo page does, without the page: each method takes and returns PIL images and plain values."""
+
+    def __init__(self, model, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SIDE) -> None:
+        import torch
+
+        self.model = model.eval()
+        self.cfg = dict(getattr(model, "pretrained_cfg", None) or {})
+        self.task = self.cfg.get("task")
+        self.name = self.cfg.get("architecture", type(model).__name__)
+        self.max_pixels, self.max_side = max_pixels, max_side
+        self.device = next(model.parameters()).device if any(True for _ in model.parameters()) else torch.device("cpu")
+        if self.task not in TASKS:
+            raise ValueError(f"{self.name} has task {self.task!r}; vgzoo demo shows models of task {', '.join(TASKS)}.")
+
+    # ------------------------------------------------------------------------------------- inputs
+    def load_upload(self, path: str | os.PathLike | None):
+        """Open an uploaded file as a PIL image, or raise :class:`UploadError` saying what was wrong."""
+        from PIL import Image, UnidentifiedImageError
+
+        if path is None:
+            raise UploadError("No image yet: upload a PNG or JPEG file first.")
+        name = Path(path).name
+        try:
+            with Image.open(path) as im:
+                w, h = im.size
+                if w * h > self.max_pixels:
+                    raise UploadError(f"{name} is {w}x{h} pixels; the demo takes images of at most "
+                                      f"{self.max_pixels:,} pixels. Scale it down and upload it again.")
+                im.load()
+                return im.copy()
+        except UploadError:
+            raise
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
+            raise UploadError(f"{name} is not an image vgzoo can read ({type(exc).__name__}). Upload a PNG, JPEG, "
+                              "BMP or WebP file.") from None
+
+    def _fit(self, image):
+        """Scale an image down (aspect kept) so that its longer side is at most ``max_side``."""
+        from PIL import Image
+
+        w, h = image.size
+        if max(w, h) <= self.max_side:
+            return image
+        k = self.max_side / max(w, h)
+        return image.resize((max(1, round(w * k)), max(1, round(h * k))), Image.Resampling.BICUBIC)
+
+    def _tensor(self, image, channels: int, size: tuple[int, int] | None = None):
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        image = image.convert(_MODES.get(channels, "RGB"))
+        if size is not None:
+            image = image.resize((size[1], size[0]), Image.Resampling.BICUBIC)
+        arr = np.asarray(image, dtype=np.float32).reshape(image.size[1], image.size[0], -1) / 127.5 - 1.0
+        return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).to(self.device)
+
+    # ------------------------------------------------------------------------------------- tasks
+    def translate(self, image, direction: str = "AtoB"):
+        """``(input as the generator saw it, output)`` for one image."""
+        import torch
+
+        from ..translate import load_translator, translate_tensor
+
+        generator = load_translator(self.model, direction).eval()
+        shown = self._fit(image.convert("RGB") if image.mode not in ("L", "RGB") else image)
+        x = self._tensor(shown, int(getattr(generator, "in_chans", 3)))
+        with torch.no_grad():
+            y = translate_tensor(generator, x)[0]
+        return _to_pil(x[0]), _to_pil(y)
+
+    def class_names(self) -> list[str]:
+        n = int(getattr(self.model, "num_classes", 0) or self.cfg.get("num_classes") or 0)
+        names = self.cfg.get("label_names") or self.cfg.get("class_names")
+        return [str(v) for v in names][:n] if names else [str(i) for i in range(n)]
+
+    def generate(self, classes: list[int] | None = None, seed: int = 0, per_class: int = 8):
+        """A grid: one row per class (conditional) or ``per_class`` samples (unconditional)."""
+        import torch
+
+        g = torch.Generator().manual_seed(int(seed))
+        per_class = int(per_class)
+        with torch.no_grad():
+            if self.task == "conditional_generation":
+                rows = [int(c) for c in (classes if classes else range(len(self.class_names())))]
+                images = torch.cat([
+                    self.model.sample(torch.full((per_class,), c, dtype=torch.long), generator=g).cpu() for c in rows
+                ])
+                return _grid_pil(images, rows=len(rows))
+            images = self.model.sample(per_class, generator=g).cpu()
+        rows = max(1, int(per_class**0.5))
+        while per_class % rows:
+            rows -= 1
+        return _grid_pil(images, rows=rows)
+
+    def classify(self, image, top_k: int = 5) -> tuple[dict[str, float], Any]:
+        """``({class name: probability} for the top ``top_k``, attention-rollout overlay or None)``."""
+        import torch
+
+        from ..viz import attention_overlay, preprocess_image
+
+        x, shown = preprocess_image(image, self.cfg)
+        x = x.to(self.device)
+        with torch.no_grad():
+            probs = self.model(x)[0].float().softmax(-1).cpu()
+            overlay = None
+            if hasattr(self.model, "attention_rollout"):
+                relevance = self.model.attention_rollout(x)[0].float().cpu().numpy()
+                overlay = attention_overlay(shown, relevance)
+        names = self.class_names() or [str(i) for i in range(probs.numel())]
+        values, idx = probs.topk(min(top_k, probs.numel()))
+        return {names[int(i)] if int(i) < len(names) else str(int(i)): float(v) for v, i in zip(values, idx, strict=True)}, overlay
+
+    def restore(self, image, seed: int = 0):
+        """``(degraded input, restoration, PSNR in dB against the upload)`` at the model's input size."""
+        import torch
+
+        c, h, w = self.cfg.get("input_size", (3, 64, 64))
+        clean = self._tensor(image, c, (h, w))
+        g = torch.Generator().manual_seed(int(seed))
+        with torch.no_grad():
+            degraded = self.model.degrade(clean, g) if hasattr(self.model, "degrade") else clean
+            restored = self.model(degraded)
+        shown = degraded[0, :c] if degraded.shape[1] > c else degraded[0]
+        psnr = float(10 * torch.log10(4.0 / torch.mean((restored - clean) ** 2).clamp_min(1e-10)))
+        return _to_pil(shown), _to_pil(restored[0]), psnr
+
+
+def _save_png(image, folder: Path, stem: str) -> str:
+    from .._hub import atomic_write
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f"{stem}-", suffix=".png", dir=folder)
+    os.close(fd)
+    atomic_write(name, lambda tmp: image.save(tmp, format="PNG"))
+    return name
+
+
+def build_demo(model: Any, pretrained: bool = False, *, max_upload_mb: float = MAX_UPLOAD_MB):
+    """The Gradio page for ``model`` (a built model, a name, a folder, a run folder or an ``hf-hub:`` source)."""
+    gr = require_gradio()
+    demo_model = model if isinstance(model, DemoModel) else DemoModel(load_demo_model(model, pretrained))
+    task, name = demo_model.task, demo_model.name
+    out_dir = Path(tempfile.mkdtemp(prefix="vgzoo-demo-"))
+    weights = demo_model.cfg.get("weight_source")
+
+    def guard(fn):
+        def run(*args):
+            try:
+                return fn(*args)
+            except (UploadError, ValueError) as exc:
+                raise gr.Error(str(exc)) from None
+
+        return run
+
+    upload_note = (f"Upload a PNG, JPEG, BMP or WebP image of at most {max_upload_mb:g} MB "
+                   f"and {demo_model.max_pixels:,} pixels.")
+    with gr.Blocks(title=f"vgzoo demo: {name}", analytics_enabled=False) as page:
+        gr.Markdown(f"# vgzoo demo: `{name}`\n\nTask `{task}`"
+                    + (f", weights from `{weights}`." if weights else ", **random weights** (outputs mean nothing)."))
+        if task in ("paired_translation", "unpaired_translation"):
+            with gr.Row():
+                upload = gr.File(label="Input image", file_types=["image"], type="filepath", elem_id="upload")
+                direction = gr.Radio(["AtoB", "BtoA"], value="AtoB", label="Direction",
+                                     visible=task == "unpaired_translation", elem_id="direction")
+            gr.Markdown(upload_note + f" Larger than {demo_model.max_side} px on a side is scaled down.")
+            run = gr.Button("Translate", variant="primary", elem_id="run")
+            with gr.Row():
+                shown_in = gr.Image(label="Input", type="pil", interactive=False, elem_id="input-image")
+                shown_out = gr.Image(label="Output", type="pil", format="png", interactive=False, elem_id="output-image")
+            download = gr.File(label="Download the output (PNG)", elem_id="download")
+
+            @guard
+            def do_translate(path, d):
+                src, out = demo_model.translate(demo_model.load_upload(path), d)
+                return src, out, _save_png(out, out_dir, "translated")
+
+            run.click(do_translate, [upload, direction], [shown_in, shown_out, download])
+        elif task in ("conditional_generation", "generation"):
+            with gr.Row():
+                classes = None
+                if task == "conditional_generation":
+                    names = demo_model.class_names()
+                    classes = gr.CheckboxGroup([(n, i) for i, n in enumerate(names)], value=list(range(len(names))),
+                                               label="Classes (one row each)", elem_id="classes")
+                seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
+                count = gr.Slider(1, 16, value=8, step=1, label="Samples per class" if classes else "Samples",
+                                  elem_id="count")
+            run = gr.Button("Generate", variant="primary", elem_id="run")
+            grid = gr.Image(label="Samples", type="pil", format="png", interactive=False, elem_id="output-image",
+                            height=520)
+            download = gr.File(label="Download the grid (PNG)", elem_id="download")
+
+            @guard
+            def do_generate(*args):
+                picked, s, n = (args if classes is not None else (None, *args))
+                if classes is not None and not picked:
+                    raise UploadError("Pick at least one class.")
+                image = demo_model.generate(picked, int(s or 0), int(n))
+                return image, _save_png(image, out_dir, "samples")
+
+            run.click(do_generate, ([classes] if classes is not None else []) + [seed, count], [grid, download])
+        elif task == "classification":
+            upload = gr.File(label="Input image", file_types=["image"], type="filepath", elem_id="upload")
+            gr.Markdown(upload_note)
+            run = gr.Button("Classify", variant="primary", elem_id="run")
+            with gr.Row():
+                shown_in = gr.Image(label="Input", type="pil", interactive=False, elem_id="input-image")
+                label = gr.Label(num_top_classes=5, label="Top 5", elem_id="top5")
+                overlay = gr.Image(label="Attention rollout", type="pil", interactive=False, elem_id="output-image",
+                                   visible=hasattr(demo_model.model, "attention_rollout"))
+
+            @guard
+            def do_classify(path):
+                image = demo_model.load_upload(path)
+                top, heat = demo_model.classify(image)
+                return image.convert("RGB"), top, heat
+
+            run.click(do_classify, [upload], [shown_in, label, overlay])
+        else:  # restoration
+            upload = gr.File(label="Clean image", file_types=["image"], type="filepath", elem_id="upload")
+            seed = gr.Number(value=0, precision=0, label="Seed of the degradation", elem_id="seed")
+            gr.Markdown(upload_note + " It is resized to the model's input size, degraded, then restored.")
+            run = gr.Button("Degrade and restore", variant="primary", elem_id="run")
+            with gr.Row():
+                shown_in = gr.Image(label="Degraded", type="pil", interactive=False, elem_id="input-image")
+                shown_out = gr.Image(label="Restored", type="pil", format="png", interactive=False,
+                                     elem_id="output-image")
+            psnr = gr.Textbox(label="PSNR against the upload (dB)", interactive=False, elem_id="psnr")
+
+            @guard
+            def do_restore(path, s):
+                degraded, restored, db = demo_model.restore(demo_model.load_upload(path), int(s or 0))
+                return degraded, restored, f"{db:.2f}"
+
+            run.click(do_restore, [upload, seed], [shown_in, shown_out, psnr])
+    page.vgzoo_max_file_size = f"{int(max_upload_mb * 1024 * 1024)}b"
+    return page
+
+
+def launch_demo(model: Any, pretrained: bool = False, *, host: str = "127.0.0.1", port: int | None = None,
+                max_upload_mb: float = MAX_UPLOAD_MB, share: bool = False, block: bool = True):
+    """Build the page and serve it (blocking unless ``block=False``); returns the Gradio app.
+
+    ``model`` may also be a :class:`DemoModel`. The page listens on ``host`` (127.0.0.1: this machine only).
+    """
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the page talks to nobody but its user
+    page = build_demo(model, pretrained, max_upload_mb=max_upload_mb)
+    page.queue(default_concurrency_limit=1)  # one model, one forward at a time
+    page.launch(server_name=host, server_port=port, share=share, max_file_size=page.vgzoo_max_file_size,
+                prevent_thread_lock=not block, show_error=True, quiet=False)
+    return page
