@@ -43,7 +43,6 @@ from collections.abc import Sequence
 
 import kornia.augmentation as K
 import torch
-import torch.nn.functional as F
 from kornia.augmentation.auto import RandAugment, TrivialAugment
 from torch import nn
 
