@@ -82,12 +82,15 @@ def iqr(xs):
     return q[2] - q[0]
 
 
-def write_section(name: str, body: str) -> Path:
-    """Replace (or append) the section ``name`` of RESULTS.md with ``body``."""
-    text = RESULTS.read_text() if RESULTS.exists() else HEADER
+def write_section(name: str, body: str, path: Path | None = None) -> Path:
+    """Replace (or append) the section ``name`` of RESULTS.md (or of ``path``) with ``body``."""
+    target = Path(path) if path is not None else RESULTS
+    text = target.read_text() if target.exists() else HEADER
     begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
     block = f"{begin}\n{body.strip()}\n{end}"
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
-    return RESULTS
+    from vgzoo._hub import atomic_write
+
+    atomic_write(target, lambda tmp: Path(tmp).write_text(text))
+    return target

@@ -29,6 +29,7 @@ from tqdm import tqdm
 import vgzoo
 
 DEVICE = torch.device("cpu")
+SMALL: dict = {}  # --small: 8-channel networks, for dry runs
 
 def adam(params):
     return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
@@ -133,7 +134,7 @@ class VgzooStep:
 def loss_deviation(name: str, size: int) -> dict[str, float]:
     """Relative deviation of every logged loss under bf16 autocast from fp32 (same weights, inputs, no pool)."""
     torch.manual_seed(0)
-    model = vgzoo.create(name, pool_size=0).train().to(DEVICE)
+    model = vgzoo.create(name, pool_size=0, **SMALL).train().to(DEVICE)
     for module in model.modules():  # dropout masks would differ between the runs; precision is the question
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
@@ -156,7 +157,7 @@ def loss_deviation(name: str, size: int) -> dict[str, float]:
 
 def bench_case(label: str, name: str, size: int, d_first: bool, repeats: int, warmup: int, modes: list[str]):
     torch.manual_seed(0)
-    base = vgzoo.create(name, img_size=size) if name.startswith("cyclegan") else vgzoo.create(name)
+    base = vgzoo.create(name, img_size=size, **SMALL) if name.startswith("cyclegan") else vgzoo.create(name, **SMALL)
     base.train().to(DEVICE)
     ref_cls = ReferencePix2PixStep if name.startswith("pix2pix") else ReferenceCycleGANStep
     steps = {}
@@ -199,10 +200,13 @@ def main() -> None:
     parser.add_argument("--section", default=None, help="RESULTS.md section to write (default: translation, "
                         "translation-cuda on CUDA)")
     parser.add_argument("--device", default="auto", help="cpu, cuda[:N] or auto (CUDA when visible)")
+    parser.add_argument("--small", action="store_true", help="8-channel networks (a dry run, not a measurement)")
     parser.add_argument("--no-write", action="store_true", help="Print only; leave RESULTS.md alone.")
     args = parser.parse_args()
     global DEVICE
     DEVICE = torch.device(resolve_device(args.device))
+    if args.small:
+        SMALL.update(ngf=8, ndf=8)
     if args.threads:
         torch.set_num_threads(args.threads)
 
