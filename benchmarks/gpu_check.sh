@@ -7,10 +7,11 @@
 # Writes OUT/ (default ./gpu-out): env.json, steps.log, one log per step, JSON per measurement, summary.json, and
 # the "gpu" section of RESULTS.md (benchmarks/RESULTS.md; with --tiny or a non-CUDA device OUT/RESULTS.md, so a
 # dry run never touches the committed results). Every step runs under a timeout clipped to what is left of
-# DEADLINE seconds; a failing step is logged and the script goes on.
+# DEADLINE seconds (--tiny: 4x longer step limits, for a CPU dry run); a failing step is logged and the script
+# goes on.
 # Needs (offline): torch (CUDA build), torchvision, timm, kornia, scikit-learn (builtin:digits), pytest.
 set -u
-DEVICE=cuda; TINY=0; OUT=${OUT:-$PWD/gpu-out}; DEADLINE=${DEADLINE:-540}
+DEVICE=cuda; TINY=0; OUT=${OUT:-$PWD/gpu-out}; DEADLINE=${DEADLINE:-540}; SCALE=1
 while (( $# )); do
   case $1 in
     --device) DEVICE=$2; shift 2;;
@@ -26,7 +27,7 @@ mkdir -p "$OUT"; : >"$OUT/steps.log"
 T0=$(date +%s)
 log() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/steps.log"; }
 step() {  # step LIMIT NAME CMD...: run under timeout, clipped to what is left of DEADLINE
-  local lim=$1 name=$2; shift 2; local left=$(( DEADLINE - ($(date +%s) - T0) ))
+  local lim=$(( $1 * SCALE )) name=$2; shift 2; local left=$(( DEADLINE - ($(date +%s) - T0) ))
   if (( left < 15 )); then log "SKIP $name (no time left)"; return; fi
   (( lim > left )) && lim=$left
   log "START $name (${lim}s)"
@@ -35,6 +36,7 @@ step() {  # step LIMIT NAME CMD...: run under timeout, clipped to what is left o
 }
 B="--device $DEVICE --threads all --no-progress"
 if (( TINY )); then
+  SCALE=4  # the per-step limits are sized for the GPU; a CPU dry run on a shared machine gets 4x
   ATT="--seq-lens 32,64 --repeats 1 --budget 2 --heads 2"; ATT32="--seq-lens 32 --repeats 1 --budget 1 --heads 2"
   VIT="vit_ti16_scratch --vs-timm vit_tiny_patch16_224 --img-size 32 --batch-size 2 --repeats 1 --warmup 0"
   VITT="$VIT"; SCALING="--models vit_ti16_scratch --sizes 32,64 --batch-size 1 --repeats 1 --min-repeats 1 --budget 5"

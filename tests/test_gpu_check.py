@@ -45,8 +45,8 @@ def test_cpu_dry_run_completes_every_step(tmp_path):
     results = ROOT / "benchmarks" / "RESULTS.md"
     before = hashlib.sha256(results.read_bytes()).hexdigest()
     out = tmp_path / "dry"
-    res = subprocess.run(["bash", str(SCRIPT), "--device", "cpu", "--tiny", "--out", str(out), "--deadline", "900"],
-                         capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=1000)
+    res = subprocess.run(["bash", str(SCRIPT), "--device", "cpu", "--tiny", "--out", str(out), "--deadline", "2400"],
+                         capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=2500)
     steps = (out / "steps.log").read_text()
     assert res.returncode == 0, res.stdout + res.stderr
     ends = [line for line in steps.splitlines() if " END " in line]

@@ -109,7 +109,7 @@ def _grad_scaler_rows(steps: int, init_scale: float) -> list[dict[str, float]]:
             opts[k].zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(opts[k])
-            row[f"{k}_grad_norm"] = grad_norm(net.parameters())
+            row[f"{k}_grad_norm"] = float(grad_norm(net.parameters()))
             scaler.step(opts[k])
             row[f"{k}_loss"] = float(loss.detach())
         scaler.update()
