@@ -87,13 +87,14 @@ def main() -> None:
         torch.use_deterministic_algorithms(det, warn_only=True)
         torch.backends.cudnn.deterministic = det
         tag, out = ("det" if det else "default"), {}
+        # the split run must decay its learning rate over the same horizon as the whole run (schedule_steps)
         runs = {
-            "cgan+diffaugment": lambda o, s, **kw: cgan(f"{tag}/cg_{o}", s,
-                                                       options={"diffaugment": "color,translation,cutout"}, **kw),
+            "cgan+diffaugment": lambda o, s, **kw: cgan(f"{tag}/cg_{o}", s, options={
+                "diffaugment": "color,translation,cutout", "schedule_steps": steps}, **kw),
             "cyclegan_reflectpad": lambda o, s, **kw: fit(
                 "cyclegan_resnet6", Unpaired(img), f"{tmp}/{tag}/cy_{o}", steps=s, batch_size=1, seed=3,
                 device=str(dev), model_kwargs={"ngf": 8, "ndf": 8, "img_size": img}, progress=False,
-                log=lambda m: None, **kw),
+                log=lambda m: None, options={"schedule_steps": steps}, **kw),
         }
         for name, run in runs.items():
             a, b = run("a", steps).model, run("b", steps).model
