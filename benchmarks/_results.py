@@ -16,9 +16,48 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADER = "# Benchmark results\n\nEach section is written by the script it names; rerun it to refresh the section.\n"
 
 
-def machine() -> str:
-    """One line describing the machine and software the numbers come from."""
+def resolve_device(device: str | None) -> str:
+    """``auto``/None: ``cuda`` when a GPU is visible, else ``cpu``."""
+    from vgzoo.bench.defaults import resolve_device as _resolve
+
+    return _resolve(device)
+
+
+def sync(device) -> None:
+    """Wait for the device's queue (a no-op on CPU), so wall-clock timings cover the work."""
+    from vgzoo.bench.timing import synchronize
+
+    synchronize(device)
+
+
+def section(name: str, device: str) -> str:
+    """RESULTS.md section of a script: ``name`` on CPU, ``name-cuda`` on a GPU (the CPU section stays)."""
     import torch
+
+    return name if torch.device(device).type == "cpu" else f"{name}-{torch.device(device).type}"
+
+
+def precision_line(device: str, dtype: str = "float32") -> str:
+    """The settings that decide what the numbers mean: TF32, matmul precision, the SDPA kernel, bf16 units."""
+    from vgzoo.bench.report import sdpa_backend
+    from vgzoo.precision import precision_settings
+
+    p = precision_settings(device)
+    tf32 = p.get("allow_tf32_matmul")
+    return (f"device {device}, {dtype}; float32 matmul precision {p['float32_matmul_precision']}"
+            + ("" if tf32 is None else f", TF32 matmul {'on' if tf32 else 'off'}, TF32 cuDNN "
+               f"{'on' if p['allow_tf32_cudnn'] else 'off'}")
+            + f"; SDPA picks {sdpa_backend(device, dtype)}; bf16 units: {p['fast_bf16_reason']}")
+
+
+def machine(device: str = "cpu") -> str:
+    """One line describing the machine and software the numbers come from (the GPU too on CUDA)."""
+    import torch
+
+    if torch.device(device).type == "cuda":
+        props = torch.cuda.get_device_properties(torch.device(device))
+        return (f"{props.name} ({props.total_memory / 2**30:.0f} GiB, sm {props.major}.{props.minor}), CUDA "
+                f"{torch.version.cuda}, torch {torch.__version__}, Python {platform.python_version()}")
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -43,12 +82,15 @@ def iqr(xs):
     return q[2] - q[0]
 
 
-def write_section(name: str, body: str) -> Path:
-    """Replace (or append) the section ``name`` of RESULTS.md with ``body``."""
-    text = RESULTS.read_text() if RESULTS.exists() else HEADER
+def write_section(name: str, body: str, path: Path | None = None) -> Path:
+    """Replace (or append) the section ``name`` of RESULTS.md (or of ``path``) with ``body``."""
+    target = Path(path) if path is not None else RESULTS
+    text = target.read_text() if target.exists() else HEADER
     begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
     block = f"{begin}\n{body.strip()}\n{end}"
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    RESULTS.write_text(text)
-    return RESULTS
+    from vgzoo._hub import atomic_write
+
+    atomic_write(target, lambda tmp: Path(tmp).write_text(text))
+    return target

@@ -1,11 +1,12 @@
 """Augmentation throughput: batched Kornia vs per-sample torchvision, and augmentation vs training step.
 
-Run: python benchmarks/bench_augment.py [--repeats 7] [--device cpu]
+Run: python benchmarks/bench_augment.py [--repeats 7] [--device cpu|cuda] [--workers N]
 
 Part 1. The vgzoo classification pipeline (Kornia, batched: RandomResizedCrop 224, flip, ColorJitter 0.4
 with torchvision's formulas, normalise, RandomErasing 0.25) against a torchvision.transforms.v2 pipeline
-doing the same operations one sample at a time (what a DataLoader worker does), batch 64 of 256 px float
-images. On CPU the pipeline runs its per-image stages in sub-batches (its default); the same pipeline with
+doing the same operations one sample at a time in DataLoader workers on the CPU (``--workers``; 0 = in the main
+process), the batch then copied to the device from pinned memory: the usual torchvision input pipeline. Batch 64
+of 256 px float images; Kornia gets the same images already on the device. On CPU the pipeline runs its per-image stages in sub-batches (its default); the same pipeline with
 the whole batch in one Kornia call is timed alongside.
 
 Part 2. Each family's augmentation (``create_transform(model)``) against its model's training step at the
@@ -26,7 +27,7 @@ import warnings
 from collections.abc import Callable
 
 import torch
-from _results import iqr, machine, median, write_section
+from _results import iqr, machine, median, precision_line, resolve_device, section, write_section
 from tqdm import tqdm
 
 import vgzoo
@@ -39,6 +40,19 @@ warnings.filterwarnings("ignore", category=UserWarning)
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+class _PerSample(torch.utils.data.Dataset):
+    """CPU images through a per-sample transform, as a torchvision input pipeline feeds a DataLoader."""
+
+    def __init__(self, images: torch.Tensor, transform) -> None:
+        self.images, self.transform = images, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.transform(self.images[i])
 
 
 def timed(fn: Callable[[], object], device: torch.device) -> float:
@@ -64,12 +78,13 @@ def alternate(contenders: dict[str, Callable[[], object]], repeats: int, device:
 # ---------------------------------------------------------------- part 1
 
 
-def kornia_vs_torchvision(repeats: int, device: torch.device) -> tuple[list[str], dict]:
+def kornia_vs_torchvision(repeats: int, device: torch.device, workers: int = 0, batch: int = 64, size: int = 224,
+                          src: int = 256) -> tuple[list[str], dict]:
     from torchvision.transforms import v2
 
-    batch, size, src = 64, 224, 256
     mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-    x = torch.rand(batch, 3, src, src, device=device)
+    x_cpu = torch.rand(batch, 3, src, src)
+    x = x_cpu.to(device)
     kornia_t = ClassificationTrainTransform(input_size=(3, size, size), mean=mean, std=std, interpolation="bilinear",
                                            color_jitter=0.4, re_prob=0.25)
     tv_t = v2.Compose([
@@ -84,20 +99,25 @@ def kornia_vs_torchvision(repeats: int, device: torch.device) -> tuple[list[str]
     contenders = {"vgzoo (Kornia, batched)": lambda: kornia_t(x)}
     if device.type == "cpu":
         contenders[f"vgzoo, one Kornia call for all {batch}"] = lambda: whole_t(x)
-    times = alternate({
-        **contenders,
-        "torchvision v2 (per sample)": lambda: torch.stack([tv_t(img) for img in x]),
-    }, repeats, device, "kornia vs torchvision")
+    loader = torch.utils.data.DataLoader(_PerSample(x_cpu, tv_t), batch_size=batch, num_workers=workers,
+                                         pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+
+    def torchvision_loader():
+        for images in loader:
+            images.to(device, non_blocking=True)
+
+    tv_name = f"torchvision v2 (per sample, DataLoader on CPU, {workers} workers)"
+    times = alternate({**contenders, tv_name: torchvision_loader}, repeats, device, "kornia vs torchvision")
     rows = ["| pipeline | median s / batch | IQR (s) | images/s |", "| --- | --- | --- | --- |"]
     ips = {}
     for name, ts in times.items():
         ips[name] = batch / median(ts)
         rows.append(f"| {name} | {median(ts):.3f} | {iqr(ts):.3f} | {ips[name]:.0f} |")
         print(f"{name:32s} {median(ts):.3f} s/batch  {ips[name]:.0f} img/s")
-    ratio = ips["vgzoo (Kornia, batched)"] / ips["torchvision v2 (per sample)"]
+    ratio = ips["vgzoo (Kornia, batched)"] / ips[tv_name]
     rows.append(f"\nKornia batched / torchvision per-sample: **{ratio:.2f}x** (batch {batch}, {src} px in, {size} px out).")
     print(f"ratio {ratio:.2f}x")
-    return rows, {"ratio": ratio}
+    return rows, {"ratio": ratio, "images_per_s": ips, "workers": workers, "batch": batch}
 
 
 # ---------------------------------------------------------------- part 2
@@ -199,23 +219,32 @@ def family_vs_step(repeats: int, device: torch.device) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="auto", help="cpu, cuda[:N] or auto (CUDA when visible)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="DataLoader workers of the torchvision baseline (default: 0 on CPU, one per core up "
+                             "to 8 on CUDA)")
+    parser.add_argument("--batch", type=int, default=64, help="part 1 batch")
+    parser.add_argument("--part1-only", action="store_true", help="skip the per-family comparison")
+    parser.add_argument("--no-write", action="store_true", help="print only, do not update RESULTS.md")
+    parser.add_argument("--json", default=None, help="also write part 1's numbers to this JSON file")
     args = parser.parse_args()
-    device = torch.device(args.device)
+    device = torch.device(resolve_device(args.device))
+    workers = args.workers if args.workers is not None else (0 if device.type == "cpu" else min(8, os.cpu_count() or 1))
     torch.manual_seed(0)
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
-    part1, _ = kornia_vs_torchvision(args.repeats, device)
-    part2 = family_vs_step(args.repeats, device)
+    part1, summary = kornia_vs_torchvision(args.repeats, device, workers, args.batch)
+    part2 = [] if args.part1_only else family_vs_step(args.repeats, device)
     elapsed = time.perf_counter() - start
     load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores"
     body = "\n".join([
         "## Augmentation throughput (`benchmarks/bench_augment.py`)",
         "",
-        f"Command: `python benchmarks/bench_augment.py --repeats {args.repeats} --device {device.type}`; "
-        f"{args.repeats} alternating repeats after one warm-up each, medians; {elapsed:.0f} s in all. "
-        f"Device: {device.type}. Machine: {machine()}. The machine is shared by several engineers ({load}), "
-        "so absolute numbers are noisy: read the ratios.",
+        f"Command: `python benchmarks/bench_augment.py --repeats {args.repeats} --device {device.type} --workers "
+        f"{workers}`; {args.repeats} alternating repeats after one warm-up each, medians; {elapsed:.0f} s in all. "
+        f"Device: {device.type}. Machine: {machine(str(device))}. Precision: {precision_line(str(device))}. "
+        + (f"The machine is shared by several engineers ({load}), so absolute numbers are noisy: read the ratios."
+            if device.type == "cpu" else f"CPU: {machine()} ({load})."),
         "",
         "### Batched Kornia vs per-sample torchvision.transforms.v2 (same operations)",
         "",
@@ -235,7 +264,15 @@ def main() -> None:
         "",
         *part2,
     ])
-    print(f"wrote {write_section('augment', body)}")
+    if args.json:
+        import json
+
+        with open(args.json, "w") as fh:
+            json.dump({"device": str(device), "machine": machine(str(device)), **summary}, fh, indent=2)
+    if args.no_write:
+        print(body)
+    else:
+        print(f"wrote {write_section(section('augment', str(device)), body)}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ The "reference-order" steps follow pytorch-CycleGAN-and-pix2pix: CycleGAN runs s
 updates each discriminator with separate real and fake passes; pix2pix runs the generator once, updates D
 (fake pass, real pass) then G. vgzoo's steps call the models' ``generator_loss`` / ``discriminator_loss``
 (three batched generator calls and one call per discriminator for instance-norm CycleGAN), in fp32 and under
-bf16 autocast. All variants start from the same weights, run in one process and alternate, batch 1, CPU.
+bf16 autocast. All variants start from the same weights, run in one process and alternate, batch 1, on the CPU
+or ``--device cuda`` (timings synchronised; section "translation-cuda").
 The bf16 losses are compared with fp32 on identical weights and inputs (pools off).
 
     python benchmarks/bench_translation_step.py                 # 128 px and 256 px, 7 repeats (~5 min idle)
@@ -22,11 +23,13 @@ import time
 
 import torch
 import torch.nn.functional as F
-from _results import iqr, machine, median, write_section
+from _results import iqr, machine, median, precision_line, resolve_device, section, sync, write_section
 from tqdm import tqdm
 
 import vgzoo
 
+DEVICE = torch.device("cpu")
+SMALL: dict = {}  # --small: 8-channel networks, for dry runs
 
 def adam(params):
     return torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999))
@@ -48,7 +51,7 @@ class ReferenceCycleGANStep:
 
     def __call__(self, batch, autocast: bool = False) -> None:
         m, a, b = self.m, batch["A"], batch["B"]
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+        ctx = torch.autocast(DEVICE.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
         with ctx:
             fake_b = m.G_AB(a)
             rec_a = m.G_BA(fake_b)
@@ -87,7 +90,7 @@ class ReferencePix2PixStep:
 
     def __call__(self, batch, autocast: bool = False) -> None:
         m, a, b = self.m, batch["A"], batch["B"]
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+        ctx = torch.autocast(DEVICE.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
         with ctx:
             fake_b = m.generator(a)
         set_requires_grad([m.discriminator], True)
@@ -118,7 +121,7 @@ class VgzooStep:
         self.opt_d = adam(model.discriminator_parameters())
 
     def __call__(self, batch, autocast: bool = False) -> None:
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+        ctx = torch.autocast(DEVICE.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
         order = [("d", self.m.discriminator_loss, self.opt_d), ("g", self.m.generator_loss, self.opt_g)]
         for _, loss_fn, opt in order if self.d_first else order[::-1]:
             opt.zero_grad(set_to_none=True)
@@ -131,14 +134,14 @@ class VgzooStep:
 def loss_deviation(name: str, size: int) -> dict[str, float]:
     """Relative deviation of every logged loss under bf16 autocast from fp32 (same weights, inputs, no pool)."""
     torch.manual_seed(0)
-    model = vgzoo.create(name, pool_size=0).train()
+    model = vgzoo.create(name, pool_size=0, **SMALL).train().to(DEVICE)
     for module in model.modules():  # dropout masks would differ between the runs; precision is the question
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
-    batch = {k: v[..., :size, :size] for k, v in model.example_batch(1).items()}
+    batch = {k: v[..., :size, :size].to(DEVICE) for k, v in model.example_batch(1).items()}
     out = {}
     for autocast in (False, True):
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+        ctx = torch.autocast(DEVICE.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
         m = copy.deepcopy(model)  # identical batch-norm statistics
         with ctx:
             if name.startswith("pix2pix"):
@@ -154,8 +157,8 @@ def loss_deviation(name: str, size: int) -> dict[str, float]:
 
 def bench_case(label: str, name: str, size: int, d_first: bool, repeats: int, warmup: int, modes: list[str]):
     torch.manual_seed(0)
-    base = vgzoo.create(name, img_size=size) if name.startswith("cyclegan") else vgzoo.create(name)
-    base.train()
+    base = vgzoo.create(name, img_size=size, **SMALL) if name.startswith("cyclegan") else vgzoo.create(name, **SMALL)
+    base.train().to(DEVICE)
     ref_cls = ReferencePix2PixStep if name.startswith("pix2pix") else ReferenceCycleGANStep
     steps = {}
     for mode in modes:
@@ -165,7 +168,7 @@ def bench_case(label: str, name: str, size: int, d_first: bool, repeats: int, wa
         steps[mode] = (ref_cls(model) if mode.startswith("reference") else VgzooStep(model, d_first),
                        mode.endswith("bf16"))
     torch.manual_seed(1)
-    batch = {k: v[:1] for k, v in base.example_batch(1).items()}
+    batch = {k: v[:1].to(DEVICE) for k, v in base.example_batch(1).items()}
     times = {mode: [] for mode in modes}
     total = (warmup + repeats) * len(modes)
     with tqdm(total=total, desc=label, unit="step", leave=False) as bar:
@@ -173,8 +176,10 @@ def bench_case(label: str, name: str, size: int, d_first: bool, repeats: int, wa
             order = modes if r % 2 == 0 else modes[::-1]  # alternate, and alternate who goes first
             for mode in order:
                 step, autocast = steps[mode]
+                sync(DEVICE)
                 t0 = time.perf_counter()
                 step(batch, autocast)
+                sync(DEVICE)
                 dt = time.perf_counter() - t0
                 if r >= warmup:
                     times[mode].append(dt)
@@ -192,9 +197,16 @@ def main() -> None:
                         help="pix2pix_unet (256) or pix2pix_unet128 (128)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's). On a loaded machine 1 avoids OpenMP stalls.")
-    parser.add_argument("--section", default="translation", help="RESULTS.md section to write")
+    parser.add_argument("--section", default=None, help="RESULTS.md section to write (default: translation, "
+                        "translation-cuda on CUDA)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda[:N] or auto (CUDA when visible)")
+    parser.add_argument("--small", action="store_true", help="8-channel networks (a dry run, not a measurement)")
     parser.add_argument("--no-write", action="store_true", help="Print only; leave RESULTS.md alone.")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(resolve_device(args.device))
+    if args.small:
+        SMALL.update(ngf=8, ndf=8)
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -232,10 +244,13 @@ def main() -> None:
         + (f" --repeats {args.repeats}" if args.repeats != 7 else "")
         + (f" --threads {args.threads}" if args.threads else "")
         + (" --no-pix2pix" if args.no_pix2pix else "")
-        + (f" --pix2pix-size {args.pix2pix_size}" if args.pix2pix_size != 256 else "") + "`"
+        + (f" --pix2pix-size {args.pix2pix_size}" if args.pix2pix_size != 256 else "")
+        + (f" --device {DEVICE}" if DEVICE.type != "cpu" else "") + "`"
         + f" ({args.repeats} timed repeats after {args.warmup} warm-up, variants alternating in one process,"
-        f" batch 1, CPU; {elapsed / 60:.1f} min). Machine: {machine()}. **A shared 2-core machine** that other"
-        " jobs were loading while this ran: absolute times are inflated and noisy; read the medians and ratios.",
+        f" batch 1, {DEVICE}; {elapsed / 60:.1f} min). Machine: {machine(str(DEVICE))}. Precision: "
+        f"{precision_line(str(DEVICE))}. "
+        + ("**A shared 2-core machine** that other jobs were loading while this ran: absolute times are inflated"
+           " and noisy; read the medians and ratios." if DEVICE.type == "cpu" else ""),
         "",
         "A full step updates both generators and both discriminators (Adam). *reference fp32*: the reference's order"
         " of operations written out in the benchmark (CycleGAN: six separate generator passes, separate real/fake D"
@@ -260,7 +275,7 @@ def main() -> None:
     ])
     print(body)
     if not args.no_write:
-        write_section(args.section, body)
+        write_section(args.section or section("translation", str(DEVICE)), body)
 
 
 if __name__ == "__main__":

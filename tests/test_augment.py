@@ -432,3 +432,68 @@ def test_range_check_can_be_turned_off():
     assert t(torch.rand(2, 3, 20, 20) * 2).shape == (2, 3, 16, 16)
     with pytest.raises(AugmentInputError):  # the dtype check stays
         t(torch.zeros(2, 3, 20, 20, dtype=torch.uint8))
+
+
+# ---------------------------------------------------------------- device, dtype and the GPU paths (on CPU)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_every_pipeline_keeps_device_and_dtype_and_the_global_rng(dtype):
+    x, y = torch.rand(4, 3, 40, 40, dtype=dtype), torch.arange(4)
+    cases = [(create_transform(CLS, seed=1, mixup=True, cutmix=True, label_smoothing=0.1), (x, y)),
+             (create_transform(CLS, train=False, seed=1), (x,)),
+             (create_transform(PAIRED, seed=1), (x, x)), (create_transform(UNPAIRED, seed=1), (x, x)),
+             (DiffAugment(seed=1), (x * 2 - 1,))]
+    for t, args in cases:
+        torch.manual_seed(0)
+        expected = torch.rand(3)
+        torch.manual_seed(0)
+        out = t(*args)
+        assert torch.equal(torch.rand(3), expected), type(t).__name__  # global CPU stream untouched
+        images = out[0] if isinstance(out, tuple) else out
+        assert images.dtype == dtype and images.device == x.device, type(t).__name__
+        assert torch.isfinite(images.float()).all()
+        if isinstance(out, tuple) and out[1].dim() == 2:
+            assert out[1].dtype == torch.float32  # soft targets stay fp32 for the loss
+        elif isinstance(out, tuple):
+            assert out[1].dtype == dtype and out[1].device == x.device
+
+
+def test_batched_crop_cuts_the_boxes_kornia_draws():
+    import kornia.augmentation as K
+
+    from vgzoo.augment.paired import batched_crop
+
+    crop = K.RandomCrop((5, 3))
+    x = torch.rand(6, 2, 9, 8)
+    params = crop.forward_parameters(x.shape)
+    corner = params["src"][:, 0].long()
+    assert torch.equal(batched_crop(x, corner[:, 1], corner[:, 0], 5, 3), crop(x, params=params))
+
+
+def test_classification_batched_crop_draws_the_same_boxes_as_the_slice_crop():
+    t = create_transform(CLS, seed=3)
+    assert t.crop.flags["cropping_mode"] == "slice" and t.crop_batched.flags["cropping_mode"] == "resample"
+    shape = (4, 3, 40, 40)
+    torch.manual_seed(5)
+    a = t.crop.forward_parameters(shape)
+    torch.manual_seed(5)
+    b = t.crop_batched.forward_parameters(shape)
+    assert torch.equal(a["src"], b["src"])
+    x = torch.rand(*shape)
+    sliced, warped = t.crop(x, params=a), t.crop_batched(x, params=b)
+    assert sliced.shape == warped.shape and (sliced - warped).abs().mean() < 0.05  # same boxes, other resampler
+
+
+def test_one_hot_by_scatter_and_normalise_stats_cached_per_device():
+    from vgzoo.augment import _checks
+    from vgzoo.augment.classification import one_hot
+
+    y = torch.tensor([3, 0, 9])
+    assert torch.equal(one_hot(y, 10, torch.float32), torch.nn.functional.one_hot(y, 10).float())
+    x = torch.rand(2, 3, 4, 4)
+    _checks.normalize(x, (0.1, 0.2, 0.3), (0.5, 0.5, 0.5))
+    hits = _checks._device_stats.cache_info().hits
+    out = _checks.normalize(x, (0.1, 0.2, 0.3), (0.5, 0.5, 0.5))
+    assert _checks._device_stats.cache_info().hits == hits + 2  # no new tensor (on a GPU: no H2D copy) per call
+    assert torch.allclose(out, (x - torch.tensor([0.1, 0.2, 0.3]).view(1, 3, 1, 1)) / 0.5)

@@ -289,3 +289,51 @@ def test_cli_bench_end_to_end(tmp_path):
     assert result.exit_code == 2 and "--sizes" in result.output
     result = runner.invoke(cli, ["bench", "model", "not_a_model_anywhere", "--out", str(out)])
     assert result.exit_code == 1 and "unknown model" in result.output
+
+
+def test_peak_is_robust_and_no_row_exceeds_it():
+    from vgzoo.bench.flops import clip_to_peak, measure_matmul_peak
+
+    assert measure_matmul_peak("cpu", torch.float32, sizes=(32, 64), repeats=2) > 0
+    doc = {"dtype": "bfloat16", "matmul_peak_flops": 100e9, "notes": [],
+           "rows": [{"model": "a", "flops_per_s": 50e9, "pct_of_peak": 50.0},
+                    {"model": "fused", "flops_per_s": 103e9, "pct_of_peak": 103.0},
+                    {"model": "nothing counted", "flops_per_s": None, "pct_of_peak": None}]}
+    clip_to_peak(doc)
+    assert doc["matmul_peak_flops"] == 103e9 and doc["matmul_peak_measured_flops"] == 100e9
+    assert [r["pct_of_peak"] for r in doc["rows"]] == [pytest.approx(100 * 50 / 103), 100.0, None]
+    assert "fused" in doc["notes"][0] and "bfloat16" in doc["notes"][0]
+
+
+def test_bf16_run_records_device_dtype_precision_and_a_same_dtype_peak(monkeypatch):
+    seen = []
+    real = attn_mod.measure_matmul_peak
+    monkeypatch.setattr(attn_mod, "measure_matmul_peak",
+                        lambda dev, dtype: seen.append(dtype) or real(dev, dtype, sizes=(64,), repeats=1))
+    doc = run_attention([32, 64], operators=["naive", "sdpa_flash", "sdpa_efficient"], modes=["forward"],
+                        dtype="bfloat16", repeats=1, warmup=0, budget_s=None, progress=False)
+    assert seen == [torch.bfloat16] and doc["dtype"] == "bfloat16" and doc["device"] == "cpu"
+    assert all(r["pct_of_peak"] is None or r["pct_of_peak"] <= 100 for r in doc["rows"])
+    assert doc["sdpa_backend"] in ("FLASH_ATTENTION", "MATH")
+    assert {"allow_tf32_matmul", "float32_matmul_precision", "sdpa_enabled", "fast_bf16"} <= set(doc["precision"])
+    assert "CUDA kernels only" in doc["operators"]["sdpa_efficient"]["reason"]
+    assert "matmul peak" in format_table(doc) and "SDPA picks" in format_table(doc)
+
+
+def test_bench_defaults_follow_the_device(monkeypatch):
+    from vgzoo.bench.defaults import bench_defaults, resolve_device
+
+    assert bench_defaults("attention", "cpu")["dtype"] == "float32"
+    cuda = bench_defaults("attention", "cuda:0")
+    assert cuda["dtype"] == "bfloat16" and max(cuda["seq_lens"]) == 16384
+    scaling = bench_defaults("scaling", "cuda")
+    assert scaling["batch_size"] >= 16 and max(scaling["sizes"]) > 1086 and scaling["amp_dtype"] == "bfloat16"
+    assert bench_defaults("model", "cuda")["batch_size"] >= 128
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu" and resolve_device("cuda:1") == "cuda:1"
+
+
+@pytest.mark.parametrize("args", [["bench"], ["bench", "scaling"], ["bench", "attention"], ["bench", "model", "x"]])
+def test_every_bench_command_takes_device(args):
+    res = CliRunner().invoke(cli, [*args, "--help"])
+    assert res.exit_code == 0 and "--device" in res.output, res.output

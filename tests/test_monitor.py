@@ -91,3 +91,62 @@ def test_nan_stops_keeps_last_good_checkpoint_and_fails(tmp_path):
 
     weights = load_state_dict(out / "checkpoints" / "step_4" / "model.safetensors")
     assert all(torch.isfinite(v).all() for v in weights.values())
+
+
+def _grad_scaler_rows(steps: int, init_scale: float) -> list[dict[str, float]]:
+    """The log rows of a real fp16-style GradScaler loop on CPU (the trainer's _backward_step, G and D)."""
+    from vgzoo.train.recipes import grad_norm
+
+    torch.manual_seed(0)
+    nets = {"G": torch.nn.Linear(4, 4), "D": torch.nn.Linear(4, 1)}
+    opts = {k: torch.optim.SGD(n.parameters(), lr=1e-6) for k, n in nets.items()}
+    scaler = torch.amp.GradScaler("cpu", init_scale=init_scale, growth_interval=1000)
+    rows = []
+    for _ in range(steps):
+        row = {}
+        for k, net in nets.items():
+            loss = net(100 * torch.randn(8, 4)).pow(2).mean()
+            opts[k].zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opts[k])
+            row[f"{k}_grad_norm"] = float(grad_norm(net.parameters()))
+            scaler.step(opts[k])
+            row[f"{k}_loss"] = float(loss.detach())
+        scaler.update()
+        rows.append(row)
+    return rows
+
+
+def test_grad_scaler_overflow_rows_are_skipped_steps_not_divergence(tmp_path):
+    # At 2^127 the scaled gradients overflow fp32: the scaler skips and halves until they fit (a dozen steps).
+    rows = _grad_scaler_rows(30, 2.0**127)
+    skipped = [r for r in rows if not all(map(torch.isfinite, map(torch.tensor, r.values())))]
+    assert skipped and all(mon.skipped_overflow(r) for r in skipped)
+    assert all(map(torch.isfinite, map(torch.tensor, rows[-1].values())))  # the scaler recovered
+    strict = GANHealthMonitor(log=None)
+    assert strict.update(1, rows[0])[0].severity == "fatal"  # without a scaler, Inf is divergence (unchanged)
+    m = GANHealthMonitor(path=tmp_path / "health.json", log=None, grad_scaler=True)
+    for i, r in enumerate(rows, 1):
+        assert not m.update(i, r), r
+    assert m.status == "healthy" and m.skipped_steps == len(skipped) and m.consecutive_skips == 0
+    assert all(map(torch.isfinite, map(torch.tensor, m.grad_norms)))  # skipped norms kept out of the history
+    m.write()
+    assert json.loads((tmp_path / "health.json").read_text())["amp_skipped_steps"] == len(skipped)
+    twin = GANHealthMonitor(log=None, grad_scaler=True)
+    twin.load_state_dict(json.loads(json.dumps(m.state_dict())))
+    assert twin.skipped_steps == m.skipped_steps
+
+
+def test_grad_scaler_run_still_fails_on_a_nan_loss_and_on_endless_overflow():
+    m = GANHealthMonitor(log=None, grad_scaler=True)
+    fatal = m.update(1, {"D_loss": float("nan"), "D_grad_norm": float("nan")})
+    assert fatal[0].kind == "nonfinite" and fatal[0].severity == "fatal"
+    m = GANHealthMonitor(MonitorConfig(max_skipped_steps=5), log=None, grad_scaler=True)
+    row = {"G_loss": 0.7, "G_grad_norm": float("inf"), "D_loss": 1.3, "D_grad_norm": float("inf")}
+    assert all(not m.update(i, row) for i in range(1, 5))
+    fatal = m.update(5, row)
+    assert fatal[0].kind == "amp_overflow" and fatal[0].severity == "fatal" and m.status == "failed"
+    assert any("bf16" in r for r in fatal[0].remedies)
+    # an old checkpoint's monitor state (before the AMP fix) still loads
+    old = {k: v for k, v in m.state_dict().items() if k not in ("skipped_steps", "consecutive_skips")}
+    GANHealthMonitor(log=None).load_state_dict(old)

@@ -350,6 +350,9 @@ def _threads_option(value: str) -> int | str | None:
     return n
 
 
+_BENCH_DEVICE = click.option("--device", default="auto", show_default=True,
+                             help="cpu, cuda, cuda:N or auto (CUDA when a GPU is visible); sizes, batch and dtype "
+                                  "defaults follow the device (docs/bench.md).")
 _BENCH_THREADS = click.option("--threads", default="auto", show_default=True,
                               help="torch threads: N, 'all' (torch's default) or 'auto' (1 when the load average "
                                    "is above half the cores, where more threads only contend; else all).")
@@ -360,30 +363,38 @@ _BENCH_THREADS = click.option("--threads", default="auto", show_default=True,
 @_BENCH_JSON
 @click.option("--budget", type=float, default=140.0, show_default=True,
               help="Seconds the default sweep aims for (repeats shrink to fit, never below 5).")
+@_BENCH_DEVICE
 @_BENCH_THREADS
 @_BENCH_PROGRESS
 @click.pass_context
-def bench_cmd(ctx: click.Context, out: str, as_json: bool, budget: float, threads: str, progress: bool) -> None:
+def bench_cmd(ctx: click.Context, out: str, as_json: bool, budget: float, device: str, threads: str,
+              progress: bool) -> None:
     """Measure attention's O(S^2) cost against convolution throughput.
 
     Bare `vgzoo bench` runs the default scaling sweep (vit_ti16_scratch, vit_s16_scratch, the cyclegan_resnet6
-    generator and timm's resnet50, batch 1, 64..448 px; about 2-3 minutes on 2 CPU cores). Ctrl-C keeps and writes
-    what was measured so far.
+    generator and timm's resnet50, batch 1, 64..448 px; about 2-3 minutes on 2 CPU cores; on a GPU, bf16, batch 16,
+    224..1120 px and ViT-B too). Ctrl-C keeps and writes what was measured so far.
     """
     if ctx.invoked_subcommand is not None:
         return
+    from .bench.defaults import bench_defaults, resolve_device
     from .bench.scaling import run_scaling
 
-    _bench_finish(run_scaling(budget_s=budget, num_threads=_threads_option(threads), progress=progress), out, as_json)
+    device = resolve_device(device)
+    d = bench_defaults("scaling", device)
+    _bench_finish(run_scaling(d["models"], d["sizes"], batch_size=d["batch_size"], amp_dtype=d["amp_dtype"],
+                              device=device, budget_s=budget, num_threads=_threads_option(threads),
+                              progress=progress), out, as_json)
 
 
 @bench_cmd.command("scaling")
 @click.option("--models", default=None, help="Comma-separated vgzoo names or timm:NAME "
-              "(default: vit_ti16_scratch,vit_s16_scratch,cyclegan_resnet6,resnet50).")
-@click.option("--sizes", default="64,128,192,256,320,384,448", show_default=True, help="Image sides in px.")
-@click.option("--batch-size", type=int, default=1, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--amp-dtype", type=click.Choice(["bfloat16", "float16"]), default=None, help="Autocast (default fp32).")
+              "(default: vit_ti16_scratch,vit_s16_scratch,cyclegan_resnet6,resnet50; on CUDA timm's ViT-B too).")
+@click.option("--sizes", default=None, help="Image sides in px (default: 64..448 on CPU, 224..1120 on CUDA).")
+@click.option("--batch-size", type=int, default=None, help="Images per forward (default: 1 on CPU, 16 on CUDA).")
+@_BENCH_DEVICE
+@click.option("--amp-dtype", type=click.Choice(["bfloat16", "float16", "float32"]), default=None,
+              help="Autocast dtype (default: float32 on CPU, bfloat16 on CUDA).")
 @click.option("--repeats", type=int, default=15, show_default=True, help="Most timed forwards per point.")
 @click.option("--min-repeats", type=int, default=5, show_default=True, help="Fewest timed forwards per point.")
 @click.option("--budget", type=float, default=140.0, show_default=True, help="Seconds to aim for; 0 = no cap.")
@@ -391,59 +402,69 @@ def bench_cmd(ctx: click.Context, out: str, as_json: bool, budget: float, thread
 @_BENCH_JSON
 @_BENCH_THREADS
 @_BENCH_PROGRESS
-def bench_scaling_cmd(models: str | None, sizes: str, batch_size: int, device: str, amp_dtype: str | None,
+def bench_scaling_cmd(models: str | None, sizes: str | None, batch_size: int | None, device: str, amp_dtype: str | None,
                       repeats: int, min_repeats: int, budget: float, out: str, as_json: bool, threads: str,
                       progress: bool) -> None:
     """Time, FLOPs, attention share and memory of models over image sizes; log-log fits and crossovers."""
-    from .bench.scaling import DEFAULT_MODELS, run_scaling
+    from .bench.defaults import bench_defaults, resolve_device
+    from .bench.scaling import run_scaling
 
-    names = [m for m in models.replace(" ", "").split(",") if m] if models else list(DEFAULT_MODELS)
-    doc = run_scaling(names, _int_list(sizes, "--sizes"), batch_size=batch_size, device=device, amp_dtype=amp_dtype,
+    device = resolve_device(device)
+    d = bench_defaults("scaling", device)
+    names = [m for m in models.replace(" ", "").split(",") if m] if models else list(d["models"])
+    sizes_ = _int_list(sizes, "--sizes") if sizes else list(d["sizes"])
+    amp_dtype = d["amp_dtype"] if amp_dtype is None else (None if amp_dtype == "float32" else amp_dtype)
+    doc = run_scaling(names, sizes_, batch_size=batch_size or d["batch_size"], device=device, amp_dtype=amp_dtype,
                       repeats=repeats, min_repeats=min(min_repeats, repeats), budget_s=budget or None,
                       num_threads=_threads_option(threads), progress=progress)
     _bench_finish(doc, out, as_json)
 
 
 @bench_cmd.command("attention")
-@click.option("--seq-lens", default="256,384,512,768,1024,1536,2048", show_default=True, help="Sequence lengths S.")
+@click.option("--seq-lens", default=None, help="Sequence lengths S (default: 256..2048 on CPU, 256..16384 on CUDA).")
 @click.option("--operators", default=None,
               help="Comma-separated subset of naive,sdpa_math,sdpa_flash,sdpa_efficient,sdpa_cudnn (default: all).")
 @click.option("--modes", default="forward,forward_backward", show_default=True)
 @click.option("--batch-size", type=int, default=1, show_default=True)
-@click.option("--heads", type=int, default=6, show_default=True)
+@click.option("--heads", type=int, default=None, help="h (default: 6 = ViT-S on CPU, 12 = ViT-B on CUDA).")
 @click.option("--head-dim", type=int, default=64, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
+@_BENCH_DEVICE
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default=None,
+              help="Element type (default: float32 on CPU, bfloat16 on CUDA, where flash/cuDNN need it).")
 @click.option("--repeats", type=int, default=7, show_default=True)
 @click.option("--budget", type=float, default=50.0, show_default=True, help="Seconds of timing to aim for; 0 = no cap.")
 @_BENCH_OUT
 @_BENCH_JSON
 @_BENCH_THREADS
 @_BENCH_PROGRESS
-def bench_attention_cmd(seq_lens: str, operators: str | None, modes: str, batch_size: int, heads: int, head_dim: int,
-                        device: str, dtype: str, repeats: int, budget: float, out: str, as_json: bool,
+def bench_attention_cmd(seq_lens: str | None, operators: str | None, modes: str, batch_size: int, heads: int | None,
+                        head_dim: int, device: str, dtype: str | None, repeats: int, budget: float, out: str, as_json: bool,
                         threads: str, progress: bool) -> None:
     """Naive softmax(QK^T/sqrt(d))V against scaled_dot_product_attention per backend, over S."""
     from .bench.attention import run_attention
+    from .bench.defaults import bench_defaults, resolve_device
 
+    device = resolve_device(device)
+    d = bench_defaults("attention", device)
     ops = [o for o in operators.replace(" ", "").split(",") if o] if operators else None
-    doc = run_attention(_int_list(seq_lens, "--seq-lens"), operators=ops,
+    doc = run_attention(_int_list(seq_lens, "--seq-lens") if seq_lens else list(d["seq_lens"]), operators=ops,
                         modes=[m for m in modes.replace(" ", "").split(",") if m], batch_size=batch_size,
-                        heads=heads, head_dim=head_dim, device=device, dtype=dtype, repeats=repeats,
+                        heads=heads or d["heads"], head_dim=head_dim, device=device, dtype=dtype or d["dtype"],
+                        repeats=repeats,
                         budget_s=budget or None, num_threads=_threads_option(threads), progress=progress)
     _bench_finish(doc, out, as_json)
 
 
 @bench_cmd.command("model")
 @click.argument("name")
-@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--batch-size", type=int, default=None, help="Samples per step (default: 8 on CPU, 256 on CUDA).")
 @click.option("--img-size", type=int, default=None, help="Square input side (default: the model's).")
 @click.option("--train/--infer", default=False, help="Time a training step or inference (default).")
-@click.option("--amp", is_flag=True, help="Autocast (see --amp-dtype).")
+@click.option("--amp/--no-amp", default=None, help="Autocast (see --amp-dtype; default: off on CPU, on on CUDA).")
 @click.option("--amp-dtype", type=click.Choice(["bfloat16", "float16"]), default="bfloat16", show_default=True)
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model first.")
 @click.option("--channels-last", is_flag=True, help="NHWC memory format.")
-@click.option("--device", default="cpu", show_default=True)
+@_BENCH_DEVICE
 @click.option("--vs-timm", default=None, metavar="TIMM_NAME", help="A timm model timed alternately in the same run.")
 @click.option("--repeats", type=int, default=10, show_default=True)
 @click.option("--warmup", type=int, default=2, show_default=True)
@@ -451,13 +472,17 @@ def bench_attention_cmd(seq_lens: str, operators: str | None, modes: str, batch_
 @_BENCH_JSON
 @_BENCH_THREADS
 @_BENCH_PROGRESS
-def bench_model_cmd(name: str, batch_size: int, img_size: int | None, train: bool, amp: bool, amp_dtype: str,
+def bench_model_cmd(name: str, batch_size: int | None, img_size: int | None, train: bool, amp: bool | None, amp_dtype: str,
                     compile_: bool, channels_last: bool, device: str, vs_timm: str | None, repeats: int, warmup: int,
                     out: str, as_json: bool, threads: str, progress: bool) -> None:
     """Inference or training-step throughput of NAME (a vgzoo model or timm:NAME), like timm's benchmark.py."""
+    from .bench.defaults import bench_defaults, resolve_device
     from .bench.model import run_model
 
-    doc = run_model(name, batch_size=batch_size, img_size=img_size, train=train, amp=amp, amp_dtype=amp_dtype,
+    device = resolve_device(device)
+    d = bench_defaults("model", device)
+    doc = run_model(name, batch_size=batch_size or d["batch_size"], img_size=img_size, train=train,
+                    amp=d["amp"] if amp is None else amp, amp_dtype=amp_dtype,
                     compile=compile_, channels_last=channels_last, device=device, vs_timm=vs_timm, repeats=repeats,
                     warmup=warmup, num_threads=_threads_option(threads), progress=progress)
     _bench_finish(doc, out, as_json)

@@ -17,6 +17,7 @@ Kornia 0.9 facts this module designs around:
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -109,18 +110,27 @@ def channel_stats(values: Sequence[float] | float, channels: int, name: str) -> 
     return torch.tensor(vals).view(1, channels, 1, 1)
 
 
+@functools.lru_cache(maxsize=64)
+def _device_stats(values: tuple[float, ...] | float, channels: int, name: str, device: torch.device,
+                  dtype: torch.dtype) -> torch.Tensor:
+    # Built once per (values, device, dtype): a fresh CPU tensor copied to a GPU on every call is a blocking
+    # host-to-device copy, i.e. one host synchronisation per normalise.
+    return channel_stats(values, channels, name).to(device, dtype)
+
+
+def _stats(values, channels: int, name: str, x: torch.Tensor) -> torch.Tensor:
+    key = values if isinstance(values, (int, float)) else tuple(float(v) for v in values)
+    return _device_stats(key, channels, name, x.device, x.dtype)
+
+
 def normalize(x: torch.Tensor, mean: Sequence[float] | float, std: Sequence[float] | float) -> torch.Tensor:
-    """``(x - mean) / std`` with per-channel statistics broadcast by :func:`channel_stats`."""
-    m = channel_stats(mean, x.shape[1], "mean").to(x.device, x.dtype)
-    s = channel_stats(std, x.shape[1], "std").to(x.device, x.dtype)
-    return (x - m) / s
+    """``(x - mean) / std`` with per-channel statistics broadcast by :func:`channel_stats` (cached on x's device)."""
+    return (x - _stats(mean, x.shape[1], "mean", x)) / _stats(std, x.shape[1], "std", x)
 
 
 def normalize_(x: torch.Tensor, mean: Sequence[float] | float, std: Sequence[float] | float) -> torch.Tensor:
     """In-place :func:`normalize` for a tensor the caller owns (one pass, no new allocation)."""
-    m = channel_stats(mean, x.shape[1], "mean").to(x.device, x.dtype)
-    s = channel_stats(std, x.shape[1], "std").to(x.device, x.dtype)
-    return x.sub_(m).div_(s)
+    return x.sub_(_stats(mean, x.shape[1], "mean", x)).div_(_stats(std, x.shape[1], "std", x))
 
 
 def _mix_seed(seed: int, step: int) -> int:

@@ -16,7 +16,8 @@ Kornia 0.9 facts designed around (checked against its source):
 * Per-image stages run in sub-batches of :data:`CPU_CHUNK_IMAGES` on CPU (see there: whole-batch temporaries
   are fresh page-faulting mappings) and on the whole batch on accelerators. ``RandomResizedCrop`` uses
   ``cropping_mode="slice"`` (crop, then resize each box; ``"resample"`` warps the full image with a per-sample
-  affine grid) and ``align_corners=False`` like torchvision.
+  affine grid) and ``align_corners=False`` like torchvision, on CPU; on accelerators the batched ``"resample"``
+  path (the per-image slices would each read a box back to the host).
 * Kornia's ``p < 1`` augmentations (flip, erasing) transform every image and blend with ``torch.where``: no
   host sync, ideal on a GPU, an extra pass or two on CPU.
 * ``RandAugment`` / ``TrivialAugment`` pick their operations once per *batch*, not per sample, and some
@@ -42,7 +43,6 @@ from collections.abc import Sequence
 
 import kornia.augmentation as K
 import torch
-import torch.nn.functional as F
 from kornia.augmentation.auto import RandAugment, TrivialAugment
 from torch import nn
 
@@ -89,10 +89,16 @@ def mix_soft_targets(labels: torch.Tensor, num_classes: int, kind: str, smoothin
         w_own = 1 - lam
     else:
         raise ValueError(f"kind must be 'mixup' or 'cutmix', got {kind!r}")
-    oh_own = F.one_hot(own.long(), num_classes).to(labels.dtype)
-    oh_other = F.one_hot(other.long(), num_classes).to(labels.dtype)
+    oh_own = one_hot(own, num_classes, labels.dtype)
+    oh_other = one_hot(other, num_classes, labels.dtype)
     soft = w_own[:, None] * oh_own + (1 - w_own)[:, None] * oh_other
     return smooth_targets(soft, smoothing)
+
+
+def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
+    """One-hot rows by scatter: ``F.one_hot`` reads the labels' range back to the host (a sync on a GPU)."""
+    out = torch.zeros(labels.shape[0], num_classes, device=labels.device, dtype=dtype)
+    return out.scatter_(1, labels.long().view(-1, 1), 1.0)
 
 
 def smooth_targets(soft: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -209,9 +215,12 @@ class ClassificationTrainTransform(SeededModule):
                 "MixUp/CutMix/label smoothing return soft targets (B, num_classes) and need num_classes; "
                 "pass num_classes= or a config that has it."
             )
-        self.crop = K.RandomResizedCrop((h, w), scale=tuple(scale), ratio=tuple(ratio),
-                                        resample=kornia_resample(interpolation), cropping_mode="slice",
-                                        align_corners=False)
+        crop = {"scale": tuple(scale), "ratio": tuple(ratio), "resample": kornia_resample(interpolation),
+                "align_corners": False}
+        # "slice" crops and resizes image by image (cheapest on CPU, one host sync per image on a GPU);
+        # "resample" warps the whole batch through one per-sample affine grid. Both draw the same boxes.
+        self.crop = K.RandomResizedCrop((h, w), cropping_mode="slice", **crop)
+        self.crop_batched = K.RandomResizedCrop((h, w), cropping_mode="resample", **crop)
         self.flip = K.RandomHorizontalFlip(p=hflip) if hflip > 0 else nn.Identity()
         if color_jitter > 0:
             # Grey images have no saturation: they get brightness + contrast. No hue (timm's default too).
@@ -263,13 +272,13 @@ class ClassificationTrainTransform(SeededModule):
                     x, labels = self.mixup(x, y)
                     soft = mix_soft_targets(labels, self.num_classes, "mixup", self.label_smoothing)
             elif mixing or self.label_smoothing > 0:
-                soft = smooth_targets(F.one_hot(y.long(), self.num_classes).to(x.dtype), self.label_smoothing)
+                soft = smooth_targets(one_hot(y, self.num_classes, x.dtype), self.label_smoothing)
             return x, (soft if soft is not None else y)
 
 
     def _per_image(self, x: torch.Tensor) -> torch.Tensor:
         """Crop, flip, colour, auto-augment, normalise, erase: every parameter drawn per image."""
-        out = self.crop(x)
+        out = self.crop(x) if x.device.type == "cpu" else self.crop_batched(x)
         owned = out.untyped_storage().data_ptr() != x.untyped_storage().data_ptr()
         if self._clamp_crop:
             out = out.clamp_(0, 1) if owned else out.clamp(0, 1)

@@ -43,7 +43,23 @@ class TranslationGeometry(nn.Module):
         return self.resize(x).clamp(0, 1)  # bicubic overshoot would leave [-1, 1] after normalising
 
     def random(self, x: torch.Tensor) -> torch.Tensor:
-        return self.flip(self.crop(x))
+        if x.device.type == "cpu" or not isinstance(self.crop, K.RandomCrop):
+            return self.flip(self.crop(x))
+        # Off the CPU, Kornia's "slice" crop reads each box back to the host; draw the same boxes and cut them
+        # all at once with a gather instead (the same pixels, no interpolation).
+        params = self.crop.forward_parameters(x.shape)
+        corner = params["src"][:, 0].to(torch.long)
+        corner = (corner.pin_memory() if x.is_cuda else corner).to(x.device, non_blocking=True)
+        return self.flip(batched_crop(x, corner[:, 1], corner[:, 0], *self.crop.flags["size"]))
+
+
+def batched_crop(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Crop ``(height, width)`` at a per-sample ``(top, left)`` (long tensors ``(B,)`` on x's device), batched."""
+    b, c, h, w = x.shape
+    rows = top.view(b, 1) + torch.arange(height, device=x.device)
+    cols = left.view(b, 1) + torch.arange(width, device=x.device)
+    index = (rows[:, :, None] * w + cols[:, None, :]).view(b, 1, height * width).expand(b, c, -1)
+    return x.reshape(b, c, h * w).gather(2, index).view(b, c, height, width)
 
 
 def color_jitter_module(strength: float) -> nn.Module:

@@ -9,6 +9,7 @@ forward+backward over a range of sequence lengths and fits the log-log slopes of
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .fit import fit_power_law
-from .flops import attention_flops, measure_matmul_peak
+from .flops import attention_flops, clip_to_peak, measure_matmul_peak
 from .memory import profile_call
 from .timing import load_note, threads, time_fn
 
@@ -68,11 +69,21 @@ def available_operators(device: str | torch.device = "cpu", dtype: torch.dtype =
     out: dict[str, dict[str, Any]] = {}
     for name in OPERATORS:
         q = torch.randn(1, 2, 64, head_dim, device=device, dtype=dtype, requires_grad=True)
-        try:
-            _operator_fn(name)(q, q, q).sum().backward()
-            out[name] = {"available": True, "reason": ""}
-        except (RuntimeError, NotImplementedError) as exc:
-            out[name] = {"available": False, "reason": " ".join(str(exc).split())[:200]}
+        with warnings.catch_warnings(record=True) as caught:
+            # torch says *why* a backend cannot run (dtype, head_dim, GPU generation) in warnings; the error
+            # itself is the generic "No available kernel"
+            warnings.simplefilter("always")
+            try:
+                _operator_fn(name)(q, q, q).sum().backward()
+                out[name] = {"available": True, "reason": ""}
+                continue
+            except (RuntimeError, NotImplementedError) as exc:
+                error = " ".join(str(exc).split())
+        why = [" ".join(str(w.message).split()) for w in caught if "kernel" in str(w.message).lower()
+               or "requires" in str(w.message).lower() or "support" in str(w.message).lower()]
+        if device.type != "cuda" and name in ("sdpa_efficient", "sdpa_cudnn"):
+            why.insert(0, f"{name.removeprefix('sdpa_')} attention has CUDA kernels only, none for {device.type}")
+        out[name] = {"available": False, "reason": "; ".join(dict.fromkeys(why))[:400] or error[:200]}
     return out
 
 
@@ -149,7 +160,7 @@ def _run_attention(seq_lens, operators, modes, batch_size, heads, head_dim, devi
     for o, st in doc["operators"].items():
         if not st["available"]:
             doc["notes"].append(f"{o} skipped: not available on {dev} {dtype} ({st['reason']})")
-    doc["matmul_peak_flops"] = peak = measure_matmul_peak(dev, torch.float32)
+    doc["matmul_peak_flops"] = peak = measure_matmul_peak(dev, torch_dtype)
     points = [(s, o, m) for s in sorted(int(s) for s in seq_lens) for m in modes for o in chosen]
     # Cost of a point grows like S^2: share the budget accordingly.
     weights = [s * s * (3 if m == "forward_backward" else 1) for s, _, m in points]
@@ -167,6 +178,7 @@ def _run_attention(seq_lens, operators, modes, batch_size, heads, head_dim, devi
     finally:
         bar.close()
     doc["fits"] = attention_fits(rows)
+    clip_to_peak(doc)
     return doc
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "attention_flops",
     "count_flops",
     "matmul_flops",
+    "clip_to_peak",
     "measure_matmul_peak",
 ]
 
@@ -172,15 +173,25 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+#: Matrix sides tried for the peak: one size alone can sit in a cache-unfriendly spot or leave a GPU launch-bound.
+PEAK_SIZES = {"cpu": (256, 512, 1024), "cuda": (2048, 4096, 8192)}
+
+
 def measure_matmul_peak(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, size: int | None = None,
-                        repeats: int = 5) -> float:
-    """Best achieved FLOP/s of a square matmul, the reference "peak" the harness quotes percentages of.
+                        repeats: int = 5, sizes: tuple[int, ...] | None = None) -> float:
+    """Best achieved FLOP/s of a square matmul in ``dtype``, the reference "peak" the harness quotes percentages of.
+
+    A peak is a maximum: the best of ``repeats`` calls at each of several sizes, so that a single unlucky size or
+    a noisy neighbour does not make the reference too low. Rows of a ``dtype`` run are compared with the peak of
+    that dtype (a bf16 model against a bf16 matmul), and :func:`clip_to_peak` raises it to any row that still beats
+    it, so no row reads above 100%.
 
     Args:
         device: Where to measure.
-        dtype: Element type (fp32 by default).
-        size: Matrix side; 1024 on CPU, 8192 on CUDA by default.
-        repeats: Timed repeats after one warm-up; the best one is kept (a peak is a maximum).
+        dtype: Element type (fp32 by default); the TF32 settings in force apply to fp32 on CUDA.
+        size: One matrix side (overrides ``sizes``).
+        repeats: Timed repeats per size after one warm-up.
+        sizes: Matrix sides (default :data:`PEAK_SIZES` for the device).
 
     Returns:
         FLOP/s.
@@ -188,16 +199,43 @@ def measure_matmul_peak(device: str | torch.device = "cpu", dtype: torch.dtype =
     import time
 
     device = torch.device(device)
-    size = size or (8192 if device.type == "cuda" else 1024)
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
+    if size is not None:
+        sizes = (size,)
+    sizes = sizes or PEAK_SIZES.get(device.type, PEAK_SIZES["cpu"])
+    best_rate = 0.0
     with torch.inference_mode():
-        a @ b
-        _sync(device)
-        best = float("inf")
-        for _ in range(max(1, repeats)):
-            start = time.perf_counter()
+        for n in sizes:
+            a = torch.randn(n, n, device=device, dtype=dtype)
+            b = torch.randn(n, n, device=device, dtype=dtype)
             a @ b
             _sync(device)
-            best = min(best, time.perf_counter() - start)
-    return matmul_flops(size, size, size) / best
+            best = float("inf")
+            for _ in range(max(1, repeats)):
+                start = time.perf_counter()
+                a @ b
+                _sync(device)
+                best = min(best, time.perf_counter() - start)
+            best_rate = max(best_rate, matmul_flops(n, n, n) / max(best, 1e-12))
+    return best_rate
+
+
+def clip_to_peak(doc: dict) -> None:
+    """Make ``doc["matmul_peak_flops"]`` an upper bound of its rows' FLOP/s and recompute ``pct_of_peak``.
+
+    A row that beats the measured matmul peak (a fused kernel, a lucky repeat) raises the reference to its own rate
+    and a note says so; every row then reads at most 100%.
+    """
+    rows = [r for r in doc.get("rows", []) if r.get("flops_per_s")]
+    peak = doc.get("matmul_peak_flops")
+    if not rows or not peak:
+        return
+    best = max(rows, key=lambda r: r["flops_per_s"])
+    if best["flops_per_s"] > peak:
+        doc["notes"].append(
+            f"peak raised from the measured {doc['dtype']} matmul rate {peak / 1e9:.1f} GFLOP/s to the fastest row "
+            f"({best.get('model') or best.get('operator')}: {best['flops_per_s'] / 1e9:.1f} GFLOP/s); % of peak is "
+            "relative to it")
+        doc["matmul_peak_measured_flops"] = peak
+        doc["matmul_peak_flops"] = peak = best["flops_per_s"]
+    for r in rows:
+        r["pct_of_peak"] = 100.0 * r["flops_per_s"] / peak

@@ -30,7 +30,7 @@ CUDA_MEMORY_METHOD = "torch.cuda.max_memory_allocated minus memory_allocated bef
 
 @dataclass
 class MemoryProfile:
-    """Peak memory of a call and its operator-time split (CPU only; zeros elsewhere).
+    """Peak memory of a call and its operator-time split (CPU time on CPU, kernel time on CUDA).
 
     Attributes:
         peak_bytes: Peak allocated during the call, above what was live before it.
@@ -72,14 +72,24 @@ def _category(name: str) -> str | None:
     return None
 
 
-def _op_times(events) -> dict[str, float]:
+def _device_time(ev) -> float:
+    for attr in ("device_time_total", "cuda_time_total"):  # the name changed in torch 2.4
+        if hasattr(ev, attr):
+            return float(getattr(ev, attr))
+    return 0.0  # pragma: no cover
+
+
+def _op_times(events, device: bool = False) -> dict[str, float]:
+    """Operator time by class: CPU time of the outermost matching op on CPU; on CUDA the kernel time the op
+    launched (``device_time_total``), since its CPU time is only the launch."""
     totals = {"attention": 0.0, "linear": 0.0, "conv": 0.0, "total": 0.0}
     for ev in events:
         if ev.name == "[memory]":
             continue
+        spent = _device_time(ev) if device else ev.cpu_time_total
         parent = ev.cpu_parent
         if parent is None:
-            totals["total"] += ev.cpu_time_total
+            totals["total"] += spent
         cat = _category(ev.name)
         if cat is None:
             continue
@@ -90,12 +100,12 @@ def _op_times(events) -> dict[str, float]:
                 break
             parent = parent.cpu_parent
         if not covered:
-            totals[cat] += ev.cpu_time_total
+            totals[cat] += spent
     return {k: v * 1e-6 for k, v in totals.items()}
 
 
 def profile_call(fn: Callable[[], Any], device: str | torch.device = "cpu") -> MemoryProfile:
-    """Run ``fn()`` once and measure its peak memory (and, on CPU, its operator-time split).
+    """Run ``fn()`` once and measure its peak memory and its operator-time split.
 
     Args:
         fn: Zero-argument callable.
@@ -105,14 +115,18 @@ def profile_call(fn: Callable[[], Any], device: str | torch.device = "cpu") -> M
         A :class:`MemoryProfile`.
     """
     device = torch.device(device)
+    from torch.profiler import ProfilerActivity, profile
+
     if device.type == "cuda":
+        # The allocator's peak and the kernels' times come from the same pass; profiling adds no allocations.
         torch.cuda.synchronize(device)
         base = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
-        fn()
-        torch.cuda.synchronize(device)
-        return MemoryProfile(int(torch.cuda.max_memory_allocated(device) - base), CUDA_MEMORY_METHOD)
-    from torch.profiler import ProfilerActivity, profile
+        with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            fn()
+            torch.cuda.synchronize(device)
+        peak = int(torch.cuda.max_memory_allocated(device) - base)
+        return MemoryProfile(peak, CUDA_MEMORY_METHOD, _op_times(prof.events(), device=True))
 
     with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()

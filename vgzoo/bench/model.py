@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..protocols import GANModel
-from .flops import count_flops, measure_matmul_peak
+from .flops import clip_to_peak, count_flops, measure_matmul_peak
 from .memory import CPU_MEMORY_METHOD, CUDA_MEMORY_METHOD, profile_call
 from .timing import Timing, load_note, synchronize, threads
 
@@ -207,7 +207,7 @@ def _run_model(name, batch_size, img_size, train, amp, amp_dtype, compile, chann
         count_step = _step_fn(model, task, inputs, batch, train, autocast) if compile else step
         entries.append({"label": label.removeprefix("timm:") if source == "timm" else label, "source": source,
                         "model": model, "step": step, "count_step": count_step, "size": size, "timing": Timing()})
-    doc["matmul_peak_flops"] = peak = measure_matmul_peak(dev, torch.float32)
+    doc["matmul_peak_flops"] = peak = measure_matmul_peak(dev, torch_amp if amp else torch.float32)
     bar = _bar(len(entries) * (warmup + repeats), "model", progress)
     try:
         for e in entries:
@@ -246,4 +246,5 @@ def _run_model(name, batch_size, img_size, train, amp, amp_dtype, compile, chann
     if vs_timm and len(doc["rows"]) == 2:
         ours, theirs = doc["rows"]
         doc["ratio"] = {"throughput_ratio": ours["samples_per_s"] / theirs["samples_per_s"]}
+    clip_to_peak(doc)
     return doc

@@ -19,7 +19,7 @@ __all__ = ["SCHEMA_VERSION", "envelope", "format_table", "machine_info", "to_jso
 
 SCHEMA_VERSION = 1
 ENVELOPE_KEYS = ("schema_version", "kind", "vgzoo_version", "machine", "device", "dtype", "matmul_peak_flops",
-                 "interrupted", "config", "rows", "fits", "notes")
+                 "interrupted", "config", "rows", "fits", "notes", "precision", "sdpa_backend")
 
 
 def machine_info() -> dict[str, Any]:
@@ -39,16 +39,39 @@ def machine_info() -> dict[str, Any]:
             "platform": platform.platform(), "gpu": None}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
+        props = torch.cuda.get_device_properties(0)
+        info["gpu_memory_bytes"] = props.total_memory
+        info["gpu_capability"] = f"{props.major}.{props.minor}"
+        info["cuda"] = torch.version.cuda
     return info
 
 
+def sdpa_backend(device: str, dtype: str, *, heads: int = 6, seq_len: int = 197, head_dim: int = 64) -> str:
+    """The kernel ``F.scaled_dot_product_attention`` picks here for a ViT-sized call under the current settings
+    (``FLASH_ATTENTION``, ``EFFICIENT_ATTENTION``, ``CUDNN_ATTENTION``, ``MATH``; on CPU "flash" is its fused
+    C++ kernel), asked of torch's own dispatcher (``torch._fused_sdp_choice``)."""
+    import torch
+    from torch.nn.attention import SDPBackend
+
+    from .attention import _dtype
+
+    try:
+        q = torch.randn(1, heads, seq_len, head_dim, device=device, dtype=_dtype(dtype))
+        return SDPBackend(torch._fused_sdp_choice(q, q, q)).name
+    except Exception as exc:  # a private API: report rather than fail the benchmark
+        return f"unknown ({type(exc).__name__})"
+
+
 def envelope(kind: str, *, device: str, dtype: str) -> dict[str, Any]:
-    """An empty result document of ``kind`` (``scaling``, ``attention`` or ``model``)."""
+    """An empty result document of ``kind`` (``scaling``, ``attention`` or ``model``), with the settings that decide
+    what its numbers mean: TF32 and matmul precision, enabled SDPA backends and the one SDPA picks, bf16 units."""
     from .._version import __version__
+    from ..precision import precision_settings
 
     return {"schema_version": SCHEMA_VERSION, "kind": kind, "vgzoo_version": __version__, "machine": machine_info(),
             "device": device, "dtype": dtype, "matmul_peak_flops": None, "interrupted": False, "config": {},
-            "rows": [], "fits": {}, "notes": []}
+            "rows": [], "fits": {}, "notes": [], "precision": precision_settings(device),
+            "sdpa_backend": sdpa_backend(device, dtype)}
 
 
 def _clean(obj):
@@ -145,9 +168,13 @@ def format_table(doc: dict[str, Any]) -> str:
     rows = doc["rows"]
     parts = []
     peak = doc.get("matmul_peak_flops")
-    parts.append(f"vgzoo bench {kind} on {doc['device']} ({doc['machine']['cpu']}, "
-                 f"{doc['machine']['torch_threads']} threads), {doc['dtype']}; fp32 matmul peak "
-                 f"{_fmt(peak / 1e9 if peak else None, '.1f')} GFLOP/s")
+    where = doc["machine"].get("gpu") if str(doc["device"]).startswith("cuda") else None
+    where = where or f"{doc['machine']['cpu']}, {doc['machine']['torch_threads']} threads"
+    prec = doc.get("precision") or {}
+    tf32 = prec.get("allow_tf32_matmul")
+    parts.append(f"vgzoo bench {kind} on {doc['device']} ({where}), {doc['dtype']}; {doc['dtype']} matmul peak "
+                 f"{_fmt(peak / 1e9 if peak else None, '.1f')} GFLOP/s; SDPA picks {doc.get('sdpa_backend', '-')}"
+                 + ("" if tf32 is None else f"; TF32 matmul {'on' if tf32 else 'off'}"))
     if kind == "scaling":
         header = ["model", "px", "tokens", "ms", "iqr ms", "img/s", "GFLOP", "attn %FLOP", "attn %time", "MiB",
                   "%peak"]

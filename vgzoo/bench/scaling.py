@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .fit import crossover, fit_power_law
-from .flops import count_flops, measure_matmul_peak
+from .flops import clip_to_peak, count_flops, measure_matmul_peak
 from .memory import CPU_MEMORY_METHOD, CUDA_MEMORY_METHOD, profile_call
 from .timing import load_note, threads, time_fn
 
@@ -198,7 +198,7 @@ def _run_scaling(models, sizes, batch_size, device, amp_dtype, repeats, min_repe
         if ok:
             largest[t.name] = max(ok)
     points.sort(key=lambda p: p[0])  # size outer, models interleaved: drift in the machine hits every model alike
-    doc["matmul_peak_flops"] = peak = measure_matmul_peak(dev, torch.float32)
+    doc["matmul_peak_flops"] = peak = measure_matmul_peak(dev, autocast_dtype or torch.float32)
     rows: list[dict[str, Any]] = doc["rows"]
     built: dict[str, nn.Module] = {}
     from .attention import _bar
@@ -224,6 +224,7 @@ def _run_scaling(models, sizes, batch_size, device, amp_dtype, repeats, min_repe
     doc["fits"] = scaling_fits(rows)
     doc["crossover"] = _crossovers(rows, targets)
     doc["elapsed_s"] = time.perf_counter() - started
+    clip_to_peak(doc)
     return doc
 
 

@@ -6,6 +6,11 @@ Methods for Training GANs"): a discriminator that wins outright (its loss near 0
 gradients vanish), losses that oscillate ever more widely, a generator gradient norm that collapses,
 mode collapse (samples that no longer vary with z), and NaN/Inf losses, which end the run.
 
+Mixed precision with a GradScaler (fp16) skips a step on purpose when the scaled gradients overflow: that step's
+gradient norms read Inf/NaN while its losses stay finite, and the scaler halves its scale. Such a row is a skipped
+overflow step, counted (``amp_skipped_steps`` in health.json), not divergence; only a long unbroken run of them
+(``max_skipped_steps``, by then the scale has shrunk by 2^50) or a non-finite *loss* is fatal.
+
 Each detector is a small pure function of the recorded sequences, so it can be tested with crafted
 sequences; :class:`GANHealthMonitor` feeds them step by step and writes ``RUN_DIR/health.json``.
 """
@@ -63,6 +68,17 @@ class Finding:
 def nonfinite(values: dict[str, float]) -> list[str]:
     """Names of the values that are NaN or infinite."""
     return [k for k, v in values.items() if isinstance(v, (int, float)) and not math.isfinite(v)]
+
+
+def is_grad_norm_key(key: str) -> bool:
+    """A log key that holds a gradient norm (``grad_norm``, ``G_grad_norm``, ``D_A_grad_norm``...)."""
+    return key == "grad_norm" or key.endswith("_grad_norm")
+
+
+def skipped_overflow(values: dict[str, float]) -> bool:
+    """The row of a step a GradScaler skipped: every non-finite value is a gradient norm, and there is one."""
+    bad = nonfinite(values)
+    return bool(bad) and all(is_grad_norm_key(k) for k in bad)
 
 
 def discriminator_wins(d_losses: list[float], threshold: float, patience: int) -> bool:
@@ -126,6 +142,7 @@ class MonitorConfig:
     mode_collapse_ratio: float = 0.5
     diversity_warmup_steps: int = 200  # an untrained generator has little variety; judge it after this
     history: int = 1000
+    max_skipped_steps: int = 50  # consecutive GradScaler-skipped steps before the run counts as diverged
 
 
 class TrainingDivergedError(RuntimeError):
@@ -142,6 +159,9 @@ class GANHealthMonitor:
         grad_key: the log key of the generator's gradient norm.
         path: where ``health.json`` goes (None: nowhere).
         log: a callable for messages (``print`` by default).
+        grad_scaler: the run uses a GradScaler (fp16 mixed precision), so a step whose only non-finite values
+            are gradient norms was skipped by the scaler, not diverged. The trainer passes
+            ``scaler.is_enabled()``; off by default, where any non-finite value is fatal.
     """
 
     def __init__(
@@ -153,6 +173,7 @@ class GANHealthMonitor:
         grad_key: str = "G_grad_norm",
         path: str | Path | None = None,
         log=print,
+        grad_scaler: bool = False,
     ) -> None:
         self.config = config or MonitorConfig()
         self.d_key, self.g_key, self.grad_key = d_key, g_key, grad_key
@@ -166,6 +187,9 @@ class GANHealthMonitor:
         self._active: set[str] = set()
         self.last_step = 0
         self.diversity: dict[str, float] | None = None
+        self.grad_scaler = bool(grad_scaler)
+        self.skipped_steps = 0
+        self.consecutive_skips = 0
 
     # -- feeding
     def update(self, step: int, logs: dict[str, float]) -> list[Finding]:
@@ -173,6 +197,22 @@ class GANHealthMonitor:
         c = self.config
         self.last_step = step
         new: list[Finding] = []
+        if self.grad_scaler and skipped_overflow(logs):
+            self.skipped_steps += 1
+            self.consecutive_skips += 1
+            if self.consecutive_skips < c.max_skipped_steps:
+                return new  # the scaler skipped this update and lowers its scale; nothing to learn from its norms
+            new.append(Finding(
+                "amp_overflow", step,
+                f"the GradScaler skipped {self.consecutive_skips} steps in a row (gradients overflow even at a "
+                f"scale shrunk by 2^{self.consecutive_skips}); training stopped and the last good checkpoint is "
+                "kept.", severity="fatal",
+                remedies=["use --amp bf16 (no overflow, no scaler) where the hardware has it", "lower the learning "
+                          "rates", "clip gradients (options clip_grad=1.0)", "train in fp32 (--amp off)"],
+            ))
+            self._record(new)
+            return new
+        self.consecutive_skips = 0
         bad = nonfinite(logs)
         if bad:
             new.append(Finding(
@@ -265,6 +305,7 @@ class GANHealthMonitor:
             "active": sorted(self._active),
             "findings": [asdict(f) for f in self.findings],
             "diversity": self.diversity,
+            "amp_skipped_steps": self.skipped_steps,
             "thresholds": asdict(self.config),
         }
 
@@ -277,6 +318,7 @@ class GANHealthMonitor:
             "d_losses": self.d_losses, "g_losses": self.g_losses, "grad_norms": self.grad_norms,
             "grad_reference": self.grad_reference, "findings": [asdict(f) for f in self.findings],
             "active": sorted(self._active), "last_step": self.last_step, "diversity": self.diversity,
+            "skipped_steps": self.skipped_steps, "consecutive_skips": self.consecutive_skips,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -288,3 +330,5 @@ class GANHealthMonitor:
         self._active = set(state["active"])
         self.last_step = int(state["last_step"])
         self.diversity = state.get("diversity")
+        self.skipped_steps = int(state.get("skipped_steps", 0))  # absent in checkpoints older than the AMP fix
+        self.consecutive_skips = int(state.get("consecutive_skips", 0))

@@ -1,0 +1,224 @@
+"""Mixed precision chosen by hardware: which autocast dtype a device runs fast, and what ``--amp`` means.
+
+bf16 autocast only pays where the hardware has bf16 arithmetic. CUDA GPUs from Ampere on have it (torch reports
+it through ``torch.cuda.is_bf16_supported``); older GPUs get fp16 with a GradScaler instead. On x86 CPUs, bf16
+units are AVX512-BF16 and AMX (Cooper Lake, Sapphire Rapids and later, Zen 4 and later); on ARM, the ``bf16``
+feature. Without them oneDNN emulates bf16 through fp32 conversions and autocast is much *slower* than fp32
+(benchmarks/RESULTS.md, "bf16 on CPU"), so ``auto`` keeps fp32 there and a forced bf16 warns.
+
+``--amp`` values (:func:`resolve_amp`):
+
+=========  ===============================================================================================
+``off``    fp32 (also ``False``/``None``/``fp32``)
+``auto``   bf16 where the device has fast bf16; fp16 + GradScaler on a CUDA GPU without bf16; else fp32
+``on``     (also ``True``) like ``auto``, but a CPU without bf16 units still gets bf16, with a warning
+``bf16``   bf16 autocast everywhere (warns on a CPU without bf16 units or a GPU without native bf16)
+``fp16``   fp16 autocast with a GradScaler (overflowing steps are skipped by the scaler, not fatal)
+=========  ===============================================================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import platform
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .errors import VgzooError
+
+__all__ = ["AMP_CHOICES", "Precision", "PrecisionError", "PrecisionWarning", "cpu_bf16_support",
+           "device_has_fast_bf16", "precision_settings", "resolve_amp"]
+
+AMP_CHOICES = ("off", "auto", "on", "bf16", "fp16")
+_ALIASES = {"off": "off", "false": "off", "no": "off", "none": "off", "fp32": "off", "float32": "off",
+            "auto": "auto", "on": "on", "true": "on", "yes": "on",
+            "bf16": "bf16", "bfloat16": "bf16", "fp16": "fp16", "float16": "fp16", "half": "fp16"}
+#: /proc/cpuinfo flags (x86) and Features (ARM) that mean native bf16 arithmetic.
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
+
+
+class PrecisionError(VgzooError, ValueError):
+    """An ``--amp`` value vgzoo does not know."""
+
+
+class PrecisionWarning(UserWarning):
+    """A precision that will run, but slowly (bf16 emulated on hardware without bf16 units)."""
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
+    """The CPU feature flags of /proc/cpuinfo (empty where there is none, e.g. macOS)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return frozenset(flags)
+
+
+def _cpu_capability() -> str:
+    """torch's dispatch level for CPU kernels (``DEFAULT``, ``AVX2``, ``AVX512``, ...)."""
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except Exception:  # pragma: no cover - very old torch
+        return "unknown"
+
+
+def cpu_bf16_support(flags: Iterable[str] | None = None, capability: str | None = None) -> tuple[bool, str]:
+    """Whether this CPU has bf16 units, and a sentence saying what was read.
+
+    Args:
+        flags: CPU feature flags (default: /proc/cpuinfo).
+        capability: torch's CPU capability (default: ``torch.backends.cpu.get_cpu_capability()``).
+
+    Returns:
+        ``(fast, reason)``. ``fast`` is true with AMX-BF16 or AVX512-BF16 (x86; torch must dispatch to AVX512
+        kernels to use them) or the ARM ``bf16`` feature. Apple silicon (no /proc/cpuinfo) counts as fast.
+    """
+    flags = set(_cpu_flags() if flags is None else flags)
+    capability = _cpu_capability() if capability is None else capability
+    found = [f for f in BF16_CPU_FLAGS if f in flags]
+    if not flags and platform.system() == "Darwin" and platform.machine() == "arm64":
+        return True, "Apple silicon CPU (bf16 instructions)"
+    x86_units = [f for f in found if f != "bf16"]
+    if x86_units:
+        if capability.upper().startswith("AVX512"):
+            return True, f"CPU flags {', '.join(x86_units)} with torch dispatching {capability} kernels"
+        return False, (f"CPU flags {', '.join(x86_units)} present but torch dispatches {capability} kernels "
+                       "(ATEN_CPU_CAPABILITY caps it?), so bf16 is emulated")
+    if "bf16" in found:
+        return True, "ARM CPU with the bf16 feature"
+    return False, f"no bf16 units on this CPU (no amx_bf16/avx512_bf16 flag; torch kernels {capability})"
+
+
+def device_has_fast_bf16(device: str | torch.device) -> tuple[bool, str]:
+    """Whether bf16 autocast runs on native bf16 arithmetic on ``device``, with the reason."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        try:
+            native = torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # pragma: no cover - torch < 2.4
+            native = torch.cuda.is_bf16_supported()
+        name = torch.cuda.get_device_name(device) if torch.cuda.is_available() else "CUDA device"
+        return native, f"{name} {'supports' if native else 'has no native'} bf16"
+    if device.type == "cpu":
+        return cpu_bf16_support()
+    if device.type == "mps":  # pragma: no cover - no MPS here
+        return True, "Apple GPU"
+    return False, f"unknown bf16 support on {device.type}"
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The precision a run uses.
+
+    Attributes:
+        dtype: The autocast dtype, or ``None`` for fp32 (no autocast).
+        scaler: Whether a ``torch.amp.GradScaler`` guards the backward (fp16 only).
+        device_type: ``cpu``, ``cuda``...
+        reason: Why this precision was chosen (for logs and run config).
+        warning: Set when the choice is known to be slow here (also issued as a :class:`PrecisionWarning`).
+    """
+
+    dtype: torch.dtype | None
+    scaler: bool
+    device_type: str
+    reason: str
+    warning: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.dtype is not None
+
+    @property
+    def name(self) -> str:
+        """``bfloat16``, ``float16`` or ``float32``."""
+        return str(self.dtype or torch.float32).removeprefix("torch.")
+
+    def autocast(self):
+        """A fresh autocast context (a null context for fp32)."""
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """A GradScaler, enabled only for fp16."""
+        return torch.amp.GradScaler(self.device_type, enabled=self.scaler)
+
+
+def _normalise(amp: bool | str | None) -> str:
+    if amp is None or amp is False:
+        return "off"
+    if amp is True:
+        return "on"
+    key = str(amp).strip().lower()
+    if key not in _ALIASES:
+        raise PrecisionError(f"--amp {amp!r} is not a precision; expected one of {', '.join(AMP_CHOICES)} "
+                             "(auto picks bf16 where the hardware has bf16 units, else fp32 on CPU).")
+    return _ALIASES[key]
+
+
+def resolve_amp(amp: bool | str | None, device: str | torch.device, *, warn: bool = True) -> Precision:
+    """The :class:`Precision` for an ``--amp`` value on ``device`` (table in the module docstring).
+
+    Raises:
+        PrecisionError: an unknown value.
+    """
+    mode = _normalise(amp)
+    dev = torch.device(device)
+    if mode == "off":
+        return Precision(None, False, dev.type, "fp32 (amp off)")
+    if mode == "fp16":
+        return Precision(torch.float16, True, dev.type, "fp16 autocast with a GradScaler (asked for)")
+    fast, why = device_has_fast_bf16(dev)
+    if mode == "auto":
+        if fast:
+            return Precision(torch.bfloat16, False, dev.type, f"bf16 autocast: {why}")
+        if dev.type == "cuda":
+            return Precision(torch.float16, True, dev.type, f"fp16 autocast with a GradScaler: {why}")
+        return Precision(None, False, dev.type, f"fp32: {why}, where bf16 autocast runs slower than fp32")
+    if mode == "on" and dev.type == "cuda" and not fast:
+        return Precision(torch.float16, True, dev.type, f"fp16 autocast with a GradScaler: {why}")
+    warning = None
+    if not fast:
+        warning = (f"bf16 autocast on {dev.type} without native bf16 ({why}): it is emulated and usually slower "
+                   "than fp32 (on an AVX2-only CPU ViT-B ran 6.8x slower); use --amp auto to pick fp32 here")
+        if warn:
+            warnings.warn(warning, PrecisionWarning, stacklevel=2)
+    return Precision(torch.bfloat16, False, dev.type, f"bf16 autocast ({'asked for' if mode == 'bf16' else 'on'}): "
+                     f"{why}", warning)
+
+
+def precision_settings(device: str | torch.device) -> dict:
+    """The global settings that decide what an fp32/bf16 number means: TF32, reduced-precision reductions, the
+    SDPA backends enabled, cuDNN flags, the matmul precision and the CPU's bf16 units. Recorded by benchmarks."""
+    dev = torch.device(device)
+    fast, why = device_has_fast_bf16(dev)
+    out = {"float32_matmul_precision": torch.get_float32_matmul_precision(), "fast_bf16": fast,
+           "fast_bf16_reason": why, "cpu_capability": _cpu_capability(),
+           "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()}
+    b = torch.backends
+    if dev.type == "cuda":
+        out.update({
+            "allow_tf32_matmul": b.cuda.matmul.allow_tf32, "allow_tf32_cudnn": b.cudnn.allow_tf32,
+            "allow_bf16_reduced_precision_reduction": b.cuda.matmul.allow_bf16_reduced_precision_reduction,
+            "allow_fp16_reduced_precision_reduction": b.cuda.matmul.allow_fp16_reduced_precision_reduction,
+            "cudnn_benchmark": b.cudnn.benchmark, "cudnn_deterministic": b.cudnn.deterministic,
+            "cudnn_version": b.cudnn.version(), "cuda": torch.version.cuda,
+            "sdpa_enabled": {"flash": b.cuda.flash_sdp_enabled(), "efficient": b.cuda.mem_efficient_sdp_enabled(),
+                             "cudnn": b.cuda.cudnn_sdp_enabled(), "math": b.cuda.math_sdp_enabled()},
+        })
+    else:
+        out.update({"allow_tf32_matmul": None, "allow_tf32_cudnn": None,
+                    "mkldnn": b.mkldnn.is_available(), "sdpa_enabled": {"math": b.cuda.math_sdp_enabled(),
+                                                                       "flash_cpu": b.cuda.flash_sdp_enabled()}})
+    return out
