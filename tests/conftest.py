@@ -18,6 +18,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test must never reach the Hub
 os.environ.setdefault("VGZOO_CACHE", tempfile.mkdtemp(prefix="vgzoo-test-cache-"))
 
 
+@pytest.fixture(autouse=True)
+def _cpu_default_device(request, monkeypatch):
+    """fit() defaults to CUDA when it is visible; the CPU suite pins its default to the CPU (the DDP subprocesses
+    inherit it). tests/test_cuda.py keeps CUDA."""
+    if request.node.path.name != "test_cuda.py":
+        monkeypatch.setenv("VGZOO_DEVICE", os.environ.get("VGZOO_TEST_DEVICE", "cpu"))
+
+
 @pytest.fixture
 def tiny_model_name():
     """Register the run-time test model ``tiny_core_net`` for one test, and remove it afterwards."""

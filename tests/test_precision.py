@@ -87,3 +87,24 @@ def test_precision_settings_records_tf32_and_sdpa(cpu):
     s = precision.precision_settings("cpu")
     assert s["fast_bf16"] and s["float32_matmul_precision"] in ("highest", "high", "medium")
     assert {"allow_tf32_matmul", "sdpa_enabled", "cpu_capability", "deterministic_algorithms"} <= set(s)
+
+
+def test_fit_takes_amp_by_hardware_and_a_deterministic_mode(tmp_path, monkeypatch):
+    """--amp on a CPU without bf16 units warns; amp='auto' keeps fp32 there; deterministic mode is restored."""
+    import torch
+
+    from vgzoo import precision
+    from vgzoo.train import fit
+
+    monkeypatch.setattr(precision, "device_has_fast_bf16", lambda dev: (False, "no bf16 units (faked)"))
+    seen = []
+    with pytest.warns(precision.PrecisionWarning, match="slower"):
+        fit("cgan_embed_digits", "builtin:digits", tmp_path / "on", steps=1, batch_size=8, progress=False,
+            log=seen.append, amp=True, model_kwargs={"nz": 8, "ngf": 8, "ndf": 8})
+    assert any("bf16 autocast" in m for m in seen)
+    seen.clear()
+    fit("cgan_embed_digits", "builtin:digits", tmp_path / "auto", steps=1, batch_size=8, progress=False,
+        log=seen.append, amp="auto", model_kwargs={"nz": 8, "ngf": 8, "ndf": 8},
+        options={"deterministic": True})
+    assert not any("autocast" in m for m in seen)  # fp32 on a CPU without bf16 units
+    assert not torch.are_deterministic_algorithms_enabled()  # the mode ends with the run

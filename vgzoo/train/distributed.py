@@ -57,7 +57,8 @@ def resolve_device(device: str | torch.device | None, info: DistInfo) -> torch.d
     """
     from .._runtime import check_device
 
-    dev = check_device(device, default="cuda" if torch.cuda.is_available() else "cpu")
+    default = os.environ.get("VGZOO_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    dev = check_device(device, default=default)
     if dev.type == "cuda":
         if info.enabled:
             dev = check_device(f"cuda:{info.local_rank}")

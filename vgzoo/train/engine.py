@@ -23,7 +23,7 @@ import os
 import random
 import signal
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,6 +134,30 @@ def _load_average() -> float:
         return float(os.getloadavg()[0])
     except (OSError, AttributeError):  # not on every platform
         return 0.0
+
+
+@contextlib.contextmanager
+def deterministic_mode(enabled: bool) -> Iterator[None]:
+    """torch's deterministic algorithms (and cuDNN's) for the run, restored afterwards.
+
+    On the CPU vgzoo's runs are bitwise reproducible without it; on CUDA, atomics-based kernels (scatter-add,
+    some convolution backward passes) vary from run to run, so exact resume there needs this mode. cuBLAS also
+    needs ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` in the environment before CUDA starts (set here if unset, which is
+    in time only when no CUDA work ran yet in the process).
+    """
+    if not enabled:
+        yield
+        return
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = before[2], before[3]
 
 
 def usable_cores() -> int:
@@ -361,7 +385,8 @@ class RunContext:
                 if why.startswith("load"):  # load-based on request: say so, the results now depend on it
                     self.log(f"CPU: {threads} intra-op thread(s) ({why}); runs with another count differ in "
                              "the last bits")
-            return self.train()
+            with deterministic_mode(bool(self.opts.get("deterministic"))):
+                return self.train()
         finally:
             if torch.get_num_threads() != threads_before:
                 torch.set_num_threads(threads_before)
@@ -416,13 +441,16 @@ class RunContext:
 
     def _recipe(self, recipe_cls: type[Recipe], model: nn.Module) -> Recipe:
         """The recipe with mixed precision and the (possibly DDP-wrapped) way to call the model."""
-        amp_on, dev = bool(self.cfg["amp"]), self.device.type
-        if amp_on:
-            dtype = torch.float16 if dev == "cuda" else torch.bfloat16
-            autocast = lambda: torch.autocast(dev, dtype=dtype)  # noqa: E731
+        from ..precision import resolve_amp
+
+        dev = self.device.type
+        precision = resolve_amp(self.cfg["amp"], self.device)
+        if precision.dtype is not None:
+            autocast = lambda: torch.autocast(dev, dtype=precision.dtype)  # noqa: E731
+            self.log(f"precision: {precision.reason}")
         else:
             autocast = contextlib.nullcontext
-        scaler = torch.amp.GradScaler(dev, enabled=amp_on and dev == "cuda")
+        scaler = torch.amp.GradScaler(dev, enabled=precision.scaler)
         if not isinstance(model, GANModel):
             call = ddp.wrap(model, self.info, self.device, find_unused=False)
         else:
@@ -454,7 +482,8 @@ class RunContext:
             decay = float(self.opts.get("ema_decay", ENGINE_DEFAULTS["ema_decay"]))
             ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
         monitor = GANHealthMonitor(MonitorConfig(**self.opts.get("monitor", {})),
-                                   path=self.run_dir / "health.json" if self.info.is_main else None, log=self.log)
+                                   path=self.run_dir / "health.json" if self.info.is_main else None, log=self.log,
+                                   grad_scaler=recipe.scaler.is_enabled())
         return TrainState(model=model, recipe=recipe, monitor=monitor, total=total, horizon=horizon,
                           steps_per_epoch=spe, ema=ema)
 

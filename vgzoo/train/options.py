@@ -66,7 +66,9 @@ RUN_OPTIONS: tuple[Option, ...] = (
            "afresh", "--overwrite"),
     Option("device", None, "str", "cpu, cuda, cuda:1 ... (default: cuda if available; a device this machine lacks "
            "is refused before anything is written; under torchrun each process takes cuda:LOCAL_RANK)", "--device"),
-    Option("amp", False, "bool", "mixed precision (fp16 + GradScaler on CUDA, bfloat16 on CPU)", "--amp"),
+    Option("amp", False, "bool|str", "mixed precision: --amp is 'on' (bf16 where the hardware has bf16, fp16 + "
+           "GradScaler on older GPUs; a warning on CPUs without bf16 units); fit(amp=) also takes auto, bf16, fp16, "
+           "off (docs/gpu.md)", "--amp"),
     Option("compile", False, "bool", "torch.compile the networks (state-dict keys unchanged)", "--compile"),
     Option("seed", 0, "int", "seed of initialisation, data order and augmentation (0)", "--seed"),
     Option("config", None, "str", "a JSON file with any of these keywords; explicit ones win", "--config",
@@ -100,6 +102,8 @@ ENGINE_OPTIONS: tuple[Option, ...] = (
            "docs/eval.md)"),
     Option("eval_features", "digits", "str", "features for eval_every: digits, inception or a classifier name"),
     Option("eval_data", None, "str|none", "real images for eval_every (default: the training data's val split)"),
+    Option("deterministic", False, "bool", "torch's deterministic algorithms (cuDNN and cuBLAS too): resume is "
+           "bitwise on CUDA only with this; slower kernels"),
     Option("threads", "cores", "int|str", "CPU intra-op threads: cores (default) uses the cores this process may "
            "use, fixed for the machine; auto caps them at the cores free now (load-dependent, on request); N sets "
            "them. Saved with the run and reused on resume"),
