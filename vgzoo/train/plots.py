@@ -10,6 +10,7 @@ line style, so the many series of a CycleGAN can be told apart.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -158,6 +159,7 @@ def loss_figure(records: Sequence[dict], title: str = "", findings: Sequence[Any
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     train, val = _series(records)
     if not train and not val:
@@ -216,6 +218,7 @@ def loss_figure(records: Sequence[dict], title: str = "", findings: Sequence[Any
         ax.set_xlabel("step")
         ax.set_ylabel("value" if is_val else "moving average" if name != "learning rate" else "lr")
         ax.set_xlim(0, max(last_step, 1))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         handles, labels = ax.get_legend_handles_labels()
         if handles:
@@ -268,6 +271,7 @@ def to_unit(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -
     return (images * s + m).clamp(0, 1)
 
 
+@functools.lru_cache(maxsize=16)
 def _font(size: int):
     from PIL import ImageFont
 
@@ -317,7 +321,7 @@ def grid_image(rows: Sequence[Sequence[torch.Tensor]] | torch.Tensor, scale: int
     top_title = size + 10 if title else 0
     top_head = size + 8 if headers else 0
     gw, gh = ncol * (cw + pad) + pad, len(rows) * (ch + pad) + pad
-    width = max(left + gw, int(probe.textlength(title, font=font)) + 12 if title else 0)
+    width = max(left + gw, math.ceil(probe.textlength(title, font=font)) + 14 if title else 0)
     canvas = np.full((top_title + top_head + gh, width, 3), 255, dtype=np.uint8)
     for i, r in enumerate(rows):
         for j, im in enumerate(r):
