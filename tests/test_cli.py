@@ -82,3 +82,14 @@ def test_plugins_lists_every_entry_point_with_its_status():
         "status": "ok",
         "error": "",
     }
+
+
+def test_closed_pipe_exits_quietly():
+    """`vgzoo info X | head`: the reader goes away; no 'error: [Errno 32] Broken pipe'."""
+    proc = subprocess.Popen([sys.executable, "-m", "vgzoo", "info", "cyclegan_resnet"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before the child writes a byte
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141  # what a tool stopped by SIGPIPE reports
+    assert err == "", err

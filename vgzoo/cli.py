@@ -36,6 +36,8 @@ class VgzooGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:
+            _closed_pipe()
         except Exception as exc:
             if _debug_enabled(ctx):
                 raise
@@ -599,9 +601,26 @@ def data_fetch_cmd(name: str, force: bool, no_verify: bool, progress: bool) -> N
     click.echo(f"{entry.spec}: {folder} ({entry.kind}; {entry.layout}; default direction {entry.direction})")
 
 
+def _closed_pipe() -> None:
+    """The reader went away (``vgzoo info X | head``): stop quietly, as a tool killed by SIGPIPE would (141)."""
+    try:  # later flushes (at exit) must not raise again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(141)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    cli.main(args=argv, prog_name="vgzoo")
+    try:
+        cli.main(args=argv, prog_name="vgzoo")
+    except BrokenPipeError:
+        _closed_pipe()
+    try:
+        sys.stdout.flush()  # what is still buffered may meet a closed pipe too
+    except BrokenPipeError:
+        _closed_pipe()
 
 
 if __name__ == "__main__":  # pragma: no cover
