@@ -522,6 +522,8 @@ def train_cmd(model: str, data: str | None, out: str | None, epochs: int | None,
                  device=device, amp=amp, compile=compile_, seed=seed, config=config_file,
                  model_kwargs=_key_values(model_kwargs, "--model-kwarg") or None,
                  options=_key_values(options, "--option"), progress=progress)
+    if int(os.environ.get("RANK", "0") or 0) != 0:  # under torchrun rank 0 alone reports
+        return
     if result.interrupted:
         click.echo(f"interrupted by {result.interrupted} at step {result.step}; checkpoint {result.checkpoint}; "
                    f"continue with: vgzoo train {model} --resume --out {out}")
