@@ -501,6 +501,9 @@ def train_cmd(model: str, data: str | None, out: str | None, epochs: int | None,
     if epochs is not None and steps is not None:
         raise click.UsageError("give --epochs or --steps, not both")
     out = out or os.path.join("runs", model)
+    from ._docs import tiny_train_length
+
+    steps, epochs = tiny_train_length(steps, epochs)  # VGZOO_DOCS_TINY=1: the docs' commands as cheap tests
     if nproc > 1:
         from .train.distributed import launch_torchrun
 
