@@ -25,3 +25,18 @@ def test_cli_reference_covers_every_command():
     text = generate.cli_reference()
     for command in ("vgzoo list", "vgzoo info", "vgzoo plugins", "vgzoo convert"):
         assert f"## `{command}`" in text
+
+
+def test_console_outputs_are_regenerated_from_real_runs():
+    """A `<!-- generated:console -->` block gets the real output, so a stale one fails --check."""
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        import generate
+    finally:
+        sys.path.pop(0)
+    stale = "$ vgzoo info vit_b16_scrach\nerror: an old message\n$ echo $?\n0\n"
+    fresh = generate.run_console(stale)
+    assert fresh.startswith("$ vgzoo info vit_b16_scrach\nerror: Unknown model 'vit_b16_scrach'.")
+    assert fresh.endswith("$ echo $?\n1\n")
+    page = ROOT / "docs" / "quickstart.md"
+    assert "<!-- generated:console -->" in page.read_text()
