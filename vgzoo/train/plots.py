@@ -25,6 +25,11 @@ from .._hub import atomic_write
 #: the smallest side, in pixels, a grid cell is upscaled to (nearest-neighbour, integer factor)
 MIN_CELL = 96
 
+#: column headers of the recipes' grids
+PAIRED_HEADERS = ("A (input)", "G(A)", "B (target)")
+CYCLE_HEADERS = ("A", "G_AB(A)", "G_BA(G_AB(A))", "B", "G_BA(B)", "G_AB(G_BA(B))")
+RESTORATION_HEADERS = ("input", "restored", "target")
+
 
 def run_title(model: str, step: int | None = None, seed: int | None = None, what: str = "") -> str:
     """``"cyclegan_resnet6 | samples | step 24 | seed 0"``: the title grids and curves carry."""
