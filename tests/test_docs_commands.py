@@ -27,6 +27,7 @@ GENERATED = {"cli.md", "models-table.md"}
 BLOCK = re.compile(r"(?:<!--\s*docs-test:\s*(?P<marker>[^>]*?)\s*-->[ \t]*\n)?^```bash[ \t]*\n(?P<body>.*?)^```",
                    re.S | re.M)
 TIME_LIMIT = 300  # seconds per block
+SLOW_LIMIT = 1200  # seconds per slow block (full-size 256 px GANs for 2 steps on a busy CPU)
 
 
 def pages() -> list[Path]:
@@ -52,7 +53,8 @@ def blocks() -> list:
                 if os.environ.get("VGZOO_TEST_SLOW", "") in ("", "0"):
                     marks.append(pytest.mark.skip(reason="slow docs block: set VGZOO_TEST_SLOW=1 to run it"))
             rel = page.relative_to(ROOT).as_posix()
-            params.append(pytest.param(rel, line, m.group("body"), id=f"{rel}:{line}", marks=marks))
+            limit = SLOW_LIMIT if "slow" in tokens else TIME_LIMIT
+            params.append(pytest.param(rel, line, m.group("body"), limit, id=f"{rel}:{line}", marks=marks))
     return params
 
 
@@ -84,16 +86,16 @@ def _env(root: Path, mirror: LoopbackServer) -> dict[str, str]:
     return env
 
 
-@pytest.mark.parametrize(("page", "line", "script"), blocks())
-def test_docs_block_runs(page, line, script, page_dirs, mirror):
+@pytest.mark.parametrize(("page", "line", "script", "limit"), blocks())
+def test_docs_block_runs(page, line, script, limit, page_dirs, mirror):
     root, dirs = page_dirs
     where = dirs.setdefault(page, root / page.replace("/", "_").removesuffix(".md"))
     where.mkdir(exist_ok=True)
     try:
         proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=where, env=_env(root, mirror),
-                              capture_output=True, text=True, timeout=TIME_LIMIT)
+                              capture_output=True, text=True, timeout=limit)
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"{page}:{line} ran past {TIME_LIMIT} s:\n{script}\n{exc.stdout or ''}{exc.stderr or ''}")
+        pytest.fail(f"{page}:{line} ran past {limit} s:\n{script}\n{exc.stdout or ''}{exc.stderr or ''}")
     assert proc.returncode == 0, (
         f"{page}:{line} failed (exit {proc.returncode}) in {where}:\n{script}\n--- stdout\n{proc.stdout[-3000:]}"
         f"\n--- stderr\n{proc.stderr[-3000:]}"

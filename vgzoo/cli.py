@@ -507,7 +507,7 @@ def train_cmd(model: str, data: str | None, out: str | None, epochs: int | None,
     if nproc > 1:
         from .train.distributed import launch_torchrun
 
-        argv = ["train", model, "--out", out, "--nproc", "1"]
+        argv = ["train", model, "--out", out]  # no --nproc: torchrun's parser takes it for --nproc-per-node
         for flag, value in (("--data", data), ("--epochs", epochs), ("--steps", steps), ("--batch-size", batch_size),
                             ("--lr", lr), ("--device", device), ("--seed", seed), ("--config", config_file)):
             if value is not None:
