@@ -348,6 +348,59 @@ def fill_plugins_page() -> dict[Path, str]:
     return {page: text}
 
 
+CONSOLE = re.compile(r"(<!-- generated:console -->\n```console\n)(.*?)(^```)", re.S | re.M)
+
+
+def _commands(block: str) -> list[str]:
+    """The ``$ ...`` commands of a console block (backslash continuations joined)."""
+    cmds, lines = [], block.splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("$ "):
+            cmd = lines[i][2:]
+            while cmd.endswith("\\") and i + 1 < len(lines):
+                i += 1
+                cmd += "\n" + lines[i]
+            cmds.append(cmd)
+        i += 1
+    return cmds
+
+
+def run_console(block: str) -> str:
+    """Run a console block's commands in order, in a fresh folder with VGZOO_DOCS_TINY=1, and return the block
+    with the real outputs (stdout and stderr, as a terminal shows them; ``echo $?`` sees the previous status)."""
+    import os
+    import subprocess
+    import tempfile
+
+    cmds = _commands(block)
+    mark = "@@vgzoo-docs-output@@"
+    script = "".join(f"{c}\n__rc=$?; echo '{mark}'; (exit $__rc)\n" if c != "echo $?" else f"{c}\necho '{mark}'\n"
+                     for c in cmds)
+    env = {k: v for k, v in os.environ.items() if k not in ("VGZOO_OFFLINE",)}
+    env.update(VGZOO_DOCS_TINY="1", HF_HUB_OFFLINE="1", COLUMNS="100", MPLBACKEND="Agg",
+               PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""))
+    with tempfile.TemporaryDirectory() as where:
+        proc = subprocess.run(["bash", "-c", script], cwd=where, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=600)
+    outputs = proc.stdout.split(mark + "\n")
+    parts = []
+    for cmd, out in zip(cmds, outputs, strict=False):
+        parts.append("$ " + cmd + "\n" + out)
+    return "".join(parts)
+
+
+def fill_console_blocks(texts: dict[Path, str]) -> dict[Path, str]:
+    """Every console block marked ``<!-- generated:console -->`` with the output of a real run (``texts``: pages
+    already regenerated otherwise)."""
+    pages = {}
+    for page in [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md")), *sorted(DOCS.glob("models/*.md"))]:
+        text = texts.get(page) or page.read_text()
+        if "<!-- generated:console -->" in text:
+            pages[page] = CONSOLE.sub(lambda m: m.group(1) + run_console(m.group(2)) + m.group(3), text)
+    return pages
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if a generated file is stale")
@@ -363,6 +416,7 @@ def main() -> int:
         **fill_train_page(),
         **fill_plugins_page(),
     }
+    outputs.update(fill_console_blocks(outputs))
     for path, text in outputs.items():
         if args.check:
             if not path.exists() or path.read_text() != text:

@@ -82,3 +82,29 @@ def test_plugins_lists_every_entry_point_with_its_status():
         "status": "ok",
         "error": "",
     }
+
+
+def test_closed_pipe_exits_quietly():
+    """`vgzoo info X | head`: the reader goes away; no 'error: [Errno 32] Broken pipe'."""
+    proc = subprocess.Popen([sys.executable, "-m", "vgzoo", "info", "cyclegan_resnet"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before the child writes a byte
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 141  # what a tool stopped by SIGPIPE reports
+    assert err == "", err
+
+
+def test_train_summary_comes_from_rank_0_only(monkeypatch, tmp_path):
+    """Under torchrun every rank runs the command; only rank 0 prints the summary line."""
+    from vgzoo.train import engine
+
+    result = engine.TrainResult(run_dir=tmp_path, step=3, epoch=0, total_steps=3, checkpoint=None,
+                                metrics={"top1": 50.0}, health="healthy", interrupted=None, model=None)
+    monkeypatch.setattr("vgzoo.train.fit", lambda *a, **k: result)
+    for rank, shown in (("1", False), ("0", True)):
+        monkeypatch.setenv("RANK", rank)
+        out = CliRunner().invoke(cli, ["train", "vit_ti16_scratch", "--data", "builtin:digits", "--out",
+                                       str(tmp_path)])
+        assert out.exit_code == 0, out.output
+        assert ("trained vit_ti16_scratch for 3 steps" in out.output) is shown, (rank, out.output)

@@ -393,3 +393,21 @@ def test_errors_keep_their_type_through_dataloader_workers(tmp_path):
     loader = torch.utils.data.DataLoader(SingleDataset(tmp_path), batch_size=1, num_workers=1)
     with pytest.raises(DataError, match=r"bad\.png"):
         next(iter(loader))
+
+
+def test_unaligned_validation_uses_test_split_when_there_is_no_val(tmp_path, caplog):
+    """The reference layout (trainA/trainB/testA/testB) validates on testA/testB, and says so."""
+    import logging
+
+    from vgzoo.data import create_dataset
+
+    for phase in ("train", "test"):
+        _make_unaligned(tmp_path, phase=phase)
+    with caplog.at_level(logging.WARNING, logger="vgzoo.data"):
+        val = create_dataset(tmp_path, "unpaired_translation", split="val", load_size=8, crop_size=8)
+    assert val.phase == "test" and val.paths_A[0].parent.name == "testA"
+    assert "validating on" in caplog.text and "testA" in caplog.text and "no valA/" in caplog.text
+    _make_unaligned(tmp_path, phase="val")
+    assert create_dataset(tmp_path, "unpaired_translation", split="val", load_size=8, crop_size=8).phase == "val"
+    with pytest.raises(DataNotFoundError, match="valA"):  # a layout with neither still says what is missing
+        create_dataset(tmp_path / "trainA", "unpaired_translation", split="val", load_size=8, crop_size=8)

@@ -47,3 +47,18 @@ def test_plugins_page_documents_every_protocol_class_and_method():
     for param in inspect.signature(_registry.register_model).parameters:
         assert f"    {param}:" in text, param
     assert "`variant(name" in text  # ModelFamily.variant
+
+
+def test_console_outputs_are_regenerated_from_real_runs():
+    """A `<!-- generated:console -->` block gets the real output, so a stale one fails --check."""
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        import generate
+    finally:
+        sys.path.pop(0)
+    stale = "$ vgzoo info vit_b16_scrach\nerror: an old message\n$ echo $?\n0\n"
+    fresh = generate.run_console(stale)
+    assert fresh.startswith("$ vgzoo info vit_b16_scrach\nerror: Unknown model 'vit_b16_scrach'.")
+    assert fresh.endswith("$ echo $?\n1\n")
+    page = ROOT / "docs" / "quickstart.md"
+    assert "<!-- generated:console -->" in page.read_text()

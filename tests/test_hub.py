@@ -265,3 +265,47 @@ def test_a_folder_written_by_vgzoo_0_1_says_how_to_rebuild_it(tiny_model_name, t
     with pytest.raises(vgzoo.WeightsError, match="vgzoo 0.1") as info:
         vgzoo.create(f"local-dir:{out}")
     assert "checkpoint_path=" in str(info.value) and "num_classes" in str(info.value)
+
+
+def test_unreachable_endpoint_fails_fast_with_the_offline_hint(tmp_path):
+    """No network: one probe of the endpoint, then the cache alone, instead of ~25 s of retries."""
+    import socket
+    import time
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "VGZOO_OFFLINE") and "proxy" not in k.lower()}
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{port}", HF_HUB_CACHE=str(tmp_path / "hf"), HF_HUB_DISABLE_TELEMETRY="1")
+    code = "import vgzoo\ntry:\n    vgzoo.create('hf-hub:org/repo')\nexcept Exception as e:\n    print(type(e).__name__, e)\n"
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    elapsed = time.monotonic() - start
+    assert proc.stdout.startswith("WeightsNotFoundError"), proc.stdout + proc.stderr
+    assert f"the Hub endpoint http://127.0.0.1:{port} is unreachable" in proc.stdout
+    assert "unset HF_HUB_OFFLINE" in proc.stdout and "HF_HUB_CACHE" in proc.stdout
+    assert "Retrying" not in proc.stderr
+    assert elapsed < 15, f"took {elapsed:.1f} s; the probe should fail within a second or two (plus start-up)"
+
+
+def test_unreachable_endpoint_still_reads_the_cache(tmp_path, monkeypatch):
+    """The probe only skips the network: a cached file still loads."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    calls = []
+
+    def fake_download(**kwargs):
+        calls.append(kwargs["local_files_only"])
+        return str(tmp_path / "config.json")
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_download)
+    monkeypatch.setattr(_hub, "_REACHABLE", {})
+    assert _hub.hf_hub_file("org/repo", "config.json") == tmp_path / "config.json"
+    assert calls == [True]
+    assert "unreachable" in _hub._REACHABLE[("127.0.0.1", port)]

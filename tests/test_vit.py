@@ -271,8 +271,7 @@ def test_attention_map_png_and_cli(tmp_path):
     info = save_attention_map(model, tmp_path / "img.png", tmp_path / "a.png")
     assert info["grid"] == (4, 4) and 0 <= info["top_class"] < 5
     drawn = Image.open(tmp_path / "a.png")
-    assert drawn.format == "PNG" and drawn.size == (60, 40)
-    assert drawn.convert("RGB").tobytes() != img.tobytes()
+    assert drawn.format == "PNG" and drawn.width > 2 * 60  # the image beside its overlay, with a colour bar
 
     vgzoo.save_pretrained(model, tmp_path / "m")
     result = CliRunner().invoke(

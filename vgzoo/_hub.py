@@ -172,19 +172,62 @@ def hf_hub_file(repo_id: str, filename: str, revision: str | None = None, local_
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     where = f"{repo_id}@{revision}" if revision else repo_id
+    unreachable = None if local_only else _unreachable_endpoint()
     try:
         return Path(hf_hub_download(repo_id=repo_id, filename=filename, revision=revision,
-                                    local_files_only=local_only))
+                                    local_files_only=local_only or unreachable is not None))
     except LocalEntryNotFoundError as exc:
+        why = f"{unreachable}, so only the cache was read" if unreachable else "offline, or no network"
         raise WeightsNotFoundError(
             f"{filename!r} of hf-hub:{where} ({hub_url(repo_id, filename, revision)}) is not in the local Hugging "
-            "Face cache and cannot be downloaded (offline, or no network). Connect, or unset HF_HUB_OFFLINE and "
+            f"Face cache and cannot be downloaded ({why}). Connect, or unset HF_HUB_OFFLINE and "
             "VGZOO_OFFLINE, or point HF_HUB_CACHE at a cache that holds it."
         ) from exc
     except (EntryNotFoundError, RepositoryNotFoundError) as exc:
         raise WeightsNotFoundError(f"hf-hub:{where} has no file {filename!r}: {exc}") from exc
     except Exception as exc:  # network and HTTP errors
         raise WeightsError(f"Cannot fetch {filename!r} from hf-hub:{where}: {exc}") from exc
+
+
+_REACHABLE: dict[tuple[str, int], str | None] = {}
+
+
+def _unreachable_endpoint(timeout: float = 1.5) -> str | None:
+    """Why the Hub endpoint cannot be reached (None when it can), probed once per process.
+
+    huggingface_hub retries a refused or unresolvable endpoint with back-off for about 25 s before it falls back
+    to the cache; one TCP connection attempt (resolution included, in a thread so a hanging resolver is cut off
+    at ``timeout``) tells the same in a second or two. With a proxy configured the probe is skipped.
+    """
+    import threading
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or any(os.environ.get(k) for k in (
+            "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    url = urlsplit(os.environ.get("HF_ENDPOINT") or constants.ENDPOINT)
+    host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+    if (host, port) in _REACHABLE:
+        return _REACHABLE[(host, port)]
+    result: list[str | None] = []
+
+    def probe() -> None:
+        import socket
+
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(None)
+        except OSError as exc:
+            result.append(f"the Hub endpoint {url.scheme}://{url.netloc} is unreachable: {exc}")
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    why = result[0] if result else f"the Hub endpoint {url.scheme}://{url.netloc} did not answer within {timeout} s"
+    _REACHABLE[(host, port)] = why
+    return why
 
 
 def hub_url(repo_id: str, filename: str, revision: str | None = None) -> str:

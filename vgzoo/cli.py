@@ -37,6 +37,8 @@ class VgzooGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:
+            _closed_pipe()
         except Exception as exc:
             if _debug_enabled(ctx):
                 raise
@@ -811,9 +813,26 @@ def demo_cmd(model_or_dir: str, pretrained: bool, host: str, port: int | None, m
     launch_demo(model, host=host, port=port, max_upload_mb=max_upload_mb)
 
 
+def _closed_pipe() -> None:
+    """The reader went away (``vgzoo info X | head``): stop quietly, as a tool killed by SIGPIPE would (141)."""
+    try:  # later flushes (at exit) must not raise again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(141)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    cli.main(args=argv, prog_name="vgzoo")
+    try:
+        cli.main(args=argv, prog_name="vgzoo")
+    except BrokenPipeError:
+        _closed_pipe()
+    try:
+        sys.stdout.flush()  # what is still buffered may meet a closed pipe too
+    except BrokenPipeError:
+        _closed_pipe()
 
 
 if __name__ == "__main__":  # pragma: no cover

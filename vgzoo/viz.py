@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_model", "preprocess_image", "attention_overlay", "save_attention_map"]
+__all__ = ["load_model", "preprocess_image", "attention_overlay", "attention_figure", "save_attention_map"]
 
 
 def load_model(model_or_dir: str | os.PathLike, pretrained: bool = False):
@@ -70,6 +70,57 @@ def attention_overlay(image, relevance, alpha: float = 0.5, cmap: str = "jet"):
     return Image.fromarray((blended.clip(0, 1) * 255).round().astype(np.uint8))
 
 
+def attention_figure(image, relevance, info: dict[str, Any] | None = None, alpha: float = 0.5, cmap: str = "jet",
+                     title: str = ""):
+    """The image beside its attention overlay, with a colour bar and the predicted class and probability.
+
+    Args:
+        image: the PIL image as the model saw it (after resizing).
+        relevance: the 2-D rollout map (any range; shown normalised to [0, 1]).
+        info: ``{"top_class": int, "top_prob": float, "class_name": str}`` (any may be missing).
+        alpha: opacity of the heat map.
+        cmap: a matplotlib colour map name.
+        title: the figure title (the model's name).
+
+    Returns:
+        A matplotlib figure (close it with ``matplotlib.pyplot.close``).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib import cm, colors
+
+    info = info or {}
+    rel = np.asarray(relevance, dtype=np.float32)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 4.4), layout="constrained")
+    shown = image.convert("RGB")
+    left.imshow(shown, interpolation="nearest")
+    left.set_title(f"input ({shown.width}x{shown.height})", fontsize=10)
+    right.imshow(attention_overlay(shown, rel, alpha=alpha, cmap=cmap), interpolation="nearest")
+    right.set_title(f"attention rollout ({rel.shape[0]}x{rel.shape[1]} patches)", fontsize=10)
+    for ax in (left, right):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    bar = fig.colorbar(cm.ScalarMappable(norm=colors.Normalize(0, 1), cmap=cmap), ax=right, fraction=0.046, pad=0.03)
+    bar.set_label("relevance of the patch to the class token (normalised)", fontsize=8)
+    if "top_class" in info:
+        name = f" {info['class_name']!r}" if info.get("class_name") else ""
+        pred = f"predicted class {info['top_class']}{name} (p={info['top_prob']:.3f})"
+    else:
+        pred = "no class prediction (the model has no classifier head)"
+    fig.suptitle(f"{title}: {pred}" if title else pred, fontsize=11)
+    return fig
+
+
+def _class_name(cfg: dict[str, Any], index: int) -> str | None:
+    names = cfg.get("label_names") or cfg.get("class_names")
+    if isinstance(names, (list, tuple)) and 0 <= index < len(names):
+        return str(names[index])
+    return None
+
+
 def save_attention_map(
     model,
     image,
@@ -90,6 +141,8 @@ def save_attention_map(
 
     Returns:
         ``{"out": path, "top_class": int, "top_prob": float, "grid": (H/P, W/P)}``.
+
+    The PNG shows the input beside the overlay, a colour bar, and the predicted class with its probability.
     """
     import torch
 
@@ -113,10 +166,19 @@ def save_attention_map(
     if logits.ndim == 1 and logits.numel() > 1:
         prob = logits.softmax(-1)
         info["top_class"], info["top_prob"] = int(prob.argmax()), float(prob.max())
+        name = _class_name(model.pretrained_cfg, info["top_class"])
+        if name:
+            info["class_name"] = name
+    import matplotlib.pyplot as plt
+
     from ._hub import atomic_write
 
     out = Path(out)
-    overlay = attention_overlay(shown, relevance.numpy(), alpha=alpha)
-    atomic_write(out, lambda tmp: overlay.save(tmp, format="PNG"))
+    arch = model.pretrained_cfg.get("architecture", type(model).__name__)
+    fig = attention_figure(shown, relevance.numpy(), info, alpha=alpha, title=str(arch))
+    try:
+        atomic_write(out, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    finally:
+        plt.close(fig)
     info["out"] = str(out)
     return info

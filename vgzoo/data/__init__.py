@@ -190,4 +190,22 @@ def _create(spec: str | os.PathLike, task: str, **kwargs: Any) -> Dataset:
         if "phase" in kwargs:
             raise DataError(f"pass either split or phase to create_dataset for task {task!r}, not both")
         kwargs["phase"] = kwargs.pop("split")
+    if cls is UnalignedDataset and kwargs.get("phase") == "val":
+        kwargs["phase"] = unaligned_val_phase(root)
     return _build(cls, text, task, root, **kwargs)
+
+
+def unaligned_val_phase(root: str | os.PathLike) -> str:
+    """The phase that validates a CycleGAN-format folder: ``val`` (valA/, valB/), else ``test`` (testA/, testB/).
+
+    The reference datasets ship trainA/trainB/testA/testB only, so without valA/valB the test split validates;
+    this is logged, and the dataset's ``phase`` says which split it is.
+    """
+    root = Path(root)
+    if not (root / "valA").is_dir() and (root / "testA").is_dir() and (root / "testB").is_dir():
+        import logging
+
+        logging.getLogger("vgzoo.data").warning(
+            "validating on %s/testA and testB (the folder has no valA/ and valB/)", root)
+        return "test"
+    return "val"

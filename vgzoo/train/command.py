@@ -24,6 +24,10 @@ def train_command(model: str, values: dict[str, Any]) -> int:
     if values.get("epochs") is not None and values.get("steps") is not None:
         raise click.UsageError("give --epochs or --steps, not both")
     out = values.get("out") or os.path.join("runs", model)
+    from .._docs import tiny_train_length
+
+    # VGZOO_DOCS_TINY=1: the docs' commands as cheap tests
+    values["steps"], values["epochs"] = tiny_train_length(values.get("steps"), values.get("epochs"))
     nproc = int(values.get("nproc") or 1)
     if nproc > 1:
         code = distributed.launch_torchrun(nproc, ["train", model, *cli_argv({**values, "out": out})])
@@ -37,6 +41,8 @@ def train_command(model: str, values: dict[str, Any]) -> int:
     result = fit(model, out=out, resume=bool(values.get("resume")), overwrite=bool(values.get("overwrite")),
                  config=values.get("config"), model_kwargs=_key_values(values.get("model_kwargs"), "-k") or None,
                  options=_key_values(values.get("options"), "-o"), progress=values.get("progress", True), **kw)
+    if int(os.environ.get("RANK", "0") or 0) != 0:  # under torchrun rank 0 alone reports
+        return 0
     if result.interrupted:
         click.echo(f"interrupted by {result.interrupted} at step {result.step}; checkpoint {result.checkpoint}; "
                    f"continue with: vgzoo train {model} --resume --out {out}")
