@@ -179,3 +179,36 @@ def test_attention_map_shows_image_overlay_colour_bar_and_prediction(tmp_path):
         assert f"predicted class {info['top_class']} '{name}' (p={info['top_prob']:.3f})" in head
     finally:
         plt.close(fig)
+
+
+@pytest.mark.parametrize(("name", "kwargs", "data", "headers", "row_label"), [
+    ("cyclegan_resnet6", {"ngf": 4, "ndf": 4, "n_blocks": 1, "img_size": 32}, "unaligned",
+     ["A", "G_AB(A)", "G_BA(G_AB(A))", "B", "G_BA(B)", "G_AB(G_BA(B))"], None),
+    ("cgan_embed_digits", {"nz": 8, "ngf": 8, "ndf": 8}, "builtin:digits", None, "class 3"),
+])
+def test_training_runs_write_grids_a_person_can_read(tmp_path, name, kwargs, data, headers, row_label):
+    """The trainer's sample grids carry their column headers, row labels and a title with model, step and seed."""
+    import json
+
+    from PIL import Image
+
+    from vgzoo.train import fit
+
+    if data == "unaligned":
+        for side in ("trainA", "trainB"):
+            (tmp_path / "data" / side).mkdir(parents=True)
+            for i in range(4):
+                Image.new("RGB", (36, 36), (40 * i, 90, 200 - 40 * i)).save(tmp_path / "data" / side / f"{i}.png")
+        data = str(tmp_path / "data")
+        options = {"data": {"load_size": 36, "crop_size": 32}, "augment": {"crop_size": 32}}
+    else:
+        options = {}
+    out = tmp_path / "run"
+    fit(name, data, out, steps=2, batch_size=2, progress=False, log=lambda m: None, seed=7, model_kwargs=kwargs,
+        options=options)
+    text = Image.open(out / "samples" / "final.png").text
+    assert name in text["title"] and "step 2" in text["title"] and "seed 7" in text["title"]
+    if headers:
+        assert json.loads(text["headers"]) == headers
+    if row_label:
+        assert row_label in json.loads(text["row_labels"])

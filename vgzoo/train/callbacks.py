@@ -183,7 +183,10 @@ class Evaluation(Callback):
             return
         if st.interrupted is None and run.info.is_main:
             with rng_preserved(run.device):
-                st.last_val = self.evaluate(run, st) or st.last_val
+                val = self.evaluate(run, st)
+            if val:  # the end-of-run validation is a row like every other (metrics.jsonl and the curves)
+                run.metrics.record(st, {"step": st.step, "epoch": st.epoch, "split": "val", **val})
+                st.last_val = val
         self.track_best(st, st.last_val)
 
     @staticmethod
@@ -276,13 +279,18 @@ class Pictures(Callback):
             self.last_pictures = now
         if now - self.last_plot >= max(PLOT_INTERVAL_S, 25 * self.plot_cost):
             with rng_preserved(run.device):
-                plots.plot_loss_curves(st.history, run.run_dir / "loss_curves.png", title=str(run.cfg["model"]))
+                self.curves(run, st)
             self.last_plot = time.monotonic()
             self.plot_cost = self.last_plot - now
 
     def on_close(self, run, st):
         if run.info.is_main:
-            plots.plot_loss_curves(st.history, run.run_dir / "loss_curves.png", title=str(run.cfg["model"]))
+            self.curves(run, st)
+
+    @staticmethod
+    def curves(run: RunContext, st: TrainState) -> None:
+        plots.plot_loss_curves(st.history, run.run_dir / "loss_curves.png", title=str(run.cfg["model"]),
+                               seed=int(run.cfg["seed"]), findings=st.monitor.findings)
 
     def on_finish(self, run, st):
         if run.info.is_main:
@@ -292,7 +300,9 @@ class Pictures(Callback):
     def grid(run: RunContext, st: TrainState, tag: str) -> None:
         with rng_preserved(run.device):
             try:
-                _in_eval(st.model, lambda: st.recipe.save_samples(run.fixed, run.run_dir / "samples" / f"{tag}.png"))
+                title = plots.run_title(str(run.cfg["model"]), st.step, int(run.cfg["seed"]), "samples")
+                _in_eval(st.model, lambda: st.recipe.save_samples(run.fixed, run.run_dir / "samples" / f"{tag}.png",
+                                                                  title))
             except Exception as exc:  # a picture must never stop training
                 run.log(f"warning: sample grid {tag} failed: {exc!r}")
 

@@ -262,10 +262,10 @@ class Recipe:
     def evaluate(self, batches: Iterable[dict[str, Any]]) -> dict[str, float]:
         return self.evaluator(self, batches) if self.evaluator is not None else {}
 
-    def save_samples(self, fixed: dict[str, Any], path) -> None:
-        """Write a sample grid for the fixed (prepared) batch."""
+    def save_samples(self, fixed: dict[str, Any], path, title: str | None = None) -> None:
+        """Write a sample grid for the fixed (prepared) batch, titled (model, step, seed)."""
         if self.grid is not None:
-            self.grid(self, fixed, path)
+            self.grid(self, fixed, path, title)
 
     def diversity(self, fixed: dict[str, Any], real: dict[str, torch.Tensor] | None) -> tuple[float, float] | None:
         """(fake diversity, real diversity) for the mode-collapse check, or None where it does not apply."""
@@ -444,16 +444,21 @@ def restoration_l1(recipe: Recipe, batches: Iterable[dict[str, Any]]) -> dict[st
 
 
 # ------------------------------------------------------------------------------------ grid parts
+# Each grid part writes one picture a person reads: column headers, row labels and a title (model, step, seed).
 @torch.no_grad()
-def samples_grid(recipe: Recipe, fixed: dict[str, Any], path) -> None:
-    """32 samples of an unconditional generator in a 4x8 grid."""
+def samples_grid(recipe: Recipe, fixed: dict[str, Any], path, title: str | None = None) -> None:
+    """A row of real images above 4 rows of samples of an unconditional generator."""
     model = recipe.model
     if isinstance(model, UnconditionalSampler):
         fake = model.sample(32, generator=torch.Generator(device="cpu").manual_seed(1234))
     else:
         fake = model(*model.example_inputs(32))
-    fake = recipe.unit(fake)
-    plots.save_grid(fake.view(4, 8, *fake.shape[1:]), path, scale=2)
+    fake = recipe.unit(fake).view(4, 8, *fake.shape[1:])
+    real = fixed.get("image") if isinstance(fixed, dict) else None
+    rows, labels = list(fake), ["fake"] * 4
+    if isinstance(real, torch.Tensor) and real.shape[0] >= 8 and real.shape[1:] == fake.shape[2:]:
+        rows, labels = [recipe.unit(real[:8]), *rows], ["real", *labels]
+    plots.save_grid([list(r) for r in rows], path, scale=2, row_labels=labels, title=title)
 
 
 def _class_samples(recipe: Recipe, per_class: int, seed: int) -> torch.Tensor:
@@ -465,39 +470,55 @@ def _class_samples(recipe: Recipe, per_class: int, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def class_grid(recipe: Recipe, fixed: dict[str, Any], path) -> None:
-    """A row of 10 samples per class."""
+def class_grid(recipe: Recipe, fixed: dict[str, Any], path, title: str | None = None) -> None:
+    """A row of 10 samples per class, each row labelled with its class."""
     if not isinstance(recipe.model, ConditionalSampler):
         return
     fake = _class_samples(recipe, 10, 1234)
-    plots.save_grid(recipe.unit(fake.flatten(0, 1)).view(fake.shape), path, scale=2)
+    plots.save_grid(recipe.unit(fake.flatten(0, 1)).view(fake.shape), path, scale=2,
+                    row_labels=[f"class {c}" for c in range(fake.shape[0])], title=title)
 
 
-@torch.no_grad()
-def translation_grid(recipe: Recipe, fixed: dict[str, Any], path) -> None:
-    """Rows of A | G(A) | B."""
-    a, b = fixed["A"][:8], fixed["B"][:8]
-    fake = recipe.model(a)
+def _rows(recipe: Recipe, columns: list[torch.Tensor]) -> list[list[torch.Tensor]]:
+    """One row per image of the columns, grey columns widened to the colour ones."""
     rows = []
-    for i in range(a.shape[0]):
-        row = [recipe.unit(x[i:i + 1])[0] for x in (a, fake, b)]
+    for i in range(columns[0].shape[0]):
+        row = [recipe.unit(x[i:i + 1])[0] for x in columns]
         c = max(r.shape[0] for r in row)
         rows.append([r.expand(c, -1, -1) if r.shape[0] == 1 else r for r in row])
-    plots.save_grid(rows, path, scale=2)
+    return rows
 
 
 @torch.no_grad()
-def restoration_grid(recipe: Recipe, fixed: dict[str, Any], path) -> None:
+def translation_grid(recipe: Recipe, fixed: dict[str, Any], path, title: str | None = None) -> None:
+    """Rows of A | G(A) | B."""
+    a, b = fixed["A"][:8], fixed["B"][:8]
+    plots.save_grid(_rows(recipe, [a, recipe.model(a), b]), path, scale=2, headers=plots.PAIRED_HEADERS,
+                    title=title)
+
+
+@torch.no_grad()
+def cycle_grid(recipe: Recipe, fixed: dict[str, Any], path, title: str | None = None) -> None:
+    """Rows of A | G_AB(A) | G_BA(G_AB(A)) | B | G_BA(B) | G_AB(G_BA(B)): both directions and both cycles."""
+    model = recipe.model
+    a, b = fixed["A"][:4], fixed["B"][:4]
+    fake_b, fake_a = model.G_AB(a), model.G_BA(b)
+    plots.save_grid(_rows(recipe, [a, fake_b, model.G_BA(fake_b), b, fake_a, model.G_AB(fake_a)]), path, scale=2,
+                    headers=plots.CYCLE_HEADERS, title=title)
+
+
+@torch.no_grad()
+def restoration_grid(recipe: Recipe, fixed: dict[str, Any], path, title: str | None = None) -> None:
     """Rows of degraded | restored | clean (the samples grid for a model without ``degrade``)."""
     clean = fixed["image"][:8]
     out = _restore(recipe, clean)
     if out is None:
-        return samples_grid(recipe, fixed, path)
+        return samples_grid(recipe, fixed, path, title)
     degraded, restored = out
     c = clean.shape[1]
     shown = degraded[:, :c] if degraded.shape[1] >= c else degraded.expand(-1, c, -1, -1)
-    rows = [[recipe.unit(x[i:i + 1])[0] for x in (shown, restored, clean)] for i in range(clean.shape[0])]
-    plots.save_grid(rows, path, scale=2)
+    plots.save_grid(_rows(recipe, [shown, restored, clean]), path, scale=2, headers=plots.RESTORATION_HEADERS,
+                    title=title)
 
 
 # --------------------------------------------------------------------------------- variety parts
@@ -715,7 +736,7 @@ class CycleGANRecipe(GANRecipe):
     best_metric = ("val_cycle_l1", "min")
     batch = staticmethod(pair_batch)
     evaluator = staticmethod(cycle_l1)
-    grid = staticmethod(translation_grid)
+    grid = staticmethod(cycle_grid)
     variety = None
     real_batch = None
 
