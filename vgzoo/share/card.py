@@ -245,6 +245,117 @@ def _usage(task: str, repo: str, arch: str) -> list[str]:
     return ["```python", *imports, "", *body, "```", "", *cli]
 
 
+def _front_matter(cfg: dict, run_cfg: dict, *, repo_id, license, datasets, base_model, previous) -> tuple[Any, Any]:
+    """The Hub's YAML front matter (``ModelCardData``) and the base model it names."""
+    from huggingface_hub import ModelCardData
+
+    arch = cfg.get("architecture")
+    family, task = cfg.get("family"), cfg.get("task")
+    base = base_model or cfg.get("base_model") or _hub_repo_of(cfg.get("weight_source")) or previous.get("base_model")
+    data_values = list(datasets or []) + list(cfg.get("datasets") or []) + [cfg.get("dataset"), run_cfg.get("data")]
+    dataset_ids = _dataset_ids(data_values) or list(previous.get("datasets") or [])
+    tags = ["vgzoo", "pytorch", "safetensors"]
+    for t in (family, (task or "").replace("_", "-") or None, arch):
+        if t and t not in tags:
+            tags.append(t)
+    tags.append("vision-transformer" if family == "vit" else "gan")
+    data = ModelCardData(
+        library_name="vgzoo",
+        license=_hub_license(license or cfg.get("license") or previous.get("license") or "apache-2.0"),
+        tags=tags,
+        pipeline_tag=PIPELINE_TAGS.get(task or ""),
+        datasets=dataset_ids or None,
+        base_model=base if base and base != repo_id else None,
+    )
+    return data, base
+
+
+def _io_rows(model, cfg: dict) -> list[str]:
+    """Table rows: what the model takes and gives."""
+    task = cfg.get("task")
+    c, h, w = (list(cfg.get("input_size") or []) + [None, None, None])[:3]
+    size = f"{c} x {h} x {w} (channels x height x width)" if c is not None else "images"
+    rows = []
+    if task in ("generation", "conditional_generation"):
+        nz = getattr(model, "nz", None) or (getattr(model, "config", None) or {}).get("nz")
+        cond = " and a class label" if task == "conditional_generation" else ""
+        rows.append(f"| input | a latent vector{f' of {nz}' if nz else ''}{cond} (drawn by `sample`) |")
+        rows.append(f"| output | {size}, values in [-1, 1] (tanh); pixels are `(y + 1) * 127.5` |")
+    elif c is not None:
+        rows.append(f"| input | {size}, {_value_range(cfg)} |")
+        if task != "classification":
+            rows.append("| output | images in [-1, 1] (tanh); pixels are `(y + 1) * 127.5` |")
+    if cfg.get("num_classes") and task in ("classification", "conditional_generation"):
+        rows.append(f"| classes | {cfg['num_classes']} |")
+    return rows
+
+
+def _model_section(model, cfg: dict, run_cfg: dict, base: str | None) -> list[str]:
+    """The "Model" table: architecture, family, task, paper, parameters, inputs and outputs, provenance."""
+    from .._version import __version__
+
+    arch, family, task = cfg.get("architecture", type(model).__name__), cfg.get("family"), cfg.get("task")
+    total, parts = _param_counts(model)
+    lines = ["", "## Model", "", "| | |", "| --- | --- |", f"| architecture | `{arch}` |"]
+    if cfg.get("tag"):
+        lines.append(f"| published configuration | `{arch}.{cfg['tag']}` |")
+    if family:
+        lines.append(f"| family | `{family}` |")
+    if task:
+        lines.append(f"| task | `{task}` |")
+    if cfg.get("paper"):
+        lines.append(f"| paper | {_paper_link(str(cfg['paper']))} |")
+    lines.append(f"| parameters | {_fmt_count(total)} |")
+    lines += [f"| &nbsp;&nbsp;`{name}` | {_fmt_count(n)} |" for name, n in parts]
+    lines += _io_rows(model, cfg)
+    kwargs = kwargs_of(model)
+    if kwargs:
+        shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        lines.append(f"| built with | `vgzoo.create(\"{arch}\", {shown})` |")
+    if base:
+        lines.append(f"| fine-tuned from | [{base}](https://huggingface.co/{base}) |")
+    elif cfg.get("weight_source") and str(cfg["weight_source"]).startswith("file:"):
+        lines.append(f"| initial weights | vgzoo's published `{arch}` weights |")
+    trained_on = cfg.get("dataset") or run_cfg.get("data")
+    if isinstance(trained_on, str) and trained_on.startswith(("builtin:", "hf-dataset:")):
+        lines.append(f"| data | `{trained_on}` |")
+    lines.append(f"| vgzoo version | {__version__} |")
+    return lines
+
+
+def _training_section(run: dict, run_dir: Path, pictures: dict[str, Path]) -> list[str]:
+    """The run's settings, health, final metrics and pictures (which ``pictures`` collects to copy)."""
+    run_cfg = run["config"]
+    lines = ["", "## Training", ""]
+    facts = []
+    for key, label in (("data", "data"), ("recipe", "recipe"), ("total_steps", "steps"), ("epochs", "epochs"),
+                       ("batch_size", "batch size"), ("lr", "learning rate"), ("seed", "seed"),
+                       ("world_size", "processes")):
+        value = run_cfg.get(key)
+        if value is None:
+            continue
+        if key == "data" and isinstance(value, str) and not value.startswith(("builtin:", "hf-dataset:")):
+            value = Path(value).name or value  # a local folder: its name, not the user's full path
+        facts.append(f"{label} `{value}`")
+    if facts:
+        lines.append("Trained with vgzoo's trainer (`vgzoo train`, `vgzoo.train.fit`): " + ", ".join(facts) + ".")
+    if run["health"]:
+        lines += ["", f"GAN health monitor at the end of the run: **{run['health']}**."]
+    for split, title in (("train", "last training step"), ("val", "last validation")):
+        row = {k: v for k, v in run[split].items() if k not in ("step", "epoch", "split", "time") and _is_number(v)}
+        if row:
+            lines += ["", f"Final metrics ({title}, step {run[split].get('step')}):", "", "| metric | value |",
+                      "| --- | --- |"]
+            lines += [f"| {k} | {float(v):.4g} |" for k, v in row.items()]
+    if (run_dir / LOSS_CURVES).is_file():
+        pictures[LOSS_CURVES] = run_dir / LOSS_CURVES
+        lines += ["", f"![loss curves]({LOSS_CURVES})"]
+    if (run_dir / "samples" / "final.png").is_file():
+        pictures[SAMPLES] = run_dir / "samples" / "final.png"
+        lines += ["", "Samples at the end of training:", "", f"![samples]({SAMPLES})"]
+    return lines
+
+
 def build_model_card(
     model,
     directory: str | os.PathLike | None = None,
@@ -270,112 +381,26 @@ def build_model_card(
         previous: front matter of the card this one replaces, whose ``base_model``/``datasets``/``license``
             are kept when nothing newer is known.
     """
-    from huggingface_hub import ModelCardData
-
-    from .._version import __version__
-
     cfg = dict(getattr(model, "pretrained_cfg", None) or {})
-    previous = previous or {}
-    arch = cfg.get("architecture", type(model).__name__)
-    family, task = cfg.get("family"), cfg.get("task")
+    cfg.setdefault("architecture", type(model).__name__)
+    arch, family, task = cfg["architecture"], cfg.get("family"), cfg.get("task")
     run_dir = find_run_dir(directory) if directory is not None else None
     run = run_summary(run_dir) if run_dir is not None else None
     run_cfg = run["config"] if run else {}
+    data, base = _front_matter(cfg, run_cfg, repo_id=repo_id, license=license, datasets=datasets,
+                               base_model=base_model, previous=previous or {})
 
-    base = base_model or cfg.get("base_model") or _hub_repo_of(cfg.get("weight_source")) or previous.get("base_model")
-    data_values = list(datasets or []) + list(cfg.get("datasets") or []) + [cfg.get("dataset"), run_cfg.get("data")]
-    dataset_ids = _dataset_ids(data_values) or list(previous.get("datasets") or [])
-    tags = ["vgzoo", "pytorch", "safetensors"]
-    for t in (family, (task or "").replace("_", "-") or None, arch):
-        if t and t not in tags:
-            tags.append(t)
-    tags.append("vision-transformer" if family == "vit" else "gan")
-    data = ModelCardData(
-        library_name="vgzoo",
-        license=_hub_license(license or cfg.get("license") or previous.get("license") or "apache-2.0"),
-        tags=tags,
-        pipeline_tag=PIPELINE_TAGS.get(task or ""),
-        datasets=dataset_ids or None,
-        base_model=base if base and base != repo_id else None,
-    )
-
-    repo = repo_id or PLACEHOLDER_REPO
-    total, parts = _param_counts(model)
-    c, h, w = (list(cfg.get("input_size") or []) + [None, None, None])[:3]
     lines = [f"# {repo_id.split('/')[-1] if repo_id else arch}", ""]
     what = _TASK_WORDS.get(task or "", f"a {task} model" if task else "a model")
     lines += [f"A [vgzoo](https://pypi.org/project/vgzoo/) `{arch}`: {what}"
               + (f" (family `{family}`)." if family else ".")]
     if cfg.get("description"):
         lines += ["", str(cfg["description"])]
-    lines += ["", "## Model", "", "| | |", "| --- | --- |", f"| architecture | `{arch}` |"]
-    if cfg.get("tag"):
-        lines.append(f"| published configuration | `{arch}.{cfg['tag']}` |")
-    if family:
-        lines.append(f"| family | `{family}` |")
-    if task:
-        lines.append(f"| task | `{task}` |")
-    if cfg.get("paper"):
-        lines.append(f"| paper | {_paper_link(str(cfg['paper']))} |")
-    lines.append(f"| parameters | {_fmt_count(total)} |")
-    for name, n in parts:
-        lines.append(f"| &nbsp;&nbsp;`{name}` | {_fmt_count(n)} |")
-    size = f"{c} x {h} x {w} (channels x height x width)" if c is not None else "images"
-    if task in ("generation", "conditional_generation"):
-        nz = getattr(model, "nz", None) or (getattr(model, "config", None) or {}).get("nz")
-        cond = " and a class label" if task == "conditional_generation" else ""
-        lines.append(f"| input | a latent vector{f' of {nz}' if nz else ''}{cond} (drawn by `sample`) |")
-        lines.append(f"| output | {size}, values in [-1, 1] (tanh); pixels are `(y + 1) * 127.5` |")
-    elif c is not None:
-        lines.append(f"| input | {size}, {_value_range(cfg)} |")
-        if task != "classification":
-            lines.append("| output | images in [-1, 1] (tanh); pixels are `(y + 1) * 127.5` |")
-    if cfg.get("num_classes") and task in ("classification", "conditional_generation"):
-        lines.append(f"| classes | {cfg['num_classes']} |")
-    kwargs = kwargs_of(model)
-    if kwargs:
-        shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        lines.append(f"| built with | `vgzoo.create(\"{arch}\", {shown})` |")
-    if base:
-        lines.append(f"| fine-tuned from | [{base}](https://huggingface.co/{base}) |")
-    elif cfg.get("weight_source") and str(cfg["weight_source"]).startswith("file:"):
-        lines.append(f"| initial weights | vgzoo's published `{arch}` weights |")
-    trained_on = cfg.get("dataset") or run_cfg.get("data")
-    if isinstance(trained_on, str) and trained_on.startswith(("builtin:", "hf-dataset:")):
-        lines.append(f"| data | `{trained_on}` |")
-    lines.append(f"| vgzoo version | {__version__} |")
-
-    lines += ["", "## Use it", "", *_usage(task or "", repo, arch)]
-
+    lines += _model_section(model, cfg, run_cfg, base)
+    lines += ["", "## Use it", "", *_usage(task or "", repo_id or PLACEHOLDER_REPO, arch)]
     pictures: dict[str, Path] = {}
     if run is not None:
-        lines += ["", "## Training", ""]
-        facts = []
-        for key, label in (("data", "data"), ("recipe", "recipe"), ("total_steps", "steps"), ("epochs", "epochs"),
-                           ("batch_size", "batch size"), ("lr", "learning rate"), ("seed", "seed"),
-                           ("world_size", "processes")):
-            value = run_cfg.get(key)
-            if value is None:
-                continue
-            if key == "data" and isinstance(value, str) and not value.startswith(("builtin:", "hf-dataset:")):
-                value = Path(value).name or value  # a local folder: its name, not the user's full path
-            facts.append(f"{label} `{value}`")
-        if facts:
-            lines.append("Trained with vgzoo's trainer (`vgzoo train`, `vgzoo.train.fit`): " + ", ".join(facts) + ".")
-        if run["health"]:
-            lines += ["", f"GAN health monitor at the end of the run: **{run['health']}**."]
-        for split, title in (("train", "last training step"), ("val", "last validation")):
-            row = {k: v for k, v in run[split].items() if k not in ("step", "epoch", "split", "time") and _is_number(v)}
-            if row:
-                lines += ["", f"Final metrics ({title}, step {run[split].get('step')}):", "", "| metric | value |",
-                          "| --- | --- |"]
-                lines += [f"| {k} | {float(v):.4g} |" for k, v in row.items()]
-        if (run_dir / LOSS_CURVES).is_file():
-            pictures[LOSS_CURVES] = run_dir / LOSS_CURVES
-            lines += ["", f"![loss curves]({LOSS_CURVES})"]
-        if (run_dir / "samples" / "final.png").is_file():
-            pictures[SAMPLES] = run_dir / "samples" / "final.png"
-            lines += ["", "Samples at the end of training:", "", f"![samples]({SAMPLES})"]
+        lines += _training_section(run, run_dir, pictures)
     results = read_eval_results(directory, run_dir)
     if results:
         lines += ["", "## Evaluation", "", "Results of `vgzoo eval`:", "", "| metric | value |", "| --- | --- |"]
