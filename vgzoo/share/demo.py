@@ -195,7 +195,9 @@ class DemoModel:
         with torch.no_grad():
             probs = self.model(x)[0].float().softmax(-1).cpu()
             overlay = None
-            if hasattr(self.model, "attention_rollout"):
+            from ..models.vit import VisionTransformer
+
+            if isinstance(self.model, VisionTransformer):
                 relevance = self.model.attention_rollout(x)[0].float().cpu().numpy()
                 overlay = attention_overlay(shown, relevance)
         names = self.class_names() or [str(i) for i in range(probs.numel())]
@@ -210,7 +212,9 @@ class DemoModel:
         clean = self._tensor(image, c, (h, w))
         g = torch.Generator().manual_seed(int(seed))
         with torch.no_grad():
-            degraded = self.model.degrade(clean, g) if hasattr(self.model, "degrade") else clean
+            from ..protocols import Restorer
+
+            degraded = self.model.degrade(clean, g) if isinstance(self.model, Restorer) else clean
             restored = self.model(degraded)
         shown = degraded[0, :c] if degraded.shape[1] > c else degraded[0]
         psnr = float(10 * torch.log10(4.0 / torch.mean((restored - clean) ** 2).clamp_min(1e-10)))
@@ -225,6 +229,96 @@ def _save_png(image, folder: Path, stem: str) -> str:
     os.close(fd)
     atomic_write(name, lambda tmp: image.save(tmp, format="PNG"))
     return name
+
+
+def _translation_page(gr, m: DemoModel, guard, note: str, out_dir: Path) -> None:
+    """Upload -> input and output side by side, a PNG to download (direction for CycleGAN)."""
+    with gr.Row():
+        upload = gr.File(label="Input image", file_types=["image"], type="filepath", elem_id="upload")
+        direction = gr.Radio(["AtoB", "BtoA"], value="AtoB", label="Direction",
+                             visible=m.task == "unpaired_translation", elem_id="direction")
+    gr.Markdown(note + f" Larger than {m.max_side} px on a side is scaled down.")
+    run = gr.Button("Translate", variant="primary", elem_id="run")
+    with gr.Row():
+        shown_in = gr.Image(label="Input", type="pil", interactive=False, elem_id="input-image")
+        shown_out = gr.Image(label="Output", type="pil", format="png", interactive=False, elem_id="output-image")
+    download = gr.File(label="Download the output (PNG)", elem_id="download")
+
+    @guard
+    def do_translate(path, d):
+        src, out = m.translate(m.load_upload(path), d)
+        return src, out, _save_png(out, out_dir, "translated")
+
+    run.click(do_translate, [upload, direction], [shown_in, shown_out, download])
+
+
+def _generation_page(gr, m: DemoModel, guard, note: str, out_dir: Path) -> None:
+    """Class picker (conditional), seed and count -> a grid of samples to download."""
+    with gr.Row():
+        classes = None
+        if m.task == "conditional_generation":
+            names = m.class_names()
+            classes = gr.CheckboxGroup([(n, i) for i, n in enumerate(names)], value=list(range(len(names))),
+                                       label="Classes (one row each)", elem_id="classes")
+        seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
+        count = gr.Slider(1, 16, value=8, step=1, label="Samples per class" if classes else "Samples",
+                          elem_id="count")
+    run = gr.Button("Generate", variant="primary", elem_id="run")
+    grid = gr.Image(label="Samples", type="pil", format="png", interactive=False, elem_id="output-image",
+                    height=520)
+    download = gr.File(label="Download the grid (PNG)", elem_id="download")
+
+    @guard
+    def do_generate(*args):
+        picked, s, n = (args if classes is not None else (None, *args))
+        if classes is not None and not picked:
+            raise UploadError("Pick at least one class.")
+        image = m.generate(picked, int(s or 0), int(n))
+        return image, _save_png(image, out_dir, "samples")
+
+    run.click(do_generate, ([classes] if classes is not None else []) + [seed, count], [grid, download])
+
+
+def _classification_page(gr, m: DemoModel, guard, note: str, out_dir: Path) -> None:
+    """Upload -> top 5 classes and, for ViTs, the attention-rollout overlay."""
+    from ..models.vit import VisionTransformer
+
+    upload = gr.File(label="Input image", file_types=["image"], type="filepath", elem_id="upload")
+    gr.Markdown(note)
+    run = gr.Button("Classify", variant="primary", elem_id="run")
+    with gr.Row():
+        shown_in = gr.Image(label="Input", type="pil", interactive=False, elem_id="input-image")
+        label = gr.Label(num_top_classes=5, label="Top 5", elem_id="top5")
+        overlay = gr.Image(label="Attention rollout", type="pil", interactive=False, elem_id="output-image",
+                           visible=isinstance(m.model, VisionTransformer))
+
+    @guard
+    def do_classify(path):
+        image = m.load_upload(path)
+        top, heat = m.classify(image)
+        return image.convert("RGB"), top, heat
+
+    run.click(do_classify, [upload], [shown_in, label, overlay])
+
+
+def _restoration_page(gr, m: DemoModel, guard, note: str, out_dir: Path) -> None:
+    """Upload a clean image -> degraded and restored side by side, with the PSNR."""
+    upload = gr.File(label="Clean image", file_types=["image"], type="filepath", elem_id="upload")
+    seed = gr.Number(value=0, precision=0, label="Seed of the degradation", elem_id="seed")
+    gr.Markdown(note + " It is resized to the model's input size, degraded, then restored.")
+    run = gr.Button("Degrade and restore", variant="primary", elem_id="run")
+    with gr.Row():
+        shown_in = gr.Image(label="Degraded", type="pil", interactive=False, elem_id="input-image")
+        shown_out = gr.Image(label="Restored", type="pil", format="png", interactive=False,
+                             elem_id="output-image")
+    psnr = gr.Textbox(label="PSNR against the upload (dB)", interactive=False, elem_id="psnr")
+
+    @guard
+    def do_restore(path, s):
+        degraded, restored, db = m.restore(m.load_upload(path), int(s or 0))
+        return degraded, restored, f"{db:.2f}"
+
+    run.click(do_restore, [upload, seed], [shown_in, shown_out, psnr])
 
 
 def build_demo(model: Any, pretrained: bool = False, *, max_upload_mb: float = MAX_UPLOAD_MB):
@@ -249,82 +343,10 @@ def build_demo(model: Any, pretrained: bool = False, *, max_upload_mb: float = M
     with gr.Blocks(title=f"vgzoo demo: {name}", analytics_enabled=False) as page:
         gr.Markdown(f"# vgzoo demo: `{name}`\n\nTask `{task}`"
                     + (f", weights from `{weights}`." if weights else ", **random weights** (outputs mean nothing)."))
-        if task in ("paired_translation", "unpaired_translation"):
-            with gr.Row():
-                upload = gr.File(label="Input image", file_types=["image"], type="filepath", elem_id="upload")
-                direction = gr.Radio(["AtoB", "BtoA"], value="AtoB", label="Direction",
-                                     visible=task == "unpaired_translation", elem_id="direction")
-            gr.Markdown(upload_note + f" Larger than {demo_model.max_side} px on a side is scaled down.")
-            run = gr.Button("Translate", variant="primary", elem_id="run")
-            with gr.Row():
-                shown_in = gr.Image(label="Input", type="pil", interactive=False, elem_id="input-image")
-                shown_out = gr.Image(label="Output", type="pil", format="png", interactive=False, elem_id="output-image")
-            download = gr.File(label="Download the output (PNG)", elem_id="download")
-
-            @guard
-            def do_translate(path, d):
-                src, out = demo_model.translate(demo_model.load_upload(path), d)
-                return src, out, _save_png(out, out_dir, "translated")
-
-            run.click(do_translate, [upload, direction], [shown_in, shown_out, download])
-        elif task in ("conditional_generation", "generation"):
-            with gr.Row():
-                classes = None
-                if task == "conditional_generation":
-                    names = demo_model.class_names()
-                    classes = gr.CheckboxGroup([(n, i) for i, n in enumerate(names)], value=list(range(len(names))),
-                                               label="Classes (one row each)", elem_id="classes")
-                seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
-                count = gr.Slider(1, 16, value=8, step=1, label="Samples per class" if classes else "Samples",
-                                  elem_id="count")
-            run = gr.Button("Generate", variant="primary", elem_id="run")
-            grid = gr.Image(label="Samples", type="pil", format="png", interactive=False, elem_id="output-image",
-                            height=520)
-            download = gr.File(label="Download the grid (PNG)", elem_id="download")
-
-            @guard
-            def do_generate(*args):
-                picked, s, n = (args if classes is not None else (None, *args))
-                if classes is not None and not picked:
-                    raise UploadError("Pick at least one class.")
-                image = demo_model.generate(picked, int(s or 0), int(n))
-                return image, _save_png(image, out_dir, "samples")
-
-            run.click(do_generate, ([classes] if classes is not None else []) + [seed, count], [grid, download])
-        elif task == "classification":
-            upload = gr.File(label="Input image", file_types=["image"], type="filepath", elem_id="upload")
-            gr.Markdown(upload_note)
-            run = gr.Button("Classify", variant="primary", elem_id="run")
-            with gr.Row():
-                shown_in = gr.Image(label="Input", type="pil", interactive=False, elem_id="input-image")
-                label = gr.Label(num_top_classes=5, label="Top 5", elem_id="top5")
-                overlay = gr.Image(label="Attention rollout", type="pil", interactive=False, elem_id="output-image",
-                                   visible=hasattr(demo_model.model, "attention_rollout"))
-
-            @guard
-            def do_classify(path):
-                image = demo_model.load_upload(path)
-                top, heat = demo_model.classify(image)
-                return image.convert("RGB"), top, heat
-
-            run.click(do_classify, [upload], [shown_in, label, overlay])
-        else:  # restoration
-            upload = gr.File(label="Clean image", file_types=["image"], type="filepath", elem_id="upload")
-            seed = gr.Number(value=0, precision=0, label="Seed of the degradation", elem_id="seed")
-            gr.Markdown(upload_note + " It is resized to the model's input size, degraded, then restored.")
-            run = gr.Button("Degrade and restore", variant="primary", elem_id="run")
-            with gr.Row():
-                shown_in = gr.Image(label="Degraded", type="pil", interactive=False, elem_id="input-image")
-                shown_out = gr.Image(label="Restored", type="pil", format="png", interactive=False,
-                                     elem_id="output-image")
-            psnr = gr.Textbox(label="PSNR against the upload (dB)", interactive=False, elem_id="psnr")
-
-            @guard
-            def do_restore(path, s):
-                degraded, restored, db = demo_model.restore(demo_model.load_upload(path), int(s or 0))
-                return degraded, restored, f"{db:.2f}"
-
-            run.click(do_restore, [upload, seed], [shown_in, shown_out, psnr])
+        pages = {"paired_translation": _translation_page, "unpaired_translation": _translation_page,
+                 "conditional_generation": _generation_page, "generation": _generation_page,
+                 "classification": _classification_page}
+        pages.get(task, _restoration_page)(gr, demo_model, guard, upload_note, out_dir)
     page.vgzoo_max_file_size = f"{int(max_upload_mb * 1024 * 1024)}b"
     return page
 
