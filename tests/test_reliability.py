@@ -190,6 +190,7 @@ def test_each_rank_resolves_its_own_cuda_device_on_resume(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.delenv("VGZOO_DEVICE", raising=False)  # the suite pins the default to the CPU (conftest.py)
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("LOCAL_RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
