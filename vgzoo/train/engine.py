@@ -260,7 +260,7 @@ def fit(
         compile: ``torch.compile`` the model's networks (state-dict keys are unchanged).
         seed: the seed of initialisation, data order and augmentation (default 0).
         config: a JSON file (or dict) with any of these keyword arguments; explicit arguments win.
-        model_kwargs: keyword arguments of the model factory.
+        model_kwargs: constructor arguments of the model (they become model.config).
         options: recipe and engine options (``threads``: see :func:`resolve_threads`).
         val_data: a validation dataset, when ``data`` is a dataset.
         progress: show a tqdm bar.
