@@ -1,9 +1,9 @@
 """CUDA-only checks: each names the break it catches on the first GPU run. Skipped, with the reason, without CUDA.
 
 Run on a GPU machine with ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (set below before CUDA starts, when this module is
-collected first) so the deterministic mode can use cuBLAS. ``benchmarks/gpu_check.sh`` runs this file.
-The fp16-overflow, deterministic-resume and default-device tests also need the trainer changes of
-notes/gpu-trainer.patch (engine.py/recipes.py: the monitor told about the GradScaler, the ``deterministic`` option).
+collected first) so the deterministic mode can use cuBLAS. ``benchmarks/gpu_check.sh`` runs this file. The CPU halves
+of the trainer's checks (no value read in a step, logs read back every N steps, one DataLoader per run) are in
+tests/test_train_device_path.py.
 """
 
 from __future__ import annotations
@@ -97,6 +97,33 @@ def test_every_gan_recipe_trains_and_resumes_on_cuda(tmp_path, name):
     res = fit(name, data, tmp_path / name, steps=3, resume=True, **common)
     assert res.step == 3 and all(p.is_cuda for p in res.model.parameters())
     assert not [m for m in logs if "failed" in m or "warning" in m], logs
+
+
+@pytest.mark.parametrize("name", ["cgan_embed_digits", "pix2pix_unet", "cyclegan_resnet6"])
+def test_a_gan_training_step_does_not_sync(tmp_path, monkeypatch, name):
+    # float(loss) logs, the labels' boolean-mask check and the range check each made the host wait for the GPU
+    from vgzoo._factory import model_info
+    from vgzoo.train import fit
+    from vgzoo.train.recipes import Recipe
+
+    step = Recipe.train_step
+
+    def strict(self, batch, i):
+        if i == 0:  # the first step may allocate and pick kernels
+            return step(self, batch, i)
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            return step(self, batch, i)
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+
+    monkeypatch.setattr(Recipe, "train_step", strict)
+    info = model_info(name)
+    data = _Pairs() if info.task.endswith("translation") else "builtin:digits"
+    res = fit(name, data, tmp_path / name, steps=3, batch_size=4, device="cuda", model_kwargs=dict(info.test_kwargs),
+              options={"log_every": 3}, progress=False, log=lambda m: None)
+    assert res.step == 3
 
 
 def test_compile_has_no_graph_breaks(tmp_path):

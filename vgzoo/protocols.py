@@ -28,6 +28,7 @@ from torch import nn
 __all__ = [
     "ZooModel",
     "GANModel",
+    "LossLogs",
     "Translator",
     "ConditionalSampler",
     "UnconditionalSampler",
@@ -133,6 +134,11 @@ class ZooModel(nn.Module, metaclass=ABCMeta):
         return p.device if p is not None else torch.device("cpu")
 
 
+LossLogs = dict[str, "torch.Tensor | float"]
+"""A loss's log values: detached 0-dim tensors (or numbers). The trainer reads the tensors back to the host
+together, every few steps, so a GPU step does not wait for each value; ``float(t)`` would stop it per value."""
+
+
 class GANModel(ZooModel):
     """A GAN: named generators and discriminators, and the two losses the trainer alternates.
 
@@ -149,11 +155,11 @@ class GANModel(ZooModel):
         """The discriminator networks by name (e.g. ``{"D_A": ..., "D_B": ...}``)."""
 
     @abstractmethod
-    def generator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
-        """The generator's loss on ``batch`` and one log value per term (keys ``G_*``)."""
+    def generator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, LossLogs]:
+        """The generator's loss on ``batch`` and one log value per term (keys ``G_*``; see :data:`LossLogs`)."""
 
     @abstractmethod
-    def discriminator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+    def discriminator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, LossLogs]:
         """The discriminators' loss on ``batch`` and one log value per term (keys ``D_*``)."""
 
     @abstractmethod

@@ -137,11 +137,20 @@ def check_gan_gradients(name: str, model) -> None:
         model.zero_grad(set_to_none=True)
         loss, logs = loss_fn(batch)
         assert loss.ndim == 0 and bool(loss.isfinite()), f"{name}: {role} must return a finite scalar loss"
-        assert isinstance(logs, dict) and all(isinstance(v, float) for v in logs.values()), (
-            f"{name}: {role} must return (loss, logs) with logs a dict of floats, got {logs!r}"
+        assert isinstance(logs, dict) and all(_is_log_value(v) for v in logs.values()), (
+            f"{name}: {role} must return (loss, logs) with logs a dict of detached 0-dim tensors or floats (a log "
+            f"tensor that holds its graph keeps the step's activations alive until it is read), got {logs!r}"
         )
         loss.backward()
         _assert_grads(name, role, [(names[id(p)], p) for p in params])
+
+
+def _is_log_value(value) -> bool:
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and not value.requires_grad
+    return isinstance(value, float | int) and not isinstance(value, bool)
 
 
 def _assert_grads(name: str, via: str, named_params) -> None:

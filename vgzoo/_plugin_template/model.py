@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from vgzoo import register_model
 from vgzoo.losses import GAN_MODES, discriminator_adversarial_loss, generator_adversarial_loss
-from vgzoo.protocols import GANModel, UnconditionalSampler
+from vgzoo.protocols import GANModel, LossLogs, UnconditionalSampler
 
 PAPER = "Goodfellow et al. 2014, Generative Adversarial Nets, NeurIPS (arXiv:1406.2661)"
 
@@ -92,13 +92,13 @@ class TemplateGAN(GANModel, UnconditionalSampler):
     def discriminators(self) -> dict[str, nn.Module]:
         return {"discriminator": self.discriminator}
 
-    def generator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def generator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, LossLogs]:
         """Make the discriminator call a fresh batch of samples real (log keys ``G_*``)."""
         fake = self.generator(self.sample_z(batch["image"].shape[0]))
         loss = generator_adversarial_loss(self.discriminator(fake), self.gan_mode)
-        return loss, {"G_adv": float(loss.detach())}
+        return loss, {"G_adv": loss.detach()}
 
-    def discriminator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def discriminator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, LossLogs]:
         """Tell the real images of ``batch`` from detached samples (log keys ``D_*``)."""
         real = batch["image"]
         with torch.no_grad():
@@ -106,9 +106,9 @@ class TemplateGAN(GANModel, UnconditionalSampler):
         real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
         loss = discriminator_adversarial_loss(real_logits, fake_logits, self.gan_mode)
         return loss, {
-            "D_adv": float(loss.detach()),
-            "D_real_logit": float(real_logits.detach().mean()),
-            "D_fake_logit": float(fake_logits.detach().mean()),
+            "D_adv": loss.detach(),
+            "D_real_logit": real_logits.detach().mean(),
+            "D_fake_logit": fake_logits.detach().mean(),
         }
 
 

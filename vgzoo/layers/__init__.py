@@ -6,7 +6,7 @@ Importing this package imports torch, but no model module.
 from .attention import Attention, attention_math, attention_sdpa, set_fused_attention
 from .drop import DropPath, drop_path
 from .init import init_normal_
-from .label_map import LabelMap, validate_labels
+from .label_map import LabelMap, label_values_checked, validate_labels
 from .mlp import Mlp
 from .norm import check_norm, get_norm_layer, is_per_sample, norm_uses_bias
 from .patch_embed import PatchEmbed, to_2tuple
@@ -25,6 +25,7 @@ __all__ = [
     "init_normal_",
     "LabelMap",
     "validate_labels",
+    "label_values_checked",
     "Mlp",
     "check_norm",
     "get_norm_layer",

@@ -8,12 +8,34 @@ value per pixel of a feature map, reshaped to a single extra channel and concate
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
 from .exporting import is_exporting
 
-__all__ = ["LabelMap", "validate_labels"]
+__all__ = ["LabelMap", "validate_labels", "label_values_checked"]
+
+_VALUES_CHECKED = contextvars.ContextVar("vgzoo_label_values_checked", default=False)
+
+
+@contextlib.contextmanager
+def label_values_checked() -> Iterator[None]:
+    """Inside this block, :func:`validate_labels` trusts the values of labels on an accelerator.
+
+    Reading a GPU tensor's values back stops the host until the GPU catches up. The trainer checks each batch's
+    labels on the CPU, before copying them to the device, and runs the step in this block, so a model that
+    validates its labels at every call does not read them back two to four times per step. Dtype, shape and
+    batch size are still checked (they cost no read); CPU tensors are always checked in full.
+    """
+    token = _VALUES_CHECKED.set(True)
+    try:
+        yield
+    finally:
+        _VALUES_CHECKED.reset(token)
 
 
 def validate_labels(labels, num_classes: int, batch_size: int | None = None, *, what: str = "labels") -> torch.Tensor:
@@ -52,7 +74,8 @@ def validate_labels(labels, num_classes: int, batch_size: int | None = None, *, 
             f"{what} has {labels.shape[0]} entries but the batch has {batch_size}: pass one label per sample "
             f"(class indices in [0, {num_classes}))."
         )
-    if labels.numel() and not is_exporting():  # values are unknown while exporting a graph
+    trusted = labels.device.type != "cpu" and _VALUES_CHECKED.get()  # checked on the host already
+    if labels.numel() and not trusted and not is_exporting():  # values are unknown while exporting a graph
         bad = labels[(labels < 0) | (labels >= num_classes)]
         if bad.numel():
             shown = sorted(set(bad.tolist()))[:8]

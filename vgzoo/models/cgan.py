@@ -35,7 +35,7 @@ from torch import nn
 from .._registry import ModelFamily, make_cfg
 from ..layers.label_map import LabelMap, validate_labels
 from ..losses import discriminator_adversarial_loss, generator_adversarial_loss
-from ..protocols import ConditionalSampler, GANModel
+from ..protocols import ConditionalSampler, GANModel, LossLogs
 
 __all__ = ["ConditionalGAN", "ConditionalGenerator", "ConditionalDiscriminator", "cgan_embed", "cgan_embed_digits"]
 
@@ -249,15 +249,15 @@ class ConditionalGAN(GANModel, ConditionalSampler):
         labels = validate_labels(batch["label"], self.num_classes, image.shape[0], what="batch['label']")
         return image, labels.to(image.device)
 
-    def generator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+    def generator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, LossLogs]:
         """Adversarial loss of fakes drawn for the batch's labels; logs ``G_adv`` and ``G_fake_logit``."""
         image, labels = self._unpack(batch)
         fake = self.generator(self.sample_z(image.shape[0]), labels)
         fake_logits = self.discriminator(fake, labels)
         loss = generator_adversarial_loss(fake_logits, self.gan_mode)
-        return loss, {"G_adv": float(loss.detach()), "G_fake_logit": float(fake_logits.detach().mean())}
+        return loss, {"G_adv": loss.detach(), "G_fake_logit": fake_logits.detach().mean()}
 
-    def discriminator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+    def discriminator_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, LossLogs]:
         """Real images with their labels against fakes of the same labels; 0.5 * (real + fake) terms."""
         image, labels = self._unpack(batch)
         with torch.no_grad():
@@ -266,9 +266,9 @@ class ConditionalGAN(GANModel, ConditionalSampler):
         fake_logits = self.discriminator(fake, labels)
         loss = discriminator_adversarial_loss(real_logits, fake_logits, self.gan_mode)
         logs = {
-            "D_adv": float(loss.detach()),
-            "D_real_logit": float(real_logits.detach().mean()),
-            "D_fake_logit": float(fake_logits.detach().mean()),
+            "D_adv": loss.detach(),
+            "D_real_logit": real_logits.detach().mean(),
+            "D_fake_logit": fake_logits.detach().mean(),
         }
         return loss, logs
 

@@ -44,7 +44,7 @@ from ..layers.norm import check_norm, is_per_sample
 from ..layers.patchgan import PatchDiscriminator
 from ..layers.resnet_generator import ResnetGenerator
 from ..losses import ImagePool, discriminator_adversarial_loss, frozen, generator_adversarial_loss, gradient_penalty
-from ..protocols import GANModel, Translator
+from ..protocols import GANModel, LossLogs, Translator
 from .pix2pix import check_gan_mode, same_tensor
 from .translator import reference_cfgs, translation_cfg
 
@@ -180,7 +180,7 @@ class CycleGAN(GANModel, Translator):
                 out["idt_A"] = self.G_BA(a)
         return out
 
-    def generator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def generator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, LossLogs]:
         """LSGAN terms through the frozen discriminators, cycle L1 both ways, identity L1 both ways."""
         a, b = batch["A"], batch["B"]
         out = self.translate_all(a, b)
@@ -198,7 +198,7 @@ class CycleGAN(GANModel, Translator):
             logs.update(G_idt_A=idt_a, G_idt_B=idt_b)
         logs["G_total"] = loss
         self._stash = (a, b, out["fake_A"].detach(), out["fake_B"].detach())
-        return loss, {k: v.item() for k, v in logs.items()}
+        return loss, {k: v.detach() for k, v in logs.items()}
 
     def _judge(self, net: PatchDiscriminator, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, dict]:
         if self._can_batch(real, fake):
@@ -208,9 +208,9 @@ class CycleGAN(GANModel, Translator):
         loss = discriminator_adversarial_loss(pred_real, pred_fake, self.gan_mode)
         if self.gan_mode == "wgangp":
             loss = loss + gradient_penalty(net, real, fake)
-        return loss, {"real_logit": pred_real.detach().mean().item(), "fake_logit": pred_fake.detach().mean().item()}
+        return loss, {"real_logit": pred_real.detach().mean(), "fake_logit": pred_fake.detach().mean()}
 
-    def discriminator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def discriminator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, LossLogs]:
         """``D_A``: real A against pooled ``G_BA(B)``; ``D_B``: real B against pooled ``G_AB(A)``.
 
         Each is ``0.5 * (real + fake)``; the returned loss is their sum.
@@ -225,7 +225,7 @@ class CycleGAN(GANModel, Translator):
         loss_b, logs_b = self._judge(self.D_B, b, self.pool_B.query(fake_b))
         loss_a, logs_a = self._judge(self.D_A, a, self.pool_A.query(fake_a))
         loss = loss_a + loss_b
-        logs = {"D_A": loss_a.item(), "D_B": loss_b.item(), "D_total": loss.item()}
+        logs = {"D_A": loss_a.detach(), "D_B": loss_b.detach(), "D_total": loss.detach()}
         logs.update({f"D_A_{k}": v for k, v in logs_a.items()})
         logs.update({f"D_B_{k}": v for k, v in logs_b.items()})
         return loss, logs

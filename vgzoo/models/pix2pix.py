@@ -35,7 +35,7 @@ from ..losses import (
     generator_adversarial_loss,
     gradient_penalty,
 )
-from ..protocols import GANModel, Translator
+from ..protocols import GANModel, LossLogs, Translator
 from .translator import reference_cfgs, translation_cfg
 
 PAPER = ("Isola et al. 2017, Image-to-Image Translation with Conditional Adversarial Networks, CVPR "
@@ -146,7 +146,7 @@ class Pix2Pix(GANModel, Translator):
             return None  # made without a graph: the generator step needs its own pass
         return fake
 
-    def generator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def generator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, LossLogs]:
         """``GAN(D(cat(A, G(A))), real) + lambda_l1 * L1(G(A), B)``; the discriminator is frozen meanwhile."""
         a, b = batch["A"], batch["B"]
         fake_b = self._take_stash(a, need_graph=True)
@@ -157,9 +157,9 @@ class Pix2Pix(GANModel, Translator):
             adv = generator_adversarial_loss(self.discriminator(torch.cat([a, fake_b], 1)), self.gan_mode)
         l1 = F.l1_loss(fake_b, b) * self.lambda_l1
         loss = adv + l1
-        return loss, {"G_adv": adv.item(), "G_L1": l1.item(), "G_total": loss.item()}
+        return loss, {"G_adv": adv.detach(), "G_L1": l1.detach(), "G_total": loss.detach()}
 
-    def discriminator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def discriminator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, LossLogs]:
         """``0.5 * (GAN(D(cat(A, B)), real) + GAN(D(cat(A, G(A))), fake))`` (+ gradient penalty for WGAN-GP)."""
         a, b = batch["A"], batch["B"]
         fake_b = self._take_stash(a, need_graph=False)
@@ -175,13 +175,13 @@ class Pix2Pix(GANModel, Translator):
             pred_fake = self.discriminator(fake_ab)
             pred_real = self.discriminator(real_ab)
         loss = discriminator_adversarial_loss(pred_real, pred_fake, self.gan_mode)
-        logs = {"D_adv": loss.item()}
+        logs = {"D_adv": loss.detach()}
         if self.gan_mode == "wgangp":
             gp = gradient_penalty(self.discriminator, real_ab, fake_ab)
             loss = loss + gp
-            logs["D_gp"] = gp.item()
-        logs.update(D_real_logit=pred_real.detach().mean().item(), D_fake_logit=pred_fake.detach().mean().item(),
-                    D_total=loss.item())
+            logs["D_gp"] = gp.detach()
+        logs.update(D_real_logit=pred_real.detach().mean(), D_fake_logit=pred_fake.detach().mean(),
+                    D_total=loss.detach())
         return loss, logs
 
 

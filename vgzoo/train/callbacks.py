@@ -1,9 +1,10 @@
 """What the training loop does besides training: one callback per concern, called in order at fixed points.
 
 Hooks (each gets the run context and the :class:`~vgzoo.train.state.TrainState`): ``on_start`` before the first
-step, ``on_step`` after every step, ``on_epoch_end`` after an epoch's last step, ``on_train_end`` when the loop ends
-normally or on a signal, ``on_close`` always (also on errors), ``on_finish`` after a complete run (every rank has
-finished). Side work that could draw random numbers (evaluation, pictures) runs with the global RNGs preserved, so a
+step, ``on_step`` after every step, ``on_log`` with the metrics row of each step, in order, once its logs are read back
+from the device (every ``log_every`` steps, and always before a checkpoint, an epoch's end and the run's end),
+``on_epoch_end`` after an epoch's last step, ``on_train_end`` when the loop ends normally or on a signal, ``on_close``
+always (also on errors), ``on_finish`` after a complete run (every rank has finished). Side work that could draw random numbers (evaluation, pictures) runs with the global RNGs preserved, so a
 resumed run sees the very numbers an uninterrupted one sees.
 """
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 PLOT_INTERVAL_S = 20.0
 PICTURE_INTERVAL_S = 5.0
 SHOWN_IN_BAR = ("loss", "D_loss", "G_loss", "G_L1_pretrain", "top1")
+ROW_KEYS = ("step", "epoch", "split", "lr")  # what a metrics row holds besides the logged values
 
 
 class TrainingError(VgzooError, RuntimeError):
@@ -56,7 +58,8 @@ class Callback:
     """Base: every hook does nothing."""
 
     def on_start(self, run: RunContext, st: TrainState) -> None: ...
-    def on_step(self, run: RunContext, st: TrainState, logs: dict[str, float]) -> None: ...
+    def on_step(self, run: RunContext, st: TrainState) -> None: ...
+    def on_log(self, run: RunContext, st: TrainState, row: dict[str, Any]) -> None: ...
     def on_epoch_end(self, run: RunContext, st: TrainState) -> None: ...
     def on_train_end(self, run: RunContext, st: TrainState) -> None: ...
     def on_close(self, run: RunContext, st: TrainState) -> None: ...
@@ -66,13 +69,14 @@ class Callback:
 class HealthCheck(Callback):
     """Feed each step's logs to the GAN health monitor; a fatal finding (NaN/Inf) stops the run."""
 
-    def on_step(self, run, st, logs):
-        findings = st.monitor.update(st.step, logs)
+    def on_log(self, run, st, row):
+        step = row["step"]
+        findings = st.monitor.update(step, {k: v for k, v in row.items() if k not in ROW_KEYS})
         if any(f.severity == "fatal" for f in findings):
             st.monitor.write()
             good = ckpt.latest_checkpoint(run.run_dir)
             raise TrainingError(
-                f"training diverged at step {st.step}: {findings[0].message} The last good checkpoint is "
+                f"training diverged at step {step}: {findings[0].message} The last good checkpoint is "
                 f"{good if good else '(none yet)'}; resume from it with --resume and a lower --lr (or options "
                 f"clip_grad=1.0). Details in {run.run_dir / 'health.json'}."
             )
@@ -107,7 +111,7 @@ class MetricsLog(Callback):
             self.file.write(json.dumps(row) + "\n")
         if self.writer is not None:
             for k, v in row.items():
-                if k not in ("step", "epoch", "split", "lr"):
+                if k not in ROW_KEYS:
                     self.writer.add_scalar(f"{row['split']}/{k}", v, row["step"])
 
     def sync(self) -> None:
@@ -115,8 +119,8 @@ class MetricsLog(Callback):
             self.file.flush()
             os.fsync(self.file.fileno())
 
-    def on_step(self, run, st, logs):
-        self.record(st, {"step": st.step, "epoch": st.epoch, "split": "train", "lr": st.recipe.lr_now(), **logs})
+    def on_log(self, run, st, row):
+        self.record(st, row)
 
     def on_close(self, run, st):
         if self.file is not None:
@@ -148,12 +152,13 @@ class Progress(Callback):
             self.bar = tqdm(total=st.total, initial=st.step, desc=f"train {run.cfg['model']}", unit="step",
                             dynamic_ncols=True)
 
-    def on_step(self, run, st, logs):
-        if self.bar is None:
-            return
-        self.bar.update(1)
-        if st.step % 5 == 0 or st.step == st.total:
-            self.bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k in SHOWN_IN_BAR}, refresh=False)
+    def on_step(self, run, st):
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def on_log(self, run, st, row):
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k in SHOWN_IN_BAR}, refresh=False)
 
     def on_close(self, run, st):
         if self.bar is not None:
@@ -246,10 +251,12 @@ class GeneratorScores(Callback):
         self.real = prepare_real_features(data, run.opts.get("eval_features") or "digits", split="val",
                                           device=run.device)
 
-    def on_step(self, run, st, logs):
+    def on_step(self, run, st):
         if self.real is None or st.step % self.every:
             return
         from ..metrics.training import evaluate_generator
+
+        run.flush_logs(st)  # the train rows before this val row
 
         with rng_preserved(run.device):
             scores = _in_eval(st.model, lambda: evaluate_generator(st.model, self.real, seed=int(run.cfg["seed"])))
@@ -311,12 +318,13 @@ class Checkpoints(Callback):
     """Checkpoints every ``save_every`` steps, at epoch ends and at the end (metrics synced first); final/ folders."""
 
     def save(self, run: RunContext, st: TrainState, is_best: bool = False) -> None:
+        run.flush_logs(st)  # the health check sees every step first: no checkpoint is written past a NaN
         if run.info.is_main:
             run.metrics.sync()
             st.save(run.run_dir, run.cfg, int(run.opts.get("keep_last", 3)), is_best=is_best)
         st.saved_step = st.step
 
-    def on_step(self, run, st, logs):
+    def on_step(self, run, st):
         every = int(run.opts.get("save_every") or 0)
         if every and st.step % every == 0 and not st.epoch_done and st.step < st.total:
             self.save(run, st)

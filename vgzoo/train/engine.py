@@ -17,6 +17,7 @@ so a resumed run is always the run it claims to be.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -91,23 +92,138 @@ class _Signals:
             signal.signal(sig, old)
 
 
-class _Batches:
-    """The batches of one epoch from position ``start`` on; the order is a function of (seed, epoch)."""
+class _EpochItems(Dataset):
+    """``items[(epoch, index)]`` is ``dataset[index]`` as epoch ``epoch`` draws it.
 
-    def __init__(self, dataset: Dataset, batch_size: int, info: ddp.DistInfo, seed: int, num_workers: int) -> None:
-        self.dataset, self.batch_size, self.num_workers = dataset, batch_size, num_workers
+    A dataset with ``set_epoch`` (the unaligned dataset's random A/B pairing) is told the epoch in the process that
+    loads the item, so DataLoader workers that live for the whole run follow the epochs too.
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self.epoch: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, index = key
+        if epoch != self.epoch and hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+        self.epoch = epoch
+        return self.dataset[index]
+
+
+class _RunBatches:
+    """Every remaining batch of the run through one DataLoader, so worker processes start once per run.
+
+    The batches of epoch ``e`` are a function of (seed, e) (a DistributedSampler), so a run resumed at (epoch,
+    position) loads exactly the batches an uninterrupted run loads. On CUDA the batches come in pinned memory,
+    which lets their copy to the device overlap the step.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int, info: ddp.DistInfo, seed: int, num_workers: int,
+                 pin_memory: bool = False) -> None:
+        self.items, self.batch_size = _EpochItems(dataset), batch_size
+        self.num_workers, self.pin_memory = num_workers, pin_memory
         self.sampler = DistributedSampler(dataset, num_replicas=info.world_size, rank=info.rank, shuffle=True,
                                           seed=seed, drop_last=True)
         self.steps_per_epoch = len(self.sampler) // batch_size
 
-    def epoch(self, epoch: int, start: int) -> DataLoader:
+    def epoch_batches(self, epoch: int) -> list[list[tuple[int, int]]]:
+        """The batches of epoch ``epoch``, as ``(epoch, index)`` keys."""
         self.sampler.set_epoch(epoch)
-        indices = list(self.sampler)
-        batches = [indices[i * self.batch_size:(i + 1) * self.batch_size] for i in range(self.steps_per_epoch)]
+        keys = [(epoch, i) for i in self.sampler]
+        return [keys[k * self.batch_size:(k + 1) * self.batch_size] for k in range(self.steps_per_epoch)]
+
+    def loader(self, epoch: int, start: int, count: int) -> DataLoader:
+        """The next ``count`` batches from position ``start`` of epoch ``epoch`` on, across epoch ends."""
+        plan = _BatchPlan(self, epoch, start, count)
         # A private generator: creating a loader iterator draws a base seed, which must not move the global RNG
-        # (a resumed run creates one more iterator than an uninterrupted one).
+        # (a resumed run creates its loader at another step than an uninterrupted one).
         g = torch.Generator().manual_seed(self.sampler.seed * 100003 + epoch)
-        return DataLoader(self.dataset, batch_sampler=batches[start:], num_workers=self.num_workers, generator=g)
+        return DataLoader(self.items, batch_sampler=plan, num_workers=self.num_workers, generator=g,
+                          pin_memory=self.pin_memory)
+
+
+class _BatchPlan:
+    """The batch sampler of :meth:`_RunBatches.loader`: epochs drawn one at a time, as the run reaches them."""
+
+    def __init__(self, batches: _RunBatches, epoch: int, start: int, count: int) -> None:
+        self.batches, self.epoch, self.start, self.count = batches, epoch, start, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        epoch, start, left = self.epoch, self.start, self.count
+        while left > 0:
+            part = self.batches.epoch_batches(epoch)[start:start + left]
+            yield from part
+            epoch, start, left = epoch + 1, 0, left - len(part)
+
+
+def resolve_workers(value: int | str, device: torch.device, dataset: Dataset) -> int:
+    """DataLoader worker processes of a run (option ``num_workers``).
+
+    ``"auto"`` (the default): none on the CPU, where workers would take cores from the step's own threads, nor for
+    a dataset held in memory (``in_memory = True``, as ``builtin:digits``: there is nothing to load); otherwise
+    (a GPU computes while workers decode images) up to 8, the cores of this process shared with the other
+    processes torchrun started on the node.
+
+    Raises:
+        ValueError: ``value`` is neither ``"auto"`` nor a whole number >= 0.
+    """
+    if value != "auto":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"option num_workers={value!r}: expected 'auto' or a whole number >= 0 (e.g. -o "
+                             "num_workers=4).")
+        return value
+    if device.type == "cpu" or getattr(dataset, "in_memory", False):
+        return 0
+    per_node = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(1, min(8, usable_cores() // per_node))
+
+
+def resolve_log_every(value: int | str, device: torch.device) -> int:
+    """Steps between read-backs of the training logs (option ``log_every``).
+
+    A step's losses and gradient norms stay on the device; reading them back makes the host wait for the GPU, so
+    ``"auto"`` reads them every 25 steps on an accelerator (one copy for all of them) and every step on the CPU,
+    where reading costs nothing. Checkpoints, epoch ends and the end of the run read them first, so no checkpoint
+    is written past a NaN and metrics.jsonl always holds every row up to the newest checkpoint.
+
+    Raises:
+        ValueError: ``value`` is neither ``"auto"`` nor a whole number >= 1.
+    """
+    if value == "auto":
+        return 1 if device.type == "cpu" else 25
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"option log_every={value!r}: expected 'auto' or a whole number >= 1 (e.g. -o log_every=50).")
+    return value
+
+
+def read_back(rows: list[dict[str, Any]]) -> None:
+    """Replace the tensors in ``rows`` by floats, with one device-to-host copy per device (one host wait)."""
+    by_device: dict[torch.device, list[tuple[dict[str, Any], str, torch.Tensor]]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, torch.Tensor):
+                by_device.setdefault(value.device, []).append((row, key, value))
+    for entries in by_device.values():
+        tensors = [t.detach().reshape(()) for _, _, t in entries]
+        dtype = functools.reduce(torch.promote_types, (t.dtype for t in tensors), torch.float32)  # bf16 -> fp32
+        for (row, key, _), value in zip(entries, torch.stack([t.to(dtype) for t in tensors]).tolist(), strict=True):
+            row[key] = float(value)
+
+
+def _log_row(st: TrainState, logs: dict[str, Any]) -> dict[str, Any]:
+    """A metrics.jsonl row for the step just taken; its values are read back later (:func:`read_back`)."""
+    for key, value in logs.items():
+        if isinstance(value, torch.Tensor) and value.numel() != 1:
+            raise TrainingError(f"training log {key!r} holds a tensor of shape {tuple(value.shape)}; a log value is "
+                                "one number (a 0-dim tensor or a float): reduce it, e.g. with .mean().")
+    return {"step": st.step, "epoch": st.epoch, "split": "train", "lr": st.recipe.lr_now(), **logs}
 
 
 def _read_config(config: str | os.PathLike | dict | None) -> dict[str, Any]:
@@ -354,6 +470,9 @@ class RunContext:
         self.fixed: dict[str, Any] = {}
         self.real: dict[str, Any] | None = None
         self.metrics = MetricsLog()
+        self.callbacks: list[Callback] = []
+        self.log_every = 1
+        self.pending: list[dict[str, Any]] = []  # rows of steps whose logs are still on the device
 
     def configure(self, cfg: dict[str, Any], replan: bool) -> None:
         self.cfg, self.opts, self.replan = cfg, cfg["options"], replan
@@ -536,8 +655,10 @@ class RunContext:
         train_ds, self.val_ds = self._datasets(task)
         self.batch_size = self.cfg["batch_size"] = int(self.cfg.get("batch_size") or recipe_cls.defaults["batch_size"])
         model = self._place(model)
-        batches = _Batches(train_ds, self.batch_size, self.info, int(self.cfg["seed"]),
-                           int(self.opts.get("num_workers", 0)))
+        workers = resolve_workers(self.opts.get("num_workers", "auto"), self.device, train_ds)
+        batches = _RunBatches(train_ds, self.batch_size, self.info, int(self.cfg["seed"]), workers,
+                              pin_memory=self.device.type == "cuda")
+        self.log_every = resolve_log_every(self.opts.get("log_every", "auto"), self.device)
         spe = batches.steps_per_epoch
         if spe == 0:
             raise TrainingError(
@@ -555,53 +676,69 @@ class RunContext:
         return self._loop(st, batches)
 
     # ---------------------------------------------------------------------------------------- loop
-    def _loop(self, st: TrainState, batches: _Batches) -> TrainResult:
-        callbacks = [self.metrics if cls is MetricsLog else cls() for cls in DEFAULT_CALLBACKS]
-        callbacks += self.extra_callbacks
+    def emit(self, hook: str, st: TrainState, *args) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, st, *args)
 
-        def emit(hook: str, *args) -> None:
-            for cb in callbacks:
-                getattr(cb, hook)(self, st, *args)
+    def flush_logs(self, st: TrainState) -> None:
+        """Read the pending steps' logs back from the device in one copy; each row goes to ``on_log``, in order."""
+        if not self.pending:
+            return
+        rows, self.pending = self.pending, []
+        read_back(rows)
+        for row in rows:
+            self.emit("on_log", st, row)
 
+    def _loop(self, st: TrainState, batches: _RunBatches) -> TrainResult:
+        self.callbacks = [self.metrics if cls is MetricsLog else cls() for cls in DEFAULT_CALLBACKS]
+        self.callbacks += self.extra_callbacks
         st.model.train()
         try:
-            emit("on_start")
+            self.emit("on_start", st)
             with _Signals() as signals:
+                # started inside _Signals: the forked workers inherit its handlers, so a Ctrl-C sent to the whole
+                # process group leaves the stop (after the step, with a checkpoint) to this process
+                loader = iter(batches.loader(st.epoch, st.pos, st.total - st.step))
                 while not st.done:
-                    self._epoch(st, batches, signals, emit)
-                emit("on_train_end")
+                    self._epoch(st, loader, signals)
+                self.flush_logs(st)
+                self.emit("on_train_end", st)
         finally:
-            emit("on_close")
+            with contextlib.suppress(Exception):  # on an error, keep the rows of the steps that did run
+                self.flush_logs(st)
+            self.emit("on_close", st)
         ddp.barrier(self.info)
         if st.interrupted is None:
-            emit("on_finish")
+            self.emit("on_finish", st)
         self.log(f"{'stopped' if st.interrupted else 'finished'} at step {st.step}/{st.total}; run directory "
                  f"{self.run_dir} (health: {st.monitor.status})")
         return TrainResult(run_dir=self.run_dir, step=st.step, epoch=st.epoch, total_steps=st.total,
                            checkpoint=ckpt.latest_checkpoint(self.run_dir), metrics=st.last_val,
                            health=st.monitor.status, interrupted=st.interrupted, model=st.model)
 
-    def _epoch(self, st: TrainState, batches: _Batches, signals: _Signals, emit) -> None:
+    def _epoch(self, st: TrainState, loader: Iterator[dict[str, Any]], signals: _Signals) -> None:
         """Steps of the current epoch from ``st.pos`` on, until its end, the run's end or a signal."""
         stop = False
-        for raw in batches.epoch(st.epoch, st.pos):
-            batch = st.recipe.prepare(raw, train=True)
+        while not st.epoch_done and st.step < st.total and not stop:
+            batch = st.recipe.prepare(next(loader), train=True)
             logs = st.recipe.train_step(batch, st.step)
             st.step += 1
             st.pos += 1
             st.recipe.step_schedulers(st.step)
             if st.ema is not None:
                 st.ema.update_parameters(st.model)
-            emit("on_step", {k: float(v) for k, v in logs.items()})
-            stop = ddp.any_flag(signals.received is not None, self.info, self.device)
-            if stop or st.step >= st.total:
-                break
+            self.pending.append(_log_row(st, logs))
+            every = st.step % self.log_every == 0
+            if every:
+                self.flush_logs(st)
+            self.emit("on_step", st)
+            if every or st.epoch_done or not self.info.enabled:  # a collective: every rank decides at one step
+                stop = ddp.any_flag(signals.received is not None, self.info, self.device)
         if st.epoch_done:
+            self.flush_logs(st)
             st.epoch, st.pos = st.epoch + 1, 0
-            emit("on_epoch_end")
+            self.emit("on_epoch_end", st)
         if stop:
             st.interrupted = signals.received or "SIGTERM"
             self.log(f"{st.interrupted} received: checkpoint at step {st.step}, stopping; continue with "
                      f"--resume --out {self.run_dir}")
-
-

@@ -91,7 +91,10 @@ ENGINE_OPTIONS: tuple[Option, ...] = (
     Option("keep_last", 3, "int", "checkpoints kept (the best one is kept as well)"),
     Option("ema", False, "bool", "keep an exponential moving average of the weights (final_ema/)"),
     Option("ema_decay", 0.999, "float", "decay of the moving average"),
-    Option("num_workers", 0, "int", "DataLoader worker processes"),
+    Option("num_workers", "auto", "int|str", "DataLoader worker processes, started once per run; auto: none on the "
+           "CPU or for in-memory data, else up to 8"),
+    Option("log_every", "auto", "int|str", "steps between read-backs of the losses from the device (a host wait "
+           "each); auto: 1 on the CPU, 25 on a GPU. Checkpoints read them first"),
     Option("augment", {}, "dict", "create_transform overrides (docs/augment.md)"),
     Option("data", {}, "dict", "create_dataset keywords (docs/data.md)"),
     Option("monitor", {}, "dict", "health-monitor thresholds (fields of MonitorConfig)"),

@@ -36,7 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..protocols import ConditionalSampler, GANModel, Restorer, Translator, UnconditionalSampler
+from ..layers.label_map import label_values_checked, validate_labels
+from ..protocols import ConditionalSampler, GANModel, LossLogs, Restorer, Translator, UnconditionalSampler
 from ..tasks import BUILTIN_TASKS, get_task
 from . import plots
 from .options import Option, check_options
@@ -72,11 +73,12 @@ def adapt_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
                      "build the model with matching channels (e.g. -k in_chans=...).")
 
 
-def grad_norm(params: Iterable[nn.Parameter]) -> float:
+def grad_norm(params: Iterable[nn.Parameter]) -> torch.Tensor | float:
+    """The total L2 norm of the gradients, as a tensor on their device (read back with the step's other logs)."""
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    return float(torch.nn.utils.get_total_norm(grads))
+    return torch.nn.utils.get_total_norm(grads)
 
 
 def _set_requires_grad(params: Iterable[nn.Parameter], flag: bool) -> None:
@@ -221,22 +223,37 @@ class Recipe:
         return out
 
     def prepare(self, batch: dict[str, Any], train: bool = True) -> dict[str, Any]:
-        """Move a dataset batch to the device and augment/normalise it (the recipe's ``batch`` part)."""
-        return self.batch(self, self.to_device(batch), train)
+        """Move a dataset batch to the device and augment/normalise it (the recipe's ``batch`` part).
+
+        Class labels are checked here, on the host, before the copy (:meth:`train_step` then trusts them on the
+        device). On an accelerator the training transform checks the value range of the first batch only: each
+        check reads the batch's min and max back, a host synchronisation per step, and the data path that passed
+        it once (vgzoo's datasets return [0, 1] floats) does not change during a run.
+        """
+        num_classes = getattr(self.model, "num_classes", None)
+        if isinstance(batch.get("label"), torch.Tensor) and num_classes:
+            validate_labels(batch["label"], int(num_classes), what="the dataset's labels")
+        out = self.batch(self, self.to_device(batch), train)
+        if train and self.device.type != "cpu" and getattr(self.train_transform, "check_range", False):
+            self.train_transform.check_range = False
+        return out
 
     # -- training
     def plan(self, step: int) -> tuple[Callable, ...]:
         """The step functions of training step ``step``, in order."""
         raise NotImplementedError
 
-    def train_step(self, batch: dict[str, Any], step: int) -> dict[str, float]:
-        logs: dict[str, float] = {}
-        for part in self.plan(step):
-            logs.update(part(self, batch))
+    def train_step(self, batch: dict[str, Any], step: int) -> LossLogs:
+        """One training step on a prepared batch; its logs stay on the device (the engine reads them back)."""
+        logs: LossLogs = {}
+        with label_values_checked():  # prepare() checked them on the host
+            for part in self.plan(step):
+                logs.update(part(self, batch))
         self.scaler.update()
         return logs
 
-    def backward_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer, params: list[nn.Parameter]) -> float:
+    def backward_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer,
+                      params: list[nn.Parameter]) -> torch.Tensor | float:
         """Backward, optional clipping, optimizer step; returns the gradient norm of ``params``."""
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(opt)
@@ -328,27 +345,27 @@ def pair_batch(recipe: Recipe, batch: dict[str, Any], train: bool) -> dict[str, 
 
 
 # ------------------------------------------------------------------------------------- step parts
-def classifier_step(recipe: Recipe, batch: dict[str, Any]) -> dict[str, float]:
+def classifier_step(recipe: Recipe, batch: dict[str, Any]) -> LossLogs:
     opt = recipe.optimizers["model"]
     opt.zero_grad(set_to_none=True)
     with recipe.autocast():
         logits = recipe.call(batch["image"])
         loss = F.cross_entropy(logits.float(), batch["target"])
     norm = recipe.backward_step(loss, opt, [p for g in opt.param_groups for p in g["params"]])
-    return {"loss": float(loss.detach()), "grad_norm": norm}
+    return {"loss": loss.detach(), "grad_norm": norm}
 
 
-def d_step(recipe: Recipe, batch: dict[str, Any]) -> dict[str, float]:
+def d_step(recipe: Recipe, batch: dict[str, Any]) -> LossLogs:
     """One discriminator update through the model's ``discriminator_loss``."""
     opt = recipe.optimizers["D"]
     opt.zero_grad(set_to_none=True)
     with recipe.autocast():
         loss, logs = recipe.call("discriminator_loss", batch)
     norm = recipe.backward_step(loss, opt, list(recipe.model.discriminator_parameters()))
-    return {"D_loss": float(loss.detach()), "D_grad_norm": norm, **logs}
+    return {"D_loss": loss.detach(), "D_grad_norm": norm, **logs}
 
 
-def g_step(recipe: Recipe, batch: dict[str, Any]) -> dict[str, float]:
+def g_step(recipe: Recipe, batch: dict[str, Any]) -> LossLogs:
     """One generator update through the model's ``generator_loss``; D's parameters get no gradients."""
     opt = recipe.optimizers["G"]
     d_params = list(recipe.model.discriminator_parameters())
@@ -360,17 +377,17 @@ def g_step(recipe: Recipe, batch: dict[str, Any]) -> dict[str, float]:
         norm = recipe.backward_step(loss, opt, list(recipe.model.generator_parameters()))
     finally:
         _set_requires_grad(d_params, True)
-    return {"G_loss": float(loss.detach()), "G_grad_norm": norm, **logs}
+    return {"G_loss": loss.detach(), "G_grad_norm": norm, **logs}
 
 
-def l1_pretrain_step(recipe: Recipe, batch: dict[str, Any]) -> dict[str, float]:
+def l1_pretrain_step(recipe: Recipe, batch: dict[str, Any]) -> LossLogs:
     """A generator-only L1 step (pix2pix's optional pre-training)."""
     opt = recipe.optimizers["G"]
     opt.zero_grad(set_to_none=True)
     with recipe.autocast():
         loss = F.l1_loss(recipe.call("forward", batch["A"]), batch["B"])
     norm = recipe.backward_step(loss, opt, list(recipe.model.generator_parameters()))
-    return {"G_L1_pretrain": float(loss.detach()), "G_grad_norm": norm}
+    return {"G_L1_pretrain": loss.detach(), "G_grad_norm": norm}
 
 
 GAN_STEPS = {"D": d_step, "G": g_step}

@@ -27,7 +27,7 @@ from torch import nn
 
 from vgzoo import register_model
 from vgzoo.losses import GAN_MODES, discriminator_adversarial_loss, generator_adversarial_loss
-from vgzoo.protocols import GANModel, Restorer
+from vgzoo.protocols import GANModel, LossLogs, Restorer
 
 __all__ = ["DEGRADATIONS", "RestorationGAN", "RestorationUnet", "PatchCritic", "restoration_unet"]
 
@@ -242,7 +242,7 @@ class RestorationGAN(GANModel, Restorer):
     def discriminators(self) -> dict[str, nn.Module]:
         return {"discriminator": self.discriminator}
 
-    def generator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def generator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, LossLogs]:
         """``lambda_pixel * L1(restored, clean) + lambda_adv * adversarial(critic(restored))``."""
         clean = batch["image"]
         restored = self(self.degrade(clean))
@@ -251,9 +251,9 @@ class RestorationGAN(GANModel, Restorer):
         loss = self.lambda_pixel * pixel + self.lambda_adv * adv
         with torch.no_grad():
             psnr = psnr_db(restored, clean)
-        return loss, {"G_pixel": float(pixel.detach()), "G_adv": float(adv.detach()), "psnr_db": psnr}
+        return loss, {"G_pixel": pixel.detach(), "G_adv": adv.detach(), "psnr_db": psnr}
 
-    def discriminator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def discriminator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, LossLogs]:
         """The critic tells clean images from (detached) restorations of their degraded copies."""
         clean = batch["image"]
         with torch.no_grad():
@@ -261,9 +261,9 @@ class RestorationGAN(GANModel, Restorer):
         real_logits, fake_logits = self.discriminator(clean), self.discriminator(restored)
         loss = discriminator_adversarial_loss(real_logits, fake_logits, self.gan_mode)
         return loss, {
-            "D_adv": float(loss.detach()),
-            "D_real_logit": float(real_logits.detach().mean()),
-            "D_fake_logit": float(fake_logits.detach().mean()),
+            "D_adv": loss.detach(),
+            "D_real_logit": real_logits.detach().mean(),
+            "D_fake_logit": fake_logits.detach().mean(),
         }
 
     @torch.no_grad()
@@ -271,7 +271,7 @@ class RestorationGAN(GANModel, Restorer):
         """Degrade ``clean`` and restore it: ``{"degraded", "restored", "psnr_db"}`` (for previews)."""
         degraded = self.degrade(clean, generator)
         restored = self(degraded)
-        return {"degraded": degraded, "restored": restored, "psnr_db": torch.tensor(psnr_db(restored, clean))}
+        return {"degraded": degraded, "restored": restored, "psnr_db": psnr_db(restored, clean)}
 
 
 def to_luma(images: torch.Tensor) -> torch.Tensor:
@@ -301,10 +301,13 @@ def random_hole_mask(
     return inside.unsqueeze(1).to(images.dtype)
 
 
-def psnr_db(restored: torch.Tensor, clean: torch.Tensor) -> float:
-    """Peak signal-to-noise ratio in dB for images in [-1, 1] (peak-to-peak range 2)."""
+def psnr_db(restored: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB for images in [-1, 1] (peak-to-peak range 2), as a 0-dim tensor.
+
+    A tensor, not a float: the trainer reads log values back in batches, so a GPU step does not wait for it.
+    """
     mse = F.mse_loss(restored.float(), clean.float()).clamp_min(1e-10)
-    return float(10 * torch.log10(4.0 / mse))
+    return 10 * torch.log10(4.0 / mse)
 
 
 # The plugin's registration: the entry point `restoration_unet = "vgzoo_restoration.model:restoration_unet"`

@@ -23,7 +23,7 @@ from torch import nn
 
 from vgzoo import register_model
 from vgzoo.losses import GAN_MODES, discriminator_adversarial_loss, generator_adversarial_loss, gradient_penalty
-from vgzoo.protocols import GANModel, UnconditionalSampler
+from vgzoo.protocols import GANModel, LossLogs, UnconditionalSampler
 
 __all__ = ["VanillaGAN", "VanillaGenerator", "VanillaDiscriminator", "gan_vanilla"]
 
@@ -174,26 +174,26 @@ class VanillaGAN(GANModel, UnconditionalSampler):
     def discriminators(self) -> dict[str, nn.Module]:
         return {"discriminator": self.discriminator}
 
-    def generator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def generator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, LossLogs]:
         """Make the discriminator call a fresh batch of samples real."""
         fake = self.generator(self.sample_z(batch["image"].shape[0]))
         loss = generator_adversarial_loss(self.discriminator(fake), self.gan_mode)
-        return loss, {"G_adv": float(loss.detach())}
+        return loss, {"G_adv": loss.detach()}
 
-    def discriminator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def discriminator_loss(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, LossLogs]:
         """Tell the real images of ``batch`` from (detached) samples."""
         real = batch["image"]
         with torch.no_grad():
             fake = self.generator(self.sample_z(real.shape[0]))
         real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
         loss = discriminator_adversarial_loss(real_logits, fake_logits, self.gan_mode)
-        logs = {"D_adv": float(loss.detach())}
+        logs = {"D_adv": loss.detach()}
         if self.gan_mode == "wgangp":
             gp = gradient_penalty(self.discriminator, real, fake, weight=self.gp_weight)
             loss = loss + gp
-            logs["D_gp"] = float(gp.detach())
-        logs["D_real_logit"] = float(real_logits.detach().mean())
-        logs["D_fake_logit"] = float(fake_logits.detach().mean())
+            logs["D_gp"] = gp.detach()
+        logs["D_real_logit"] = real_logits.detach().mean()
+        logs["D_fake_logit"] = fake_logits.detach().mean()
         return loss, logs
 
 
