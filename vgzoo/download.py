@@ -224,7 +224,17 @@ def fetch(
             f"{OFFLINE_ENV} is set and {url}{via} is not in the cache; expected the file at {str(target)!r}. "
             f"Download it on a machine with network access and put it there by hand, or unset {OFFLINE_ENV}"
         )
+    digest = _download(source, target, expected, progress=progress, timeout=timeout, desc=desc)
+    _record(target, digest)
+    return target
 
+
+def _download(source: str, target: Path, expected: str | None, *, progress: bool, timeout: float,
+              desc: str | None) -> str:
+    """Download ``source`` into a temporary file beside ``target``, check it, move it into place; its SHA-256.
+
+    Nothing is left behind on any failure (an interrupted transfer included).
+    """
     import pooch
     import requests
     from tqdm.auto import tqdm
@@ -250,10 +260,9 @@ def fetch(
             )
         os.replace(tmp, target)
     except BaseException:
-        bar.close()
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    bar.close()
-    _record(target, digest)
-    return target
+    finally:
+        bar.close()
+    return digest

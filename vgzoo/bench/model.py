@@ -167,7 +167,6 @@ def run_model(
 
 def _run_model(name, batch_size, img_size, train, amp, amp_dtype, compile, channels_last, device, vs_timm, repeats,
                warmup, progress):
-    from .attention import _bar
     from .report import envelope
 
     if batch_size < 1:
@@ -189,43 +188,10 @@ def _run_model(name, batch_size, img_size, train, amp, amp_dtype, compile, chann
     def autocast():
         return torch.autocast(dev.type, dtype=torch_amp) if amp else contextlib.nullcontext()
 
-    entries = []
-    for label in [name] + ([f"timm:{vs_timm.removeprefix('timm:')}"] if vs_timm else []):
-        model, source, task, inputs, batch = _build(label, img_size, batch_size)
-        size = next((t.shape[-1] for t in inputs if isinstance(t, torch.Tensor) and t.dim() == 4), None)
-        model = model.to(dev)
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        resize_to = img_size if source == "vgzoo" else None
-        inputs = _tree(inputs, lambda t, r=resize_to: _resize(t, r, channels_last, dev))
-        batch = _tree(batch, lambda t, r=resize_to: _resize(t, r, channels_last, dev)) if batch is not None else None
-        if img_size is not None and source == "vgzoo" and batch is not None:
-            size = img_size
-        runner = torch.compile(model) if compile else model
-        step = _step_fn(runner, task, inputs, batch, train, autocast)
-        # FLOPs and memory are counted on the uncompiled module (the compiled graph hides its ops).
-        count_step = _step_fn(model, task, inputs, batch, train, autocast) if compile else step
-        entries.append({"label": label.removeprefix("timm:") if source == "timm" else label, "source": source,
-                        "model": model, "step": step, "count_step": count_step, "size": size, "timing": Timing()})
+    labels = [name] + ([f"timm:{vs_timm.removeprefix('timm:')}"] if vs_timm else [])
+    entries = [_entry(label, img_size, batch_size, train, compile, channels_last, dev, autocast) for label in labels]
     doc["matmul_peak_flops"] = peak = measure_matmul_peak(dev, torch_amp if amp else torch.float32)
-    bar = _bar(len(entries) * (warmup + repeats), "model", progress)
-    try:
-        for e in entries:
-            for _ in range(warmup):
-                e["step"]()
-                bar.update(1)
-        synchronize(dev)
-        for _ in range(repeats):  # alternate the models step by step
-            for e in entries:
-                start = time.perf_counter()
-                e["step"]()
-                synchronize(dev)
-                e["timing"].times.append(time.perf_counter() - start)
-                bar.update(1)
-    except KeyboardInterrupt:
-        doc["interrupted"] = True
-    finally:
-        bar.close()
+    doc["interrupted"] = _time_entries(entries, warmup, repeats, dev, progress)
     for e in entries:
         if not e["timing"].times:
             continue
@@ -248,3 +214,49 @@ def _run_model(name, batch_size, img_size, train, amp, amp_dtype, compile, chann
         doc["ratio"] = {"throughput_ratio": ours["samples_per_s"] / theirs["samples_per_s"]}
     clip_to_peak(doc)
     return doc
+
+
+def _entry(label: str, img_size, batch_size: int, train: bool, compile: bool, channels_last: bool,
+           dev: torch.device, autocast) -> dict:
+    """One model of the comparison, on the device, with its step function (and an uncompiled one to count)."""
+    model, source, task, inputs, batch = _build(label, img_size, batch_size)
+    size = next((t.shape[-1] for t in inputs if isinstance(t, torch.Tensor) and t.dim() == 4), None)
+    model = model.to(dev)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    resize_to = img_size if source == "vgzoo" else None
+    inputs = _tree(inputs, lambda t: _resize(t, resize_to, channels_last, dev))
+    batch = _tree(batch, lambda t: _resize(t, resize_to, channels_last, dev)) if batch is not None else None
+    if img_size is not None and source == "vgzoo" and batch is not None:
+        size = img_size
+    runner = torch.compile(model) if compile else model
+    step = _step_fn(runner, task, inputs, batch, train, autocast)
+    # FLOPs and memory are counted on the uncompiled module (the compiled graph hides its ops).
+    count_step = _step_fn(model, task, inputs, batch, train, autocast) if compile else step
+    return {"label": label.removeprefix("timm:") if source == "timm" else label, "source": source,
+            "model": model, "step": step, "count_step": count_step, "size": size, "timing": Timing()}
+
+
+def _time_entries(entries: list[dict], warmup: int, repeats: int, dev: torch.device, progress: bool) -> bool:
+    """Warm each model up, then time them step by step in alternation; True when Ctrl-C cut the timing short."""
+    from .attention import _bar
+
+    bar = _bar(len(entries) * (warmup + repeats), "model", progress)
+    try:
+        for e in entries:
+            for _ in range(warmup):
+                e["step"]()
+                bar.update(1)
+        synchronize(dev)
+        for _ in range(repeats):  # alternate the models step by step
+            for e in entries:
+                start = time.perf_counter()
+                e["step"]()
+                synchronize(dev)
+                e["timing"].times.append(time.perf_counter() - start)
+                bar.update(1)
+    except KeyboardInterrupt:
+        return True
+    finally:
+        bar.close()
+    return False

@@ -164,28 +164,12 @@ def loss_figure(records: Sequence[dict], title: str = "", findings: Sequence[Any
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     train, val = _series(records)
     if not train and not val:
         return None
-    lr = train.pop("lr", None)
-    twins = _drop_twins(train)
-    panels: dict[str, dict] = {}
-    for k, xy in train.items():
-        name = next((p for p, test in _PANELS if test(k)), "other")
-        panels.setdefault(name, {})[k] = xy
-    order = ["generator: adversarial", "generator: reconstruction / L1", "discriminator loss", "loss",
-             "generator: total loss", "discriminator logits", "gradient norms", "other"]
-    names = sorted(panels, key=order.index)
-    if lr is not None and len(set(lr[1])) > 1:
-        names.append("learning rate")
-        panels["learning rate"] = {"lr": lr}
-    val_panels: dict[str, dict] = {}
-    for k, xy in val.items():
-        label = next((lab for key, lab in _VAL_GROUPS if key in k.lower()), k)
-        val_panels.setdefault(f"validation: {label}", {})[k] = xy
-    all_names = names + sorted(val_panels)
+    twins, panels, val_panels = _panels(train, val)
+    all_names = list(panels) + sorted(val_panels)
     ncols = 2 if len(all_names) > 1 else 1
     nrows = math.ceil(len(all_names) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(7.5 * ncols, 2.9 * nrows + 0.6), squeeze=False,
@@ -193,42 +177,9 @@ def loss_figure(records: Sequence[dict], title: str = "", findings: Sequence[Any
     findings = list(findings or [])
     last_step = max((int(r["step"]) for r in records if "step" in r), default=0)
     for i, name in enumerate(all_names):
-        ax = axes[i // ncols][i % ncols]
         is_val = name in val_panels
-        series = val_panels[name] if is_val else panels[name]
-        styles = _styled(series)
-        for k in sorted(series):
-            xs, ys = series[k]
-            colour, style = styles[k]
-            label = k + "".join(f" (= {b})" for b, a in twins.items() if a == k)
-            if is_val:
-                ax.plot(xs, ys, color=colour, linestyle=style, marker="o", markersize=3.5, label=label)
-            else:
-                width = 2.0 if k.endswith(("_loss", "_total")) or k == "loss" else 1.3
-                ax.plot(xs, _smooth(ys, max(1, len(ys) // 50)), color=colour, linestyle=style, linewidth=width,
-                        label=label)
-        if name == "gradient norms" and series:
-            lo = min(min(ys) for _, ys in series.values())
-            hi = max(max(ys) for _, ys in series.values())
-            if lo > 0 and hi / lo > 100:
-                ax.set_yscale("log")
-        seen: set[str] = set()
-        for f in findings:  # the health monitor's findings on the time axis, one legend entry per kind
-            line = ax.axvline(f["step"], color="crimson" if f["severity"] == "fatal" else "0.35",
-                              linestyle=(0, (2, 2)), linewidth=1.0,
-                              label="_nolegend_" if f["kind"] in seen or i else f"health: {f['kind']}")
-            line.set_gid("health-finding")
-            seen.add(f["kind"])
-        ax.set_title(name, fontsize=10, loc="left")
-        ax.set_xlabel("step")
-        ax.set_ylabel("value" if is_val else "moving average" if name != "learning rate" else "lr")
-        ax.set_xlim(0, max(last_step, 1))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        handles, labels = ax.get_legend_handles_labels()
-        if handles:
-            ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
-                      frameon=False)
+        _draw_panel(axes[i // ncols][i % ncols], name, val_panels[name] if is_val else panels[name], is_val, twins,
+                    findings, last_step, legend_findings=i == 0)
     for j in range(len(all_names), nrows * ncols):
         axes[j // ncols][j % ncols].set_axis_off()
     head = title or "training"
@@ -239,6 +190,68 @@ def loss_figure(records: Sequence[dict], title: str = "", findings: Sequence[Any
             sorted({f"{f['kind']} @ {f['step']}" for f in findings})) + ")"
     fig.suptitle(head, fontsize=11)
     return fig
+
+
+def _panels(train: dict, val: dict) -> tuple[dict[str, str], dict[str, dict], dict[str, dict]]:
+    """Twin series dropped, training series grouped into panels (in reading order, learning rate last) and
+    validation series into their own panels."""
+    lr = train.pop("lr", None)
+    twins = _drop_twins(train)
+    grouped: dict[str, dict] = {}
+    for k, xy in train.items():
+        name = next((p for p, test in _PANELS if test(k)), "other")
+        grouped.setdefault(name, {})[k] = xy
+    order = ["generator: adversarial", "generator: reconstruction / L1", "discriminator loss", "loss",
+             "generator: total loss", "discriminator logits", "gradient norms", "other"]
+    panels = {name: grouped[name] for name in sorted(grouped, key=order.index)}
+    if lr is not None and len(set(lr[1])) > 1:
+        panels["learning rate"] = {"lr": lr}
+    val_panels: dict[str, dict] = {}
+    for k, xy in val.items():
+        label = next((lab for key, lab in _VAL_GROUPS if key in k.lower()), k)
+        val_panels.setdefault(f"validation: {label}", {})[k] = xy
+    return twins, panels, val_panels
+
+
+def _draw_panel(ax, name: str, series: dict, is_val: bool, twins: dict[str, str], findings: list,
+                last_step: int, legend_findings: bool) -> None:
+    """One panel: its series (smoothed for training), the health findings as verticals, a legend outside (the
+    findings' entries in the first panel's only)."""
+    from matplotlib.ticker import MaxNLocator
+
+    styles = _styled(series)
+    for k in sorted(series):
+        xs, ys = series[k]
+        colour, style = styles[k]
+        label = k + "".join(f" (= {b})" for b, a in twins.items() if a == k)
+        if is_val:
+            ax.plot(xs, ys, color=colour, linestyle=style, marker="o", markersize=3.5, label=label)
+        else:
+            width = 2.0 if k.endswith(("_loss", "_total")) or k == "loss" else 1.3
+            ax.plot(xs, _smooth(ys, max(1, len(ys) // 50)), color=colour, linestyle=style, linewidth=width,
+                    label=label)
+    if name == "gradient norms" and series:
+        lo = min(min(ys) for _, ys in series.values())
+        hi = max(max(ys) for _, ys in series.values())
+        if lo > 0 and hi / lo > 100:
+            ax.set_yscale("log")
+    seen: set[str] = set()
+    for f in findings:  # the health monitor's findings on the time axis, one legend entry per kind
+        legend = legend_findings and f["kind"] not in seen
+        line = ax.axvline(f["step"], color="crimson" if f["severity"] == "fatal" else "0.35",
+                          linestyle=(0, (2, 2)), linewidth=1.0, label=f"health: {f['kind']}" if legend else "_nolegend_")
+        line.set_gid("health-finding")
+        seen.add(f["kind"])
+    ax.set_title(name, fontsize=10, loc="left")
+    ax.set_xlabel("step")
+    ax.set_ylabel("value" if is_val else "moving average" if name != "learning rate" else "lr")
+    ax.set_xlim(0, max(last_step, 1))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+                  frameon=False)
 
 
 def plot_loss_curves(records: Sequence[dict], path: str | Path, title: str = "", *,
