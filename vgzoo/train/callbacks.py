@@ -275,6 +275,7 @@ class Pictures(Callback):
     def __init__(self) -> None:
         self.last_plot = self.last_pictures = -math.inf
         self.plot_cost = 0.0
+        self.plotted: tuple[int, int] | None = None  # (rows, findings) when the curves were last drawn
 
     def on_epoch_end(self, run, st):
         every = int(run.opts.get("plot_every", 1) or 1)
@@ -291,13 +292,13 @@ class Pictures(Callback):
             self.plot_cost = self.last_plot - now
 
     def on_close(self, run, st):
-        if run.info.is_main:
+        if run.info.is_main and self.plotted != (len(st.history), len(st.monitor.findings)):  # unless unchanged
             self.curves(run, st)
 
-    @staticmethod
-    def curves(run: RunContext, st: TrainState) -> None:
+    def curves(self, run: RunContext, st: TrainState) -> None:
         plots.plot_loss_curves(st.history, run.run_dir / "loss_curves.png", title=str(run.cfg["model"]),
                                seed=int(run.cfg["seed"]), findings=st.monitor.findings)
+        self.plotted = (len(st.history), len(st.monitor.findings))
 
     def on_finish(self, run, st):
         if run.info.is_main:
