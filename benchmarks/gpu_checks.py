@@ -96,6 +96,8 @@ def main() -> None:
                 device=str(dev), model_kwargs={"ngf": 8, "ndf": 8, "img_size": img}, progress=False,
                 log=lambda m: None, options={"schedule_steps": steps}, **kw),
         }
+        if tiny:  # the dry run checks that the check runs; one family is enough for that
+            runs.pop("cyclegan_reflectpad")
         for name, run in runs.items():
             a, b = run("a", steps).model, run("b", steps).model
             run("s", steps // 2)

@@ -17,6 +17,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test must never reach the Hub
 # Downloads, converted weights and feature caches of the tests stay out of the user's ~/.cache/vgzoo.
 os.environ.setdefault("VGZOO_CACHE", tempfile.mkdtemp(prefix="vgzoo-test-cache-"))
 
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:  # `pytest -n N`: the cores are shared among N processes, not a thread per core in each
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // _WORKERS))
+
 
 @pytest.fixture(autouse=True)
 def _cpu_default_device(request, monkeypatch):

@@ -38,6 +38,25 @@ def test_digits_items_shapes_ranges_and_labels():
     assert abs(float(ds.images.mean()) - float(small.images.mean())) < 0.02
 
 
+def test_digits_are_read_without_importing_sklearn_and_the_fallback_agrees(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import types
+
+    from vgzoo.data import digits
+
+    code = ("import sys; from vgzoo.data.digits import load_digits_arrays; load_digits_arrays(); "
+            "assert 'sklearn' not in sys.modules, 'imported sklearn'")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
+    # a release that keeps the file elsewhere: load_digits reads it, to the same table
+    direct = digits._digits_table()
+    monkeypatch.setattr(digits.importlib.util, "find_spec",
+                        lambda name: types.SimpleNamespace(submodule_search_locations=[str(tmp_path)]))
+    fallback = digits._digits_table()
+    assert direct.shape == (1797, 65)
+    np.testing.assert_array_equal(fallback, direct)
+
+
 def test_digits_split_is_stratified_disjoint_and_deterministic():
     from vgzoo.data import DigitsDataset
 

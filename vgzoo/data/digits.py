@@ -10,7 +10,9 @@ GAN (Mirza & Osindero, 2014, "Conditional Generative Adversarial Nets") in ``cga
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -36,16 +38,31 @@ def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     Raises:
         ImportError: when scikit-learn is not installed; the message names the ``data`` extra.
     """
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as exc:
-        raise ImportError(_INSTALL_HINT) from exc
-    bunch = load_digits()
-    images = (np.asarray(bunch.images, dtype=np.float32) / 16.0).clip(0.0, 1.0)
-    labels = np.asarray(bunch.target, dtype=np.int64)
+    table = _digits_table()
+    images = (table[:, :-1].reshape(-1, 8, 8).astype(np.float32) / 16.0).clip(0.0, 1.0)
+    labels = table[:, -1].astype(np.int64)
     images.setflags(write=False)
     labels.setflags(write=False)
     return images, labels
+
+
+def _digits_table() -> np.ndarray:
+    """The rows of scikit-learn's ``digits.csv.gz`` (64 grey levels, then the label), as ``load_digits`` reads them.
+
+    The file is read straight from the installed package: importing scikit-learn only to find it costs seconds at
+    every start of a command (``load_digits`` is the fallback where a release keeps the file elsewhere).
+    """
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None:
+        raise ImportError(_INSTALL_HINT)
+    for folder in spec.submodule_search_locations or ():
+        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            return np.loadtxt(path, delimiter=",")
+    from sklearn.datasets import load_digits
+
+    images, labels = load_digits(return_X_y=True)
+    return np.column_stack([images, labels])
 
 
 def stratified_split(
