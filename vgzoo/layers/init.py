@@ -20,6 +20,9 @@ def init_normal_(module: nn.Module, std: float = 0.02) -> nn.Module:
         std: the standard deviation of the Gaussian (0.02 in both papers).
     """
     for m in module.modules():
+        if any(p.is_meta for p in m.parameters(recurse=False)):
+            continue  # shapes only (vgzoo info builds on the meta device): nothing to draw, and torch's meta
+            # normal_ would import the compiler stack, seconds of start-up
         if isinstance(m, _CONV_LIKE):
             nn.init.normal_(m.weight, 0.0, std)
             if m.bias is not None:

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from .._registry import ModelFamily, make_cfg
+from ..layers.init import init_normal_
 from ..layers.label_map import LabelMap, validate_labels
 from ..losses import discriminator_adversarial_loss, generator_adversarial_loss
 from ..protocols import ConditionalSampler, GANModel, LossLogs
@@ -50,18 +51,6 @@ def _check_img_size(img_size: int) -> None:
             f"cgan: img_size must be an int >= 8 divisible by 4 (the generator starts at img_size // 4 and "
             f"upsamples twice); got {img_size!r}."
         )
-
-
-def _dcgan_init(module: nn.Module) -> None:
-    """DCGAN initialisation (Radford et al. 2016): N(0, 0.02) convs/linears, N(1, 0.02) BatchNorm scales."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
 
 
 class ConditionalGenerator(nn.Module):
@@ -97,7 +86,7 @@ class ConditionalGenerator(nn.Module):
             ]
         self.upsample = nn.Sequential(*blocks)
         self.to_image = nn.Sequential(nn.Conv2d(widths[-1], channels, kernel_size=3, padding=1), nn.Tanh())
-        _dcgan_init(self)
+        init_normal_(self)  # DCGAN's (Radford et al. 2016) N(0, 0.02) / BN N(1, 0.02)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """``z`` (B, nz) float and ``labels`` (B,) int in [0, num_classes) -> images (B, C, H, W) in [-1, 1]."""
@@ -142,7 +131,7 @@ class ConditionalDiscriminator(nn.Module):
         layers += [conv(cin, 1, kernel_size=side), nn.Flatten(0)]
         self.net = nn.Sequential(*layers)
         if not spectral_norm:
-            _dcgan_init(self.net)
+            init_normal_(self.net)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) in [-1, 1] and labels (B,) -> logits (B,)."""
