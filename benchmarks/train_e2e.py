@@ -314,30 +314,38 @@ def run_vit(args) -> dict:
     return summary
 
 
+def _published(name: str) -> dict | None:
+    """The committed summary of a run (benchmarks/e2e/NAME/e2e.json): the section is rebuilt from these, so one
+    rerun on a fresh checkout keeps the others."""
+    path = PUBLISHED / name / "e2e.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def report() -> None:
     parts = ["Training runs of `benchmarks/train_e2e.py` (CPU, a shared and heavily loaded 2-core machine: "
              "wall times are upper bounds and vary run to run)."]
-    s = json.loads(_summary_path("speed").read_text()) if _summary_path("speed").exists() else None
+    s = _published("speed")
     if s:
         parts.append(
             f"**Trainer speed** (`cgan_embed_digits` on `builtin:digits`, batch {s['batch_size']}), `{s['command']}`: "
             f"{s['repeats']} alternating repeats in one process, medians over repeats of the median interval between "
             f"training steps inside `fit` (data, logging, monitor, checkpoints and epoch ends included; the wall "
             f"column adds set-up and the final pictures), against a hand-written loop of the same model, losses and "
-            f"Adam (batch from a tensor, 1 thread). Load average during the run {s['load_average'][0]:.1f}-"
-            f"{s['load_average'][1]:.1f} on 2 cores. Before the fix the e2e cGAN run took 970 s for 225 steps "
+            f"Adam (batch from a tensor, 1 thread). Machine: {s['machine']}; load average during the run "
+            f"{s['load_average'][0]:.1f}-{s['load_average'][1]:.1f}. Before the fix the e2e cGAN run took 970 s for 225 steps "
             f"(~4.3 s/step). A cProfile of `fit` put all the time inside torch's operators (conv, backward, Adam), "
             f"not in the loop's own work, and in the same process a plain loop at 2 threads was as slow. The cause "
             f"was thread oversubscription: torch "
             f"defaults to one OpenMP thread per core, and on a machine whose cores are busy with other jobs every "
-            f"operator waits for a descheduled worker. `fit` now caps the threads at the free cores "
-            f"(option `threads`, default `auto`; `-o threads=N` on the command line); pictures and loss curves are "
-            f"also drawn at most every 5 s / 20 s, not after every 1-2 s digits epoch.\n\n"
+            f"operator waits for a descheduled worker. `fit` now takes the cores this process may use (option "
+            f"`threads`, default `cores`, fixed per machine so results do not depend on the load; `auto` caps them at "
+            f"the free cores on request, as timed here; `-o threads=N` on the command line); pictures and loss curves "
+            f"are also drawn at most every 5 s / 20 s, not after every 1-2 s digits epoch.\n\n"
             "| variant | median step ms | IQR ms | vs plain loop | fit wall per step ms |\n|---|---:|---:|---:|---:|\n"
             + "\n".join(f"| {k} | {v['median_step_ms']:.1f} | {v['iqr_ms']:.1f} | {v['vs_plain']:.2f}x | "
                         + (f"{v['wall_per_step_ms']:.1f}" if v["wall_per_step_ms"] else "-") + " |"
                         for k, v in s["rows"].items()))
-    s = json.loads(_summary_path("cgan").read_text()) if _summary_path("cgan").exists() else None
+    s = _published("cgan")
     if s:
         f = s["final"]
         parts.append(
@@ -352,7 +360,7 @@ def report() -> None:
             + "\n\n| step | accuracy | diversity ratio | elapsed s |\n|---:|---:|---:|---:|\n"
             + "\n".join(f"| {h['step']} | {h['accuracy']:.3f} | {h['diversity_ratio']:.3f} | {h['elapsed_s']:.0f} |"
                         for h in s["history"]))
-    s = json.loads(_summary_path("pix2pix").read_text()) if _summary_path("pix2pix").exists() else None
+    s = _published("pix2pix")
     if s:
         a, b = s["first_val"], s["last_val"]
         parts.append(
@@ -360,7 +368,7 @@ def report() -> None:
             f"`{s['command']}`, {s['steps']} steps, {s['wall_s']:.0f} s: val L1 {a['val_l1']:.4f} -> "
             f"{b['val_l1']:.4f}, PSNR {a['val_psnr']:.2f} -> {b['val_psnr']:.2f} dB, SSIM {a['val_ssim']:.3f} -> "
             f"{b['val_ssim']:.3f} (first -> last epoch); health {s['health']}. Files: `benchmarks/e2e/pix2pix/`.")
-    s = json.loads(_summary_path("cyclegan").read_text()) if _summary_path("cyclegan").exists() else None
+    s = _published("cyclegan")
     if s:
         parts.append(
             f"**CycleGAN** (`cyclegan_resnet6`, ngf=ndf=8, grey <-> colour 64 px, unaligned), `{s['command']}`, "
@@ -370,14 +378,16 @@ def report() -> None:
                if s.get("val_cycle_l1") else "")
             + f"; health monitor: {s['health']}"
             + (f" ({', '.join(s['findings'])})" if s["findings"] else "") + ". Files: `benchmarks/e2e/cyclegan/`.")
-    s = json.loads(_summary_path("vit").read_text()) if _summary_path("vit").exists() else None
+    s = _published("vit")
     if s:
         parts.append(
             f"**ViT** (`vit_ti16_scratch`, patch_size=4, img_size=16, 1 channel) on digits, `{s['command']}`, "
             f"{s['steps']} steps, {s['wall_s']:.0f} s: val top-1 best {s['best_top1']:.2f}%, last {s['last_top1']:.2f}%. "
             "Files: `benchmarks/e2e/vit/`.")
-    parts.append(f"Machine: {machine()}; the thread count shown is the one the runs used (`threads=auto` chose 1 "
-                 "on the loaded machine). The runs are bitwise reproducible at a given thread count: "
+    e2e = [r for r in map(_published, ("cgan", "pix2pix", "cyclegan", "vit")) if r]
+    machines = sorted({r["machine"] for r in e2e if r.get("machine")}) or [machine()]
+    parts.append(f"Machine of the cGAN, pix2pix, CycleGAN and ViT runs: {'; '.join(machines)}; the thread count "
+                 "shown is the one the runs used (`threads=auto` chose 1 on the loaded machine). The runs are bitwise reproducible at a given thread count: "
                  "`vgzoo train cgan_embed_digits --data builtin:digits --steps 400 --batch-size 64 --seed 0` "
                  "scored the same 0.819 / 0.520 as the e2e run's step 400.")
     write_section("train", "## train\n\n" + "\n\n".join(parts))
