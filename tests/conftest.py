@@ -24,6 +24,12 @@ if _WORKERS > 1:  # `pytest -n N`: the cores are shared among N processes, not a
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // _WORKERS))
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` first: under ``pytest -n`` the long ones then overlap the many short ones instead of
+    running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def _cpu_default_device(request, monkeypatch):
     """fit() defaults to CUDA when it is visible; the CPU suite pins its default to the CPU (the DDP subprocesses

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -28,6 +29,7 @@ def _worker(out: str) -> None:
     Path(out, f"params_rank{rank}.json").write_text(json.dumps({"step": res.step, "sums": sums}))
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_then_single_process_load(tmp_path):
     from test_train import Blobs, TinyCGAN, rows
 

@@ -166,6 +166,7 @@ def test_torchrun_command_has_nproc_per_node_and_no_ambiguous_flag(monkeypatch):
     assert inner == ["train", "m", "--out", "x"]
 
 
+@pytest.mark.slow
 def test_cli_nproc_2_trains_to_final_and_the_checkpoint_loads_in_one_process(tmp_path):
     out = tmp_path / "ddp"
     proc = vgzoo_cli("train", "cgan_embed_digits", "--data", "builtin:digits", "--out", out, "--steps", "2",
