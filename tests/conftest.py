@@ -19,9 +19,11 @@ os.environ.setdefault("VGZOO_CACHE", tempfile.mkdtemp(prefix="vgzoo-test-cache-"
 
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1:  # `pytest -n N`: the cores are shared among N processes, not a thread per core in each
+    # (the commands the tests start inherit it: OpenMP threads beyond the cores wait for each other at every op)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
     import torch
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // _WORKERS))
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def pytest_collection_modifyitems(config, items):
