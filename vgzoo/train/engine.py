@@ -710,6 +710,7 @@ class RunContext:
         ddp.barrier(self.info)
         if st.interrupted is None:
             self.emit("on_finish", st)
+            ddp.barrier(self.info)  # every rank returns once rank 0 has written final/, and leaves the group together
         self.log(f"{'stopped' if st.interrupted else 'finished'} at step {st.step}/{st.total}; run directory "
                  f"{self.run_dir} (health: {st.monitor.status})")
         return TrainResult(run_dir=self.run_dir, step=st.step, epoch=st.epoch, total_steps=st.total,
