@@ -257,11 +257,55 @@ def test_unsafe_archives_are_refused_with_nothing_written(mirror, tmp_path, path
     assert not dataset_folder(get_reference(spec)).exists()
 
 
-def test_an_internal_tar_symlink_is_fine(tmp_path):
+def test_even_an_internal_tar_link_is_refused(tmp_path):
     archive = tmp_path / "a.tar.gz"
     archive.write_bytes(tar_gz({"d/train/1.jpg": b"x"}, [_symlink("d/train/2.jpg", "1.jpg")]))
-    target = extract_archive(archive, tmp_path / "d", locate=lambda tmp: tmp / "d")
-    assert (target / "train" / "2.jpg").read_bytes() == b"x"
+    with pytest.raises(UnsafeArchiveError, match="symbolic link"):
+        extract_archive(archive, tmp_path / "d", locate=lambda tmp: tmp / "d")
+    archive.write_bytes(tar_gz({"d/train/1.jpg": b"x"}, [_hardlink("d/train/2.jpg", "d/train/1.jpg")]))
+    with pytest.raises(UnsafeArchiveError, match="hard link"):
+        extract_archive(archive, tmp_path / "d", locate=lambda tmp: tmp / "d")
+    assert sorted(os.listdir(tmp_path)) == ["a.tar.gz"]
+
+
+def _path_max_chain(victim: str, depth: int) -> bytes:
+    """A tar whose links each look harmless as text but whose chain resolves past PATH_MAX (CVE-2025-4517).
+
+    Sixteen folders of 247-character names, each reached through a one-letter link, make a real path longer than
+    PATH_MAX; ``realpath`` stops resolving there, so the link climbing out of it is judged inside the target, and a
+    file written through it lands at ``victim`` (``depth``: how many folders the extraction folder is below ``/``).
+    """
+    comp, steps, path = "d" * 247, "abcdefghijklmnop", ""
+    infos: list[tarfile.TarInfo] = []
+    for step in steps:
+        folder = tarfile.TarInfo(os.path.join(path, comp))
+        folder.type = tarfile.DIRTYPE
+        infos += [folder, _symlink(os.path.join(path, step), comp)]
+        path = os.path.join(path, comp)
+    deep = os.path.join(*steps, "l" * 254)
+    infos += [_symlink(deep, "../" * len(steps)), _symlink("escape", deep + "/" + "../" * depth)]
+    payload = tarfile.TarInfo("escape" + victim)
+    payload.size = len(b"owned\n")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for info in infos:
+            tf.addfile(info)
+        tf.addfile(payload, io.BytesIO(b"owned\n"))
+    return buf.getvalue()
+
+
+def test_a_link_chain_longer_than_path_max_writes_nothing_outside(tmp_path):
+    victim = tmp_path / "home" / "notes.txt"
+    victim.parent.mkdir()
+    victim.write_text("the user's notes\n")
+    archive = tmp_path / "chain.tar.gz"
+    target = tmp_path / "cache" / "d"
+    extracting_depth = len((target.parent / ".d.x.extracting").parts) - 1
+    archive.write_bytes(_path_max_chain(str(victim), extracting_depth))
+    with pytest.raises(UnsafeArchiveError, match="symbolic link"):
+        extract_archive(archive, target)
+    assert victim.read_text() == "the user's notes\n"
+    assert os.listdir(target.parent) == []
 
 
 @pytest.mark.parametrize("kind", ["tar.gz", "zip"])
