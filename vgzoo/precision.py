@@ -15,6 +15,10 @@ feature. Without them oneDNN emulates bf16 through fp32 conversions and autocast
 ``bf16``   bf16 autocast everywhere (warns on a CPU without bf16 units or a GPU without native bf16)
 ``fp16``   fp16 autocast with a GradScaler (overflowing steps are skipped by the scaler, not fatal)
 =========  ===============================================================================================
+
+Training without ``--amp`` (:func:`training_amp`) runs ``auto`` on a GPU and fp32 on the CPU, where mixed precision
+is a choice the user makes (:func:`cpu_bf16_hint` says when it would pay). A CUDA run also takes TF32 matmuls and
+cuDNN's autotuner (:func:`fast_cuda_kernels`) unless it asked for deterministic kernels.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ import torch
 
 from .errors import VgzooError
 
-__all__ = ["AMP_CHOICES", "Precision", "PrecisionError", "PrecisionWarning", "cpu_bf16_support",
-           "device_has_fast_bf16", "precision_settings", "resolve_amp"]
+__all__ = ["AMP_CHOICES", "Precision", "PrecisionError", "PrecisionWarning", "cpu_bf16_hint", "cpu_bf16_support",
+           "device_has_fast_bf16", "fast_cuda_kernels", "precision_settings", "resolve_amp", "training_amp"]
 
 AMP_CHOICES = ("off", "auto", "on", "bf16", "fp16")
 _ALIASES = {"off": "off", "false": "off", "no": "off", "none": "off", "fp32": "off", "float32": "off",
@@ -140,6 +144,11 @@ class Precision:
         return self.dtype is not None
 
     @property
+    def mode(self) -> str:
+        """The ``--amp`` value that gives this precision again anywhere (``off``, ``bf16`` or ``fp16``)."""
+        return {None: "off", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+
+    @property
     def name(self) -> str:
         """``bfloat16``, ``float16`` or ``float32``."""
         return str(self.dtype or torch.float32).removeprefix("torch.")
@@ -196,6 +205,52 @@ def resolve_amp(amp: bool | str | None, device: str | torch.device, *, warn: boo
             warnings.warn(warning, PrecisionWarning, stacklevel=2)
     return Precision(torch.bfloat16, False, dev.type, f"bf16 autocast ({'asked for' if mode == 'bf16' else 'on'}): "
                      f"{why}", warning)
+
+
+def training_amp(amp: bool | str | None, device: str | torch.device) -> bool | str:
+    """The ``--amp`` value a training run uses: the given one, else ``auto`` off the CPU and ``off`` on it.
+
+    A GPU user expects mixed precision by default (bf16, or fp16 with a GradScaler on GPUs without bf16). On the CPU
+    the default stays fp32: bf16 changes the numbers of a run, and it only pays on CPUs with bf16 units
+    (:func:`cpu_bf16_hint` tells the user when it would).
+    """
+    if amp is not None:
+        return amp
+    return "off" if torch.device(device).type == "cpu" else "auto"
+
+
+def cpu_bf16_hint(device: str | torch.device, precision: Precision) -> str | None:
+    """A sentence for an fp32 run on a CPU with bf16 units, where ``--amp auto`` would run bf16 autocast faster."""
+    if torch.device(device).type != "cpu" or precision.enabled:
+        return None
+    fast, why = cpu_bf16_support()
+    if not fast:
+        return None
+    return (f"precision: fp32 (the CPU default); this CPU has bf16 units ({why}), where bf16 autocast usually "
+            "trains faster: pass --amp auto (or --amp bf16) to use it")
+
+
+@contextlib.contextmanager
+def fast_cuda_kernels(device: str | torch.device, enabled: bool = True):
+    """TF32 for fp32 matmuls and convolutions, and cuDNN's autotuner, for a run on CUDA; restored afterwards.
+
+    TF32 keeps fp32's range with a 10-bit mantissa on tensor cores (Ampere and later), the precision PyTorch's own
+    training recipes use; ``cudnn.benchmark`` times the convolution algorithms once per input shape and keeps the
+    fastest, which pays for the fixed shapes of a training run. Both make results vary between runs and machines,
+    so a run that asked for deterministic kernels (``enabled=False``) keeps torch's settings. Nothing changes for a
+    device other than CUDA.
+    """
+    if not enabled or torch.device(device).type != "cuda":
+        yield
+        return
+    before = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark)
+    torch.set_float32_matmul_precision("high")
+    torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark = True, True
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before[0])
+        torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark = before[1], before[2]
 
 
 def precision_settings(device: str | torch.device) -> dict:

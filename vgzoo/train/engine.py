@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .._hub import atomic_write_json
 from ..data.verify import verify_datasets
+from ..precision import fast_cuda_kernels
 from ..protocols import GANModel
 from . import checkpoint as ckpt
 from . import distributed as ddp
@@ -342,7 +343,7 @@ def fit(
     resume: bool | str | os.PathLike = False,
     overwrite: bool = False,
     device: str | torch.device | None = None,
-    amp: bool | None = None,
+    amp: bool | str | None = None,
     compile: bool | None = None,
     seed: int | None = None,
     config: str | os.PathLike | dict | None = None,
@@ -372,7 +373,9 @@ def fit(
         resume: continue from the newest checkpoint in ``out`` (or in the given run directory / checkpoint folder).
         overwrite: move what ``out`` holds aside to ``OUT.old-<UTC time>`` (never deleted) and start afresh.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``... (default: CUDA when available).
-        amp: mixed precision (fp16 + GradScaler on CUDA, bfloat16 autocast on CPU).
+        amp: mixed precision: ``auto``, ``on`` (``True``), ``bf16``, ``fp16`` or ``off`` (``False``); default
+            ``auto`` on a GPU (bf16, or fp16 + GradScaler on GPUs without bf16) and fp32 on the CPU
+            (:func:`vgzoo.precision.training_amp`, docs/gpu.md).
         compile: ``torch.compile`` the model's networks (state-dict keys are unchanged).
         seed: the seed of initialisation, data order and augmentation (default 0).
         config: a JSON file (or dict) with any of these keyword arguments; explicit arguments win.
@@ -417,7 +420,7 @@ def _merge_config(saved: dict, file_cfg: dict, explicit: dict, model_kwargs: dic
     cfg["options"] = {**saved.get("options", {}), **options}
     if "steps" in explicit:
         cfg.pop("epochs", None)
-    for key, default in (("seed", 0), ("amp", False), ("compile", False), ("model_kwargs", {})):
+    for key, default in (("seed", 0), ("amp", None), ("compile", False), ("model_kwargs", {})):
         cfg.setdefault(key, default)
     cfg["out"] = str(run_dir)
     return cfg
@@ -504,7 +507,11 @@ class RunContext:
                 if why.startswith("load"):  # load-based on request: say so, the results now depend on it
                     self.log(f"CPU: {threads} intra-op thread(s) ({why}); runs with another count differ in "
                              "the last bits")
-            with deterministic_mode(bool(self.opts.get("deterministic"))):
+            deterministic = bool(self.opts.get("deterministic"))
+            with deterministic_mode(deterministic), fast_cuda_kernels(self.device, enabled=not deterministic):
+                if self.device.type == "cuda":
+                    self.log("CUDA: TF32 matmuls and cuDNN autotuning " + (
+                        "off (-o deterministic=true)" if deterministic else "on (-o deterministic=true turns them off)"))
                 return self.train()
         finally:
             if torch.get_num_threads() != threads_before:
@@ -560,15 +567,20 @@ class RunContext:
 
     def _recipe(self, recipe_cls: type[Recipe], model: nn.Module) -> Recipe:
         """The recipe with mixed precision and the (possibly DDP-wrapped) way to call the model."""
-        from ..precision import resolve_amp
+        from ..precision import cpu_bf16_hint, resolve_amp, training_amp
 
         dev = self.device.type
-        precision = resolve_amp(self.cfg["amp"], self.device)
+        asked = self.cfg.get("amp")
+        precision = resolve_amp(training_amp(asked, self.device), self.device)
+        self.cfg["amp"] = precision.mode  # what ran, so a resumed run computes at the same precision
         if precision.dtype is not None:
             autocast = lambda: torch.autocast(dev, dtype=precision.dtype)  # noqa: E731
             self.log(f"precision: {precision.reason}")
         else:
             autocast = contextlib.nullcontext
+            hint = cpu_bf16_hint(self.device, precision) if asked is None else None
+            if hint:  # once, at the start of a run that left the precision to vgzoo
+                self.log(hint)
         scaler = torch.amp.GradScaler(dev, enabled=precision.scaler)
         if not isinstance(model, GANModel):
             call = ddp.wrap(model, self.info, self.device, find_unused=False)

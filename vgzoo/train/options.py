@@ -66,9 +66,10 @@ RUN_OPTIONS: tuple[Option, ...] = (
            "afresh", "--overwrite"),
     Option("device", None, "str", "cpu, cuda, cuda:1 ... (default: cuda if available; a device this machine lacks "
            "is refused before anything is written; under torchrun each process takes cuda:LOCAL_RANK)", "--device"),
-    Option("amp", False, "bool|str", "mixed precision: --amp is 'on' (bf16 where the hardware has bf16, fp16 + "
-           "GradScaler on older GPUs; a warning on CPUs without bf16 units); fit(amp=) also takes auto, bf16, fp16, "
-           "off (docs/gpu.md)", "--amp"),
+    Option("amp", None, "bool|str", "mixed precision (default: auto on a GPU: bf16, or fp16 + GradScaler on GPUs "
+           "without bf16; fp32 on the CPU). --amp is 'on' (bf16 where the hardware has bf16; a warning on CPUs "
+           "without bf16 units); --amp auto|bf16|fp16|off picks one (docs/gpu.md)", "--amp",
+           {"type": "amp", "flag_value": "on", "metavar": "[MODE]"}),
     Option("compile", False, "bool", "torch.compile the networks (state-dict keys unchanged)", "--compile"),
     Option("seed", 0, "int", "seed of initialisation, data order and augmentation (0)", "--seed"),
     Option("config", None, "str", "a JSON file with any of these keywords; explicit ones win", "--config",
@@ -142,8 +143,11 @@ def click_options(command: Callable) -> Callable:
     """Decorate the ``vgzoo train`` command with one click option per run option that has a flag."""
     import click
 
+    from ..precision import AMP_CHOICES
+
     types = {"posint": click.IntRange(min=1), "dir": click.Path(file_okay=False),
-             "file": click.Path(exists=True, dir_okay=False)}
+             "file": click.Path(exists=True, dir_okay=False),
+             "amp": click.Choice([*AMP_CHOICES, "fp32"], case_sensitive=False)}
     for o in reversed(RUN_OPTIONS):
         if o.flag is None:
             continue
@@ -156,7 +160,9 @@ def click_options(command: Callable) -> Callable:
             kw["type"] = float
         elif o.type == "int":
             kw["type"] = int
-        if o.type.startswith("bool") and "/" not in o.flag:
+        if "flag_value" in extra:  # a flag with an optional value: --amp alone, or --amp bf16
+            kw.update(is_flag=False, default=None)
+        elif o.type.startswith("bool") and "/" not in o.flag:
             kw.update(is_flag=True, default=None)
         elif "/" in o.flag:
             kw["default"] = o.default
@@ -199,7 +205,7 @@ def cli_argv(values: Mapping[str, Any]) -> list[str]:
         if "/" in o.flag:
             argv += [] if value else ["--no-" + flag[2:].split("/")[0]]
         elif o.type.startswith("bool"):
-            argv += [flag] if value else []
+            argv += [flag, value] if isinstance(value, str) else [flag] if value else []
         elif o.click.get("multiple"):
             argv += [a for kv in value for a in (flag, kv)]
         else:

@@ -180,6 +180,11 @@ class Recipe:
         """Create the optimizers and schedulers for an LR schedule planned over ``horizon`` steps."""
         raise NotImplementedError
 
+    def fused(self, opt: str = "adam") -> dict[str, bool]:
+        """``fused=True`` for torch's Adam and AdamW on CUDA: one kernel updates every parameter, where the default
+        (foreach) path launches several per step and parameter group. Elsewhere torch's default is kept."""
+        return {"fused": True} if self.device.type == "cuda" and opt.lower() in ("adam", "adamw") else {}
+
     def uses_horizon(self) -> bool:
         """Whether the LR schedule depends on the planned horizon (then a run cannot be extended past it exactly)."""
         return False
@@ -598,7 +603,7 @@ class ClassificationRecipe(Recipe):
 
         o = self.options
         self.optimizers = {"model": create_optimizer_v2(self.model, o["opt"], lr=self.lr,
-                                                        weight_decay=float(o["weight_decay"]))}
+                                                        weight_decay=float(o["weight_decay"]), **self.fused(o["opt"]))}
         warmup = min(int(o["warmup_epochs"] * steps_per_epoch), max(0, horizon // 5))
         self.schedulers = {"model": CosineLRScheduler(
             self.optimizers["model"], t_initial=max(1, horizon - warmup), lr_min=float(o["min_lr"]),
@@ -666,9 +671,9 @@ class GANRecipe(Recipe):
         o = self.options
         betas = (float(o["beta1"]), float(o["beta2"]))
         self.optimizers = {
-            "G": torch.optim.Adam(self.model.generator_parameters(), lr=self.lr, betas=betas),
+            "G": torch.optim.Adam(self.model.generator_parameters(), lr=self.lr, betas=betas, **self.fused()),
             "D": torch.optim.Adam(self.model.discriminator_parameters(), lr=self.lr * float(o["d_lr_mult"]),
-                                  betas=betas),
+                                  betas=betas, **self.fused()),
         }
         rule = LinearDecay(*self._split(horizon, steps_per_epoch)) if o["lr_policy"] == "linear" else Constant()
         self.schedulers = {k: torch.optim.lr_scheduler.LambdaLR(opt, rule) for k, opt in self.optimizers.items()}
