@@ -510,31 +510,88 @@ def train_cmd(ctx: click.Context, model: str, **values) -> None:
 @cli.command("generate")
 @click.argument("model_or_dir")
 @click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
-@click.option("--labels", default=None, metavar="0,1,2", help="Comma-separated classes, one grid row each.")
+@click.option("--seeds", default=None, metavar="0-7",
+              help="Seeded generators (StyleGAN2, BigGAN, ...): the seeds, ranges and comma lists (e.g. 0-7 or "
+                   "1,5,10-12), an image each, as the reference code draws them (default 0-7).")
+@click.option("--truncation", "--psi", "truncation", type=float, default=None,
+              help="Seeded generators: the truncation (StyleGAN's psi; default: the model's).")
+@click.option("--class", "classes", multiple=True, metavar="INT|NAME",
+              help="Seeded class-conditional generators: a class index or name (repeatable; default class 0).")
+@click.option("--grid", default=None, type=click.Path(dir_okay=False),
+              help="Seeded generators: also write a grid PNG (a row per class, a column per seed).")
+@click.option("--labels", default=None, metavar="0,1,2", help="Class-conditional GANs: classes, one grid row each.")
 @click.option("--all-classes", is_flag=True, help="One row per class (the default when --labels is not given).")
 @click.option("--per-class", type=click.IntRange(min=1), default=8, show_default=True, help="Samples per class.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latent draws.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Grid PNG to write.")
+@click.option("--out", default=None, type=click.Path(),
+              help="Class-conditional GANs: the grid PNG to write. Seeded generators: the folder for seed%04d.png "
+                   "(class%04d-seed%04d.png with several classes).")
 @click.option("--out-dir", default=None, type=click.Path(file_okay=False), help="Also write every sample here.")
 @click.option("--scale", type=click.IntRange(min=1), default=None, help="Upscale grid cells (default: to >= 64 px).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Seeded generators: latents per forward pass.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default cpu).")
-def generate_cmd(model_or_dir: str, pretrained: bool, labels: str | None, all_classes: bool, per_class: int,
-                 seed: int, out: str, out_dir: str | None, scale: int | None, device: str | None) -> None:
-    """Sample a class-conditional MODEL_OR_DIR (model name or saved folder) into a grid PNG, a row per class."""
-    from .generate import generate, parse_labels
+@click.pass_context
+def generate_cmd(ctx: click.Context, model_or_dir: str, pretrained: bool, seeds: str | None, truncation: float | None,
+                 classes: tuple[str, ...], grid: str | None, labels: str | None, all_classes: bool, per_class: int,
+                 seed: int, out: str | None, out_dir: str | None, scale: int | None, batch_size: int,
+                 device: str | None) -> None:
+    """Sample MODEL_OR_DIR (a model name or saved folder) into PNGs.
 
-    if labels is not None and all_classes:
-        raise click.UsageError("--labels and --all-classes exclude each other; give one of them.")
-    try:
-        classes = parse_labels(labels) if labels is not None else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--labels") from None
+    A seeded generator (vgzoo.protocols.SeededSampler) draws an image per --seeds seed and --class, as its
+    reference code does, into --out DIR and/or --grid FILE.png. A class-conditional GAN (cgan_*) writes a grid
+    PNG (--out) with a row per class of --labels and --per-class samples drawn from --seed.
+    """
+    from ._runtime import check_device
+    from .generate import generate, generate_seeds, load_sampler, parse_labels, parse_seeds
+    from .protocols import SeededSampler
+
+    def given(*names: str) -> list[str]:
+        return [f"--{n.replace('_', '-')}" for n in names
+                if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT]
+
+    check_device(device)  # before loading a model that cannot run there
     with _WarningsAsNotes():
-        result = generate(model_or_dir, out=out, pretrained=pretrained, labels=classes, per_class=per_class,
-                          seed=seed, out_dir=out_dir, scale=scale, device=device)
-    click.echo(f"wrote {result.grid} ({len(result.labels)} rows x {per_class}, classes {result.labels}, seed {seed})")
-    if out_dir is not None:
-        click.echo(f"wrote {len(result.images)} images to {out_dir}")
+        model, _ = load_sampler(model_or_dir, pretrained)
+    if isinstance(model, SeededSampler):
+        wrong = given("labels", "all_classes", "per_class", "seed", "out_dir")
+        if wrong:
+            raise click.UsageError(f"{' '.join(wrong)}: this model draws from seeds; use --seeds, --class, "
+                                   "--truncation/--psi, --out DIR and --grid FILE.png.")
+        try:
+            seed_list = parse_seeds(seeds if seeds is not None else "0-7")
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--seeds") from None
+        with _WarningsAsNotes():
+            result = generate_seeds(model, seeds=seed_list, truncation=truncation, classes=list(classes) or None,
+                                    out_dir=out, grid=grid, batch_size=batch_size, scale=scale, device=device)
+        what = f", classes {result.classes}" if result.classes is not None else ""
+        click.echo(f"drew {len(result.seeds)} seed(s) x {len(result.classes or [None])} class(es), "
+                   f"{result.truncation_name} {result.truncation:g}{what}")
+        if out is not None:
+            click.echo(f"wrote {len(result.images)} images to {out}")
+        if result.grid is not None:
+            click.echo(f"wrote {result.grid}")
+    else:
+        wrong = given("seeds", "truncation", "classes", "grid", "batch_size")
+        if wrong:
+            raise click.UsageError(f"{' '.join(wrong)} need a seeded generator (vgzoo.protocols.SeededSampler); "
+                                   "for this model use --labels, --per-class, --seed and --out FILE.png.")
+        if out is None:
+            raise click.UsageError("Missing option '--out': the grid PNG to write.")
+        if labels is not None and all_classes:
+            raise click.UsageError("--labels and --all-classes exclude each other; give one of them.")
+        try:
+            rows = parse_labels(labels) if labels is not None else None
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--labels") from None
+        with _WarningsAsNotes():
+            result = generate(model, out=out, labels=rows, per_class=per_class, seed=seed, out_dir=out_dir,
+                              scale=scale, device=device)
+        click.echo(f"wrote {result.grid} ({len(result.labels)} rows x {per_class}, classes {result.labels}, "
+                   f"seed {seed})")
+        if out_dir is not None:
+            click.echo(f"wrote {len(result.images)} images to {out_dir}")
     if result.weight_source is None:
         click.echo("note: the model has random weights; pass --pretrained or a trained folder.", err=True)
 

@@ -1,6 +1,9 @@
-"""Sample grids from class-conditional generators: the library behind ``vgzoo generate``.
+"""Sample images from generators: the library behind ``vgzoo generate``.
 
-For a conditional GAN in the sense of Mirza & Osindero, "Conditional Generative Adversarial Nets"
+Two kinds of generator. A :class:`~vgzoo.protocols.SeededSampler` (StyleGAN2, BigGAN, ...) draws each image from
+an integer seed exactly as its reference code does: :func:`generate_seeds` writes ``seed%04d.png`` per seed (or
+``class%04d-seed%04d.png`` with several classes) and a grid, converting images as the reference scripts do
+(``img * 127.5 + 128``, clamped, cast to uint8). For a conditional GAN in the sense of Mirza & Osindero, "Conditional Generative Adversarial Nets"
 (2014) -- any model with ``num_classes`` and ``sample(labels, generator=None)`` returning images in
 [-1, 1], such as ``cgan_embed`` and ``cgan_embed_digits`` -- :func:`generate` draws ``per_class``
 samples for each requested class with a seeded latent draw and writes a PNG grid with one row per
@@ -9,7 +12,10 @@ class (in the order asked), and optionally every sample as its own PNG.
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,11 +25,23 @@ from torch import nn
 
 from .data.images import save_image, to_uint8
 from .layers.label_map import validate_labels
-from .protocols import ConditionalSampler
+from .protocols import ConditionalSampler, SeededSampler
 
-__all__ = ["GenerateResult", "generate", "make_grid", "parse_labels"]
+__all__ = [
+    "GenerateResult",
+    "SeededResult",
+    "generate",
+    "generate_seeds",
+    "load_sampler",
+    "make_grid",
+    "parse_labels",
+    "parse_seeds",
+    "reference_uint8",
+    "resolve_classes",
+]
 
 MIN_CELL_PIXELS = 64  # automatic scale: upscale small images until a cell is at least this wide
+MAX_SEED = 2**32 - 1  # numpy's RandomState, which the reference scripts seed, takes seeds below 2**32
 
 
 @dataclass
@@ -60,16 +78,22 @@ def parse_labels(text: str) -> list[int]:
         ) from None
 
 
-def make_grid(images: torch.Tensor, rows: int, padding: int = 2, scale: int = 1, pad_value: int = 128) -> torch.Tensor:
+def make_grid(images: torch.Tensor, rows: int | None = None, padding: int = 2, scale: int = 1, pad_value: int = 128,
+              *, cols: int | None = None) -> torch.Tensor:
     """Arrange uint8 images (N, H, W, C) in ``rows`` rows (row-major) -> one uint8 image (H', W', C).
 
     Each image is upscaled ``scale`` times (nearest neighbour); cells are separated by ``padding`` pixels of
-    ``pad_value``.
+    ``pad_value``. Give ``cols`` instead of ``rows`` to fill rows of that width, the last one partly.
     """
     n, h, w, c = images.shape
-    if rows < 1 or n % rows:
+    if cols is not None:
+        if cols < 1:
+            raise ValueError(f"make_grid: cols={cols}; expected 1 or more.")
+        rows = math.ceil(n / cols)
+    elif rows is None or rows < 1 or n % rows:
         raise ValueError(f"make_grid: {n} images do not fill {rows} rows evenly.")
-    cols = n // rows
+    else:
+        cols = n // rows
     if scale > 1:
         images = images.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
         h, w = h * scale, w * scale
@@ -81,7 +105,8 @@ def make_grid(images: torch.Tensor, rows: int, padding: int = 2, scale: int = 1,
     return grid
 
 
-def _load(model_or_dir: str | nn.Module, pretrained: bool) -> tuple[nn.Module, str]:
+def load_sampler(model_or_dir: str | os.PathLike | nn.Module, pretrained: bool = False) -> tuple[nn.Module, str]:
+    """The model to sample and the name it goes by, from a built model, a name, a folder or a run directory."""
     from ._factory import load_model, resolve_source
 
     if isinstance(model_or_dir, nn.Module):
@@ -129,7 +154,7 @@ def generate(
     from ._runtime import check_device
 
     device = check_device(device)
-    model, name = _load(model_or_dir, pretrained)
+    model, name = load_sampler(model_or_dir, pretrained)
     num_classes = getattr(model, "num_classes", None)
     task = getattr(model, "pretrained_cfg", {}).get("task")
     if not isinstance(model, ConditionalSampler) or not isinstance(num_classes, int):
@@ -160,4 +185,202 @@ def generate(
             c = rows[j // per_class]
             i = counts[c] = counts.get(c, -1) + 1  # a class asked twice continues its numbering
             result.images.append(save_image(image, folder / f"class{c}_{i:03d}.png"))
+    return result
+
+
+# ------------------------------------------------------------------------------------------- seeded sampling
+@dataclass
+class SeededResult:
+    """What :func:`generate_seeds` wrote."""
+
+    model: str
+    seeds: list[int]
+    classes: list[int] | None
+    truncation: float
+    truncation_name: str
+    images: list[Path] = field(default_factory=list)
+    grid: Path | None = None
+    weight_source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "grid": None if self.grid is None else str(self.grid),
+                "images": [str(p) for p in self.images]}
+
+
+_SEED_RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)$")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-7"`` -> ``[0, ..., 7]``; ``"1,5,10-12"`` -> ``[1, 5, 10, 11, 12]`` (ranges include both ends).
+
+    Raises:
+        ValueError: an entry that is neither an integer nor a range ``A-B`` with ``A <= B``, a seed outside
+            ``[0, 2**32)``, a seed named twice, or no seeds at all.
+    """
+    seeds: list[int] = []
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        m = _SEED_RANGE.match(part)
+        if m:
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if lo > hi:
+                raise ValueError(f"seeds {text!r}: range {part!r} runs backwards; write it as {hi}-{lo}.")
+            if hi > MAX_SEED:
+                raise ValueError(f"seeds {text!r}: {hi} is above {MAX_SEED}; seeds lie in [0, 2**32).")
+            seeds.extend(range(lo, hi + 1))
+        elif part.isdigit():
+            seeds.append(int(part))
+        else:
+            raise ValueError(f"seeds {text!r}: {part!r} is not a seed; expected non-negative integers and ranges, "
+                             "e.g. 0-7 or 1,5,10-12.")
+    if not seeds:
+        raise ValueError(f"seeds {text!r} name no seed; expected e.g. 0-7 or 1,5,10-12.")
+    too_big = [s for s in seeds if s > MAX_SEED]
+    if too_big:
+        raise ValueError(f"seeds {text!r}: {too_big[0]} is above {MAX_SEED}; seeds lie in [0, 2**32).")
+    seen: set[int] = set()
+    twice = sorted({s for s in seeds if s in seen or seen.add(s)})
+    if twice:
+        raise ValueError(f"seeds {text!r} name {twice} more than once; each seed gives one image, name it once.")
+    return seeds
+
+
+def resolve_classes(model: SeededSampler, classes: list[int | str]) -> list[int]:
+    """Class indices from indices or names (``model.class_names``; exact, then ignoring case).
+
+    Raises:
+        ValueError: the model is unconditional, an index outside ``[0, num_classes)``, or an unknown name
+            (the message suggests the closest names).
+    """
+    count = model.class_count()
+    names = list(model.class_names or ())
+    kind = type(model).__name__
+    if not count:
+        raise ValueError(f"{kind} is unconditional; it takes no class. Leave --class out.")
+    folded = {n.casefold(): i for i, n in enumerate(names)}
+    out: list[int] = []
+    for item in classes:
+        text = str(item).strip()
+        if text.lstrip("-").isdigit():
+            index = int(text)
+            if not 0 <= index < count:
+                raise ValueError(f"class {index} is outside [0, {count}); {kind} has {count} classes.")
+        elif text in names:
+            index = names.index(text)
+        elif text.casefold() in folded:
+            index = folded[text.casefold()]
+        elif not names:
+            raise ValueError(f"class {text!r}: {kind} has no class names; give an index in [0, {count}).")
+        else:
+            close = difflib.get_close_matches(text.casefold(), list(folded), n=3, cutoff=0.5)
+            hint = (f" Did you mean {', '.join(repr(names[folded[c]]) for c in close)}?" if close
+                    else f" Give an index in [0, {count}) or one of its {len(names)} class names.")
+            raise ValueError(f"class {text!r} is not a class name of {kind}.{hint}")
+        out.append(index)
+    return out
+
+
+def reference_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Images (N, C, H, W) in [-1, 1] -> uint8 (N, H, W, C), converted as the reference GAN scripts do.
+
+    StyleGAN's ``gen_images.py`` writes ``img * 127.5 + 128`` clamped to [0, 255] and cast (truncated) to uint8,
+    not the rounded ``(img + 1) * 127.5`` of :func:`vgzoo.data.images.to_uint8`; following it keeps a seed's PNG
+    byte-identical to the reference's.
+    """
+    return (images.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu()
+
+
+@torch.no_grad()
+def generate_seeds(
+    model_or_dir: str | os.PathLike | nn.Module,
+    *,
+    seeds: list[int],
+    truncation: float | None = None,
+    classes: list[int | str] | None = None,
+    out_dir: str | os.PathLike | None = None,
+    grid: str | os.PathLike | None = None,
+    pretrained: bool = False,
+    batch_size: int = 8,
+    scale: int | None = None,
+    device: str | torch.device | None = None,
+) -> SeededResult:
+    """Draw one image per seed (and class) from a :class:`~vgzoo.protocols.SeededSampler`.
+
+    Args:
+        model_or_dir: a model name, a saved folder, a ``local-dir:``/``hf-hub:`` source or a built model.
+        seeds: the seeds, an image each (see :func:`parse_seeds`); seed ``s`` is the reference's seed ``s``.
+        truncation: StyleGAN's psi or BigGAN's truncation (default: the model's ``default_truncation``).
+        classes: class indices or names (``model.class_names``) for a class-conditional model; every class gets
+            every seed. Default: class 0 for a conditional model; an unconditional model takes none.
+        out_dir: write ``seed%04d.png`` (``class%04d-seed%04d.png`` with several classes) into this folder.
+        grid: write a PNG grid: a row per class and a column per seed (unconditional: a square-ish grid).
+        pretrained: with a model name, load its published weights.
+        batch_size: latents per forward pass.
+        scale: nearest-neighbour upscaling of the grid cells (default: enough for cells of >= 64 px).
+        device: where to sample (default CPU).
+
+    Raises:
+        ValueError: the model is not a SeededSampler, nothing to write, no seeds, a bad class, ``batch_size`` < 1.
+    """
+    from ._runtime import check_device
+
+    if out_dir is None and grid is None:
+        raise ValueError("nothing to write: give out_dir (CLI: --out DIR) for one PNG per seed, grid (--grid "
+                         "FILE.png) for a grid, or both.")
+    if grid is not None and Path(grid).suffix.lower() != ".png":
+        raise ValueError(f"grid {str(grid)!r}: the grid is a PNG; name a file ending in .png.")
+    if out_dir is not None and Path(out_dir).suffix.lower() == ".png":
+        raise ValueError(f"--out {str(out_dir)!r} names the folder for one PNG per seed, not a file; use --grid "
+                         f"{str(out_dir)!r} for a grid picture.")
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed, e.g. 0-7.")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
+    device = check_device(device)
+    model, name = load_sampler(model_or_dir, pretrained)
+    if not isinstance(model, SeededSampler):
+        raise ValueError(f"{name} does not draw images from seeds (vgzoo.protocols.SeededSampler), which --seeds, "
+                         "--truncation and --class need. For a class-conditional GAN such as cgan_embed use "
+                         "--labels, --per-class and --seed.")
+    if classes and not model.class_count():
+        resolve_classes(model, list(classes))  # raises: an unconditional model takes no class
+    rows: list[int | None] = ((resolve_classes(model, list(classes)) if classes else [0]) if model.class_count()
+                              else [None])
+    if len(set(rows)) < len(rows):
+        raise ValueError(f"classes {list(classes or [])} name a class more than once; name each class once.")
+    psi = float(model.default_truncation if truncation is None else truncation)
+    if not math.isfinite(psi):
+        raise ValueError(f"{model.truncation_name}={truncation!r}; expected a finite number.")
+    model.eval()
+    model.to(device)
+    pictures: list[torch.Tensor] = []
+    for c in rows:
+        for start in range(0, len(seeds), batch_size):
+            chunk = [int(s) for s in seeds[start:start + batch_size]]
+            z = model.latents_for_seeds(chunk, psi).to(device)
+            labels = None if c is None else torch.full((len(chunk),), c, dtype=torch.long, device=device)
+            images = model.generate_images(z, labels, psi)
+            if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[0] != len(chunk):
+                got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+                raise ValueError(f"{name}.generate_images gave {got} for {len(chunk)} latents; expected "
+                                 f"({len(chunk)}, C, H, W).")
+            pictures.append(reference_uint8(images))
+    pixels = torch.cat(pictures)  # (len(rows) * len(seeds), H, W, C), class-major
+    if pixels.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"{name} makes {pixels.shape[-1]}-channel images; PNG holds 1, 3 or 4 channels.")
+    result = SeededResult(model=name, seeds=[int(s) for s in seeds], classes=None if rows == [None] else rows,
+                          truncation=psi, truncation_name=model.truncation_name,
+                          weight_source=getattr(model, "pretrained_cfg", {}).get("weight_source"))
+    if out_dir is not None:
+        folder = Path(out_dir)
+        for j, image in enumerate(pixels):
+            c, seed = rows[j // len(seeds)], seeds[j % len(seeds)]
+            stem = f"class{c:04d}-seed{seed:04d}" if len(rows) > 1 else f"seed{seed:04d}"
+            result.images.append(save_image(image, folder / f"{stem}.png"))
+    if grid is not None:
+        if scale is None:
+            scale = max(1, MIN_CELL_PIXELS // max(pixels.shape[1], pixels.shape[2]))
+        cols = len(seeds) if rows != [None] else math.ceil(math.sqrt(len(seeds)))
+        result.grid = save_image(make_grid(pixels, cols=cols, scale=scale), Path(grid))
     return result

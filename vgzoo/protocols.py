@@ -32,6 +32,7 @@ __all__ = [
     "Translator",
     "ConditionalSampler",
     "UnconditionalSampler",
+    "SeededSampler",
     "Restorer",
     "Classifier",
     "json_normalise",
@@ -234,6 +235,43 @@ class UnconditionalSampler(ABC):
     @abstractmethod
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``batch_size`` images in [-1, 1]."""
+
+
+class SeededSampler(ABC):
+    """Draws images from integer seeds, the way the family's reference code does (``vgzoo generate --seeds``).
+
+    A seed names one latent: :meth:`latents_for_seeds` must give the latents the reference implementation draws
+    for the same seeds (its random generator and its truncation, e.g. StyleGAN's ``RandomState(seed).randn`` or
+    BigGAN's truncated normal), so that seed 7 here is seed 7 in the paper's code. :meth:`generate_images` maps
+    latents (and class indices, for a class-conditional generator) to images in [-1, 1].
+
+    Attributes:
+        default_truncation: the truncation used when none is asked for (1.0: none).
+        truncation_name: the reference's word for it, ``"psi"`` or ``"truncation"`` (shown in messages).
+        class_names: a name per class index (``--class NAME``), or None.
+        num_classes: how many classes the generator takes; None for an unconditional generator (then
+            ``len(class_names)`` counts them when names are given).
+    """
+
+    default_truncation: float = 1.0
+    truncation_name: str = "truncation"
+    class_names: tuple[str, ...] | None = None
+    num_classes: int | None = None
+
+    @abstractmethod
+    def latents_for_seeds(self, seeds: list[int], truncation: float) -> torch.Tensor:
+        """One latent per seed (N, ...) on the model's device, drawn as the reference draws it for that seed."""
+
+    @abstractmethod
+    def generate_images(self, z: torch.Tensor, labels: torch.Tensor | None, truncation: float) -> torch.Tensor:
+        """Images (N, C, H, W) in [-1, 1] from latents ``z``; ``labels`` (N,) int64 class indices, or None when
+        the generator is unconditional."""
+
+    def class_count(self) -> int:
+        """The number of classes ``generate_images`` takes; 0 for an unconditional generator."""
+        if self.num_classes is not None:
+            return int(self.num_classes)
+        return len(self.class_names) if self.class_names else 0
 
 
 class Restorer(ABC):
