@@ -308,6 +308,67 @@ def test_a_link_chain_longer_than_path_max_writes_nothing_outside(tmp_path):
     assert os.listdir(target.parent) == []
 
 
+def _archive(kind: str, files: dict[str, bytes]) -> bytes:
+    if kind == "tar.gz":
+        return tar_gz(files)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
+def test_a_compression_bomb_is_refused_before_anything_is_written(tmp_path, monkeypatch, kind):
+    monkeypatch.delenv("VGZOO_EXTRACT_MAX_RATIO", raising=False)
+    monkeypatch.delenv("VGZOO_EXTRACT_MAX_BYTES", raising=False)
+    zeros = 16 << 20  # a thousand times its compressed size, like the 1 GiB-in-1 MB bomb, only smaller
+    archive = tmp_path / f"bomb.{kind}"
+    archive.write_bytes(_archive(kind, {"d/train/1.jpg": b"x", "d/train/zeros.jpg": bytes(zeros)}))
+    assert archive.stat().st_size * 100 < zeros
+    with pytest.raises(UnsafeArchiveError, match=r"declare .*VGZOO_EXTRACT_MAX_RATIO.*compression bomb") as info:
+        extract_archive(archive, tmp_path / "cache" / "d", locate=lambda tmp: tmp / "d")
+    assert "raise the cap" in str(info.value)
+    assert os.listdir(tmp_path / "cache") == []
+    # the documented override lets a trusted archive through
+    monkeypatch.setenv("VGZOO_EXTRACT_MAX_RATIO", "0")
+    target = extract_archive(archive, tmp_path / "cache" / "d", locate=lambda tmp: tmp / "d")
+    assert (target / "train" / "zeros.jpg").stat().st_size == zeros
+
+
+def test_bytes_are_counted_again_while_they_are_written(tmp_path, monkeypatch):
+    """Members that unpack to more than their headers declare are stopped by the count kept while writing."""
+    from vgzoo.data import archive as archive_module
+
+    monkeypatch.setattr(archive_module._Budget, "declare", lambda self, name, size: None)  # headers that lie
+    monkeypatch.setenv("VGZOO_EXTRACT_MAX_BYTES", "3e6")
+    monkeypatch.setenv("VGZOO_EXTRACT_MAX_RATIO", "0")
+    archive = tmp_path / "bomb.zip"
+    archive.write_bytes(_archive("zip", {"d/1.jpg": bytes(2 << 20), "d/2.jpg": bytes(2 << 20)}))
+    with pytest.raises(UnsafeArchiveError, match=r"members up to 'd/2.jpg' unpack \d+ bytes, over the cap"):
+        extract_archive(archive, tmp_path / "cache" / "d", locate=lambda tmp: tmp / "d")
+    assert os.listdir(tmp_path / "cache") == []
+
+
+@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
+def test_the_total_size_cap_is_lowered_through_its_variable(tmp_path, monkeypatch, kind):
+    monkeypatch.delenv("VGZOO_EXTRACT_MAX_RATIO", raising=False)
+    noise = np.random.default_rng(0).integers(0, 256, 3 << 20, dtype=np.uint8).tobytes()  # does not compress
+    archive = tmp_path / f"big.{kind}"
+    archive.write_bytes(_archive(kind, {"d/train/a.jpg": noise[: 1 << 20], "d/train/b.jpg": noise[1 << 20:]}))
+    monkeypatch.setenv("VGZOO_EXTRACT_MAX_BYTES", "2e6")
+    with pytest.raises(UnsafeArchiveError, match=r"'d/train/b.jpg' declare 3145728 bytes, over the cap of 2000000 "
+                                                 r"bytes \(VGZOO_EXTRACT_MAX_BYTES\)"):
+        extract_archive(archive, tmp_path / "cache" / "d", locate=lambda tmp: tmp / "d")
+    assert os.listdir(tmp_path / "cache") == []
+    monkeypatch.setenv("VGZOO_EXTRACT_MAX_BYTES", "nine")
+    with pytest.raises(DataError, match="VGZOO_EXTRACT_MAX_BYTES='nine': expected a number"):
+        extract_archive(archive, tmp_path / "cache" / "d", locate=lambda tmp: tmp / "d")
+    monkeypatch.setenv("VGZOO_EXTRACT_MAX_BYTES", "4e6")
+    target = extract_archive(archive, tmp_path / "cache" / "d", locate=lambda tmp: tmp / "d")
+    assert (target / "train" / "a.jpg").read_bytes() + (target / "train" / "b.jpg").read_bytes() == noise
+
+
 @pytest.mark.parametrize("kind", ["tar.gz", "zip"])
 def test_a_truncated_archive_leaves_no_extracted_half(tmp_path, monkeypatch, kind):
     monkeypatch.setenv("VGZOO_CACHE", str(tmp_path / "cache"))

@@ -6,14 +6,19 @@ archive is refused with them. Links are refused outright rather than resolved: c
 leads relies on ``realpath``, which stops resolving past PATH_MAX (CVE-2025-4517 on the Python releases before
 3.11.13/3.12.11, whose ``data`` filter it defeats), and a dataset archive has no need for them.
 
+Bombs: what an archive unpacks to is capped, in total (``VGZOO_EXTRACT_MAX_BYTES``) and as a multiple of the
+archive's own size (``VGZOO_EXTRACT_MAX_RATIO``). The sizes the members declare are added up while the member list
+is read, so a bomb is refused before anything is written, and the bytes are counted again as they are written, so a
+member that unpacks to more than it declared is stopped at the cap.
+
 Members are unpacked into a temporary folder beside the target, the caller locates and validates the dataset inside
 it, and only then is it renamed into place; a truncated or corrupt archive, a refused member or a failed validation
-removes the temporary folder, so no half-extracted dataset is ever left where a complete one is expected. tar
-archives additionally go through Python's ``data`` extraction filter (PEP 706), which also drops set-uid bits.
+removes the temporary folder, so no half-extracted dataset is ever left where a complete one is expected.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -27,9 +32,19 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import DataError
 
-__all__ = ["UnsafeArchiveError", "extract_archive", "unpack"]
+__all__ = ["MAX_BYTES_ENV", "MAX_RATIO_ENV", "UnsafeArchiveError", "extract_archive", "unpack"]
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_CHUNK = 1 << 20
+
+#: Environment variable capping the bytes one archive may unpack to (``0``: no cap).
+MAX_BYTES_ENV = "VGZOO_EXTRACT_MAX_BYTES"
+#: Environment variable capping what one archive may unpack to, as a multiple of its own size (``0``: no cap).
+MAX_RATIO_ENV = "VGZOO_EXTRACT_MAX_RATIO"
+#: The default caps: the reference sets hold JPEGs, which barely compress, so they unpack to about their archive's
+#: size; a bomb unpacks to a thousand times its size and more.
+DEFAULT_MAX_BYTES = 32 << 30
+DEFAULT_MAX_RATIO = 100.0
 
 
 class UnsafeArchiveError(DataError):
@@ -83,27 +98,99 @@ def _corrupt(archive: Path, exc: BaseException) -> DataError:
     )
 
 
+def _cap(env: str, default: float) -> float:
+    text = os.environ.get(env, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 0:
+        raise DataError(f"{env}={text!r}: expected a number >= 0 (0 lifts the cap), e.g. {env}={default:g}")
+    return value or math.inf
+
+
+class _Budget:
+    """What one archive may still unpack to: the smaller of the byte cap and the ratio cap times its size."""
+
+    def __init__(self, archive: Path) -> None:
+        self.archive = archive
+        self.size = archive.stat().st_size
+        self.max_bytes = _cap(MAX_BYTES_ENV, DEFAULT_MAX_BYTES)
+        self.max_ratio = _cap(MAX_RATIO_ENV, DEFAULT_MAX_RATIO)
+        self.limit = min(self.max_bytes, self.max_ratio * self.size)
+        self.declared = 0
+        self.written = 0
+
+    def declare(self, name: str, size: int) -> None:
+        """Count a member's declared size, before anything is written."""
+        self.declared += size
+        if self.declared > self.limit:
+            raise self._refusal(name, self.declared, "declare")
+
+    def take(self, name: str, size: int) -> None:
+        """Count bytes as they are written."""
+        self.written += size
+        if self.written > self.limit:
+            raise self._refusal(name, self.written, "unpack")
+
+    def _refusal(self, name: str, total: int, verb: str) -> UnsafeArchiveError:
+        if self.max_bytes <= self.max_ratio * self.size:
+            cap = f"the cap of {self.max_bytes:.0f} bytes ({MAX_BYTES_ENV})"
+        else:
+            cap = (f"{self.max_ratio:g} times the archive's {self.size} bytes ({MAX_RATIO_ENV}); a compression "
+                   "bomb looks like this")
+        return UnsafeArchiveError(
+            f"archive {str(self.archive)!r} was refused: its members up to {name!r} {verb} {total} bytes, over "
+            f"{cap}. Nothing was kept. If you trust this archive, raise the cap ({MAX_BYTES_ENV}=BYTES, "
+            f"{MAX_RATIO_ENV}=RATIO; 0 lifts it) and fetch again"
+        )
+
+
+def _member_path(dest: Path, archive: Path, name: str) -> Path:
+    return dest.joinpath(*_check_name(archive, name).parts)
+
+
+def _write(source, path: Path, name: str, budget: _Budget) -> None:
+    """Stream one member into a new plain file, counting its bytes against the budget as they arrive."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as out:
+        for block in iter(lambda: source.read(_CHUNK), b""):
+            budget.take(name, len(block))
+            out.write(block)
+
+
 def unpack(archive: str | os.PathLike, dest: str | os.PathLike, *, progress: bool = False) -> None:
     """Unpack a zip or tar(.gz/.bz2/.xz) archive into the existing folder ``dest`` after checking every member.
 
-    Prefer :func:`extract_archive`, which also keeps a failed extraction out of the final folder.
+    Prefer :func:`extract_archive`, which also keeps a failed or refused extraction out of the final folder. Files
+    and folders are created by this function, never by the archive modules, so only plain
+    files and folders ever appear below ``dest``.
 
     Raises:
-        UnsafeArchiveError: a refused member (nothing is written).
+        UnsafeArchiveError: a refused member, or more bytes than the caps allow (see the module docstring).
         DataError: an archive that is truncated, corrupt or of an unknown format.
     """
     from tqdm.auto import tqdm
 
     archive, dest = Path(archive), Path(dest)
+    budget = _Budget(archive)
     if zipfile.is_zipfile(archive):
         try:
             with zipfile.ZipFile(archive) as zf:
                 infos = zf.infolist()
                 for info in infos:
                     _check_zip(archive, info)
+                    budget.declare(info.filename, info.file_size)
                 for info in tqdm(infos, desc=f"unpack {archive.name}", unit="file", disable=not progress,
                                  leave=False):
-                    zf.extract(info, dest)
+                    path = _member_path(dest, archive, info.filename)
+                    if info.is_dir():
+                        path.mkdir(parents=True, exist_ok=True)
+                        continue
+                    with zf.open(info) as source:
+                        _write(source, path, info.filename, budget)
         except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
             raise _corrupt(archive, exc) from exc
         return
@@ -115,14 +202,19 @@ def unpack(archive: str | os.PathLike, dest: str | os.PathLike, *, progress: boo
         raise _corrupt(archive, ValueError("neither a zip nor a tar archive"))
     try:
         with tarfile.open(archive, "r:*") as tf:
-            members = tf.getmembers()  # reads the whole archive: a truncated one fails here, before any write
-            for member in members:
+            members = []
+            for member in tf:  # reads the whole member list: a truncated archive fails here, before any write
                 _check_tar(archive, member)
+                budget.declare(member.name, member.size)
+                members.append(member)
             for member in tqdm(members, desc=f"unpack {archive.name}", unit="file", disable=not progress,
                                leave=False):
-                tf.extract(member, dest, filter="data")
-    except tarfile.FilterError as exc:
-        raise _refuse(archive, getattr(exc, "tarinfo", None) and exc.tarinfo.name or "?", str(exc)) from exc
+                path = _member_path(dest, archive, member.name)
+                if member.isdir():
+                    path.mkdir(parents=True, exist_ok=True)
+                    continue
+                source = tf.extractfile(member)
+                _write(source, path, member.name, budget)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, tarfile.TarError) and exc.errno is not None:
             raise  # a real file-system error (disk full, permissions): report it as it is
