@@ -38,8 +38,22 @@ def label_values_checked() -> Iterator[None]:
         _VALUES_CHECKED.reset(token)
 
 
+def _tracing() -> bool:
+    """A graph is being traced (``torch.compile`` or an export): tensor values are not known."""
+    return torch.compiler.is_compiling() or is_exporting()
+
+
+def _trusted(labels: torch.Tensor) -> bool:
+    """Labels on an accelerator inside :func:`label_values_checked` (checked on the host already)."""
+    return labels.device.type != "cpu" and _VALUES_CHECKED.get()
+
+
 def validate_labels(labels, num_classes: int, batch_size: int | None = None, *, what: str = "labels") -> torch.Tensor:
     """Check a batch of class labels and return it as a 1-D integer tensor.
+
+    The values are read only in eager code: not while ``torch.compile`` or an export traces a graph (they are not
+    known then, and a data-dependent check would break the graph; the model's entry points, which the trainer does
+    not compile, have checked them), nor for labels on an accelerator inside :func:`label_values_checked`.
 
     Args:
         labels: a 1-D integer tensor (or a sequence of Python ints) of class indices.
@@ -74,8 +88,7 @@ def validate_labels(labels, num_classes: int, batch_size: int | None = None, *, 
             f"{what} has {labels.shape[0]} entries but the batch has {batch_size}: pass one label per sample "
             f"(class indices in [0, {num_classes}))."
         )
-    trusted = labels.device.type != "cpu" and _VALUES_CHECKED.get()  # checked on the host already
-    if labels.numel() and not trusted and not is_exporting():  # values are unknown while exporting a graph
+    if labels.numel() and not _tracing() and not _trusted(labels):
         bad = labels[(labels < 0) | (labels >= num_classes)]
         if bad.numel():
             shown = sorted(set(bad.tolist()))[:8]

@@ -553,16 +553,22 @@ class RunContext:
         return train, val
 
     def _place(self, model: nn.Module) -> nn.Module:
-        """Move the model to the device; SyncBatchNorm under DDP; ``torch.compile`` its networks."""
+        """Move the model to the device; SyncBatchNorm under DDP; ``torch.compile`` its networks.
+
+        Static shapes (``dynamic=False``): a run's batches all have one shape (the loader drops the last partial
+        batch), so each network compiles once for it with kernels specialised to its sizes; another shape (an
+        evaluation batch) compiles a graph of its own. A classifier (the ViT) is compiled whole; a GAN's
+        generators and discriminators are compiled one by one (a DiffAugment pre-hook with its discriminator), not
+        the loss code between them (image pools and label checks stay eager, outside the graphs).
+        """
         model.to(self.device)
         if self.info.enabled:
             model = ddp.convert_sync_batchnorm(model, self.device, self.log)
         if self.cfg["compile"]:
-            if isinstance(model, GANModel):  # the networks, not the loss code around them
-                for part in (*model.generators().values(), *model.discriminators().values()):
-                    part.compile()
-            else:
-                model.compile()
+            parts = [*model.generators().values(), *model.discriminators().values()] \
+                if isinstance(model, GANModel) else [model]
+            for part in parts:
+                part.compile(dynamic=False)
         return model
 
     def _recipe(self, recipe_cls: type[Recipe], model: nn.Module) -> Recipe:
