@@ -190,6 +190,48 @@ def test_offline_trains_from_the_cache_and_names_url_and_folder_when_missing(mir
     assert result.exit_code == 1 and "VGZOO_OFFLINE" in result.output
 
 
+def snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("how", ["server down", "VGZOO_OFFLINE=1"])
+def test_force_keeps_the_cached_set_when_no_new_copy_arrives(mirror, tmp_path, monkeypatch, how):
+    run(["data", "fetch", "cyclegan:horse2zebra", "--no-progress"])
+    datasets = tmp_path / "cache" / "datasets" / "cyclegan"
+    before = snapshot(datasets)
+    assert "horse2zebra/trainA/n02381460_0.jpg" in before and "horse2zebra.zip" in before
+    if how == "server down":
+        mirror.stop()
+    else:
+        monkeypatch.setenv("VGZOO_OFFLINE", "1")
+    result = CliRunner().invoke(cli, ["data", "fetch", "cyclegan:horse2zebra", "--force", "--no-progress"])
+    assert result.exit_code == 1, result.output
+    assert snapshot(datasets) == before
+    assert "was kept as it was" in result.output
+    assert ("cannot connect" if how == "server down" else "VGZOO_OFFLINE is set") in result.output
+    assert sorted(os.listdir(datasets)) == ["horse2zebra", "horse2zebra.zip", "horse2zebra.zip.sha256"]
+
+
+def test_force_replaces_the_set_only_with_a_complete_new_one(mirror, tmp_path):
+    fetch_dataset("cyclegan:horse2zebra", progress=False)
+    datasets = tmp_path / "cache" / "datasets" / "cyclegan"
+    folder = datasets / "horse2zebra"
+    mirror.add(H2Z, h2z_zip({"horse2zebra/trainA/new.jpg": jpeg((36, 36), RED, 9)}))
+    assert fetch_dataset("cyclegan:horse2zebra", progress=False, force=True) == folder
+    assert (folder / "trainA" / "new.jpg").is_file() and len(os.listdir(folder / "trainA")) == 4
+    assert sorted(os.listdir(datasets)) == ["horse2zebra", "horse2zebra.zip", "horse2zebra.zip.sha256"]
+    before = snapshot(folder)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("horse2zebra/images/1.jpg", jpeg((36, 36), RED))
+    mirror.add(H2Z, buf.getvalue())  # a new archive without the layout: the set it would replace stays
+    with pytest.raises(DataNotFoundError, match="has no trainA/, trainB/") as info:
+        fetch_dataset("cyclegan:horse2zebra", progress=False, force=True)
+    assert snapshot(folder) == before
+    assert "was kept as it was" in str(info.value)
+    assert sorted(os.listdir(datasets)) == ["horse2zebra", "horse2zebra.zip", "horse2zebra.zip.sha256"]
+
+
 def test_a_folder_unpacked_by_hand_is_used_and_a_wrong_one_is_named(tmp_path, monkeypatch):
     monkeypatch.setenv("VGZOO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("VGZOO_OFFLINE", "1")

@@ -623,7 +623,8 @@ def data_list_cmd(as_json: bool) -> None:
 
 @data_cmd.command("fetch")
 @click.argument("name")
-@click.option("--force", is_flag=True, help="Download and extract again, replacing the cached archive and folder.")
+@click.option("--force", is_flag=True,
+              help="Download and extract again; the cached archive and folder are replaced once the new ones are complete.")
 @click.option("--no-verify", is_flag=True, help="Keep the set even if some image headers cannot be read.")
 @click.option("--progress/--no-progress", default=True, help="Progress bars.")
 def data_fetch_cmd(name: str, force: bool, no_verify: bool, progress: bool) -> None:

@@ -228,6 +228,7 @@ def extract_archive(
     locate: Callable[[Path], Path] = lambda tmp: tmp,
     validate: Callable[[Path], None] | None = None,
     progress: bool = False,
+    replace: bool = False,
 ) -> Path:
     """Extract ``archive`` so that ``target`` appears complete or not at all.
 
@@ -235,15 +236,19 @@ def extract_archive(
     that becomes ``target`` (e.g. the archive's single top-level folder), ``validate(folder)`` may raise to reject
     it, and the folder is then renamed to ``target``. On any failure the temporary folder is removed.
 
+    Args:
+        replace: an existing ``target`` is replaced, but only by a complete and validated new folder: until then
+            it stays as it was, and it stays on any failure.
+
     Returns:
         ``target``. When another process renamed a complete folder there first, that folder is kept and returned.
 
     Raises:
         UnsafeArchiveError, DataError: see :func:`unpack`; whatever ``validate`` raises.
-        FileExistsError: ``target`` exists already (this never overwrites it).
+        FileExistsError: ``target`` exists already and ``replace`` is false (this never overwrites it).
     """
     archive, target = Path(archive), Path(target)
-    if target.exists():
+    if target.exists() and not replace:
         raise FileExistsError(f"{str(target)!r} exists already; remove it to extract {archive.name} again")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".extracting", dir=target.parent))
@@ -252,6 +257,9 @@ def extract_archive(
         folder = locate(tmp)
         if validate is not None:
             validate(folder)
+        if replace and target.exists():
+            _swap_in(folder, target)
+            return target
         try:
             os.rename(folder, target)
         except OSError:
@@ -260,3 +268,21 @@ def extract_archive(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _swap_in(folder: Path, target: Path) -> None:
+    """Put the complete ``folder`` at ``target``, removing the old ``target`` only once the new one is there.
+
+    Two renames on one file system: the old folder is moved aside first and moved back if the new one cannot take
+    its place, so a failure at either step leaves the old folder where it was.
+    """
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".replaced", dir=target.parent))
+    old = aside / target.name
+    os.rename(target, old)
+    try:
+        os.rename(folder, target)
+    except BaseException:
+        os.rename(old, target)
+        os.rmdir(aside)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)

@@ -278,7 +278,8 @@ def fetch_dataset(spec: str | ReferenceDataset, *, progress: bool = True, force:
     Args:
         spec: ``"pix2pix:facades"``... or an entry of :data:`REFERENCE_DATASETS`.
         progress: progress bars for the download and the extraction.
-        force: download and extract again, replacing the cached archive and folder (the user asked for it).
+        force: download and extract again, replacing the cached archive and folder (the user asked for it), each
+            only once its new copy is complete: with the server down or ``VGZOO_OFFLINE=1`` the cached set stays.
         verify: read every image header after extraction and refuse the set if some cannot be read.
 
     Raises:
@@ -287,21 +288,23 @@ def fetch_dataset(spec: str | ReferenceDataset, *, progress: bool = True, force:
         OfflineError: ``VGZOO_OFFLINE=1`` and neither the folder nor the archive is cached; names the URL and folder.
         DownloadError: the download failed.
     """
-    import shutil
-
-    from ..download import fetch
+    from ..download import OFFLINE_ENV, fetch, is_offline
+    from ..errors import DownloadError
     from .archive import extract_archive
 
     entry = spec if isinstance(spec, ReferenceDataset) else get_reference(spec)
     if entry.restricted:
         raise DataError(f"{entry.spec}: {entry.restricted}")
     folder = dataset_folder(entry)
-    if folder.exists() and force:
-        shutil.rmtree(folder)
-    if folder.exists():
+    replacing = force and folder.exists()
+    if folder.exists() and not force:
         check_layout(entry, folder, origin=f"cached folder {str(folder)!r} of {entry.spec}",
                      hint="; fix that folder, or delete it to fetch the set again")
         return folder
+    kept = f"; the cached {entry.spec} at {str(folder)!r} was kept as it was" if replacing else ""
+    if force and is_offline():
+        raise OfflineError(f"--force downloads {entry.spec} again from {entry.url}, but {OFFLINE_ENV} is set"
+                           f"{kept}. Unset {OFFLINE_ENV} to fetch it again")
     try:
         archive = fetch(entry.url, entry.archive_relpath, progress=progress, force=force, desc=entry.spec)
     except OfflineError as exc:
@@ -309,6 +312,10 @@ def fetch_dataset(spec: str | ReferenceDataset, *, progress: bool = True, force:
             f"{exc}. Or unpack the archive by hand so that {str(folder)!r} holds "
             f"{', '.join(s + '/' for s in entry.splits)}"
         ) from None
+    except DownloadError as exc:
+        if replacing:
+            raise DownloadError(f"{exc}{kept}") from exc
+        raise
 
     def validate(root: Path) -> None:
         check_layout(entry, root, origin=f"archive {entry.url}",
@@ -322,7 +329,13 @@ def fetch_dataset(spec: str | ReferenceDataset, *, progress: bool = True, force:
                     f"set anyway: vgzoo data fetch {entry.spec} --no-verify, then fix or remove those files"
                 ) from None
 
-    return extract_archive(archive, folder, locate=_locate(entry), validate=validate, progress=progress)
+    try:
+        return extract_archive(archive, folder, locate=_locate(entry), validate=validate, progress=progress,
+                               replace=force)
+    except DataError as exc:
+        if replacing:
+            raise type(exc)(f"{exc}{kept}") from exc
+        raise
 
 
 def resolve_spec(spec: str, *, progress: bool = True) -> tuple[ReferenceDataset, Path]:
