@@ -426,6 +426,23 @@ def _merge_config(saved: dict, file_cfg: dict, explicit: dict, model_kwargs: dic
     return cfg
 
 
+def _names_published_weights(name: str) -> bool:
+    """Whether ``name`` is ``NAME.TAG`` with a tag that publishes weights: training then starts from them
+    (fine-tuning, transfer learning); a bare ``NAME`` (its default tag) starts from a random initialisation."""
+    from .._registry import load_spec, split_name
+    from ..errors import VgzooError
+
+    if ":" in name:
+        return False
+    arch, tag = split_name(name)
+    if tag is None:
+        return False
+    try:
+        return load_spec(arch).cfg_for(tag)[1].has_weights
+    except VgzooError:  # an unknown name or tag: create() reports it
+        return False
+
+
 def _model_name(model: str | nn.Module) -> str:
     if isinstance(model, str):
         return model
@@ -523,11 +540,14 @@ class RunContext:
         if isinstance(self.model_arg, str):
             from .._factory import create
 
-            model = create(self.model_arg, **self.cfg["model_kwargs"])
+            model = create(self.model_arg, **{"pretrained": _names_published_weights(self.model_arg),
+                                              **self.cfg["model_kwargs"]})
         else:
             model = self.model_arg
         self.cfg["model"] = _model_name(self.model_arg)
-        task = self.cfg.get("task") or (getattr(model, "pretrained_cfg", {}) or {}).get("task")
+        cfg = getattr(model, "pretrained_cfg", {}) or {}
+        # a family whose training differs from its task's generic recipe names its own training task
+        task = self.cfg.get("task") or cfg.get("train_task") or cfg.get("task")
         if task is None:
             from ..tasks import list_tasks
 
@@ -596,7 +616,8 @@ class RunContext:
         recipe = recipe_cls(model, call, lr=self.cfg.get("lr"), batch_size=self.batch_size, options=self.opts,
                             device=self.device, autocast=autocast, scaler=scaler)
         self.cfg["lr"] = recipe.lr
-        recipe.make_transforms(dict(self.opts.get("augment", {})))
+        augment = self.opts.get("augment", {})  # transform overrides; a recipe may own the name (StyleGAN2's ADA)
+        recipe.make_transforms(dict(augment) if isinstance(augment, dict) else {})
         return recipe
 
     def _length(self, recipe_cls: type[Recipe], spe: int) -> int:
