@@ -2,7 +2,9 @@
 
 The code under test keeps its real network path (pooch, requests, sockets); only the host changes, through
 ``VGZOO_MIRROR``. Serve files with :meth:`LoopbackServer.add`, and failures with :meth:`LoopbackServer.truncate`
-(a body shorter than its Content-Length, then the connection closes); any other path answers 404.
+(a body shorter than its Content-Length, then the connection closes), :meth:`LoopbackServer.stall` (headers, then
+silence), :meth:`LoopbackServer.trickle` (one byte every few seconds) and :meth:`LoopbackServer.fail` (an HTTP
+error status); any other path answers 404.
 
     from _http import LoopbackServer, http_server   # the fixture, for a test module
 
@@ -25,7 +27,11 @@ class LoopbackServer:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.truncated: dict[str, tuple[bytes, int]] = {}
+        self.stalled: set[str] = set()
+        self.trickled: dict[str, tuple[bytes, float]] = {}
+        self.failing: dict[str, int] = {}
         self.requests: list[str] = []
+        self.stopping = threading.Event()  # ends the handlers that stall or trickle
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,6 +59,27 @@ class LoopbackServer:
                     if body:
                         self.wfile.write(data)
                         self.wfile.flush()
+                    self.close_connection = True
+                    return
+                if path in server.failing:
+                    self.send_error(server.failing[path])
+                    return
+                if path in server.stalled or path in server.trickled:
+                    data, every = server.trickled.get(path, (b"", 0.0))
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(len(data) or 1 << 20))
+                    self.end_headers()
+                    self.wfile.flush()
+                    try:
+                        for i in range(len(data)):
+                            if server.stopping.wait(every):
+                                break
+                            self.wfile.write(data[i:i + 1])
+                            self.wfile.flush()
+                        server.stopping.wait()  # then silence until the server stops
+                    except OSError:  # the client gave up and closed the connection
+                        pass
                     self.close_connection = True
                     return
                 if path not in server.files:
@@ -86,11 +113,27 @@ class LoopbackServer:
         self.truncated[path] = (bytes(data[:keep]), len(data))
         return self.url + path
 
+    def stall(self, path: str) -> str:
+        """Answer ``path`` with a status line and headers announcing 1 MiB, then send nothing."""
+        self.stalled.add(path)
+        return self.url + path
+
+    def trickle(self, path: str, data: bytes, every: float) -> str:
+        """Send ``data`` at ``path`` one byte every ``every`` seconds (never silent for long, always slow)."""
+        self.trickled[path] = (bytes(data), every)
+        return self.url + path
+
+    def fail(self, path: str, status: int) -> str:
+        """Answer ``path`` with the HTTP error ``status`` (500, 503...)."""
+        self.failing[path] = status
+        return self.url + path
+
     def start(self) -> LoopbackServer:
         self.thread.start()
         return self
 
     def stop(self) -> None:
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
@@ -100,6 +143,52 @@ class LoopbackServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class SilentServer:
+    """A TCP server on 127.0.0.1 that accepts every connection and never answers (a hung endpoint)."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.held: list = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.sock.getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def __enter__(self) -> SilentServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (connections are refused)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -166,66 +166,134 @@ def resolve_file_source(source: str) -> Path:
 def hf_hub_file(repo_id: str, filename: str, revision: str | None = None, local_only: bool = False) -> Path:
     """Fetch one file through the Hugging Face cache (honours HF_ENDPOINT, HF_HUB_OFFLINE and HF_HUB_CACHE).
 
-    ``local_only`` reads the cache alone (vgzoo's own offline setting).
+    ``local_only`` reads the cache alone (vgzoo's own offline setting). The requests run under vgzoo's
+    connect/read timeouts (:func:`hub_limits`).
     """
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     where = f"{repo_id}@{revision}" if revision else repo_id
+    limits = hub_limits()
     unreachable = None if local_only else _unreachable_endpoint()
     try:
         return Path(hf_hub_download(repo_id=repo_id, filename=filename, revision=revision,
-                                    local_files_only=local_only or unreachable is not None))
+                                    local_files_only=local_only or unreachable is not None,
+                                    etag_timeout=limits.read_timeout))
     except LocalEntryNotFoundError as exc:
-        why = f"{unreachable}, so only the cache was read" if unreachable else "offline, or no network"
+        if unreachable:
+            why = f"{unreachable}, so only the cache was read"
+        elif local_only or constants.HF_HUB_OFFLINE:
+            why = "VGZOO_OFFLINE" if local_only else "HF_HUB_OFFLINE"
+            why = f"{why} is set, so only the cache was read"
+        else:
+            why = hub_error_text(exc.__cause__ or exc.__context__) or "no network"
         raise WeightsNotFoundError(
             f"{filename!r} of hf-hub:{where} ({hub_url(repo_id, filename, revision)}) is not in the local Hugging "
-            f"Face cache and cannot be downloaded ({why}). Connect, or unset HF_HUB_OFFLINE and "
-            "VGZOO_OFFLINE, or point HF_HUB_CACHE at a cache that holds it."
+            f"Face cache and cannot be downloaded ({why}). "
+            + ("Connect, or unset HF_HUB_OFFLINE and VGZOO_OFFLINE, or point HF_HUB_CACHE at a cache that holds it."
+               if "cache was read" in why else
+               "Try again later, check HF_ENDPOINT, or point HF_HUB_CACHE at a cache that holds the file.")
         ) from exc
     except (EntryNotFoundError, RepositoryNotFoundError) as exc:
         raise WeightsNotFoundError(f"hf-hub:{where} has no file {filename!r}: {exc}") from exc
     except Exception as exc:  # network and HTTP errors
-        raise WeightsError(f"Cannot fetch {filename!r} from hf-hub:{where}: {exc}") from exc
+        raise WeightsError(f"Cannot fetch {filename!r} from hf-hub:{where}: {hub_error_text(exc) or exc}") from exc
+
+
+def hub_error_text(exc: BaseException | None) -> str | None:
+    """A network or HTTP error of huggingface_hub in words (it raises httpx2 errors, which are not OSErrors), or
+    None for anything else."""
+    import httpx2
+    from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from .download import network_limits
+
+    endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        return f"the Hub endpoint {endpoint} answered HTTP {exc.response.status_code} {exc.response.reason_phrase}"
+    if isinstance(exc, httpx2.ConnectTimeout):
+        return (f"cannot connect to the Hub endpoint {endpoint}: no answer to the connection within "
+                f"{network_limits().connect_timeout:g} s (VGZOO_CONNECT_TIMEOUT)")
+    if isinstance(exc, httpx2.TimeoutException):
+        return (f"the Hub endpoint {endpoint} stopped answering: nothing arrived for "
+                f"{network_limits().read_timeout:g} s (VGZOO_READ_TIMEOUT)")
+    if isinstance(exc, httpx2.ConnectError):
+        return f"cannot connect to the Hub endpoint {endpoint} ({exc})"
+    if isinstance(exc, httpx2.TransportError):
+        return f"the connection to the Hub endpoint {endpoint} failed ({type(exc).__name__}: {exc})"
+    return None
+
+
+_LIMITS_APPLIED: list = []
+
+
+def hub_limits():
+    """Put vgzoo's connect/read timeouts (:func:`vgzoo.download.network_limits`) on huggingface_hub's requests.
+
+    huggingface_hub's shared client has no timeout of its own (an upload to an endpoint that never answers waits
+    for ever), so it is rebuilt through huggingface_hub's ``set_client_factory`` with them; the file downloads take
+    the read timeout as ``HF_HUB_DOWNLOAD_TIMEOUT`` and ``etag_timeout`` unless those are set in the environment.
+    Returns the limits.
+    """
+    import httpx2
+    from huggingface_hub import constants
+    from huggingface_hub.utils import _http
+
+    from .download import network_limits
+
+    limits = network_limits()
+    if _LIMITS_APPLIED == [limits]:
+        return limits
+    timeout = httpx2.Timeout(limits.read_timeout, connect=limits.connect_timeout)
+
+    def client_factory():
+        client = _http.default_client_factory()
+        client.timeout = timeout
+        return client
+
+    _http.set_client_factory(client_factory)
+    if not os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT"):
+        constants.HF_HUB_DOWNLOAD_TIMEOUT = limits.read_timeout
+    _LIMITS_APPLIED[:] = [limits]
+    return limits
 
 
 _REACHABLE: dict[tuple[str, int], str | None] = {}
 
 
-def _unreachable_endpoint(timeout: float = 1.5) -> str | None:
+def _unreachable_endpoint() -> str | None:
     """Why the Hub endpoint cannot be reached (None when it can), probed once per process.
 
-    huggingface_hub retries a refused or unresolvable endpoint with back-off for about 25 s before it falls back
-    to the cache; one TCP connection attempt (resolution included, in a thread so a hanging resolver is cut off
-    at ``timeout``) tells the same in a second or two. With a proxy configured the probe is skipped.
+    huggingface_hub retries a refused endpoint with back-off for about 25 s, and one that never answers for minutes
+    (six tries of 60 s), before it falls back to the cache. One request to the endpoint's root under vgzoo's timeouts
+    tells the same in a second or two: any HTTP answer, an error status included, means it is there. With a proxy
+    configured the probe is skipped.
     """
-    import threading
     from urllib.parse import urlsplit
 
     from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
 
     if constants.HF_HUB_OFFLINE or any(os.environ.get(k) for k in (
             "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")):
         return None
-    url = urlsplit(os.environ.get("HF_ENDPOINT") or constants.ENDPOINT)
+    endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+    url = urlsplit(endpoint)
     host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
     if (host, port) in _REACHABLE:
         return _REACHABLE[(host, port)]
-    result: list[str | None] = []
-
-    def probe() -> None:
-        import socket
-
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            result.append(None)
-        except OSError as exc:
-            result.append(f"the Hub endpoint {url.scheme}://{url.netloc} is unreachable: {exc}")
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout + 0.5)
-    why = result[0] if result else f"the Hub endpoint {url.scheme}://{url.netloc} did not answer within {timeout} s"
+    hub_limits()
+    try:
+        get_session().head(f"{url.scheme}://{url.netloc}/", follow_redirects=False)
+        why = None
+    except Exception as exc:  # httpx2's transport errors, which are not OSErrors
+        why = hub_error_text(exc)
+        if why is None:
+            raise
+        why = why.replace(f"the Hub endpoint {endpoint}", f"the Hub endpoint {url.scheme}://{url.netloc}")
+        if why.startswith("cannot connect"):
+            why = f"the Hub endpoint {url.scheme}://{url.netloc} is unreachable: {why}"
     _REACHABLE[(host, port)] = why
     return why
 

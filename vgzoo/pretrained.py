@@ -5,7 +5,7 @@ then:
 
 1. looks for the converted model in the cache (``VGZOO_CACHE/models/ARCH.TAG/`` holding ``model.safetensors``
    and ``config.json``, a :func:`vgzoo.save_pretrained` folder): found, it is used and nothing else is read;
-2. otherwise fetches the published file: a URL through :func:`vgzoo.download.fetch` (pooch; ``VGZOO_MIRROR``,
+2. otherwise fetches the published file: a URL through :func:`vgzoo.download.fetch` (``VGZOO_MIRROR``,
    ``VGZOO_OFFLINE``), a Hub file through huggingface_hub (``HF_ENDPOINT``, ``HF_HUB_OFFLINE``, and
    ``VGZOO_OFFLINE`` too);
 3. converts it to the model's layout (a reference ``.pth`` is read with ``torch.load(weights_only=True)``, the tag

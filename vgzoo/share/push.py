@@ -143,6 +143,9 @@ def _upload(folder: Path, repo_id: str, *, private: bool, revision: str | None, 
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
+    from .._hub import hub_error_text, hub_limits
+
+    hub_limits()
     api = HfApi(token=token)
     where = f"hf-hub:{repo_id}" + (f"@{revision}" if revision else "")
     try:
@@ -156,12 +159,14 @@ def _upload(folder: Path, repo_id: str, *, private: bool, revision: str | None, 
         hint = {401: "the token is invalid or expired", 403: "the token has no write access to this namespace",
                 404: "the repository or namespace does not exist"}.get(status, "see the Hub's message")
         raise PushError(f"pushing {str(folder)!r} to {where} failed ({hint}): {_scrub(str(exc), token)}") from None
-    except OSError as exc:  # connection refused, DNS, timeouts (httpx errors are not OSErrors: caught below)
-        raise PushError(f"pushing to {where} failed: {_scrub(str(exc), token)}. Check the network.") from None
-    except Exception as exc:
-        if type(exc).__module__.split(".")[0] in ("httpx", "httpcore"):
-            raise PushError(f"pushing to {where} failed: {_scrub(str(exc), token)}. Check the network.") from None
-        raise
+    except OSError as exc:  # a file that cannot be read
+        raise PushError(f"pushing to {where} failed: {_scrub(str(exc), token)}.") from None
+    except Exception as exc:  # huggingface_hub's network errors are httpx2's, not OSErrors
+        why = hub_error_text(exc)
+        if why is None:
+            raise
+        raise PushError(f"pushing to {where} failed: {_scrub(why, token)}. Check the network and HF_ENDPOINT; "
+                        "the timeouts are VGZOO_CONNECT_TIMEOUT and VGZOO_READ_TIMEOUT.") from None
     return PushResult(repo_id=repo_id, url=str(url), commit=getattr(info, "oid", None), revision=revision or "main",
                       folder=folder)
 

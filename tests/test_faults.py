@@ -1,0 +1,145 @@
+"""Issue 28, hangs, misleading errors, races and leftovers: each test reproduces one case a new user hit.
+
+Network faults are played by loopback servers (tests/_http.py: stall, trickle, HTTP 500, refused, never answering)
+with the limits set low through their documented variables; signals are real SIGTERMs to real child processes, and
+races are real concurrent processes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _http import LoopbackServer, SilentServer, free_port, http_server  # noqa: F401  (the fixture)
+
+from vgzoo.download import fetch
+from vgzoo.errors import DownloadError
+
+HERE = Path(__file__).resolve().parent
+URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/horse2zebra.pth"
+PATH = "/cyclegan/pretrained_models/horse2zebra.pth"
+
+
+@pytest.fixture
+def net(tmp_path, monkeypatch, http_server):  # noqa: F811
+    """The loopback server as the mirror, an empty cache, and short limits (the defaults are minutes)."""
+    monkeypatch.setenv("VGZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("VGZOO_MIRROR", http_server.url)
+    monkeypatch.delenv("VGZOO_OFFLINE", raising=False)
+    monkeypatch.setenv("VGZOO_READ_TIMEOUT", "1")
+    monkeypatch.setenv("VGZOO_LOW_SPEED_LIMIT", "200")
+    monkeypatch.setenv("VGZOO_LOW_SPEED_TIME", "1")
+    return http_server
+
+
+def cache_files(folder: Path) -> list[str]:
+    """Files under ``folder``, the empty lock files under ``.locks/`` aside."""
+    if not folder.exists():
+        return []
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and ".locks" not in p.relative_to(folder).parts)
+
+
+def run(args: list[str], env: dict, timeout: float = 120, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+def hub_env(tmp_path, endpoint: str, **extra) -> dict:
+    """A user's shell pointed at a Hub endpoint: no offline flags, its own caches, short limits."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HF_", "HUGGINGFACE_", "VGZOO_OFFLINE")) and "proxy" not in k.lower()}
+    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf-home"), HF_HUB_DISABLE_TELEMETRY="1",
+               HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_XET="1", VGZOO_CACHE=str(tmp_path / "cache"),
+               VGZOO_READ_TIMEOUT="1", VGZOO_CONNECT_TIMEOUT="2", OMP_NUM_THREADS="1", **extra)
+    return env
+
+
+# ------------------------------------------------------------------------ (7) limits on every request
+def test_a_trickling_download_fails_under_the_low_speed_limit_and_leaves_nothing(net, tmp_path):
+    net.trickle(PATH, b"x" * 1000, every=0.05)  # 20 bytes/s, never silent for a whole read timeout
+    with pytest.raises(DownloadError, match="too slow") as info:
+        fetch(URL, "weights/h2z.pth", progress=False)
+    assert "VGZOO_LOW_SPEED_LIMIT" in str(info.value) and "200 bytes/s" in str(info.value)
+    assert cache_files(tmp_path / "cache") == []
+
+
+def test_data_fetch_of_a_trickling_server_exits_with_the_limit_named(net, tmp_path):
+    net.trickle("/cyclegan/datasets/mini.zip", b"PK" * 500, every=0.05)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = run([sys.executable, "-m", "vgzoo", "data", "fetch", "cyclegan:mini"], env, timeout=60)
+    assert proc.returncode != 0
+    assert "too slow" in proc.stderr and "VGZOO_LOW_SPEED_TIME" in proc.stderr, proc.stderr
+
+
+def test_a_silent_server_is_a_read_timeout_not_cannot_connect(net, tmp_path):
+    net.stall(PATH)
+    with pytest.raises(DownloadError) as info:
+        fetch(URL, "weights/h2z.pth", progress=False)
+    message = str(info.value)
+    assert "stopped sending data" in message and "VGZOO_READ_TIMEOUT" in message, message
+    assert "cannot connect" not in message
+    assert cache_files(tmp_path / "cache") == []
+
+
+@pytest.mark.parametrize("var, value", [("VGZOO_READ_TIMEOUT", "0"), ("VGZOO_CONNECT_TIMEOUT", "soon"),
+                                        ("VGZOO_LOW_SPEED_LIMIT", "-1"), ("VGZOO_LOW_SPEED_TIME", "nan")])
+def test_a_bad_limit_is_named_before_anything_is_fetched(net, monkeypatch, var, value):
+    from vgzoo.download import network_limits
+
+    monkeypatch.setenv(var, value)
+    with pytest.raises(DownloadError, match=var):
+        network_limits()
+    net.add(PATH, b"data")
+    with pytest.raises(DownloadError, match=var):
+        fetch(URL, "weights/h2z.pth", progress=False)
+    assert net.requests == []
+
+
+def test_a_hub_endpoint_that_never_answers_fails_a_pretrained_create_within_the_read_timeout(tmp_path):
+    code = ("import vgzoo\ntry:\n    vgzoo.create('hf-hub:org/repo')\nexcept Exception as e:\n"
+            "    print(type(e).__name__, e)\n")
+    with SilentServer() as hub:
+        proc = run([sys.executable, "-c", code], hub_env(tmp_path, hub.url), timeout=90)
+    assert proc.stdout.startswith("WeightsNotFoundError"), proc.stdout + proc.stderr
+    assert "stopped answering" in proc.stdout and "VGZOO_READ_TIMEOUT" in proc.stdout, proc.stdout
+    assert "HF_HUB_OFFLINE" not in proc.stdout.split("(", 1)[1].split(")")[0]  # the reason is not "offline"
+
+
+def test_push_to_a_hub_endpoint_that_never_answers_fails_within_the_read_timeout(tmp_path):
+    folder = _saved_model(tmp_path)
+    with SilentServer() as hub:
+        proc = run([sys.executable, "-m", "vgzoo", "push", str(folder), "org/tiny"],
+                   hub_env(tmp_path, hub.url, HF_TOKEN="hf_x"), timeout=240)
+    assert proc.returncode != 0
+    assert "stopped answering" in proc.stderr and "VGZOO_READ_TIMEOUT" in proc.stderr, proc.stderr
+
+
+def _saved_model(tmp_path) -> Path:
+    import vgzoo
+
+    folder = tmp_path / "model"
+    vgzoo.save_pretrained(vgzoo.create("cgan_embed_digits", pretrained=True), folder)
+    return folder
+
+
+# ------------------------------------------------------------------------ (9) messages that say what happened
+def test_push_to_a_refused_endpoint_says_cannot_connect_not_a_bare_errno(tmp_path):
+    folder = _saved_model(tmp_path)
+    proc = run([sys.executable, "-m", "vgzoo", "push", str(folder), "org/tiny"],
+               hub_env(tmp_path, f"http://127.0.0.1:{free_port()}", HF_TOKEN="hf_x"), timeout=240)
+    assert proc.returncode != 0
+    assert "cannot connect to the Hub endpoint" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_500_from_the_hub_endpoint_is_named_and_not_called_offline(tmp_path):
+    code = ("import vgzoo\ntry:\n    vgzoo.create('hf-hub:org/repo')\nexcept Exception as e:\n"
+            "    print(type(e).__name__, e)\n")
+    with LoopbackServer() as hub:
+        hub.fail("/org/repo/resolve/main/config.json", 500)
+        proc = run([sys.executable, "-c", code], hub_env(tmp_path, hub.url), timeout=120)
+    assert "answered HTTP 500" in proc.stdout, proc.stdout + proc.stderr
+    assert "offline" not in proc.stdout.lower() and "unset HF_HUB_OFFLINE" not in proc.stdout
