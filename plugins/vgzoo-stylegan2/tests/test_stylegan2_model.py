@@ -178,7 +178,7 @@ def test_labels_and_conditioning_are_checked():
         vgzoo.create("stylegan2_cifar", c_dim=0)
     cond = vgzoo.create("stylegan2_cifar", **{**vgzoo.model_info("stylegan2_cifar").test_kwargs}).eval()
     z = cond.sample_z(2)
-    with pytest.raises(ValueError, match=r"class labels must be in \[0, 10\)"):
+    with pytest.raises(ValueError, match=r"class labels must lie in \[0, 10\)"):
         cond(z, torch.tensor([0, 10]))
     one_hot = torch.nn.functional.one_hot(torch.tensor([3, 4]), 10).float()
     torch.testing.assert_close(cond(z, torch.tensor([3, 4])), cond.G_ema(z, one_hot, noise_mode="const"))

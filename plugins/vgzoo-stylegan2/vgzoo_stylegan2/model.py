@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vgzoo import ModelFamily, register_model
+from vgzoo.layers import validate_labels
 from vgzoo.protocols import ConditionalSampler, GANModel, LossLogs, SeededSampler, UnconditionalSampler
 
 from .networks import Discriminator, Generator
@@ -60,16 +61,18 @@ class StyleGAN2Base(GANModel):
         pl_batch_shrink: the path-length term's batch is this many times smaller.
         pl_decay: decay of the path-length target's moving average.
         class_names: names of the classes (``c_dim`` of them), for ``--class NAME``; None when unnamed.
+        truncation_psi: the psi that ``forward``, ``sample`` and ``vgzoo generate`` use unless given one (1: no
+            truncation); an exported generator has it built in.
     """
 
     truncation_name = "psi"
-    default_truncation = 1.0
 
     def __init__(self, z_dim: int = 512, c_dim: int = 0, w_dim: int = 512, img_resolution: int = 1024,
                  img_channels: int = 3, mapping_kwargs: dict[str, Any] | None = None,
                  synthesis_kwargs: dict[str, Any] | None = None, D_kwargs: dict[str, Any] | None = None,
                  r1_gamma: float = 10.0, style_mixing_prob: float = 0.9, pl_weight: float = 2.0,
-                 pl_batch_shrink: int = 2, pl_decay: float = 0.01, class_names: list[str] | None = None) -> None:
+                 pl_batch_shrink: int = 2, pl_decay: float = 0.01, class_names: list[str] | None = None,
+                 truncation_psi: float = 1.0) -> None:
         super().__init__()
         D_kwargs = dict(D_kwargs or {})
         shared = sorted(set(D_kwargs) & set(_SHARED_WITH_D))
@@ -84,6 +87,7 @@ class StyleGAN2Base(GANModel):
         self.r1_gamma, self.style_mixing_prob, self.pl_weight = r1_gamma, style_mixing_prob, pl_weight
         self.pl_batch_shrink, self.pl_decay = pl_batch_shrink, pl_decay
         self.class_names = tuple(class_names) if class_names is not None else None
+        self.truncation_psi = float(truncation_psi)
         g_args = dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
                       img_channels=img_channels, mapping_kwargs=mapping_kwargs, synthesis_kwargs=synthesis_kwargs)
         self.G = Generator(**g_args)
@@ -100,6 +104,15 @@ class StyleGAN2Base(GANModel):
 
     def _check_conditioning(self) -> None:
         """Subclasses say whether they take labels (an unconditional and a conditional class, each its protocol)."""
+
+    @property
+    def default_truncation(self) -> float:
+        """The psi used when none is given: the ``truncation_psi`` argument (assigning it updates the config)."""
+        return self.truncation_psi
+
+    @default_truncation.setter
+    def default_truncation(self, psi: float) -> None:
+        self.truncation_psi = float(psi)
 
     def train(self, mode: bool = True) -> StyleGAN2Base:
         """G and D follow ``mode``; G_ema stays in eval mode (it is only ever used for inference)."""
@@ -118,12 +131,12 @@ class StyleGAN2Base(GANModel):
         if labels is None:
             raise ValueError(f"stylegan2: this model is class-conditional (c_dim={self.c_dim}); give one class "
                              f"label in [0, {self.c_dim}) per image.")
-        labels = torch.as_tensor(labels, device=device)
-        if labels.ndim == 2 and labels.shape[1] == self.c_dim and labels.is_floating_point():
-            return labels.to(torch.float32)  # already the reference's c
-        labels = labels.reshape(-1).long()
-        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.c_dim):
-            raise ValueError(f"stylegan2: class labels must be in [0, {self.c_dim}); got {labels.tolist()}.")
+        if isinstance(labels, torch.Tensor) and labels.ndim == 2 and labels.is_floating_point():
+            if labels.shape != (batch_size, self.c_dim):
+                raise ValueError(f"stylegan2: c must have shape ({batch_size}, {self.c_dim}); got "
+                                 f"{tuple(labels.shape)}.")
+            return labels.to(device=device, dtype=torch.float32)  # already the reference's c
+        labels = validate_labels(labels, self.c_dim, batch_size, what="stylegan2 class labels").to(device)
         return F.one_hot(labels, self.c_dim).to(torch.float32)
 
     def sample_z(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -147,9 +160,10 @@ class StyleGAN2Base(GANModel):
         z = z.to(self._device())
         return self.G_ema(z, self.one_hot(labels, z.shape[0]), truncation_psi=psi, noise_mode=noise_mode)
 
-    def _generate(self, z: torch.Tensor, c: torch.Tensor, truncation_psi: float = 1.0,
+    def _generate(self, z: torch.Tensor, c: torch.Tensor, truncation_psi: float | None = None,
                   truncation_cutoff: int | None = None, noise_mode: str = "const") -> torch.Tensor:
-        return self.G_ema(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+        psi = self.truncation_psi if truncation_psi is None else truncation_psi
+        return self.G_ema(z, c, truncation_psi=psi, truncation_cutoff=truncation_cutoff,
                           noise_mode=noise_mode)
 
     # ------------------------------------------------------------------------------------------ protocol
@@ -195,16 +209,19 @@ class StyleGAN2Base(GANModel):
 
 
 class StyleGAN2(StyleGAN2Base, UnconditionalSampler, SeededSampler):
-    """Unconditional StyleGAN2-ADA: ``forward(z)`` is ``G_ema(z, None, truncation_psi=1, noise_mode='const')``."""
+    """Unconditional StyleGAN2-ADA: ``forward(z)`` is ``G_ema(z, None, truncation_psi, noise_mode='const')``."""
 
     def _check_conditioning(self) -> None:
         if self.c_dim != 0:
             raise ValueError(f"stylegan2: c_dim={self.c_dim} makes a class-conditional model; build it as "
                              "stylegan2_cifar (or a tag of it), whose class takes labels.")
 
-    def forward(self, z: torch.Tensor, truncation_psi: float = 1.0, truncation_cutoff: int | None = None,
+    def forward(self, z: torch.Tensor, truncation_psi: float | None = None, truncation_cutoff: int | None = None,
                 noise_mode: str = "const") -> torch.Tensor:
-        """Images in about [-1, 1] for latents ``z`` (N, z_dim), the reference's inference call."""
+        """Images in about [-1, 1] for latents ``z`` (N, z_dim): ``G_ema(z, None, psi, noise_mode='const')``.
+
+        ``truncation_psi`` None uses the model's ``truncation_psi``.
+        """
         return self._generate(z, self.one_hot(None, z.shape[0]), truncation_psi, truncation_cutoff, noise_mode)
 
     @torch.no_grad()
@@ -227,7 +244,7 @@ class StyleGAN2Conditional(StyleGAN2Base, ConditionalSampler, SeededSampler):
     def num_classes(self) -> int:
         return self.c_dim
 
-    def forward(self, z: torch.Tensor, labels: torch.Tensor, truncation_psi: float = 1.0,
+    def forward(self, z: torch.Tensor, labels: torch.Tensor, truncation_psi: float | None = None,
                 truncation_cutoff: int | None = None, noise_mode: str = "const") -> torch.Tensor:
         """Images in about [-1, 1] of the classes ``labels`` (N,) for latents ``z`` (N, z_dim)."""
         return self._generate(z, self.one_hot(labels, z.shape[0]), truncation_psi, truncation_cutoff, noise_mode)

@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vgzoo.layers.exporting import is_exporting
+
 __all__ = [
     "ACTIVATIONS",
     "NOISE_MODES",
@@ -503,7 +505,9 @@ class SynthesisBlock(nn.Module):
         dtype = _block_dtype(self.use_fp16, force_fp32, ws.device)
         memory_format = torch.channels_last if self.channels_last and not force_fp32 else torch.contiguous_format
         if fused_modconv is None:  # per-sample weights for inference; scaled activations for training
-            fused_modconv = (not self.training) and (dtype == torch.float32 or int(ws.shape[0]) == 1)
+            # and for export (one group per sample cannot take a dynamic batch; the same arithmetic up to rounding)
+            fused_modconv = (not self.training and not is_exporting()
+                             and (dtype == torch.float32 or int(ws.shape[0]) == 1))
 
         if self.in_channels == 0:
             x = self.const.to(dtype=dtype, memory_format=memory_format)
