@@ -221,6 +221,32 @@ def test_interrupted_cli_run_saves_then_exits_128_plus_signal(tmp_path, sig, cod
     assert [r["step"] for r in rows(out)][-1] == int(step.split("_")[1])
 
 
+def test_a_second_train_into_the_same_out_is_refused_while_the_first_runs(tmp_path):
+    """Two real `vgzoo train` processes into one --out: the second is refused, the first's run is untouched, and the
+    folder lock goes with the first process however it ends (here SIGKILL)."""
+    out = tmp_path / "run"
+    args = ["train", "cgan_embed_digits", "--out", str(out), "--steps", "4", "-o", "save_every=2", *CGAN_ARGS]
+    env = {**os.environ, ckpt._SLOW_SAVE_ENV: "4:600", "PYTHONUNBUFFERED": "1"}
+    first = subprocess.Popen([sys.executable, "-m", "vgzoo", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        _wait_for(first, "vgzoo-test: saving step 4")  # step_2 is saved; the first run holds --out
+        before = _snapshot(out)
+        for extra in (["--resume"], ["--overwrite"], []):
+            second = _vgzoo(*args, *extra)
+            assert second.returncode == 1, second.stdout + second.stderr
+            assert f"--out {str(out)!r} is in use: another vgzoo train (pid {first.pid})" in second.stderr
+            assert "nothing was written" in second.stderr
+            assert _snapshot(out) == before
+            assert sorted(os.listdir(tmp_path)) == ["run"]  # --overwrite moved nothing aside
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    resumed = _vgzoo(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert ckpt.latest_checkpoint(out).name == "step_4"
+
+
 # ------------------------------------------------------------------------------- the option schema
 def test_one_schema_for_fit_the_cli_and_the_torchrun_relaunch(monkeypatch, tmp_path):
     import inspect

@@ -390,7 +390,8 @@ def fit(
         A :class:`TrainResult`.
 
     Raises:
-        RunDirError: ``out`` holds something else than a run of this model to resume (nothing is written).
+        RunDirError: ``out`` holds something else than a run of this model to resume, or another run is writing
+            into it now (its folder lock is held); nothing is written.
         TrainingError: a loss became NaN/Inf (the last good checkpoint is kept), or the run cannot start.
     """
     explicit = {k: v for k, v in dict(task=task, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
@@ -401,14 +402,15 @@ def fit(
     saved_cfg: dict[str, Any] = {}
     if resume and overwrite:
         raise TrainingError("pass resume (--resume) or overwrite (--overwrite), not both.")
-    if resume:
-        ctx.resume_from, saved_cfg = _resume_point(run_dir, resume, model, explicit)
-    elif ctx.info.is_main:
-        rundir.claim(run_dir, overwrite=overwrite, log=ctx.log)
-    given_options = {**file_cfg.get("options", {}), **(options or {})}
-    ctx.configure(_merge_config(saved_cfg, file_cfg, explicit, model_kwargs, given_options, run_dir),
-                  replan="schedule_steps" in given_options)
-    return ctx.run()
+    with rundir.RunLock(run_dir, enabled=ctx.info.is_main, log=ctx.log) as lock:
+        if resume:
+            ctx.resume_from, saved_cfg = _resume_point(run_dir, resume, model, explicit)
+        elif ctx.info.is_main:
+            rundir.claim(run_dir, overwrite=overwrite, log=ctx.log, lock=lock)
+        given_options = {**file_cfg.get("options", {}), **(options or {})}
+        ctx.configure(_merge_config(saved_cfg, file_cfg, explicit, model_kwargs, given_options, run_dir),
+                      replan="schedule_steps" in given_options)
+        return ctx.run()
 
 
 def _merge_config(saved: dict, file_cfg: dict, explicit: dict, model_kwargs: dict | None, options: dict,

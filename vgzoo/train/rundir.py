@@ -3,6 +3,9 @@
 Anything else (another model's run, a ``save_pretrained`` folder, a folder of the user's files) is refused before
 anything is written, with one line saying what is there and what to do; ``overwrite=True`` (``--overwrite``) moves
 the old folder aside to ``DIR.old-<UTC time>`` and never deletes it.
+
+A run holds an exclusive OS lock on its folder (:class:`RunLock`) from before these checks until it returns, so a
+second run into the same folder at the same time is refused instead of overwriting the first one's checkpoints.
 """
 
 from __future__ import annotations
@@ -10,7 +13,13 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; runs there are not locked (docs/train.md says so)
+    fcntl = None
 
 from ..errors import VgzooError
 from . import checkpoint as ckpt
@@ -72,11 +81,14 @@ def aside_name(run_dir: Path) -> Path:
     return target
 
 
-def claim(run_dir: Path, *, overwrite: bool, log=print) -> None:
+def claim(run_dir: Path, *, overwrite: bool, log=print, lock: RunLock | None = None) -> None:
     """Make ``run_dir`` safe to start a fresh run in, or refuse.
 
+    ``lock``, held on ``run_dir``, is taken again on the new, empty folder when ``overwrite`` moves the old one aside.
+
     Raises:
-        RunDirError: ``run_dir`` is a file, or a folder with content, and ``overwrite`` is false.
+        RunDirError: ``run_dir`` is a file, or a folder with content, and ``overwrite`` is false; or another run took
+            the new folder first.
     """
     what = describe(run_dir)
     if what is None:
@@ -91,3 +103,80 @@ def claim(run_dir: Path, *, overwrite: bool, log=print) -> None:
     target = aside_name(run_dir)
     os.replace(run_dir, target)
     log(f"--overwrite: moved the old contents of {run_dir} ({what}) to {target}")
+    if lock is not None and lock.enabled:
+        lock.acquire()
+
+
+def _holder(fd: int) -> str:
+    """`` (pid N)`` of the process that holds the flock on ``fd``'s inode, read from ``/proc/locks``; else ``""``."""
+    try:
+        inode = str(os.fstat(fd).st_ino)
+        with open("/proc/locks", encoding="ascii") as f:
+            for line in f:
+                fields = [x for x in line.split() if x != "->"]  # "1: FLOCK ADVISORY WRITE 4242 fd:01:1234 0 EOF"
+                if len(fields) > 5 and fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == inode:
+                    return f" (pid {fields[4]})"
+    except (OSError, ValueError):
+        pass
+    return ""
+
+
+class RunLock:
+    """An exclusive ``flock`` on the run folder itself, held while a run may write into it.
+
+    No lock file is involved: the lock belongs to the folder's open descriptor, so the kernel releases it when the
+    process ends, however it ends (SIGKILL included), and nothing stale is ever left to delete by hand. A folder
+    this lock created is removed again on release when the run wrote nothing into it.
+    """
+
+    def __init__(self, run_dir: Path, *, enabled: bool = True, log: Callable[[str], None] = print) -> None:
+        self.run_dir, self.enabled, self.log = run_dir, enabled, log
+        self._fds: list[int] = []
+        self._created = False
+
+    def __enter__(self) -> RunLock:
+        if self.enabled:
+            self.acquire()
+        return self
+
+    def acquire(self) -> None:
+        """Lock ``run_dir`` (created when missing; a file there is left to :func:`claim` to refuse).
+
+        Raises:
+            RunDirError: another process holds the lock: a run is writing into this folder now.
+        """
+        if fcntl is None:
+            return
+        self.run_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir.mkdir()
+            self._created = True
+        except FileExistsError:
+            if not self.run_dir.is_dir():
+                return
+        fd = os.open(self.run_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise RunDirError(
+                f"--out {str(self.run_dir)!r} is in use: another vgzoo train{holder} is writing into it now, and two "
+                "runs in one folder overwrite each other's checkpoints; nothing was written. Wait for that run to "
+                "end (--resume then continues it), or choose another --out."
+            ) from None
+        except OSError as exc:  # a file system without locks (some network mounts): say so and go on
+            os.close(fd)
+            self.log(f"warning: cannot lock {self.run_dir} ({exc}); a second run started into this --out at the "
+                     "same time would not be refused")
+            return
+        self._fds.append(fd)
+
+    def __exit__(self, *exc) -> None:
+        while self._fds:
+            os.close(self._fds.pop())
+        if self._created:
+            try:
+                self.run_dir.rmdir()  # only when the run wrote nothing (rmdir never removes content)
+            except OSError:
+                pass
