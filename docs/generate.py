@@ -32,7 +32,15 @@ def _walk(command: click.Command, path: list[str], parent: click.Context | None)
     yield path, command, ctx
     if isinstance(command, click.Group):
         for name in sorted(command.list_commands(ctx)):
+            if path == ["vgzoo", "convert"] and name not in _builtin_converters():
+                continue  # a plugin's converter installed in a dev environment must not change the docs
             yield from _walk(command.get_command(ctx, name), [*path, name], ctx)
+
+
+def _builtin_converters() -> set[str]:
+    from vgzoo.conversion import converter_entry_points
+
+    return {n for n, ep in converter_entry_points().items() if ep.dist is not None and ep.dist.name == "vgzoo"}
 
 
 def cli_reference() -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._registry import ModelFamily, PretrainedCfg, list_models, list_pretrained, register_model
 from ._version import __version__
+from .conversion import ConvertedWeights, Converter
 from .errors import (
     DataError,
     DataNotFoundError,
@@ -37,6 +38,8 @@ __all__ = [
     "register_model",
     "ModelFamily",
     "PretrainedCfg",
+    "ConvertedWeights",
+    "Converter",
     "save_pretrained",
     "push_to_hub",
     "VgzooError",

@@ -147,7 +147,8 @@ def create(
     elif pretrained:
         from .pretrained import pretrained_weights
 
-        path, source = pretrained_weights(spec, tag, cfg)
+        path, source, converted_config = pretrained_weights(spec, tag, cfg)
+        kwargs = {**converted_config, **kwargs}  # what a reader read from the files (a width...), then the caller's
         weights = _hub.load_state_dict(path)
     model = _build(spec, tag, cfg, kwargs, source)
     if weights is not None:

@@ -371,12 +371,24 @@ def load_into(model, state_dict: dict, source: str, checkpoint_filter=None, stri
         state_dict = checkpoint_filter(dict(state_dict), model)
     state_dict = adapt_head_and_stem(dict(state_dict), model, getattr(model, "pretrained_cfg", {}))
     own = model.state_dict()
+    arch = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
+    check_fit({k: v.shape for k, v in own.items()}, state_dict, source, arch, strict=strict)
+    model.load_state_dict({k: v for k, v in state_dict.items() if k in own}, strict=strict)
+
+
+def check_fit(own: Mapping[str, tuple[int, ...]], state_dict: Mapping[str, Any], source: str, arch: str,
+              strict: bool = True) -> None:
+    """Raise one WeightsError naming every shape mismatch (and, when strict, missing and unexpected key).
+
+    ``own`` maps the model's keys to their shapes, so a model built on the meta device can be checked before
+    anything is allocated at the checkpoint's size.
+    """
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
     mismatched = [
-        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k])}"
         for k, v in state_dict.items()
-        if k in own and tuple(v.shape) != tuple(own[k].shape)
+        if k in own and tuple(v.shape) != tuple(own[k])
     ]
     problems = []
     if mismatched:
@@ -386,12 +398,10 @@ def load_into(model, state_dict: dict, source: str, checkpoint_filter=None, stri
     if strict and unexpected:
         problems.append(f"unexpected keys: {_shorten(unexpected)}")
     if problems:
-        arch = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
         raise WeightsError(
             f"Weights from {source} do not fit {arch}: " + "; ".join(problems) + ". Check that the "
             "checkpoint was made for this architecture and these kwargs."
         )
-    model.load_state_dict({k: v for k, v in state_dict.items() if k in own}, strict=strict)
 
 
 def _shorten(items: list[str], limit: int = 8) -> str:

@@ -54,7 +54,11 @@ class PretrainedCfg:
     A name has one or more, keyed by tag (``cyclegan_resnet.horse2zebra``); the first is the default.
     It says how to feed the model (input size, normalisation, value range), where its weights come
     from (``hf_hub_id``, ``url`` or ``file``; none for an architecture without published weights), and
-    which architecture arguments the weights need (``model_args``, e.g. ``img_size=384``). ``model_cls``
+    which architecture arguments the weights need (``model_args``, e.g. ``img_size=384``). A tag published as
+    files in another layout names a ``reader`` (``"package.module:function"``, imported when first used) and its
+    files: ``files`` (name -> URL; a lone ``url`` is ``{"weights": url}``) and/or ``hf_hub_files`` (name -> file
+    name in ``hf_hub_id``'s repository); :mod:`vgzoo.pretrained` fetches them, calls
+    ``reader(files: dict[str, Path], cfg) -> vgzoo.ConvertedWeights`` and keeps the converted model. ``model_cls``
     (``"module:Class"``) names another class when the published file holds only part of the architecture (a
     reference CycleGAN generator without its discriminators builds a generator-only translator). ``direction``
     is the side of the reference dataset the model translates from (``"BtoA"``: feed the dataset's B images).
@@ -80,6 +84,9 @@ class PretrainedCfg:
     url: str | None = None
     file: str | None = None
     source_format: str | None = None
+    reader: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    hf_hub_files: dict[str, str] = field(default_factory=dict)
     license: str | None = None
     dataset: str | None = None
     direction: str | None = None
@@ -87,16 +94,19 @@ class PretrainedCfg:
     model_cls: str | None = None
     notes: str = ""
 
+    def __post_init__(self) -> None:
+        _check_sources(self)
+
     @property
     def has_weights(self) -> bool:
-        return bool(self.hf_hub_id or self.url or self.file)
+        return bool(self.hf_hub_id or self.url or self.file or self.files)
 
     def to_dict(self) -> dict[str, Any]:
         """The set fields, as a plain dict (what ``model.pretrained_cfg`` starts from)."""
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None or (f.name in ("model_args", "model_cls", "notes") and not value):
+            if value is None or (f.name in ("model_args", "model_cls", "notes", "files", "hf_hub_files") and not value):
                 continue
             out[f.name] = dict(value) if isinstance(value, dict) else value
         return out
@@ -115,6 +125,24 @@ def make_cfg(**values: Any) -> PretrainedCfg:
         if key in values:
             values[key] = tuple(values[key])
     return PretrainedCfg(**values)
+
+
+def _check_sources(cfg: PretrainedCfg) -> None:
+    """A reader's files are named once, and a reader is named wherever several files are."""
+    files, hub_files, reader = cfg.files, cfg.hf_hub_files, cfg.reader
+    if files and cfg.url:
+        raise ValueError(f"a pretrained config gives both url= and files=; put the url into files (as "
+                         f"'weights': {cfg.url!r}) or drop files.")
+    if hub_files and not cfg.hf_hub_id:
+        raise ValueError("a pretrained config gives hf_hub_files= without hf_hub_id= (the repository they are in).")
+    clash = sorted(set(files) & set(hub_files))
+    if clash:
+        raise ValueError(f"a pretrained config names file(s) {clash} in both files= and hf_hub_files=.")
+    if (files or hub_files) and not reader:
+        raise ValueError("a pretrained config with files= or hf_hub_files= needs reader='package.module:function' "
+                         "(the function that turns those files into vgzoo.ConvertedWeights).")
+    if reader is not None and (not isinstance(reader, str) or ":" not in reader):
+        raise ValueError(f"reader={reader!r}: expected 'package.module:function'.")
 
 
 @dataclass

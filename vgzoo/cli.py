@@ -14,6 +14,7 @@ import sys
 import click
 
 from . import __version__
+from .errors import PluginError
 from .train.options import click_options as train_options
 
 DEBUG_ENV = "VGZOO_DEBUG"
@@ -170,9 +171,62 @@ def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
         click.echo(line + (f"  {r['error']}" if r["error"] else ""))
 
 
-@cli.group("convert", cls=VgzooGroup)
+class ConverterGroup(VgzooGroup):
+    """``vgzoo convert``: one command per ``vgzoo.converters`` entry point (vgzoo's own and the plugins')."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from .conversion import converter_entry_points
+
+        return sorted(converter_entry_points())
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        from .conversion import UnknownConverterError, get_converter, load_object
+
+        try:
+            converter = get_converter(name)
+        except UnknownConverterError as exc:
+            raise click.UsageError(str(exc), ctx) from None
+        except PluginError as exc:  # listed in --help, failing only when run
+            return click.Command(name, help=f"(broken: {exc})", callback=_raiser(exc))
+        if converter.command:
+            return load_object(converter.command, f"converter {name!r}")
+        return _converter_command(name, converter)
+
+
+def _raiser(exc: Exception):
+    def callback() -> None:
+        raise exc
+
+    return callback
+
+
+def _converter_command(name: str, converter) -> click.Command:
+    """The generic ``vgzoo convert NAME FILE... OUT`` of a converter without a command of its own."""
+    metavar = " ".join(n.upper() for n in converter.file_names)
+
+    def run(files: tuple[str, ...], out: str, overwrite: bool) -> None:
+        from .conversion import convert_files
+
+        model, path = convert_files(name, list(files), out, overwrite=overwrite)
+        click.echo(f"wrote {model.pretrained_cfg['architecture']} to {path}; load it with "
+                   f"vgzoo.create('local-dir:{path}')")
+
+    return click.Command(
+        name, callback=run, short_help=converter.description,
+        help=f"{converter.description}\n\nReads {metavar} and writes a {converter.model} folder OUT "
+             "(model.safetensors + config.json).",
+        params=[
+            click.Argument(["files"], nargs=len(converter.file_names), metavar=metavar,
+                           type=click.Path(exists=True, dir_okay=False)),
+            click.Argument(["out"], type=click.Path(file_okay=False)),
+            click.Option(["--overwrite"], is_flag=True, help="Replace OUT when it is not empty."),
+        ],
+    )
+
+
+@cli.group("convert", cls=ConverterGroup)
 def convert_cmd() -> None:
-    """Convert checkpoints of other implementations (timm, pytorch-CycleGAN-and-pix2pix) to vgzoo folders."""
+    """Convert checkpoints of other implementations to vgzoo folders (one command per vgzoo.converters entry)."""
 
 
 class _WarningsAsNotes:
@@ -207,7 +261,7 @@ def attention_map_cmd(model_or_dir: str, image: str, out: str, pretrained: bool,
     click.echo(f"wrote {info['out']} (rollout grid {info['grid'][0]}x{info['grid'][1]}{top})")
 
 
-@convert_cmd.command("timm-vit")
+@click.command("timm-vit")
 @click.argument("src", type=click.Path(exists=True, dir_okay=False))
 @click.argument("dst_dir", type=click.Path(file_okay=False))
 @click.option("--allow-pickle", is_flag=True, help="Read a .pth/.bin with torch.load(weights_only=True).")
@@ -269,7 +323,7 @@ def translate_cmd(model_or_dir: str, input_path: str, output_path: str, directio
     click.echo(f"wrote {len(written)} image(s) to {output_path}")
 
 
-@convert_cmd.command("pix2pix-reference")
+@click.command("pix2pix-reference")
 @click.argument("paths", nargs=-1, required=True, metavar="[SRC.pth] DST_DIR")
 @click.option("--dir", "ref_dir", type=click.Path(exists=True, file_okay=False),
               help="A reference checkpoints/NAME folder: assemble the whole composite from its latest_net_*.pth.")

@@ -67,6 +67,7 @@ __all__ = [
     "mirrored",
     "network_limits",
     "removed_on_sigterm",
+    "record_sha256",
     "recorded_sha256",
     "sha256_file",
 ]
@@ -174,10 +175,11 @@ def recorded_sha256(path: str | os.PathLike) -> str | None:
     return text[0].lower() if text else None
 
 
-def _record(path: Path, digest: str) -> None:
+def record_sha256(path: Path, digest: str | None = None) -> None:
+    """Record ``path``'s SHA-256 beside it (``NAME.sha256``), so a later change to the file is caught."""
     from ._hub import atomic_write
 
-    line = f"{digest}  {path.name}\n"
+    line = f"{digest or sha256_file(path)}  {path.name}\n"
     atomic_write(_hash_file(path), lambda tmp: Path(tmp).write_text(line, encoding="utf-8"))
 
 
@@ -186,7 +188,7 @@ def _check_cached(path: Path, url: str) -> Path:
     digest = sha256_file(path)
     recorded = recorded_sha256(path)
     if recorded is None:
-        _record(path, digest)
+        record_sha256(path, digest)
     elif recorded != digest:
         raise DownloadError(
             f"cached file {str(path)!r} has SHA-256 {digest}, but {recorded} was recorded when it was fetched from "
@@ -368,7 +370,7 @@ def fetch(
             return _reuse(target, url, expected)
         _sweep_parts(target)
         digest = _download(source, target, expected, limits, progress=progress, desc=desc)
-        _record(target, digest)
+        record_sha256(target, digest)
     return target
 
 

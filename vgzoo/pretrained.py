@@ -5,13 +5,15 @@ then:
 
 1. looks for the converted model in the cache (``VGZOO_CACHE/models/ARCH.TAG/`` holding ``model.safetensors``
    and ``config.json``, a :func:`vgzoo.save_pretrained` folder): found, it is used and nothing else is read;
-2. otherwise fetches the published file: a URL through :func:`vgzoo.download.fetch` (``VGZOO_MIRROR``,
-   ``VGZOO_OFFLINE``), a Hub file through huggingface_hub (``HF_ENDPOINT``, ``HF_HUB_OFFLINE``, and
+2. otherwise fetches the published files: URLs through :func:`vgzoo.download.fetch` (``VGZOO_MIRROR``,
+   ``VGZOO_OFFLINE``), Hub files through huggingface_hub (``HF_ENDPOINT``, ``HF_HUB_OFFLINE``, and
    ``VGZOO_OFFLINE`` too);
-3. converts it to the model's layout (a reference ``.pth`` is read with ``torch.load(weights_only=True)``, the tag
-   being the opt-in, and must match the architecture key by key and shape by shape; a timm file goes through the
-   model's checkpoint filter), loads it strictly into the tag's architecture and writes the converted folder
-   atomically. A file that does not fit is removed from the cache, so it is never used again.
+3. converts them to the model's layout: a tag with a ``reader`` hands every named file to it
+   (:mod:`vgzoo.conversion`; a pickle is read with ``torch.load(weights_only=True)``, the tag being the opt-in),
+   and the result must match the architecture key by key and shape by shape, checked on the meta device before
+   anything is allocated; a timm file goes through the model's checkpoint filter. The model is loaded strictly
+   and the converted folder written atomically, its SHA-256 recorded beside the weights and checked on reuse.
+   A downloaded file that does not fit is removed from the cache, so it is never used again.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from . import _hub
@@ -41,17 +44,23 @@ def converted_dir(spec: ModelSpec, tag: str) -> Path:
     return cache_dir() / MODELS_DIR / shown_name(spec, tag or spec.default_tag)
 
 
+def published_urls(cfg: PretrainedCfg) -> dict[str, str]:
+    """A tag's downloadable files, name -> URL (a lone ``url`` is the file ``weights``)."""
+    return dict(cfg.files) if cfg.files else ({"weights": cfg.url} if cfg.url else {})
+
+
 def source_of(cfg: PretrainedCfg) -> str:
-    """What a tag's weights come from, as shown to users (URL, ``hf-hub:`` id or file)."""
-    if cfg.url:
-        return cfg.url
-    if cfg.hf_hub_id:
-        return f"hf-hub:{cfg.hf_hub_id}"
+    """What a tag's weights come from, as shown to users (URLs, ``hf-hub:`` id or file)."""
+    urls = list(published_urls(cfg).values())
+    hub = [f"hf-hub:{cfg.hf_hub_id}"] if cfg.hf_hub_id else []
+    if urls or hub:
+        return " + ".join(urls + hub)
     return f"file:{cfg.file}" if cfg.file else ""
 
 
-def pretrained_weights(spec: ModelSpec, tag: str, cfg: PretrainedCfg) -> tuple[Path, str]:
-    """The safetensors file holding ``spec``'s published weights for ``tag``, and where they came from."""
+def pretrained_weights(spec: ModelSpec, tag: str, cfg: PretrainedCfg) -> tuple[Path, str, dict[str, Any]]:
+    """The safetensors file holding ``spec``'s published weights for ``tag``, where they came from, and the
+    constructor arguments they were converted for (empty for weights shipped in a package)."""
     shown = shown_name(spec, tag)
     if cfg.file:  # shipped inside an installed package: nothing to download or convert
         path = _hub.resolve_file_source(cfg.file)
@@ -60,8 +69,8 @@ def pretrained_weights(spec: ModelSpec, tag: str, cfg: PretrainedCfg) -> tuple[P
                 f"{shown}: its published weights {cfg.file!r} are not installed (looked at {str(path)!r}). "
                 "Reinstall the package that provides the model."
             )
-        return path, f"file:{cfg.file}"
-    if not (cfg.url or cfg.hf_hub_id):
+        return path, f"file:{cfg.file}", {}
+    if not (published_urls(cfg) or cfg.hf_hub_id):
         tags = [t for t, c in spec.cfgs.items() if t and c.has_weights]
         hint = f" Its tags with weights: {', '.join(f'{spec.name}.{t}' for t in tags)}." if tags else ""
         raise WeightsNotFoundError(
@@ -70,19 +79,23 @@ def pretrained_weights(spec: ModelSpec, tag: str, cfg: PretrainedCfg) -> tuple[P
         )
     folder = converted_dir(spec, tag)
     weights = folder / _hub.WEIGHTS_NAME
-    if not (weights.is_file() and (folder / _hub.CONFIG_NAME).is_file()):
+    if not (weights.is_file() and (folder / _hub.CONFIG_NAME).is_file() and _intact(weights)):
         model = _convert(spec, tag, cfg)
-        _save_atomically(model, folder)
-    return weights, f"{shown_name(spec, tag or spec.default_tag)} ({source_of(cfg)})"
+        save_atomically(model, folder)
+        from .download import record_sha256
+
+        record_sha256(weights)
+    config = _hub.read_config(folder)["config"] if cfg.reader else {}
+    return weights, f"{shown_name(spec, tag or spec.default_tag)} ({source_of(cfg)})", config
 
 
 def _convert(spec: ModelSpec, tag: str, cfg: PretrainedCfg):
     from ._factory import _build
 
+    if cfg.reader:
+        return _convert_with_reader(spec, tag, cfg)
     model = _build(spec, tag, cfg, {}, source_of(cfg))
-    if cfg.source_format == "reference-generator":
-        _load_reference_generator(model, spec, tag, cfg)
-    elif cfg.hf_hub_id:
+    if cfg.hf_hub_id:
         repo_id, revision = _hub.parse_hub_id(cfg.hf_hub_id)
         filename = cfg.hf_hub_filename or _hub.WEIGHTS_NAME
         try:
@@ -94,37 +107,59 @@ def _convert(spec: ModelSpec, tag: str, cfg: PretrainedCfg):
             ) from exc
         _hub.load_into(model, _hub.load_state_dict(path), source_of(cfg), spec.checkpoint_filter, strict=True)
     else:
-        raise WeightsError(f"{shown_name(spec, tag)}: unknown source format {cfg.source_format!r} for {cfg.url}.")
+        raise WeightsError(f"{shown_name(spec, tag)}: {cfg.url} names no reader (PretrainedCfg.reader) to convert it.")
     return model.eval()
+
+
+def _convert_with_reader(spec: ModelSpec, tag: str, cfg: PretrainedCfg):
+    """Fetch every file the tag names, hand them to its reader and build the checked model."""
+    from .conversion import build_converted, read_files
+    from .download import fetch
+
+    shown = shown_name(spec, tag)
+    downloaded = {name: fetch(url, download_path(url), desc=f"{shown} {name}")
+                  for name, url in published_urls(cfg).items()}
+    files = dict(downloaded)
+    if cfg.hf_hub_files:
+        repo_id, revision = _hub.parse_hub_id(cfg.hf_hub_id)
+        for name, filename in cfg.hf_hub_files.items():
+            files[name] = _hub.hf_hub_file(repo_id, filename, revision, local_only=_offline())
+    try:
+        return build_converted(spec, tag, cfg, read_files(cfg.reader, files, cfg, shown), source_of(cfg))
+    except WeightsError as exc:
+        for path in downloaded.values():
+            _forget(path)
+        if not downloaded:
+            raise
+        raise WeightsError(
+            f"{exc} The downloaded file(s) {', '.join(published_urls(cfg).values())} were removed from the cache; "
+            "if a mirror serves them (VGZOO_MIRROR), check that it holds the published files."
+        ) from exc
+
+
+def download_path(url: str) -> Path:
+    """Where a published file's download lives in the cache: ``downloads/`` + the URL's path."""
+    return Path(DOWNLOADS_DIR, *urlsplit(url).path.lstrip("/").split("/"))
+
+
+def _intact(weights: Path) -> bool:
+    """Whether a converted weights file still has the SHA-256 recorded when it was written (reconverted if not)."""
+    from .download import recorded_sha256, sha256_file
+
+    recorded = recorded_sha256(weights)
+    if recorded is None or recorded == sha256_file(weights):
+        return True
+    import warnings
+
+    warnings.warn(f"{str(weights)!r} changed since it was converted (its SHA-256 differs from the one recorded); "
+                  "converting the published files again.", stacklevel=4)
+    return False
 
 
 def _offline() -> bool:
     from .download import is_offline
 
     return is_offline()
-
-
-def _load_reference_generator(model, spec: ModelSpec, tag: str, cfg: PretrainedCfg) -> None:
-    """Fetch a reference ``.pth`` (one generator's state dict) and load it, checked key by key."""
-    from .convert.reference import generator_key_map, map_state_dict, read_reference_state_dict
-    from .download import fetch
-    from .protocols import Translator
-
-    if not isinstance(model, Translator):
-        raise WeightsError(f"{shown_name(spec, tag)}: a reference generator file needs a translation model.")
-    path = fetch(cfg.url, Path(DOWNLOADS_DIR, *urlsplit(cfg.url).path.lstrip("/").split("/")),
-                 desc=f"{shown_name(spec, tag)}")
-    generator = model.inference_generator("AtoB")
-    try:
-        state = read_reference_state_dict(path)
-        what = f"{shown_name(spec, tag)}'s generator ({type(generator).__name__}, {model.config})"
-        generator.load_state_dict(map_state_dict(generator, state, generator_key_map(generator), what))
-    except WeightsError as exc:
-        _forget(path)
-        raise WeightsError(
-            f"{exc} The downloaded file {cfg.url} was removed from the cache; if a mirror serves it "
-            "(VGZOO_MIRROR), check that the mirror holds the reference's file."
-        ) from exc
 
 
 def _forget(path: Path) -> None:
@@ -134,7 +169,7 @@ def _forget(path: Path) -> None:
             p.unlink()
 
 
-def _save_atomically(model, folder: Path) -> None:
+def save_atomically(model, folder: Path) -> None:
     """Write the converted folder beside its final place, then rename it in: never half a folder."""
     from ._factory import save_pretrained
 

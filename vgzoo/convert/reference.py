@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..conversion import ConvertedWeights
 from ..errors import WeightsError, WeightsNotFoundError
 from ..layers.patchgan import PatchDiscriminator
 from ..layers.resnet_generator import ResnetGenerator
@@ -263,15 +264,38 @@ def reference_generator(
     given = {"netG": netG, "ngf": ngf, "norm": norm, "in_chans": in_chans, "out_chans": out_chans, "dropout": dropout}
     cfg.update({k: v for k, v in given.items() if v is not None})
     kind, depth = _parse_netG(cfg["netG"])
-    if kind == "resnet":
-        model = ResnetGenerator(cfg["in_chans"], cfg["out_chans"], cfg["ngf"], depth, cfg["norm"], cfg["dropout"])
-    else:
-        model = UnetGenerator(cfg["in_chans"], cfg["out_chans"], depth, cfg["ngf"], cfg["norm"], cfg["dropout"])
+    model = _generator(kind, depth, cfg["in_chans"], cfg["out_chans"], cfg["ngf"], cfg["norm"], cfg["dropout"])
     what = (f"a {cfg['netG']} generator (ngf={cfg['ngf']}, norm={cfg['norm']!r}, "
             f"{cfg['in_chans']}->{cfg['out_chans']} channels, dropout={cfg['dropout']})")
     model.load_state_dict(map_state_dict(model, sd, generator_key_map(model), what))
     model.reference_config = cfg
     return model.eval()
+
+
+def _generator(kind: str, depth: int, in_chans: int, out_chans: int, ngf: int, norm: str, dropout: bool) -> nn.Module:
+    """A ResNet (``depth`` blocks) or U-Net (``depth`` downsamplings) generator."""
+    if kind == "resnet":
+        return ResnetGenerator(in_chans, out_chans, ngf, depth, norm, dropout)
+    return UnetGenerator(in_chans, out_chans, depth, ngf, norm, dropout)
+
+
+def read_published_generator(files: dict[str, Path], cfg) -> ConvertedWeights:
+    """The reader of the reference's published generators (``cyclegan_resnet.horse2zebra``, ...).
+
+    ``files["weights"]`` is one generator's ``.pth``; the tag's ``model_args`` (a
+    :class:`~vgzoo.models.translator.GeneratorTranslator`'s arguments) say which generator it must be. The key
+    map is read off that generator built on the meta device, so nothing is allocated before the shapes are checked.
+    """
+    args = {"kind": "resnet", "in_chans": 3, "out_chans": 3, "ngf": 64, "n_blocks": 9, "num_downs": 8,
+            "norm": "instance", "dropout": False, **cfg.model_args}
+    depth = args["n_blocks"] if args["kind"] == "resnet" else args["num_downs"]
+    with torch.device("meta"):
+        generator = _generator(args["kind"], depth, args["in_chans"], args["out_chans"], args["ngf"], args["norm"],
+                               args["dropout"])
+    what = (f"a {args['kind']} generator (depth {depth}, ngf={args['ngf']}, norm={args['norm']!r}, "
+            f"{args['in_chans']}->{args['out_chans']} channels, dropout={args['dropout']})")
+    state = map_state_dict(generator, read_reference_state_dict(files["weights"]), generator_key_map(generator), what)
+    return ConvertedWeights(config={}, state_dict={f"generator.{k}": v for k, v in state.items()})
 
 
 def reference_discriminator(

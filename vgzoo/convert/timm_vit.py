@@ -25,9 +25,10 @@ from pathlib import Path
 
 import torch
 
+from ..conversion import ConvertedWeights
 from ..errors import WeightsError
 
-__all__ = ["from_timm_vit", "infer_timm_vit_config", "convert_timm_vit_file"]
+__all__ = ["from_timm_vit", "infer_timm_vit_config", "convert_timm_vit_file", "read_timm_vit"]
 
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.", "model.")
 
@@ -122,6 +123,19 @@ def infer_timm_vit_config(state_dict: dict[str, torch.Tensor]) -> tuple[str, dic
     kwargs = {"img_size": side * patch, "patch_size": patch, "in_chans": proj.shape[1]}
     kwargs["num_classes"] = sd["head.weight"].shape[0] if "head.weight" in sd else 0
     return names[width], kwargs
+
+
+def read_timm_vit(files: dict[str, Path], cfg) -> ConvertedWeights:
+    """The reader of a timm ViT ``.safetensors`` (``files["weights"]``): its size arguments and vgzoo's keys.
+
+    The width and depth are the model name's (a file of another width fails the core's shape check, naming the
+    keys); image size, patch size, channels and classes are read from the file.
+    """
+    from safetensors.torch import load_file
+
+    raw = load_file(str(files["weights"]))
+    _, kwargs = infer_timm_vit_config(raw)
+    return ConvertedWeights(config=kwargs, state_dict=from_timm_vit(raw))
 
 
 def convert_timm_vit_file(src: str | os.PathLike, dst_dir: str | os.PathLike, allow_pickle: bool = False):

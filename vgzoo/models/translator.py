@@ -93,7 +93,7 @@ def reference_cfgs(default: PretrainedCfg, tags: dict[str, tuple], url: str, gen
     for tag, (translates, dataset, direction) in tags.items():
         cfgs[tag] = translation_cfg(
             256, default.paper, f"{what} {translates} (the reference's published {tag}.pth; generator only)",
-            url=url.format(tag=tag), source_format="reference-generator",
+            url=url.format(tag=tag), reader="vgzoo.convert.reference:read_published_generator",
             model_cls=f"{__name__}:GeneratorTranslator", model_args=dict(generator_args), dataset=dataset,
             direction=direction, license=REFERENCE_LICENSE,
             notes="licence of the reference code; no separate licence is stated for the weights")
