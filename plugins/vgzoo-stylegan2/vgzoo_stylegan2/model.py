@@ -97,6 +97,8 @@ class StyleGAN2Base(GANModel):
             "input_size": (img_channels, img_resolution, img_resolution),
             "mean": (0.5,) * img_channels,
             "std": (0.5,) * img_channels,
+            # a generation model that `vgzoo train` trains with the StyleGAN2-ADA recipe (vgzoo_stylegan2.training)
+            "train_task": "stylegan2_conditional_generation" if c_dim > 0 else "stylegan2_generation",
         }
         if c_dim > 0:
             self.pretrained_cfg["num_classes"] = c_dim
