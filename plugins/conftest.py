@@ -2,7 +2,8 @@
 
 ``python -m pytest`` from the repository root collects ``plugins/`` too (``testpaths``); the quickstart installs
 vgzoo alone, so a plugin whose package is not importable is skipped at collection instead of failing with an
-ImportError. Install them with ``pip install -e plugins/vgzoo-vanilla-gan -e plugins/vgzoo-restoration``.
+ImportError. Install them with ``pip install -e plugins/vgzoo-vanilla-gan -e plugins/vgzoo-restoration
+-e plugins/vgzoo-stylegan2``.
 """
 
 from __future__ import annotations
