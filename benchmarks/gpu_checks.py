@@ -3,9 +3,10 @@
     python benchmarks/gpu_checks.py OUT.json [--device cuda] [--tiny]
 
 Each check records its result or its error and the script goes on: fp16 AMP with a forced overflow, bitwise
-resume with default kernels and in deterministic mode, host syncs per cGAN training step and per train-transform
-call, the transforms' device/dtype/RNG contract, CycleGAN batched against separate passes. ``--device cpu --tiny``
-is the dry run the test suite does (tiny models, few steps; sync counting needs CUDA and is skipped).
+resume with default kernels and in deterministic mode, host syncs per steady cGAN training step and per
+train-transform call, the transforms' device/dtype/RNG contract, CycleGAN batched against separate passes. OUT.json
+is rewritten after every check, so a run stopped by its time limit keeps what it found. ``--device cpu --tiny`` is
+the dry run the test suite does (tiny models, few steps; sync counting needs CUDA and is skipped).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import contextlib
 import functools
 import json
 import shutil
-import sys
 import tempfile
 import time
 import warnings
@@ -24,20 +24,23 @@ import torch
 from torch.utils.data import Dataset
 
 import vgzoo
+from vgzoo._hub import atomic_write_json
 from vgzoo.augment import DiffAugment, create_transform
 from vgzoo.train import TrainingError, fit
+from vgzoo.train.recipes import Recipe
 
 R: dict = {}
 CG = {"nz": 8, "ngf": 8, "ndf": 8}
 
 
-def guard(name, fn):
+def guard(name, fn, out: str):
     start = time.perf_counter()
     try:
-        R[name] = fn()
+        R[name] = json.loads(json.dumps(fn(), default=str))  # plain JSON, whatever the check returned
     except Exception as exc:  # record and go on: one break must not hide the others
         R[name] = f"ERROR {type(exc).__name__}: {exc}"[:400]
     print(f"{name} ({time.perf_counter() - start:.1f}s) -> {R[name]}", flush=True)
+    atomic_write_json(out, R)  # what was found so far survives a time limit that stops the script
 
 
 class Unpaired(Dataset):
@@ -117,12 +120,32 @@ def main() -> None:
         found.append(sum("synchroniz" in str(x.message) for x in w))
 
     def syncs():
+        # per steady step: the data preparation and the step of steps 2..N (step 1 allocates and picks kernels);
+        # set-up, the log read-backs every log_every steps, checkpoints and pictures are not steps
         if dev.type != "cuda":
             return "skipped: sync counting needs CUDA"
-        n: list = []
-        with count_syncs(n):
-            cgan("sync", 10)
-        return {"per_cgan_step": round(n[0] / 10, 1)}
+        found: list = []
+        prepare, train_step = Recipe.prepare, Recipe.train_step
+
+        def counted(method):
+            def run(self, *a, **kw):
+                if self.calls_seen < 2:  # the first prepare and step
+                    self.calls_seen += 1
+                    return method(self, *a, **kw)
+                with count_syncs(found):
+                    return method(self, *a, **kw)
+            return run
+
+        Recipe.calls_seen = 0
+        Recipe.prepare, Recipe.train_step = counted(prepare), counted(train_step)
+        try:
+            n = 10
+            cgan("sync", n, options={"log_every": n})
+        finally:
+            Recipe.prepare, Recipe.train_step = prepare, train_step
+            del Recipe.calls_seen
+        return {"per_steady_step": round(sum(found) / (n - 1), 2), "steady_steps": n - 1,
+                "most_in_one_call": max(found, default=0)}
 
     def transforms():
         out = {}
@@ -199,19 +222,18 @@ def main() -> None:
             res[f"batched={flag} ms/step"] = round((time.perf_counter() - start) * 1000 / reps, 2)
         return res
 
-    guard("amp_fp16_overflow", amp)
-    guard("resume_default_kernels", lambda: resume(False))
-    guard("resume_deterministic_mode", lambda: resume(True))
-    torch.use_deterministic_algorithms(False)
-    torch.backends.cudnn.deterministic = False
-    guard("host_syncs", syncs)
-    guard("transforms", transforms)
-    guard("cyclegan_batched_passes", batched)
-    shutil.rmtree(tmp, ignore_errors=True)
     R["device"] = str(dev)
-    with open(args.out, "w") as fh:
-        json.dump(R, fh, indent=2, default=str)
-    sys.exit(0)
+    try:
+        guard("amp_fp16_overflow", amp, args.out)
+        guard("resume_default_kernels", lambda: resume(False), args.out)
+        guard("resume_deterministic_mode", lambda: resume(True), args.out)
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.deterministic = False
+        guard("host_syncs", syncs, args.out)
+        guard("transforms", transforms, args.out)
+        guard("cyclegan_batched_passes", batched, args.out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,11 @@ def _bench_rows(doc, kind: str) -> list[str]:
         return ["(missing: the step failed or ran out of time; see its log)"]
     out = [f"{doc['device']}, {doc['dtype']}; SDPA picks {doc.get('sdpa_backend')}; matmul peak "
            f"{_f((doc.get('matmul_peak_flops') or 0) / 1e12, '.1f')} TFLOP/s ({doc['dtype']})", ""]
+    if doc.get("interrupted"):
+        out += ["**Partial**: the step reached its time limit; the rows below are what it measured before.", ""]
+    oom = [n for n in doc.get("notes", []) if "out of memory" in n]
+    if oom:
+        out += [f"- {n}" for n in oom] + [""]
     if kind == "attention":
         out += ["| operator | mode | S | ms | MiB | % of peak |", "| --- | --- | --- | --- | --- | --- |"]
         out += [f"| {r['operator']} | {r['mode']} | {r['seq_len']} | {_f(r['median_s'] * 1e3, '.2f')} | "

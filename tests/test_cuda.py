@@ -78,9 +78,17 @@ def test_fit_without_a_device_runs_on_cuda_and_keeps_tensors_there(tmp_path):
     assert all(p.is_cuda for p in res.model.parameters())
 
 
-@pytest.mark.parametrize("name", ["cgan_embed_digits", "gan_vanilla", "restoration_unet", "pix2pix_unet",
-                                  "cyclegan_resnet6"])
+GAN_RECIPES = ["cgan_embed_digits", "gan_vanilla", "restoration_unet", "pix2pix_unet", "cyclegan_resnet6"]
+
+
+@pytest.mark.parametrize("name", GAN_RECIPES)
 def test_every_gan_recipe_trains_and_resumes_on_cuda(tmp_path, name):
+    trains_and_resumes(tmp_path, name, "cuda")
+
+
+def trains_and_resumes(tmp_path, name: str, device: str) -> None:
+    """2 steps, then resumed to 3, with DiffAugment and EMA, on ``device``; no failure or warning logged
+    (tests/test_train_hardware.py runs it on the CPU)."""
     import vgzoo
     from vgzoo._factory import model_info
     from vgzoo.train import fit
@@ -91,11 +99,13 @@ def test_every_gan_recipe_trains_and_resumes_on_cuda(tmp_path, name):
     data = _Pairs() if info.task.endswith("translation") else "builtin:digits"
     kw = dict(info.test_kwargs)
     logs: list[str] = []
-    opts = {"diffaugment": "color,translation", "ema": True}
-    common = dict(batch_size=4, device="cuda", model_kwargs=kw, options=opts, progress=False, log=logs.append)
+    # planned for the 3 steps it is extended to: pix2pix's and CycleGAN's linear decay depend on the horizon, so a
+    # resume past a 2-step plan is refused by design (engine._restore_or_seed)
+    opts = {"diffaugment": "color,translation", "ema": True, "schedule_steps": 3}
+    common = dict(batch_size=4, device=device, model_kwargs=kw, options=opts, progress=False, log=logs.append)
     fit(name, data, tmp_path / name, steps=2, **common)
     res = fit(name, data, tmp_path / name, steps=3, resume=True, **common)
-    assert res.step == 3 and all(p.is_cuda for p in res.model.parameters())
+    assert res.step == 3 and all(p.device.type == device for p in res.model.parameters())
     assert not [m for m in logs if "failed" in m or "warning" in m], logs
 
 
@@ -124,16 +134,6 @@ def test_a_gan_training_step_does_not_sync(tmp_path, monkeypatch, name):
     res = fit(name, data, tmp_path / name, steps=3, batch_size=4, device="cuda", model_kwargs=dict(info.test_kwargs),
               options={"log_every": 3}, progress=False, log=lambda m: None)
     assert res.step == 3
-
-
-def test_compile_has_no_graph_breaks(tmp_path):
-    from torch._dynamo.utils import counters
-
-    counters.clear()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _cgan(tmp_path / "c", 6, compile=True)
-    assert sum(counters["graph_break"].values()) == 0, dict(counters["graph_break"])
 
 
 # --------------------------------------------------------------------------------------- augmentation
@@ -228,3 +228,18 @@ def test_amp_auto_picks_bf16_on_a_bf16_gpu():
         assert p.dtype is torch.bfloat16 and not p.scaler
     else:
         assert p.dtype is torch.float16 and p.scaler
+
+
+# ------------------------------------------------------------------------------- compile (last: the slowest)
+
+
+def test_compile_has_no_graph_breaks(tmp_path):
+    # the CPU half, every family with a counting backend, is tests/test_compile.py; this one runs inductor on CUDA
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _cgan(tmp_path / "c", 6, compile=True)
+    assert counters["stats"]["unique_graphs"] >= 2
+    assert sum(counters["graph_break"].values()) == 0, dict(counters["graph_break"])

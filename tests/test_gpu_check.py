@@ -1,20 +1,30 @@
-"""benchmarks/gpu_check.sh: it parses, refuses bad arguments, and its CPU dry run (tiny sizes) completes every
-step and writes its JSON and RESULTS section into OUT only. (No GPU here: the GPU run itself is not tested.)"""
+"""benchmarks/gpu_check.sh: it parses, refuses bad arguments, its caps fit its deadline, it installs offline from
+the wheel folder benchmarks/gpu_wheels.sh fills (rehearsed here in a stand-in for the GPU image with the network
+off), and its CPU dry run (tiny sizes) completes every step and writes its JSON and RESULTS section into OUT only.
+(No GPU here: the GPU run itself is not tested.)"""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata as md
 import json
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
+import tomllib
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.sh"
+WHEELS_SCRIPT = ROOT / "benchmarks" / "gpu_wheels.sh"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import gpu_image  # noqa: E402
+
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None,
                                 reason="needs bash and coreutils timeout")
 
@@ -31,6 +41,106 @@ def test_script_parses_and_refuses_unknown_arguments():
     assert res.returncode == 2 and "unknown argument --sizes" in res.stderr
 
 
+def test_every_step_has_a_cap_and_the_caps_fit_the_deadline():
+    res = subprocess.run(["bash", str(SCRIPT), "--plan"], capture_output=True, text=True, check=True)
+    *steps, total = res.stdout.splitlines()
+    caps = {name: int(cap) for name, cap in (line.split() for line in steps)}
+    _, total_s, _, deadline = total.split()
+    assert sum(caps.values()) == int(total_s) <= int(deadline) == 540
+    assert {"install", "test_cuda", "checks", "attn_bf16", "train_cgan", "compile", "report"} <= set(caps)
+    res = subprocess.run(["bash", str(SCRIPT), "--deadline", "300"], capture_output=True, text=True)
+    assert res.returncode == 2 and "past the 300s deadline" in res.stderr
+
+
+def test_without_a_wheel_folder_it_stops_at_once_and_says_what_to_do(tmp_path):
+    res = subprocess.run(["bash", str(SCRIPT), "--wheels", str(tmp_path / "none"), "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 1 and "every vgzoo step would fail" in res.stdout
+    assert "gpu_wheels.sh" in (tmp_path / "o" / "install.log").read_text()
+    assert "START env" not in (tmp_path / "o" / "steps.log").read_text()
+
+
+def test_the_wheel_list_is_what_the_image_lacks():
+    need = gpu_image.missing([])
+    assert {"kornia", "kornia-rs", "pooch", "click"} <= set(need)
+    assert not {"torch", "timm", "numpy", "torchvision", "scikit-learn", "vgzoo"} & set(need)
+
+
+def _plugin_names() -> set[str]:
+    """The distribution names of every package under plugins/ (each folder with a pyproject.toml)."""
+    return {tomllib.loads(p.read_text())["project"]["name"] for p in ROOT.glob("plugins/*/pyproject.toml")}
+
+
+def _standin_image(tmp: Path) -> Path:
+    """A fresh venv standing in for the GPU image: beside its own pip, only the image's packages (gpu_image.IMAGE
+    and what they need), linked from this machine's site-packages, so kornia, pooch and vgzoo are not there."""
+    farm = tmp / "image-site"
+    farm.mkdir()
+    # this interpreter's own site-packages (not a venv's: a venv may shadow e.g. setuptools with an older copy)
+    base = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_prefix})
+    system = {canonicalize_name(d.name): d for d in md.distributions(path=[base["purelib"], base["platlib"]])}
+    for name in sorted(gpu_image.closure(gpu_image.IMAGE) & set(system)):
+        dist = system[name]
+        root = Path(dist.locate_file(""))
+        for top in {Path(f).parts[0] for f in dist.files or () if Path(f).parts[0] not in ("..", "__pycache__")}:
+            if not (farm / top).exists() and (root / top).exists():
+                (farm / top).symlink_to(root / top)
+    venv = tmp / "image"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    py = venv / "bin" / "python"
+    # Python 3.11's venv brings an old setuptools of its own, which would shadow the image's (torch needs a newer)
+    subprocess.run([str(py), "-m", "pip", "uninstall", "-q", "-y", "setuptools"], capture_output=True,
+                   env=_offline(dict(os.environ)))
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "gpu-image.pth").write_text(f"import site; site.addsitedir({str(farm)!r})\n")
+    return venv
+
+
+def _offline(env: dict) -> dict:
+    """No index, no configured links, and every proxy a closed loopback port: pip can reach nothing."""
+    env = {k: v for k, v in env.items() if not k.startswith("PIP_")}
+    dead = "http://127.0.0.1:9"
+    return {**env, "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1", "http_proxy": dead, "https_proxy": dead,
+            "HTTP_PROXY": dead, "HTTPS_PROXY": dead, "no_proxy": "", "NO_PROXY": ""}
+
+
+@pytest.mark.slow
+def test_offline_install_rehearsal_from_the_wheel_folder(tmp_path):
+    wheels = tmp_path / "gpu-wheels"
+    res = subprocess.run(["bash", str(WHEELS_SCRIPT), "--from-installed", "--out", str(wheels)],
+                         capture_output=True, text=True, cwd=ROOT, env=_offline(_env()), timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    built = {md.Distribution.at(p).name if p.is_dir() else p.name.split("-")[0].replace("_", "-").lower()
+             for p in wheels.glob("*.whl")}
+    assert {"vgzoo", "kornia", "kornia-rs", "pooch"} | {n.lower() for n in _plugin_names()} <= built
+    assert (wheels / "requirements.txt").read_text().split() == gpu_image.missing(sorted(_plugin_names()))
+
+    venv = _standin_image(tmp_path)
+    py = str(venv / "bin" / "python")
+    env = _offline({**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}", "PYTHON": py})
+    before = subprocess.run([py, "-c", "import timm, torchvision, sklearn; import kornia"], capture_output=True,
+                            text=True, env=env)
+    assert "No module named 'kornia'" in before.stderr  # the image has what it should, and lacks kornia
+
+    out = tmp_path / "out"
+    res = subprocess.run(["bash", str(SCRIPT), "--install-only", "--wheels", str(wheels), "--out", str(out)],
+                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    steps = (out / "steps.log").read_text()
+    assert res.returncode == 0 and "END install rc=0" in steps, steps + (out / "install.log").read_text()
+    where = subprocess.run([py, "-c", "import json, kornia, pooch, vgzoo; print(json.dumps([m.__file__ for m in "
+                            "(kornia, pooch, vgzoo)]))"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert where.returncode == 0, where.stderr
+    assert all(f.startswith(str(venv)) for f in json.loads(where.stdout))  # installed from the folder, here
+    listed = subprocess.run([py, "-m", "vgzoo", "list"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert listed.returncode == 0 and "gan_vanilla" in listed.stdout and "restoration_unet" in listed.stdout
+    run = subprocess.run([py, "-m", "vgzoo", "train", "cgan_embed_digits", "--data", "builtin:digits", "--steps", "1",
+                          "--batch-size", "8", "--device", "cpu", "-k", "nz=8", "-k", "ngf=8", "-k", "ndf=8",
+                          "-o", "threads=1", "--out", str(tmp_path / "run"), "--no-progress"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert run.returncode == 0 and "trained cgan_embed_digits for 1 steps" in run.stdout, run.stdout + run.stderr
+
+
 def test_report_marks_missing_steps(tmp_path):
     res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_report.py"), str(tmp_path), "--results",
                           str(tmp_path / "R.md")], capture_output=True, text=True, env=_env())
@@ -45,13 +155,14 @@ def test_cpu_dry_run_completes_every_step(tmp_path):
     results = ROOT / "benchmarks" / "RESULTS.md"
     before = hashlib.sha256(results.read_bytes()).hexdigest()
     out = tmp_path / "dry"
-    res = subprocess.run(["bash", str(SCRIPT), "--device", "cpu", "--tiny", "--out", str(out), "--deadline", "2400"],
-                         capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=2500)
+    res = subprocess.run(["bash", str(SCRIPT), "--device", "cpu", "--tiny", "--no-install", "--out", str(out),
+                          "--deadline", "2400"], capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=2500)
     steps = (out / "steps.log").read_text()
     assert res.returncode == 0, res.stdout + res.stderr
     ends = [line for line in steps.splitlines() if " END " in line]
-    assert len(ends) == 10 and all(line.endswith("rc=0") for line in ends), steps
-    assert "SKIP" not in steps and "report rc=0" in steps
+    assert len(ends) == 12 and all(line.endswith("rc=0") for line in ends), steps
+    assert "SKIP" not in steps and "END report rc=0" in steps and "START install" not in steps
+    assert json.loads((out / "train_cgan.json").read_text())["steps"] == 3
     summary = json.loads((out / "summary.json").read_text())
     assert summary["env"]["device"] == "cpu" and summary["checks"]["device"] == "cpu"
     assert summary["checks"]["amp_fp16_overflow"].startswith("ok")
@@ -62,3 +173,57 @@ def test_cpu_dry_run_completes_every_step(tmp_path):
     assert summary["bench"]["attn_bf16"]["dtype"] == "bfloat16" and summary["augment"]["ratio"] > 0
     assert "Dry run on cpu" in (out / "RESULTS.md").read_text()
     assert hashlib.sha256(results.read_bytes()).hexdigest() == before  # the committed results are left alone
+
+
+# ------------------------------------------------------------- the GPU check's fixes, on CPU stand-ins
+def test_the_attention_sweep_survives_out_of_memory(monkeypatch):
+    import torch
+
+    from vgzoo.bench import attention
+
+    real = attention._measure_point
+
+    def short_of_memory(op, mode, s, *args):
+        if op == "naive" and s >= 64:
+            raise torch.OutOfMemoryError("CUDA out of memory (faked)")
+        return real(op, mode, s, *args)
+
+    monkeypatch.setattr(attention, "_measure_point", short_of_memory)
+    doc = attention.run_attention((32, 64, 128), operators=["naive", "sdpa_math"], modes=("forward",), heads=2,
+                                  head_dim=16, repeats=1, warmup=0, budget_s=None, progress=False)
+    measured = sorted((r["operator"], r["seq_len"]) for r in doc["rows"])
+    assert measured == [("naive", 32), ("sdpa_math", 32), ("sdpa_math", 64), ("sdpa_math", 128)]
+    assert any("naive forward S=64: out of memory" in n for n in doc["notes"])
+    assert any("naive forward S=128 skipped" in n for n in doc["notes"]) and not doc["interrupted"]
+
+
+class _Event:
+    """The fields of a profiler FunctionEvent that the time split reads."""
+
+    def __init__(self, name, device_time=0.0, cpu_time=0.0, parent=None, on_device=False):
+        import torch
+
+        self.name, self.device_time_total, self.cpu_time_total, self.cpu_parent = name, device_time, cpu_time, parent
+        self.device_type = torch.autograd.DeviceType.CUDA if on_device else torch.autograd.DeviceType.CPU
+
+
+def test_cuda_time_shares_count_each_kernel_once():
+    from vgzoo.bench.memory import _op_times
+
+    linear = _Event("aten::linear", device_time=300.0)  # its kernels' time, children included
+    addmm = _Event("aten::addmm", device_time=300.0, parent=linear)
+    sdpa = _Event("aten::scaled_dot_product_attention", device_time=100.0)
+    kernels = [_Event("sm90_gemm_bf16", device_time=300.0, on_device=True),
+               _Event("flash_fwd_kernel", device_time=100.0, on_device=True)]  # the same time, as kernel events
+    times = _op_times([linear, addmm, sdpa, *kernels], device=True)
+    assert times["total"] == pytest.approx(400e-6) and times["linear"] == pytest.approx(300e-6)
+    assert times["attention"] / times["total"] == pytest.approx(0.25)
+
+
+def test_the_torchvision_baseline_gives_every_worker_batches():
+    import torch
+    from bench_augment import _PerSample
+
+    images = torch.rand(4, 3, 8, 8)
+    ds = _PerSample(images, lambda x: x, length=3 * 2 * 4)  # 3 workers x 2 batches of 4
+    assert len(ds) == 24 and torch.equal(ds[5], images[1])

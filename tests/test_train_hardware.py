@@ -12,6 +12,7 @@ import json
 import pytest
 import torch
 from click.testing import CliRunner
+from test_cuda import GAN_RECIPES, trains_and_resumes
 from test_train import Blobs, TinyCGAN, TinyClassifier
 
 from vgzoo import precision
@@ -143,3 +144,10 @@ def test_the_hint_follows_this_machines_own_cpu(tmp_path):
     hints = [m for m in logs if "trains faster" in m]
     assert hints == ([f"precision: fp32 (the CPU default); this CPU has bf16 units ({why}), where bf16 autocast "
                       "usually trains faster: pass --amp auto (or --amp bf16) to use it"] if fast else [])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", GAN_RECIPES)
+def test_every_gan_recipe_trains_and_resumes_on_the_cpu_stand_in(tmp_path, name):
+    """The CPU half of tests/test_cuda.py's recipe test (pix2pix and CycleGAN plan their decay for the extension)."""
+    trains_and_resumes(tmp_path, name, "cpu")

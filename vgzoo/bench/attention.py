@@ -167,11 +167,21 @@ def _run_attention(seq_lens, operators, modes, batch_size, heads, head_dim, devi
     total_w = sum(weights) or 1
     rows: list[dict[str, Any]] = doc["rows"]
     bar = _bar(len(points), "attention", progress)
+    out_of_memory: set[tuple[str, str]] = set()
     try:
         for (s, op, mode), w in zip(points, weights, strict=False):
             bar.set_postfix_str(f"{op} {mode} S={s}")
-            rows.append(_measure_point(op, mode, s, batch_size, heads, head_dim, dev, torch_dtype, dtype,
-                                       repeats, warmup, None if budget_s is None else budget_s * w / total_w, peak))
+            if (op, mode) in out_of_memory:  # a longer sequence needs more: skip it rather than fail again
+                doc["notes"].append(f"{op} {mode} S={s} skipped: a shorter sequence ran out of memory")
+            else:
+                try:
+                    rows.append(_measure_point(op, mode, s, batch_size, heads, head_dim, dev, torch_dtype, dtype,
+                                               repeats, warmup, None if budget_s is None else budget_s * w / total_w,
+                                               peak))
+                except torch.OutOfMemoryError:
+                    out_of_memory.add((op, mode))
+                    doc["notes"].append(f"{op} {mode} S={s}: out of memory on {dev}; longer sequences skipped")
+                    _release_memory(dev)
             bar.update(1)
     except KeyboardInterrupt:
         doc["interrupted"] = True
@@ -180,6 +190,12 @@ def _run_attention(seq_lens, operators, modes, batch_size, heads, head_dim, devi
     doc["fits"] = attention_fits(rows)
     clip_to_peak(doc)
     return doc
+
+
+def _release_memory(dev: torch.device) -> None:
+    """Give the blocks an out-of-memory point left in the caching allocator back, so the next point starts clean."""
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def attention_fits(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

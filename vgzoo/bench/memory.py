@@ -86,6 +86,8 @@ def _op_times(events, device: bool = False) -> dict[str, float]:
     for ev in events:
         if ev.name == "[memory]":
             continue
+        if device and ev.device_type != torch.autograd.DeviceType.CPU:
+            continue  # a kernel's own event: its time is already in the device time of the op that launched it
         spent = _device_time(ev) if device else ev.cpu_time_total
         parent = ev.cpu_parent
         if parent is None:
