@@ -73,8 +73,8 @@ def test_the_engine_applies_the_fast_kernels_to_cuda_runs_only(tmp_path, monkeyp
         return real(device, enabled)
 
     monkeypatch.setattr("vgzoo.train.engine.fast_cuda_kernels", spy)
-    fit(TinyCGAN(), Blobs(), tmp_path / "a", steps=1, batch_size=8, device="cpu", progress=False, log=print)
-    fit(TinyCGAN(), Blobs(), tmp_path / "b", steps=1, batch_size=8, device="cpu", progress=False, log=print,
+    fit(TinyCGAN(), Blobs(), tmp_path / "a", steps=1, batch_size=8, device="cpu", progress=False, log=lambda m: None)
+    fit(TinyCGAN(), Blobs(), tmp_path / "b", steps=1, batch_size=8, device="cpu", progress=False, log=lambda m: None,
         options={"deterministic": True})
     assert seen == [("cpu", True), ("cpu", False)]
 
@@ -100,10 +100,10 @@ def test_adam_and_adamw_are_fused_on_cuda(device, fused):
 
 def test_a_cpu_run_records_fp32_and_a_resume_keeps_the_precision(tmp_path, monkeypatch):
     monkeypatch.setattr(precision, "device_has_fast_bf16", lambda dev: (True, "bf16 units (faked)"))
-    fit(TinyCGAN(), Blobs(), tmp_path / "r", steps=1, batch_size=8, device="cpu", progress=False, log=print)
+    fit(TinyCGAN(), Blobs(), tmp_path / "r", steps=1, batch_size=8, device="cpu", progress=False, log=lambda m: None)
     assert json.loads((tmp_path / "r" / "config.json").read_text())["amp"] == "off"
     fit(TinyCGAN(), Blobs(), tmp_path / "a", steps=1, batch_size=8, device="cpu", amp="auto", progress=False,
-        log=print)
+        log=lambda m: None)
     assert json.loads((tmp_path / "a" / "config.json").read_text())["amp"] == "bf16"
     logs = []
     fit(TinyCGAN(), Blobs(), tmp_path / "a", steps=2, batch_size=8, device="cpu", resume=True, progress=False,
