@@ -386,7 +386,9 @@ def run_console(block: str) -> str:
     script = "".join(f"{c}\n__rc=$?; echo '{mark}'; (exit $__rc)\n" if c != "echo $?" else f"{c}\necho '{mark}'\n"
                      for c in cmds)
     env = {k: v for k, v in os.environ.items() if k not in ("VGZOO_OFFLINE",)}
-    env.update(VGZOO_DOCS_TINY="1", HF_HUB_OFFLINE="1", COLUMNS="100", MPLBACKEND="Agg",
+    # the same outputs on every machine: CPU and fp32 (`auto` would pick bf16 only where the CPU has bf16 units)
+    env.update(VGZOO_DOCS_TINY="1", HF_HUB_OFFLINE="1", COLUMNS="100", MPLBACKEND="Agg", VGZOO_DEVICE="cpu",
+               VGZOO_PRECISION="fp32",
                PATH=os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", ""))
     with tempfile.TemporaryDirectory() as where:
         proc = subprocess.run(["bash", "-c", script], cwd=where, env=env, stdout=subprocess.PIPE,

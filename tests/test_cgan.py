@@ -215,8 +215,8 @@ def test_generate_cli_grid_and_singles(saved_dir, tmp_path):
     from vgzoo.data.images import to_uint8
 
     grid, singles = tmp_path / "grid.png", tmp_path / "singles"
-    args = ["generate", str(saved_dir), "--labels", "0,3", "--per-class", "3", "--seed", "1", "--out", str(grid),
-            "--out-dir", str(singles)]
+    args = ["generate", str(saved_dir), "--precision", "fp32", "--labels", "0,3", "--per-class", "3", "--seed", "1",
+            "--out", str(grid), "--out-dir", str(singles)]  # fp32: compared with model.sample's fp32 output
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "2 rows x 3" in result.output
@@ -235,10 +235,10 @@ def test_generate_cli_grid_and_singles(saved_dir, tmp_path):
     assert (cell[::4, ::4] == expected).all()
     # same seed, same grid; another seed, another grid
     again = tmp_path / "again.png"
-    assert CliRunner().invoke(cli, [*args[:8], "--out", str(again)]).exit_code == 0
+    assert CliRunner().invoke(cli, [*args[:10], "--out", str(again)]).exit_code == 0
     assert (_png(again)[1] == pixels).all()
     other = tmp_path / "other.png"
-    assert CliRunner().invoke(cli, [*args[:7], "2", "--out", str(other)]).exit_code == 0
+    assert CliRunner().invoke(cli, [*args[:9], "2", "--out", str(other)]).exit_code == 0
     assert not (_png(other)[1] == pixels).all()
 
 

@@ -305,10 +305,11 @@ def test_unconditional_generator_and_cached_builtin_real_features(monkeypatch):
 
     torch.manual_seed(0)
     model = vgzoo.create("gan_vanilla")  # 32x32 grey: resized to 16x16 for the digits features
-    out = eval_generate(model, num_samples=120, subsets=3, progress=False)
+    out = eval_generate(model, num_samples=120, subsets=3, progress=False, precision="fp32")
     assert out["n_fake"] == 120 and out["n_real"] == 359 and "per_class" not in out and out["fid"] > 0
+    assert out["inference"]["precision"] == "fp32"
     cached = list((Path(feat_mod.cache_dir()) / "features").glob("*.safetensors"))
-    assert len(cached) == 1  # the held-out digits' features
+    assert len(cached) == 1  # the held-out digits' features (fp32: the cache keeps precisions apart)
     fresh, _ = real_features("builtin:digits", "digits", split="val", cache=False)
     import vgzoo.metrics.evaluate as ev
 

@@ -95,7 +95,8 @@ def test_reference_uint8_matches_the_reference_formula():
 
 def test_cli_unconditional_seeds_files_and_grid(tiny_seeded, tmp_path):
     out, grid = tmp_path / "imgs", tmp_path / "grid.png"
-    result = _run(NAME, "--seeds", "0-2,9", "--psi", "0.5", "--out", out, "--grid", grid, "--scale", "1")
+    result = _run(NAME, "--seeds", "0-2,9", "--psi", "0.5", "--out", out, "--grid", grid, "--scale", "1",
+                  "--precision", "fp32")
     assert result.exit_code == 0, result.output
     assert "psi 0.5" in result.output and "random weights" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["seed0000.png", "seed0001.png", "seed0002.png", "seed0009.png"]
@@ -103,7 +104,7 @@ def test_cli_unconditional_seeds_files_and_grid(tiny_seeded, tmp_path):
     model = TinySeeded()
     # the CLI built its own model (random init): compare against the files' own model through the library
     lib = generate_seeds(model, seeds=[0, 1, 2, 9], truncation=0.5, out_dir=tmp_path / "lib", grid=tmp_path / "g.png",
-                         scale=1)
+                         scale=1, precision="fp32")
     for seed, path in zip([0, 1, 2, 9], lib.images, strict=True):
         assert path.name == f"seed{seed:04d}.png"
         assert (_pixels(path) == _expected(model, seed, 0.5)).all()
@@ -117,7 +118,7 @@ def test_cli_unconditional_seeds_files_and_grid(tiny_seeded, tmp_path):
 
 def test_default_truncation_and_psi_alias(tiny_seeded, tmp_path):
     model = TinySeeded()
-    a = generate_seeds(model, seeds=[3], out_dir=tmp_path / "a")
+    a = generate_seeds(model, seeds=[3], out_dir=tmp_path / "a", precision="fp32")
     assert a.truncation == 0.7  # the model's default_truncation
     assert (_pixels(a.images[0]) == _expected(model, 3, 0.7)).all()
     assert not (_pixels(a.images[0]) == _expected(model, 3, 1.0)).all()
@@ -130,7 +131,7 @@ def test_classes_by_index_and_name(tiny_seeded, tmp_path):
     torch.manual_seed(0)
     model = TinySeeded(num_classes=3)
     res = generate_seeds(model, seeds=[0, 4], classes=["Golden Retriever", 0], truncation=1.0,
-                         out_dir=tmp_path / "out", grid=tmp_path / "grid.png", scale=1)
+                         out_dir=tmp_path / "out", grid=tmp_path / "grid.png", scale=1, precision="fp32")
     assert res.classes == [2, 0]
     names = [p.name for p in res.images]
     assert names == ["class0002-seed0000.png", "class0002-seed0004.png", "class0000-seed0000.png",
@@ -140,7 +141,7 @@ def test_classes_by_index_and_name(tiny_seeded, tmp_path):
     g = _pixels(res.grid)  # a row per class (in the order asked), a column per seed
     assert g.shape == (2 + 2 * 8, 2 + 2 * 7, 3)
     assert (g[2 + 8 : 2 + 8 + 6, 2 : 2 + 5] == _expected(model, 0, 1.0, label=0)).all()
-    one = generate_seeds(model, seeds=[5], classes=["dog"], out_dir=tmp_path / "one")
+    one = generate_seeds(model, seeds=[5], classes=["dog"], out_dir=tmp_path / "one", precision="fp32")
     assert [p.name for p in one.images] == ["seed0005.png"]  # one class: seed%04d.png
     assert (_pixels(one.images[0]) == _expected(model, 5, 0.7, label=1)).all()
 

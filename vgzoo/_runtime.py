@@ -17,8 +17,14 @@ from .errors import DeviceError, WeightsNotFoundError
 RUN_FINAL = "final"
 
 
+def auto_device() -> str:
+    """What ``--device auto`` means: ``$VGZOO_DEVICE`` when set, else CUDA when a GPU is visible, else the CPU."""
+    return os.environ.get("VGZOO_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def check_device(device: str | torch.device | None, default: str = "cpu") -> torch.device:
-    """``device`` as a ``torch.device`` that exists on this machine (``None`` gives ``default``).
+    """``device`` as a ``torch.device`` that exists on this machine (``None`` gives ``default``, ``"auto"``
+    :func:`auto_device`).
 
     torch accepts ``torch.device("cuda")`` on a machine without CUDA and fails later, deep inside ``.to()``
     with "Torch not compiled with CUDA enabled"; this fails first, saying what to pass instead.
@@ -27,8 +33,10 @@ def check_device(device: str | torch.device | None, default: str = "cpu") -> tor
         DeviceError: an unknown device string, CUDA/MPS asked for where there is none, or a CUDA index
             beyond the visible devices.
     """
-    if device is None or device == "auto":
+    if device is None:
         device = default
+    if device == "auto":
+        device = auto_device()
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:

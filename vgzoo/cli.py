@@ -294,6 +294,23 @@ def plugins_new_cmd(name: str, directory: str, model_name: str | None) -> None:
     click.echo(f"next: pip install -e {made.path} && python -m pytest {made.path / 'tests'} && vgzoo plugins")
 
 
+_INFER_DEVICE = click.option("--device", default="auto", show_default=True,
+                             help="cpu, cuda, cuda:N or auto ($VGZOO_DEVICE, else CUDA when present, else cpu).")
+_INFER_PRECISION = click.option(
+    "--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
+    envvar="VGZOO_PRECISION",
+    help="auto: bf16 autocast where the hardware has bf16 units (CPUs with AVX512-BF16 or AMX, CUDA GPUs with bf16), "
+         "else fp32. A reduced precision is checked against fp32 on the first batch and falls back to fp32 below "
+         "the quality floor (docs/gpu.md). Default from $VGZOO_PRECISION when set.")
+_INFER_COMPILE = click.option("--compile", "compile_", is_flag=True, help="torch.compile the network first.")
+
+
+def _describe_inference(record: dict) -> str:
+    from .inference import describe_inference
+
+    return describe_inference(record)
+
+
 @cli.command("translate")
 @click.argument("model_or_dir")
 @click.argument("input_path", metavar="INPUT")
@@ -301,11 +318,16 @@ def plugins_new_cmd(name: str, directory: str, model_name: str | None) -> None:
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA"]), default="AtoB", show_default=True,
               help="CycleGAN: which generator (G_AB or G_BA).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
+@_INFER_DEVICE
+@_INFER_PRECISION
+@_INFER_COMPILE
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Processes decoding the input files while the model runs (default: up to 4; 0: none).")
 @click.option("--no-eval", is_flag=True, help="Keep dropout and batch statistics on (the reference's pix2pix test).")
 @click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
 def translate_cmd(model_or_dir: str, input_path: str, output_path: str, direction: str, batch_size: int,
-                  device: str, no_eval: bool, pretrained: bool) -> None:
+                  device: str, precision: str, compile_: bool, workers: int | None, no_eval: bool,
+                  pretrained: bool) -> None:
     """Translate INPUT (an image, a folder, or a dataset split like cyclegan:horse2zebra/testA) with MODEL_OR_DIR
     (a saved folder, a model name or an exported .onnx) into OUTPUT."""
     from .data.reference import is_reference_spec
@@ -316,10 +338,13 @@ def translate_cmd(model_or_dir: str, input_path: str, output_path: str, directio
     with _WarningsAsNotes():
         try:
             written = translate(model_or_dir, input_path, output_path, direction=direction, batch_size=batch_size,
-                                device=device, eval_mode=not no_eval, pretrained=pretrained)
+                                device=device, eval_mode=not no_eval, pretrained=pretrained, precision=precision,
+                                compile=compile_, workers=workers)
         except TranslationError as exc:  # some images failed: say what was written, then the error (exit 1)
+            click.echo(_describe_inference(exc.inference))
             click.echo(f"wrote {len(exc.written)} image(s) to {output_path}")
             raise
+    click.echo(_describe_inference(written.inference))
     click.echo(f"wrote {len(written)} image(s) to {output_path}")
 
 
@@ -584,12 +609,14 @@ def train_cmd(ctx: click.Context, model: str, **values) -> None:
 @click.option("--scale", type=click.IntRange(min=1), default=None, help="Upscale grid cells (default: to >= 64 px).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
               help="Seeded generators: latents per forward pass.")
-@click.option("--device", default=None, help="cpu, cuda, ... (default cpu).")
+@_INFER_DEVICE
+@_INFER_PRECISION
+@_INFER_COMPILE
 @click.pass_context
 def generate_cmd(ctx: click.Context, model_or_dir: str, pretrained: bool, seeds: str | None, truncation: float | None,
                  classes: tuple[str, ...], grid: str | None, labels: str | None, all_classes: bool, per_class: int,
                  seed: int, out: str | None, out_dir: str | None, scale: int | None, batch_size: int,
-                 device: str | None) -> None:
+                 device: str, precision: str, compile_: bool) -> None:
     """Sample MODEL_OR_DIR (a model name or saved folder) into PNGs.
 
     A seeded generator (vgzoo.protocols.SeededSampler) draws an image per --seeds seed and --class, as its
@@ -618,7 +645,8 @@ def generate_cmd(ctx: click.Context, model_or_dir: str, pretrained: bool, seeds:
             raise click.BadParameter(str(exc), param_hint="--seeds") from None
         with _WarningsAsNotes():
             result = generate_seeds(model, seeds=seed_list, truncation=truncation, classes=list(classes) or None,
-                                    out_dir=out, grid=grid, batch_size=batch_size, scale=scale, device=device)
+                                    out_dir=out, grid=grid, batch_size=batch_size, scale=scale, device=device,
+                                    precision=precision, compile=compile_)
         what = f", classes {result.classes}" if result.classes is not None else ""
         click.echo(f"drew {len(result.seeds)} seed(s) x {len(result.classes or [None])} class(es), "
                    f"{result.truncation_name} {result.truncation:g}{what}")
@@ -641,11 +669,12 @@ def generate_cmd(ctx: click.Context, model_or_dir: str, pretrained: bool, seeds:
             raise click.BadParameter(str(exc), param_hint="--labels") from None
         with _WarningsAsNotes():
             result = generate(model, out=out, labels=rows, per_class=per_class, seed=seed, out_dir=out_dir,
-                              scale=scale, device=device)
+                              scale=scale, device=device, precision=precision, compile=compile_)
         click.echo(f"wrote {result.grid} ({len(result.labels)} rows x {per_class}, classes {result.labels}, "
                    f"seed {seed})")
         if out_dir is not None:
             click.echo(f"wrote {len(result.images)} images to {out_dir}")
+    click.echo(_describe_inference(result.inference))
     if result.weight_source is None:
         click.echo("note: the model has random weights; pass --pretrained or a trained folder.", err=True)
 
@@ -699,7 +728,11 @@ _EVAL_FEATURES = click.option("--features", default="inception", show_default=Tr
                               help="inception (standard FID Inception-v3, fetched on first use), digits (the shipped "
                                    "16x16 digits classifier), or a classification model name/folder.")
 _EVAL_JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON document.")
-_EVAL_DEVICE = click.option("--device", default=None, help="cpu, cuda, ... (default cpu).")
+_EVAL_DEVICE = _INFER_DEVICE
+
+
+def _eval_precision_options(f):
+    return _INFER_PRECISION(_INFER_COMPILE(f))
 _EVAL_BATCH = click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 _EVAL_PROGRESS = click.option("--progress/--no-progress", default=True, help="Progress bars on stderr.")
 
@@ -729,17 +762,19 @@ def _eval_finish(result: dict, as_json: bool) -> None:
 @_eval_kid_options
 @_EVAL_BATCH
 @_EVAL_DEVICE
+@_eval_precision_options
 @click.option("--no-cache", is_flag=True, help="Recompute features instead of reading $VGZOO_CACHE/features.")
 @_EVAL_PROGRESS
 @_EVAL_JSON
 def eval_fid_cmd(real: str, fake: str, features: str, subsets: int, subset_size: int, seed: int, batch_size: int,
-                 device: str | None, no_cache: bool, progress: bool, as_json: bool) -> None:
+                 device: str, precision: str, compile_: bool, no_cache: bool, progress: bool, as_json: bool) -> None:
     """FID and KID between the images under REAL and FAKE (folders, searched recursively)."""
     from .metrics import eval_fid
 
     with _WarningsAsNotes():
         result = eval_fid(real, fake, features=features, device=device, batch_size=batch_size, subsets=subsets,
-                          subset_size=subset_size, seed=seed, cache=not no_cache, progress=progress)
+                          subset_size=subset_size, seed=seed, cache=not no_cache, progress=progress,
+                          precision=precision, compile=compile_)
     _eval_finish(result, as_json)
 
 
@@ -755,11 +790,12 @@ def eval_fid_cmd(real: str, fake: str, features: str, subsets: int, subset_size:
 @_eval_kid_options
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
 @_EVAL_DEVICE
+@_eval_precision_options
 @_EVAL_PROGRESS
 @_EVAL_JSON
 def eval_translate_cmd(model_or_dir: str, data: str, split: str, direction: str | None, pretrained: bool, out: str | None,
-                       features: str, subsets: int, subset_size: int, seed: int, batch_size: int, device: str | None,
-                       progress: bool, as_json: bool) -> None:
+                       features: str, subsets: int, subset_size: int, seed: int, batch_size: int, device: str,
+                       precision: str, compile_: bool, progress: bool, as_json: bool) -> None:
     """Translate DATA's {split}A with MODEL_OR_DIR and score it against {split}B with FID/KID.
 
     DATA is a folder or a reference dataset (cyclegan:horse2zebra, fetched into the cache when missing)."""
@@ -768,7 +804,8 @@ def eval_translate_cmd(model_or_dir: str, data: str, split: str, direction: str 
     with _WarningsAsNotes():
         result = eval_translate(model_or_dir, data, split=split, direction=direction, features=features,
                                 pretrained=pretrained, out=out, device=device, batch_size=batch_size, subsets=subsets,
-                                subset_size=subset_size, seed=seed, progress=progress)
+                                subset_size=subset_size, seed=seed, progress=progress, precision=precision,
+                                compile=compile_)
     _eval_finish(result, as_json)
 
 
@@ -813,12 +850,13 @@ def eval_paired_cmd(model_or_dir: str, data: str, split: str, direction: str | N
 @_eval_kid_options
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @_EVAL_DEVICE
+@_eval_precision_options
 @_EVAL_PROGRESS
 @_EVAL_JSON
 def eval_generate_cmd(model_or_dir: str, pretrained: bool, real: str, split: str, features: str,
                       per_class: int | None, num_samples: int | None, shuffle_labels: bool, subsets: int,
-                      subset_size: int, seed: int, batch_size: int, device: str | None, progress: bool,
-                      as_json: bool) -> None:
+                      subset_size: int, seed: int, batch_size: int, device: str, precision: str, compile_: bool,
+                      progress: bool, as_json: bool) -> None:
     """Per-class and overall FID/KID of a generator's samples (and, on digits, class-conditional accuracy)."""
     from .metrics import eval_generate
 
@@ -826,7 +864,7 @@ def eval_generate_cmd(model_or_dir: str, pretrained: bool, real: str, split: str
         result = eval_generate(model_or_dir, real=real, split=split, features=features, pretrained=pretrained,
                                per_class=per_class, num_samples=num_samples, shuffle_labels=shuffle_labels,
                                device=device, batch_size=batch_size, subsets=subsets, subset_size=subset_size,
-                               seed=seed, progress=progress)
+                               seed=seed, progress=progress, precision=precision, compile=compile_)
     _eval_finish(result, as_json)
 
 
@@ -840,16 +878,18 @@ def eval_generate_cmd(model_or_dir: str, pretrained: bool, real: str, split: str
               help="Confusion-matrix PNG to write.")
 @_EVAL_BATCH
 @_EVAL_DEVICE
+@_eval_precision_options
 @_EVAL_PROGRESS
 @_EVAL_JSON
 def eval_classify_cmd(model_or_dir: str, data: str, split: str, pretrained: bool, confusion: str, batch_size: int,
-                      device: str | None, progress: bool, as_json: bool) -> None:
+                      device: str, precision: str, compile_: bool, progress: bool, as_json: bool) -> None:
     """Top-1 / top-5 accuracy of a classifier on labelled images, and its confusion matrix as a PNG."""
     from .metrics import eval_classify
 
     with _WarningsAsNotes():
         result = eval_classify(model_or_dir, data, split=split, pretrained=pretrained, device=device,
-                               batch_size=batch_size, confusion_png=confusion, progress=progress)
+                               batch_size=batch_size, confusion_png=confusion, progress=progress,
+                               precision=precision, compile=compile_)
     _eval_finish(result, as_json)
 
 
@@ -912,7 +952,11 @@ def push_cmd(folder: str, repo_id: str, private: bool, revision: str | None, com
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: Gradio's, 7860 or next free).")
 @click.option("--max-upload-mb", type=click.FloatRange(min=0.01), default=10.0, show_default=True,
               help="Largest upload accepted.")
-def demo_cmd(model_or_dir: str, pretrained: bool, host: str, port: int | None, max_upload_mb: float) -> None:
+@_INFER_DEVICE
+@_INFER_PRECISION
+@_INFER_COMPILE
+def demo_cmd(model_or_dir: str, pretrained: bool, host: str, port: int | None, max_upload_mb: float, device: str,
+             precision: str, compile_: bool) -> None:
     """Serve a local web page for MODEL_OR_DIR (name, folder, run folder or hf-hub:ORG/REPO) for its task.
 
     Needs the demo extra: pip install 'vgzoo[demo]'. Stop it with Ctrl-C.
@@ -921,7 +965,9 @@ def demo_cmd(model_or_dir: str, pretrained: bool, host: str, port: int | None, m
 
     require_gradio()
     with _WarningsAsNotes():  # "random weights" and the like, once, before the server logs start
-        model = DemoModel(load_demo_model(model_or_dir, pretrained=pretrained))
+        model = DemoModel(load_demo_model(model_or_dir, pretrained=pretrained), device=device, precision=precision,
+                          compile=compile_)
+    click.echo(_describe_inference(model.mode.to_dict()))
     launch_demo(model, host=host, port=port, max_upload_mb=max_upload_mb)
 
 

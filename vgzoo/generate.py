@@ -55,6 +55,7 @@ class GenerateResult:
     model: str
     weight_source: str | None = None
     images: list[Path] = field(default_factory=list)
+    inference: dict[str, Any] = field(default_factory=dict)  # what ran: vgzoo.inference.InferenceMode.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "grid": str(self.grid), "images": [str(p) for p in self.images]}
@@ -126,7 +127,9 @@ def generate(
     seed: int = 0,
     out_dir: str | os.PathLike | None = None,
     scale: int | None = None,
-    device: str | torch.device | None = None,
+    device: str | torch.device | None = "auto",
+    precision: str | None = "auto",
+    compile: bool = False,
 ) -> GenerateResult:
     """Sample ``per_class`` images of each class and write a grid PNG, one row per class.
 
@@ -140,10 +143,13 @@ def generate(
         seed: seed of the latent draws; the same seed gives the same images.
         out_dir: also write every sample as ``class{c}_{i}.png`` (native resolution) into this folder.
         scale: nearest-neighbour upscaling of the grid cells (default: enough for cells of >= 64 px).
-        device: where to sample (default CPU).
+        device: where to sample (``auto``: CUDA when present, else the CPU).
+        precision: ``auto`` (bf16 autocast where the hardware has bf16 units, else fp32), ``fp32``, ``bf16``,
+            ``fp16``; checked against fp32 on the first class's batch (see :mod:`vgzoo.inference`).
+        compile: ``torch.compile`` the generator.
 
     Returns:
-        A :class:`GenerateResult` naming the files written.
+        A :class:`GenerateResult` naming the files written and what ran.
 
     Raises:
         ValueError: the model is not a class-conditional generator, a label outside ``[0, num_classes)``,
@@ -151,9 +157,9 @@ def generate(
     """
     if not isinstance(per_class, int) or per_class < 1:
         raise ValueError(f"per_class must be an int >= 1; got {per_class!r}.")
-    from ._runtime import check_device
+    from .inference import GuardedRunner, inference_mode, prepare_module
 
-    device = check_device(device)
+    mode = inference_mode(device, precision, compile)
     model, name = load_sampler(model_or_dir, pretrained)
     num_classes = getattr(model, "num_classes", None)
     task = getattr(model, "pretrained_cfg", {}).get("task")
@@ -167,9 +173,14 @@ def generate(
     if not rows:
         raise ValueError("labels is empty; name at least one class or leave it out for every class.")
     model.eval()
-    model.to(device)
+    model.to(mode.device)
+    run = GuardedRunner(prepare_module(model, mode), mode, "images", reference_fn=model)
     g = torch.Generator().manual_seed(int(seed))
-    samples = torch.cat([model.sample(torch.full((per_class,), c, dtype=torch.long), generator=g).cpu() for c in rows])
+    samples = []
+    for c in rows:  # as model.sample(labels, g) draws: z from g, then the generator
+        z = model.sample_z(per_class, generator=g).to(mode.device)
+        samples.append(run(z, torch.full((per_class,), c, dtype=torch.long, device=mode.device)).cpu())
+    samples = torch.cat(samples)
     pixels = to_uint8(samples).permute(0, 2, 3, 1)  # (N, H, W, C)
     if pixels.shape[-1] not in (1, 3):
         raise ValueError(f"{name} makes {pixels.shape[-1]}-channel images; PNG grids need 1 or 3 channels.")
@@ -177,7 +188,8 @@ def generate(
         scale = max(1, MIN_CELL_PIXELS // max(pixels.shape[1], pixels.shape[2]))
     grid_path = save_image(make_grid(pixels, rows=len(rows), scale=scale), Path(out))
     result = GenerateResult(grid=grid_path, labels=rows, per_class=per_class, seed=int(seed), model=name,
-                            weight_source=getattr(model, "pretrained_cfg", {}).get("weight_source"))
+                            weight_source=getattr(model, "pretrained_cfg", {}).get("weight_source"),
+                            inference=mode.to_dict())
     if out_dir is not None:
         folder = Path(out_dir)
         counts: dict[int, int] = {}
@@ -201,6 +213,7 @@ class SeededResult:
     images: list[Path] = field(default_factory=list)
     grid: Path | None = None
     weight_source: str | None = None
+    inference: dict[str, Any] = field(default_factory=dict)  # what ran: vgzoo.inference.InferenceMode.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "grid": None if self.grid is None else str(self.grid),
@@ -303,7 +316,9 @@ def generate_seeds(
     pretrained: bool = False,
     batch_size: int = 8,
     scale: int | None = None,
-    device: str | torch.device | None = None,
+    device: str | torch.device | None = "auto",
+    precision: str | None = "auto",
+    compile: bool = False,
 ) -> SeededResult:
     """Draw one image per seed (and class) from a :class:`~vgzoo.protocols.SeededSampler`.
 
@@ -318,12 +333,16 @@ def generate_seeds(
         pretrained: with a model name, load its published weights.
         batch_size: latents per forward pass.
         scale: nearest-neighbour upscaling of the grid cells (default: enough for cells of >= 64 px).
-        device: where to sample (default CPU).
+        device: where to sample (``auto``: CUDA when present, else the CPU).
+        precision: ``auto`` (bf16 autocast where the hardware has bf16 units, else fp32), ``fp32``, ``bf16``,
+            ``fp16``; checked against fp32 on the first batch (see :mod:`vgzoo.inference`). Latents are always
+            drawn in fp32, as the reference draws them.
+        compile: ``torch.compile`` ``generate_images``.
 
     Raises:
         ValueError: the model is not a SeededSampler, nothing to write, no seeds, a bad class, ``batch_size`` < 1.
     """
-    from ._runtime import check_device
+    from .inference import GuardedRunner, inference_mode
 
     if out_dir is None and grid is None:
         raise ValueError("nothing to write: give out_dir (CLI: --out DIR) for one PNG per seed, grid (--grid "
@@ -337,7 +356,8 @@ def generate_seeds(
         raise ValueError("seeds is empty; give at least one seed, e.g. 0-7.")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
-    device = check_device(device)
+    mode = inference_mode(device, precision, compile)
+    device = mode.device
     model, name = load_sampler(model_or_dir, pretrained)
     if not isinstance(model, SeededSampler):
         raise ValueError(f"{name} does not draw images from seeds (vgzoo.protocols.SeededSampler), which --seeds, "
@@ -354,13 +374,15 @@ def generate_seeds(
         raise ValueError(f"{model.truncation_name}={truncation!r}; expected a finite number.")
     model.eval()
     model.to(device)
+    draw = torch.compile(model.generate_images) if mode.compile else model.generate_images
+    run = GuardedRunner(draw, mode, "images", reference_fn=model.generate_images)
     pictures: list[torch.Tensor] = []
     for c in rows:
         for start in range(0, len(seeds), batch_size):
             chunk = [int(s) for s in seeds[start:start + batch_size]]
             z = model.latents_for_seeds(chunk, psi).to(device)
             labels = None if c is None else torch.full((len(chunk),), c, dtype=torch.long, device=device)
-            images = model.generate_images(z, labels, psi)
+            images = run(z, labels, psi)
             if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[0] != len(chunk):
                 got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
                 raise ValueError(f"{name}.generate_images gave {got} for {len(chunk)} latents; expected "
@@ -371,7 +393,8 @@ def generate_seeds(
         raise ValueError(f"{name} makes {pixels.shape[-1]}-channel images; PNG holds 1, 3 or 4 channels.")
     result = SeededResult(model=name, seeds=[int(s) for s in seeds], classes=None if rows == [None] else rows,
                           truncation=psi, truncation_name=model.truncation_name,
-                          weight_source=getattr(model, "pretrained_cfg", {}).get("weight_source"))
+                          weight_source=getattr(model, "pretrained_cfg", {}).get("weight_source"),
+                          inference=mode.to_dict())
     if out_dir is not None:
         folder = Path(out_dir)
         for j, image in enumerate(pixels):

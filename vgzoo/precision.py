@@ -35,8 +35,9 @@ import torch
 
 from .errors import VgzooError
 
-__all__ = ["AMP_CHOICES", "Precision", "PrecisionError", "PrecisionWarning", "cpu_bf16_hint", "cpu_bf16_support",
-           "device_has_fast_bf16", "fast_cuda_kernels", "precision_settings", "resolve_amp", "training_amp"]
+__all__ = ["AMP_CHOICES", "INFERENCE_PRECISIONS", "Precision", "PrecisionError", "PrecisionWarning", "cpu_bf16_hint",
+           "cpu_bf16_support", "device_has_fast_bf16", "fast_cuda_kernels", "inference_precision",
+           "precision_settings", "resolve_amp", "training_amp"]
 
 AMP_CHOICES = ("off", "auto", "on", "bf16", "fp16")
 _ALIASES = {"off": "off", "false": "off", "no": "off", "none": "off", "fp32": "off", "float32": "off",
@@ -277,3 +278,43 @@ def precision_settings(device: str | torch.device) -> dict:
                     "mkldnn": b.mkldnn.is_available(), "sdpa_enabled": {"math": b.cuda.math_sdp_enabled(),
                                                                        "flash_cpu": b.cuda.flash_sdp_enabled()}})
     return out
+
+
+INFERENCE_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_INFERENCE_ALIASES = {"float32": "fp32", "off": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16"}
+
+
+def inference_precision(precision: str | None, device: str | torch.device, *, warn: bool = True) -> Precision:
+    """The autocast precision for running a model (``--precision`` of translate, generate, eval and the demo).
+
+    ``auto`` (also ``None``) is bf16 autocast where :func:`device_has_fast_bf16` finds bf16 units (CPUs with
+    AVX512-BF16 or AMX, CUDA GPUs with native bf16) and fp32 elsewhere, where emulated bf16 is slower than fp32.
+    Unlike training's ``auto``, a GPU without bf16 stays fp32: inference has no GradScaler to catch fp16 overflow.
+    No GradScaler either way (``scaler`` is False).
+
+    Raises:
+        PrecisionError: an unknown value.
+    """
+    key = "auto" if precision is None else str(precision).strip().lower()
+    key = _INFERENCE_ALIASES.get(key, key)
+    if key not in INFERENCE_PRECISIONS:
+        raise PrecisionError(f"--precision {precision!r} is not a precision; expected one of "
+                             f"{', '.join(INFERENCE_PRECISIONS)} (auto: bf16 where the hardware has bf16 units, "
+                             "else fp32).")
+    dev = torch.device(device)
+    if key == "fp32":
+        return Precision(None, False, dev.type, "fp32 (asked for)")
+    if key == "fp16":
+        return Precision(torch.float16, False, dev.type, "fp16 autocast (asked for)")
+    fast, why = device_has_fast_bf16(dev)
+    if key == "auto":
+        if fast:
+            return Precision(torch.bfloat16, False, dev.type, f"bf16 autocast (auto: {why})")
+        return Precision(None, False, dev.type, f"fp32 (auto: {why}; bf16 would be emulated, slower than fp32)")
+    warning = None
+    if not fast:
+        warning = (f"bf16 autocast on {dev.type} without native bf16 ({why}): it is emulated and usually slower than "
+                   "fp32; use --precision auto to pick fp32 here")
+        if warn:
+            warnings.warn(warning, PrecisionWarning, stacklevel=2)
+    return Precision(torch.bfloat16, False, dev.type, f"bf16 autocast (asked for: {why})", warning)

@@ -11,18 +11,19 @@ the reference implementation does at test time for pix2pix.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._runtime import check_device, run_model_folder
+from ._runtime import run_model_folder
 from .data.images import IMG_EXTENSIONS, load_image, save_image, to_tensor, to_uint8
 from .data.reference import resolve_input
 from .errors import DataError, DataNotFoundError
@@ -153,27 +154,6 @@ def write_image(x: torch.Tensor, path: Path) -> None:
     save_image(to_uint8(x[None])[0].permute(1, 2, 0), path)
 
 
-def _batches(files: list[Path], channels: int, batch_size: int,
-             failures: list[tuple[Path, str]]) -> Iterator[tuple[list[Path], torch.Tensor]]:
-    group: list[Path] = []
-    images: list[torch.Tensor] = []
-    for f in files:
-        try:
-            x = read_image(f, channels)
-        except DataError as exc:
-            if len(files) == 1:
-                raise
-            failures.append((f, str(exc)))
-            continue
-        if images and (len(images) == batch_size or images[0].shape != x.shape):
-            yield group, torch.cat(images)
-            group, images = [], []
-        group.append(f)
-        images.append(x)
-    if images:
-        yield group, torch.cat(images)
-
-
 def output_targets(files: list[Path], input_path: str | os.PathLike, output_path: str | os.PathLike) -> list[Path]:
     """Where each input's result goes; refuses any plan that would write over an input or over another output.
 
@@ -210,17 +190,27 @@ def output_targets(files: list[Path], input_path: str | os.PathLike, output_path
     return targets
 
 
+class Translated(list):
+    """The files :func:`translate` wrote (a list, in input order) and ``inference``: what ran
+    (:meth:`vgzoo.inference.InferenceMode.to_dict`)."""
+
+    inference: dict[str, Any]
+
+
 def translate(
     model_or_dir: str | os.PathLike | nn.Module,
     input_path: str | os.PathLike,
     output_path: str | os.PathLike,
     direction: str = "AtoB",
     batch_size: int = 1,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = "auto",
     eval_mode: bool = True,
     pretrained: bool = False,
     progress: bool = True,
-) -> list[Path]:
+    precision: str | None = "auto",
+    compile: bool = False,
+    workers: int | None = None,
+) -> Translated:
     """Translate an image file or a folder of images and write the results.
 
     Args:
@@ -230,60 +220,95 @@ def translate(
             Outputs in a folder are named after their inputs, as PNG (see :func:`output_targets`). Neither may
             be an input file or lie inside the input folder.
         direction: ``"AtoB"`` or ``"BtoA"`` (CycleGAN).
-        batch_size: images per forward pass (consecutive images of one size share a batch).
-        device: where the generator runs.
+        batch_size: images per forward pass (images of one size share a batch).
+        device: where the generator runs; ``auto``: CUDA when present, else the CPU.
         eval_mode: eval mode (default); False keeps dropout and batch statistics, as the reference's test does.
         pretrained: with a model name, load its published weights.
         progress: show a progress bar.
+        precision: ``auto`` (bf16 autocast where the hardware has bf16 units, else fp32), ``fp32``, ``bf16`` or
+            ``fp16``; a reduced precision is checked against fp32 on the first batch (see :mod:`vgzoo.inference`).
+        compile: ``torch.compile`` the generator.
+        workers: processes decoding the input files while the generator runs (default: up to 4; 0: none).
 
     Returns:
-        The written files, in input order.
+        The written files, in input order (a :class:`Translated` list; ``.inference`` says what ran).
 
     Raises:
         TranslationError: in a folder run, some images could not be read or translated; every other image was
             written, and the error lists the failures (``.failures``) and the written files (``.written``).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm.auto import tqdm
+
+    from .export import OnnxModel
+    from .inference import GuardedRunner, inference_mode, load_image_batches, prepare_module
+    from .precision import Precision
 
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size}; expected 1 or more.")
-    device = check_device(device)
+    mode = inference_mode(device, precision, compile)
     input_path = resolve_input(input_path)  # a reference dataset split, e.g. cyclegan:horse2zebra/testA
     files = list_inputs(input_path)
-    targets = dict(zip(files, output_targets(files, input_path, output_path), strict=True))
-    generator = load_translator(model_or_dir, direction, pretrained).to(device)
+    targets = output_targets(files, input_path, output_path)
+    generator = load_translator(model_or_dir, direction, pretrained)
+    if isinstance(generator, OnnxModel):  # onnxruntime runs the exported graph as it was written
+        mode.precision = Precision(None, False, mode.device.type, "fp32: an exported .onnx runs as exported")
+        mode.compile = False
+    generator = generator.to(mode.device)
     generator.train(not eval_mode)
     channels = int(getattr(generator, "in_chans", 3))
-    written: list[Path] = []
-    failures: list[tuple[Path, str]] = []
+    compiled = prepare_module(generator, mode)
+    runner = GuardedRunner(lambda x: translate_tensor(compiled, x), mode, "images",
+                           reference_fn=lambda x: translate_tensor(generator, x))
+    done: dict[int, Path] = {}
+    failures: dict[int, str] = {}
 
-    def run(group: list[Path], x: torch.Tensor) -> None:
+    def write(i: int, img: torch.Tensor) -> None:
         try:
-            y = translate_tensor(generator, x.to(device))
+            write_image(img, targets[i])
+            done[i] = targets[i]
+        except DataError as exc:
+            if len(files) == 1:
+                raise
+            failures[i] = str(exc)
+
+    def run(indices: list[int], x: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+        try:
+            y = runner(x.to(mode.device)).cpu()
         except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the folder
             if len(files) == 1:
                 raise
-            if len(group) > 1:  # find which image of the batch fails
-                for i, f in enumerate(group):
-                    run([f], x[i:i + 1])
-                return
-            failures.append((group[0], f"{type(exc).__name__}: {' '.join(str(exc).split())}"))
-            return
-        for f, img in zip(group, y, strict=True):
-            write_image(img, targets[f])
-            written.append(targets[f])
+            if len(indices) > 1:  # find which image of the batch fails
+                return [pair for k, i in enumerate(indices) for pair in run([i], x[k:k + 1])]
+            failures[indices[0]] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            return []
+        return list(zip(indices, y, strict=True))
 
-    with torch.no_grad(), tqdm(total=len(files), desc="translate", unit="img", disable=not progress) as bar:
-        for group, x in _batches(files, channels, batch_size, failures):
-            run(group, x)
-            bar.update(len(written) + len(failures) - bar.n)
-        bar.update(len(files) - bar.n)  # images that failed to read after the last batch
+    read = functools.partial(read_image, channels=channels)
+    with torch.no_grad(), tqdm(total=len(files), desc="translate", unit="img", disable=not progress) as bar, \
+            ThreadPoolExecutor(max_workers=1) as writer:  # PNG encoding overlaps the next batch's forward
+        pending = []
+        for indices, x, failure in load_image_batches(files, read, batch_size, workers):
+            if failure is not None:
+                if len(files) == 1:
+                    raise DataError(failure[1])
+                failures[failure[0]] = failure[1]
+            else:
+                pending += [writer.submit(write, i, img) for i, img in run(indices, x)]
+            bar.update(len(done) + len(failures) - bar.n)
+        for job in pending:
+            job.result()
+        bar.update(len(files) - bar.n)
+    written = Translated(done[i] for i in sorted(done))
+    written.inference = mode.to_dict()
     if failures:
-        order = {f: i for i, f in enumerate(files)}
-        listed = "; ".join(f"{str(f)!r}: {why.rstrip('.')}" for f, why in sorted(failures, key=lambda p: order[p[0]]))
-        raise TranslationError(
+        listed = "; ".join(f"{str(files[i])!r}: {why.rstrip('.')}" for i, why in sorted(failures.items()))
+        error = TranslationError(
             f"{len(failures)} of {len(files)} images could not be translated (the other {len(written)} were written "
             f"to {str(output_path)!r}): {listed}. Fix or remove these files and run again.",
-            written, failures,
+            written, [(files[i], why) for i, why in sorted(failures.items())],
         )
+        error.inference = written.inference
+        raise error
     return written

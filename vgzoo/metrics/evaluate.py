@@ -135,9 +135,13 @@ def compare_features(real: torch.Tensor, fake: torch.Tensor, *, subsets: int = 1
 
 def eval_fid(real: str | os.PathLike, fake: str | os.PathLike, *, features: str | nn.Module = "inception",
              device: str | None = None, batch_size: int = 64, subsets: int = 100, subset_size: int = 1000,
-             seed: int = 0, cache: bool = True, progress: bool = True) -> dict[str, Any]:
-    """FID and KID between the images under two folders (``vgzoo eval fid REAL FAKE``)."""
-    extractor = get_features(features, device)
+             seed: int = 0, cache: bool = True, progress: bool = True, precision: str | None = "auto",
+             compile: bool = False) -> dict[str, Any]:
+    """FID and KID between the images under two folders (``vgzoo eval fid REAL FAKE``).
+
+    ``device`` (default ``auto``), ``precision`` (default ``auto``) and ``compile`` are those of
+    :mod:`vgzoo.inference`, for the feature network; ``precision="fp32"`` matches torch-fidelity's fp32 features."""
+    extractor = get_features(features, device or "auto", precision, compile)
     real_f = folder_features(real, extractor, batch_size=batch_size, cache=cache, progress=progress,
                              what="real image folder")
     fake_f = folder_features(fake, extractor, batch_size=batch_size, cache=cache, progress=progress,
@@ -163,25 +167,27 @@ def eval_translate(model: str | os.PathLike | nn.Module, data: str | os.PathLike
                    direction: str | None = None, features: str | nn.Module = "inception", pretrained: bool = False,
                    out: str | os.PathLike | None = None, device: str | None = None, batch_size: int = 8,
                    subsets: int = 100, subset_size: int = 1000, seed: int = 0, cache: bool = True,
-                   progress: bool = True) -> dict[str, Any]:
+                   progress: bool = True, precision: str | None = "auto", compile: bool = False) -> dict[str, Any]:
     """Translate DATA's ``{split}A`` (``BtoA``: ``{split}B``) with ``model`` and score the results against the other
     domain's images of the same split with FID/KID (``vgzoo eval translate``).
 
     The translated images are written as PNG to ``out`` (kept) or to a temporary folder (deleted). ``direction``
-    defaults to a reference dataset's own (else AtoB).
+    defaults to a reference dataset's own (else AtoB). ``device``, ``precision`` and ``compile`` (see
+    :mod:`vgzoo.inference`) apply to the translator and the feature network.
     """
     from ..translate import translate
 
     direction = default_direction(data, direction)
     folders = data_folders(data, "unpaired_translation", split)
     source, target = (folders["A"], folders["B"]) if direction == "AtoB" else (folders["B"], folders["A"])
-    extractor = get_features(features, device)
+    extractor = get_features(features, device or "auto", precision, compile)
     with tempfile.TemporaryDirectory(prefix="vgzoo-eval-") as tmp:
         out_dir = Path(out) if out is not None else Path(tmp)
         if out is not None and out_dir.exists() and any(out_dir.iterdir()):
             raise DataError(f"--out {str(out_dir)!r} is not empty; pass a new or empty folder (nothing is overwritten).")
-        translate(model, source, out_dir, direction=direction, batch_size=batch_size, device=device or "cpu",
-                  pretrained=pretrained, progress=progress)
+        written = translate(model, source, out_dir, direction=direction, batch_size=batch_size,
+                            device=extractor.device, pretrained=pretrained, progress=progress, precision=precision,
+                            compile=compile)
         real_f = folder_features(target, extractor, batch_size=batch_size, cache=cache, progress=progress,
                                  what=f"target domain folder ({split})")
         fake_f = folder_features(out_dir, extractor, batch_size=batch_size, cache=False, progress=progress,
@@ -190,7 +196,7 @@ def eval_translate(model: str | os.PathLike | nn.Module, data: str | os.PathLike
     fake_desc = fake_f.describe()
     fake_desc.update(folder=str(out) if out is not None else None, source=str(source))
     return {**result, **extractor.describe(), "model": _model_name(model), "direction": direction, "split": split,
-            "real": real_f.describe(), "fake": fake_desc,
+            "real": real_f.describe(), "fake": fake_desc, "translate_inference": written.inference,
             "notes": result["notes"] + _resize_notes(extractor, real_f)}
 
 
@@ -242,10 +248,11 @@ def eval_paired(model: str | os.PathLike | nn.Module, data: str | os.PathLike, *
     if lpips:
         _require_torchmetrics("LPIPS (vgzoo eval paired; --no-lpips skips it)")
 
+    from .._runtime import check_device
     from ..data.aligned import AlignedDataset
     from ..translate import load_translator, translate_tensor
 
-    dev = torch.device(device or "cpu")
+    dev = check_device(device, default="auto")
     direction = default_direction(data, direction)
     folder = data_folders(data, "paired_translation", split)["pairs"]
     generator = load_translator(model, "AtoB", pretrained).to(dev).eval()
@@ -361,7 +368,8 @@ def eval_generate(model: str | os.PathLike | nn.Module, *, real: str = "builtin:
                   features: str | nn.Module = "digits", pretrained: bool = False, per_class: int | None = None,
                   num_samples: int | None = None, shuffle_labels: bool = False, device: str | None = None,
                   batch_size: int = 256, subsets: int = 100, subset_size: int = 1000, seed: int = 0,
-                  cache: bool = True, progress: bool = True) -> dict[str, Any]:
+                  cache: bool = True, progress: bool = True, precision: str | None = "auto",
+                  compile: bool = False) -> dict[str, Any]:
     """FID/KID of a generator's samples against a real set, overall and per class, plus the class-conditional
     accuracy of the digits classifier when the real set is ``builtin:digits`` (``vgzoo eval generate``).
 
@@ -370,18 +378,20 @@ def eval_generate(model: str | os.PathLike | nn.Module, *, real: str = "builtin:
         num_samples: samples of an unconditional model (default: as many as the real set).
         shuffle_labels: a control: the samples requested for class c are drawn with a randomly permuted label, so the
             scores describe a generator that ignores its label (per-class FID rises, accuracy falls to ~0.1).
+        device, precision, compile: those of the feature network (:mod:`vgzoo.inference`); the generator samples
+            in fp32 on the same device.
     """
     from .._factory import load_model
 
     gen_model = load_model(model, pretrained=pretrained, tasks=("conditional_generation", "generation"))
-    extractor = get_features(features, device)
-    real_feats, real_labels = real_features(real, extractor, split=split, device=device, batch_size=batch_size,
+    extractor = get_features(features, device or "auto", precision, compile)
+    real_feats, real_labels = real_features(real, extractor, split=split, batch_size=batch_size,
                                             cache=cache, progress=False)
     cfg = getattr(gen_model, "pretrained_cfg", None) or {}
     num_classes = getattr(gen_model, "num_classes", None) or cfg.get("num_classes")
     conditional = cfg.get("task") == "conditional_generation" or (num_classes and real_labels is not None
                                                                   and cfg.get("task") != "generation")
-    gen_model = gen_model.to(device or "cpu")
+    gen_model = gen_model.to(extractor.device)
     result: dict[str, Any] = {"model": _model_name(model), "real": real, "split": split, **extractor.describe()}
     if conditional:
         if real_labels is None:
@@ -433,18 +443,24 @@ def eval_generate(model: str | os.PathLike | nn.Module, *, real: str = "builtin:
 @torch.no_grad()
 def eval_classify(model: str | os.PathLike | nn.Module, data: str | os.PathLike, *, split: str = "all",
                   pretrained: bool = False, device: str | None = None, batch_size: int = 64,
-                  confusion_png: str | os.PathLike | None = None, progress: bool = True) -> dict[str, Any]:
+                  confusion_png: str | os.PathLike | None = None, progress: bool = True,
+                  precision: str | None = "auto", compile: bool = False) -> dict[str, Any]:
     """Top-1 / top-5 accuracy and the confusion matrix (torchmetrics) of a classifier on labelled images
     (``vgzoo eval classify``). DATA is ``builtin:digits`` or a folder with one sub-folder per class, whose sorted
-    names must be the model's classes (as many folders as the model has classes)."""
+    names must be the model's classes (as many folders as the model has classes). ``device`` (default ``auto``),
+    ``precision`` (default ``auto``, checked by top-1 agreement with fp32 on the first batch) and ``compile`` are
+    those of :mod:`vgzoo.inference`."""
     from torchmetrics.functional.classification import multiclass_accuracy, multiclass_confusion_matrix
     from tqdm.auto import tqdm
 
     from .._factory import load_model
     from ..data.labelled import LabelledImageFolder
+    from ..inference import GuardedRunner, inference_mode, prepare_module
 
-    dev = torch.device(device or "cpu")
+    mode = inference_mode(device or "auto", precision, compile)
+    dev = mode.device
     clf = load_model(model, pretrained=pretrained, tasks=("classification",)).to(dev).eval()
+    run = GuardedRunner(prepare_module(clf, mode), mode, "logits", reference_fn=clf)
     cfg = getattr(clf, "pretrained_cfg", None) or {}
     channels, h, w = (int(s) for s in cfg.get("input_size", (3, 224, 224)))
     num_classes = int(getattr(clf, "num_classes", None) or cfg.get("num_classes"))
@@ -478,7 +494,7 @@ def eval_classify(model: str | os.PathLike | nn.Module, data: str | os.PathLike,
     logits, labels = [], []
     with tqdm(total=total, desc="classify", unit="img", disable=not progress, leave=False) as bar:
         for x, y in batches:
-            logits.append(clf((x.to(dev) - mean) / std).float().cpu())
+            logits.append(run((x.to(dev) - mean) / std).float().cpu())
             labels.append(y)
             bar.update(len(x))
     logits_t, labels_t = torch.cat(logits), torch.cat(labels)
@@ -488,7 +504,8 @@ def eval_classify(model: str | os.PathLike | nn.Module, data: str | os.PathLike,
     confusion = multiclass_confusion_matrix(logits_t, labels_t, num_classes)
     result = {"model": _model_name(model), "data": os.fspath(data), "split": split, "num_images": len(labels_t),
               "top1": top1, "top5": top5, "classes": class_names, "confusion_matrix": confusion.tolist(),
-              "input_size": [channels, h, w], "resize_rule": "PIL bicubic to the model's input_size"}
+              "input_size": [channels, h, w], "resize_rule": "PIL bicubic to the model's input_size",
+              "inference": mode.to_dict()}
     if confusion_png is not None:
         result["confusion_png"] = str(save_confusion_png(confusion, class_names, confusion_png))
     return result

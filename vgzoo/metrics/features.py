@@ -98,10 +98,12 @@ class FeatureExtractor:
     forward: Callable[[torch.Tensor], torch.Tensor]
     device: torch.device
     module: nn.Module | None = None
+    mode: Any = None  # the vgzoo.inference.InferenceMode the features run in (None: fp32 on device)
 
     def describe(self) -> dict[str, Any]:
-        return {"features": self.name, "feature_dim": self.dim, "input_size": [self.channels, *self.size],
-                "resize_rule": RESIZE_RULE}
+        out = {"features": self.name, "feature_dim": self.dim, "input_size": [self.channels, *self.size],
+               "resize_rule": RESIZE_RULE}
+        return {**out, "inference": self.mode.to_dict()} if self.mode is not None else out
 
 
 def inception_weights_url() -> str:
@@ -230,26 +232,50 @@ _EXTRACTOR_CACHE: dict[tuple[str, str], FeatureExtractor] = {}
 
 
 def get_features(spec: str | nn.Module | FeatureExtractor = "inception",
-                 device: str | torch.device | None = None) -> FeatureExtractor:
+                 device: str | torch.device | None = None, precision: str | None = "fp32",
+                 compile: bool = False) -> FeatureExtractor:
     """The feature extractor named by ``spec``: ``"inception"``, ``"digits"``, a classification model name (its
     published weights), a saved folder, a ``local-dir:``/``hf-hub:`` source, or a built classification model.
+
+    ``device`` (default: the CPU; ``auto``: CUDA when present), ``precision`` and ``compile`` are those of
+    :mod:`vgzoo.inference`; a reduced precision is checked against fp32 on the first batch (relative feature error),
+    and its name joins the cache key, so features of different precisions are never mixed. Training-time
+    evaluation keeps the fp32 default; ``vgzoo eval`` passes ``auto``.
 
     Raises:
         OfflineError, DownloadError: the Inception weights are missing and cannot be downloaded (the message says where
             to put them).
         FeaturesError: a model that is not a classifier with pooled pre-logit features and a declared input size.
     """
+    from ..inference import inference_mode
+
     if isinstance(spec, FeatureExtractor):
         return spec
-    dev = torch.device(device or "cpu")
+    mode = inference_mode(device or "cpu", precision, compile)
+    dev = mode.device
     if isinstance(spec, nn.Module):
-        return _load_classifier(spec, dev)
+        return _with_mode(_load_classifier(spec, dev), mode)
     if spec not in ("inception", "digits"):  # models are loaded each time: a folder's weights may have changed
-        return _load_classifier(str(spec), dev)
-    key = (str(spec), str(dev))
+        return _with_mode(_load_classifier(str(spec), dev), mode)
+    key = (str(spec), str(dev), mode.dtype_name, mode.compile)
     if key not in _EXTRACTOR_CACHE:
-        _EXTRACTOR_CACHE[key] = _load_inception(dev) if spec == "inception" else _load_digits(dev)
+        _EXTRACTOR_CACHE[key] = _with_mode(_load_inception(dev) if spec == "inception" else _load_digits(dev), mode)
     return _EXTRACTOR_CACHE[key]
+
+
+def _with_mode(extractor: FeatureExtractor, mode) -> FeatureExtractor:
+    """The extractor running in ``mode``: compiled if asked, autocast with the first-batch guard, keyed by precision."""
+    from ..inference import GuardedRunner
+
+    if not mode.precision.enabled and not mode.compile:
+        extractor.mode = mode  # fp32, eager: the extractor as loaded, its cache key unchanged
+        return extractor
+    plain = extractor.forward
+    run = torch.compile(plain) if mode.compile else plain
+    key = extractor.key if not mode.precision.enabled else f"{extractor.key}:{mode.dtype_name}"
+    return FeatureExtractor(extractor.name, key, extractor.channels, extractor.size, extractor.dim,
+                            GuardedRunner(run, mode, "features", reference_fn=plain), extractor.device,
+                            extractor.module, mode)
 
 
 # ----------------------------------------------------------------------------------------- images

@@ -36,6 +36,14 @@ def format_result(r: dict[str, Any]) -> str:
         lines.append(f"top-1 {r['top1']:.4f}   top-5 {t5}   over {r['num_images']} images, {len(r['classes'])} classes")
         if r.get("confusion_png"):
             lines.append(f"wrote {r['confusion_png']}")
+    if r.get("inference"):
+        from ..inference import describe_inference
+
+        lines.append(describe_inference(r["inference"]) + (" (features)" if "fid" in r else ""))
+    if r.get("translate_inference"):
+        from ..inference import describe_inference
+
+        lines.append(describe_inference(r["translate_inference"]) + " (translation)")
     for note in r.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)

@@ -91,17 +91,33 @@ def _grid_pil(images, rows: int):
 class DemoModel:
     """What the demo page does, without the page: each method takes and returns PIL images and plain values."""
 
-    def __init__(self, model, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SIDE) -> None:
-        import torch
+    def __init__(self, model, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SIDE, *, device: Any = "auto",
+                 precision: str | None = "auto", compile: bool = False) -> None:
+        """``device``, ``precision`` and ``compile`` as in :mod:`vgzoo.inference` (``auto``: CUDA when present; bf16
+        autocast where the hardware has bf16 units, checked against fp32 on the first request of each kind)."""
+        from ..inference import inference_mode
 
-        self.model = model.eval()
+        self.mode = inference_mode(device, precision, compile)
+        self.device = self.mode.device
+        self.model = model.eval().to(self.device)
         self.cfg = dict(getattr(model, "pretrained_cfg", None) or {})
         self.task = self.cfg.get("task")
         self.name = self.cfg.get("architecture", type(model).__name__)
         self.max_pixels, self.max_side = max_pixels, max_side
-        self.device = next(model.parameters()).device if any(True for _ in model.parameters()) else torch.device("cpu")
+        self._runners: dict[Any, Any] = {}
         if self.task not in TASKS:
             raise ValueError(f"{self.name} has task {self.task!r}; vgzoo demo shows models of task {', '.join(TASKS)}.")
+
+    def _runner(self, key: Any, network, kind: str, call=None):
+        """One guarded runner per network (a generator per direction, the classifier, ...), made on first use."""
+        from ..inference import GuardedRunner, prepare_module
+
+        if key not in self._runners:
+            call = call or (lambda net, *args: net(*args))
+            fast = prepare_module(network, self.mode)
+            self._runners[key] = GuardedRunner(lambda *args: call(fast, *args), self.mode, kind,
+                                               reference_fn=lambda *args: call(network, *args))
+        return self._runners[key]
 
     # ------------------------------------------------------------------------------------- inputs
     def load_upload(self, path: str | os.PathLike | None):
@@ -156,8 +172,9 @@ class DemoModel:
         generator = load_translator(self.model, direction).eval()
         shown = self._fit(image.convert("RGB") if image.mode not in ("L", "RGB") else image)
         x = self._tensor(shown, int(getattr(generator, "in_chans", 3)))
+        run = self._runner(("translate", direction), generator, "images", translate_tensor)
         with torch.no_grad():
-            y = translate_tensor(generator, x)[0]
+            y = run(x)[0]
         return _to_pil(x[0]), _to_pil(y)
 
     def class_names(self) -> list[str]:
@@ -171,14 +188,16 @@ class DemoModel:
 
         g = torch.Generator().manual_seed(int(seed))
         per_class = int(per_class)
-        with torch.no_grad():
+        run = self._runner("generate", self.model, "images")
+        with torch.no_grad():  # z drawn as model.sample draws it, then the generator (forward) in the run's precision
             if self.task == "conditional_generation":
                 rows = [int(c) for c in (classes if classes else range(len(self.class_names())))]
                 images = torch.cat([
-                    self.model.sample(torch.full((per_class,), c, dtype=torch.long), generator=g).cpu() for c in rows
+                    run(self.model.sample_z(per_class, generator=g).to(self.device),
+                        torch.full((per_class,), c, dtype=torch.long, device=self.device)).cpu() for c in rows
                 ])
                 return _grid_pil(images, rows=len(rows))
-            images = self.model.sample(per_class, generator=g).cpu()
+            images = run(self.model.sample_z(per_class, generator=g).to(self.device)).cpu()
         rows = max(1, int(per_class**0.5))
         while per_class % rows:
             rows -= 1
@@ -192,8 +211,9 @@ class DemoModel:
 
         x, shown = preprocess_image(image, self.cfg)
         x = x.to(self.device)
+        run = self._runner("classify", self.model, "logits")
         with torch.no_grad():
-            probs = self.model(x)[0].float().softmax(-1).cpu()
+            probs = run(x)[0].float().softmax(-1).cpu()
             overlay = None
             from ..models.vit import VisionTransformer
 
@@ -215,7 +235,7 @@ class DemoModel:
             from ..protocols import Restorer
 
             degraded = self.model.degrade(clean, g) if isinstance(self.model, Restorer) else clean
-            restored = self.model(degraded)
+            restored = self._runner("restore", self.model, "images")(degraded)
         shown = degraded[0, :c] if degraded.shape[1] > c else degraded[0]
         psnr = float(10 * torch.log10(4.0 / torch.mean((restored - clean) ** 2).clamp_min(1e-10)))
         return _to_pil(shown), _to_pil(restored[0]), psnr
@@ -342,7 +362,9 @@ def build_demo(model: Any, pretrained: bool = False, *, max_upload_mb: float = M
                    f"and {demo_model.max_pixels:,} pixels.")
     with gr.Blocks(title=f"vgzoo demo: {name}", analytics_enabled=False) as page:
         gr.Markdown(f"# vgzoo demo: `{name}`\n\nTask `{task}`"
-                    + (f", weights from `{weights}`." if weights else ", **random weights** (outputs mean nothing)."))
+                    + (f", weights from `{weights}`." if weights else ", **random weights** (outputs mean nothing).")
+                    + f" Runs on `{demo_model.device}` in {demo_model.mode.dtype_name} "
+                      f"({demo_model.mode.precision.reason}).")
         pages = {"paired_translation": _translation_page, "unpaired_translation": _translation_page,
                  "conditional_generation": _generation_page, "generation": _generation_page,
                  "classification": _classification_page}

@@ -1,0 +1,285 @@
+"""Inference defaults (vgzoo.inference): device and precision chosen by hardware, the first-batch quality guard,
+what ran recorded, same-size batches and worker loading (translate, generate, eval, the demo's helpers)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+from torch import nn
+
+import vgzoo
+from vgzoo import precision as prec
+from vgzoo.cli import cli
+from vgzoo.inference import (
+    PSNR_FLOOR_DB,
+    GuardedRunner,
+    guard_score,
+    inference_mode,
+    load_image_batches,
+    same_size_batches,
+)
+from vgzoo.precision import PrecisionError, PrecisionWarning, inference_precision
+from vgzoo.translate import TranslationError, read_image, translate, translate_tensor
+
+AMX_FLAGS = {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
+AVX2_FLAGS = {"avx", "avx2", "fma"}
+
+
+def _cpu(monkeypatch, flags, capability):
+    monkeypatch.setattr(prec, "_cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(prec, "_cpu_capability", lambda: capability)
+
+
+def write_png(path, h, w, seed=0):
+    rng = np.random.default_rng(seed + h * 1000 + w)
+    Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+class CancellingGenerator(nn.Module):
+    """Adds 256 then subtracts it: exact in fp32, but bf16's 8-bit mantissa rounds x + 256 to steps of 2, so the
+    output under bf16 autocast is a few grey levels (catastrophic cancellation) -- a network that breaks under bf16."""
+
+    size_multiple = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = nn.Conv2d(3, 3, 1)
+        self.down = nn.Conv2d(3, 3, 1)
+        with torch.no_grad():
+            for conv, bias in ((self.up, 256.0), (self.down, -256.0)):
+                conv.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+                conv.bias.fill_(bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(self.up(x))
+
+
+class SmoothGenerator(nn.Module):
+    """A well-conditioned 3x3 convolution + tanh: bf16 autocast stays far above the PSNR floor."""
+
+    size_multiple = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.conv(x))
+
+
+# ------------------------------------------------------------------------------------------ choice by hardware
+@pytest.mark.parametrize("flags, capability, expected", [
+    (AMX_FLAGS, "AVX512", torch.bfloat16),  # Sapphire Rapids and later: AMX + AVX512-BF16
+    ({"avx512f", "avx512_bf16"}, "AVX512", torch.bfloat16),  # Cooper Lake, Zen 4
+    (AVX2_FLAGS, "AVX2", None),  # AVX2 only: bf16 is emulated, fp32
+    (AMX_FLAGS, "AVX2", None),  # units present but torch capped to AVX2 kernels: still emulated
+    ({"fp", "asimd", "bf16"}, "DEFAULT", torch.bfloat16),  # ARM with the bf16 feature
+])
+def test_auto_precision_per_cpu(monkeypatch, flags, capability, expected):
+    _cpu(monkeypatch, flags, capability)
+    p = inference_precision("auto", "cpu")
+    assert p.dtype is expected and not p.scaler
+    assert ("bf16 autocast (auto" if expected else "fp32 (auto") in p.reason
+    assert inference_precision("fp32", "cpu").dtype is None
+    assert inference_precision("fp16", "cpu").dtype is torch.float16
+
+
+def test_forced_bf16_on_an_avx2_cpu_warns(monkeypatch):
+    _cpu(monkeypatch, AVX2_FLAGS, "AVX2")
+    with pytest.warns(PrecisionWarning, match="emulated"):
+        assert inference_precision("bf16", "cpu").dtype is torch.bfloat16
+    with pytest.raises(PrecisionError, match="auto, fp32, bf16, fp16"):
+        inference_precision("fp8", "cpu")
+
+
+@pytest.mark.parametrize("native, expected", [(True, torch.bfloat16), (False, None)])
+def test_auto_precision_on_cuda(monkeypatch, native, expected):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: native)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Test GPU")
+    p = inference_precision("auto", "cuda")
+    assert p.dtype is expected and p.device_type == "cuda"  # a GPU without bf16: fp32, not fp16, for inference
+    assert "Test GPU" in p.reason
+
+
+def test_auto_device(monkeypatch):
+    from vgzoo._runtime import auto_device, check_device
+
+    monkeypatch.delenv("VGZOO_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert auto_device() == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert auto_device() == "cpu" and check_device("auto") == torch.device("cpu")
+    monkeypatch.setenv("VGZOO_DEVICE", "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert auto_device() == "cpu"  # the environment wins (the test suite pins the CPU this way)
+
+
+def test_this_machine_auto_mode_is_reported(monkeypatch):
+    fast, why = prec.cpu_bf16_support()
+    mode = inference_mode("cpu", "auto")
+    assert mode.dtype_name == ("bf16" if fast else "fp32") and why in mode.precision.reason
+
+
+# ------------------------------------------------------------------------------------------ the quality guard
+def test_guard_scores():
+    ref = torch.linspace(-1, 1, 1000)
+    ok, text = guard_score("images", ref, ref + 0.01)  # MSE 1e-4: PSNR 46 dB
+    assert ok and "PSNR 46.0 dB" in text
+    ok, text = guard_score("images", ref, ref + 0.1)  # 26 dB
+    assert not ok and f"floor {PSNR_FLOOR_DB:g} dB" in text
+    assert not guard_score("images", ref, ref * float("nan"))[0]
+    logits = torch.eye(10)
+    assert guard_score("logits", logits, logits + 0.01)[0]
+    flipped = logits.clone()
+    flipped[0] = torch.roll(flipped[0], 1)
+    ok, text = guard_score("logits", logits, flipped)
+    assert not ok and "90.0%" in text
+    feats = torch.randn(4, 64)
+    assert guard_score("features", feats, feats * 1.01)[0] and not guard_score("features", feats, feats * 1.5)[0]
+
+
+def test_guard_falls_back_to_fp32_once_and_records_it(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        write_png(src / f"{i}.png", 12, 10, seed=i)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = translate(CancellingGenerator(), src, tmp_path / "out", precision="bf16", device="cpu",
+                            progress=False, workers=0)
+    said = [w for w in caught if issubclass(w.category, PrecisionWarning) and "quality floor" in str(w.message)]
+    assert len(said) == 1, [str(w.message) for w in caught]  # said once, not per batch
+    record = written.inference
+    assert record["precision"] == "fp32" and record["fell_back"] and record["asked"] == "bf16"
+    assert "fell back to fp32" in record["guard"] and "PSNR" in record["guard"]
+    for i, path in enumerate(written):  # every image, the first included, is the exact fp32 result
+        x = read_image(src / f"{i}.png", 3)
+        with torch.no_grad():
+            expected = ((CancellingGenerator()(x).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        assert np.array_equal(np.asarray(Image.open(path)), expected[0].permute(1, 2, 0).numpy())
+
+
+def test_guard_keeps_a_good_reduced_precision(tmp_path):
+    write_png(tmp_path / "a.png", 16, 16)
+    written = translate(SmoothGenerator(), tmp_path / "a.png", tmp_path / "b.png", precision="bf16", device="cpu",
+                        progress=False)
+    record = written.inference
+    assert record["precision"] == "bf16" and not record["fell_back"]
+    assert record["guard"].startswith("first batch bf16: PSNR") and "floor 30 dB" in record["guard"]
+
+
+def test_guard_on_logits_falls_back_for_a_classifier_that_breaks():
+    flipper = nn.Linear(4, 4)  # logits 300, 300.25, 300.5, 300.75: bf16 (steps of 2 near 300) makes them all 300
+    with torch.no_grad():
+        flipper.weight.zero_()
+        flipper.bias.copy_(300 + torch.arange(4.0) * 0.25)
+    mode = inference_mode("cpu", "bf16")
+    run = GuardedRunner(flipper, mode, "logits")
+    with pytest.warns(PrecisionWarning, match="top-1 agreement"):
+        out = run(torch.zeros(8, 4))
+    assert mode.fell_back and (out.argmax(-1) == 3).all()
+
+
+def test_fp32_runs_are_not_checked():
+    calls = []
+    mode = inference_mode("cpu", "fp32")
+    run = GuardedRunner(lambda x: calls.append(1) or x, mode, "images")
+    run(torch.zeros(1, 3, 2, 2))
+    assert calls == [1] and mode.guard is None and mode.to_dict()["precision"] == "fp32"
+
+
+# ------------------------------------------------------------------------------------------ what ran, printed
+def test_translate_cli_prints_what_ran(tmp_path):
+    torch.manual_seed(0)
+    vgzoo.save_pretrained(vgzoo.create("cyclegan_resnet", ngf=4, ndf=4, n_blocks=1, img_size=32), tmp_path / "m")
+    write_png(tmp_path / "a.png", 16, 16)
+    result = CliRunner().invoke(cli, ["translate", str(tmp_path / "m"), str(tmp_path / "a.png"),
+                                      str(tmp_path / "b.png"), "--precision", "fp32"])
+    assert result.exit_code == 0, result.output
+    assert "inference: cpu, fp32 (asked for)" in result.output
+    result = CliRunner().invoke(cli, ["translate", str(tmp_path / "m"), str(tmp_path / "a.png"),
+                                      str(tmp_path / "c.png"), "--precision", "fp8"])
+    assert result.exit_code == 2 and "fp8" in result.output and not (tmp_path / "c.png").exists()
+
+
+def test_generate_and_eval_record_what_ran(tmp_path):
+    from vgzoo.generate import generate
+    from vgzoo.metrics import eval_classify
+
+    torch.manual_seed(0)
+    cgan = vgzoo.create("cgan_embed_digits", ngf=8, ndf=8, nz=8)
+    res = generate(cgan, out=tmp_path / "g.png", labels=[1, 2], per_class=2, precision="bf16", device="cpu")
+    assert res.inference["precision"] in ("bf16", "fp32") and res.inference["asked"] == "bf16"
+    assert res.inference["guard"].startswith("first batch bf16")
+    fp32 = generate(cgan, out=tmp_path / "h.png", labels=[1, 2], per_class=2, precision="fp32")
+    assert fp32.inference == {"device": "cpu", "precision": "fp32", "asked": "fp32", "reason": "fp32 (asked for)",
+                              "compile": False, "guard": None, "fell_back": False}
+    clf = vgzoo.create("vit_ti16_scratch", img_size=16, patch_size=8, in_chans=1, num_classes=10, depth=1)
+    out = eval_classify(clf, "builtin:digits", split="val", precision="bf16", progress=False,
+                        confusion_png=tmp_path / "c.png")
+    assert out["inference"]["asked"] == "bf16" and "top-1 agreement" in out["inference"]["guard"]
+
+
+# ------------------------------------------------------------------------------------------ loading and batching
+def test_same_size_batches():
+    sizes = [(8, 8), (4, 4), (8, 8), None, (4, 4), (8, 8), (8, 8)]
+    assert same_size_batches(sizes, 2) == [[0, 2], [1, 4], [3], [5, 6]]
+    assert same_size_batches(sizes, 1) == [[i] for i in range(7)]
+    assert same_size_batches(sizes, 10) == [[0, 2, 5, 6], [1, 4], [3]]
+
+
+def test_loader_batches_same_sizes_and_reports_bad_files(tmp_path):
+    files = [write_png(tmp_path / "a.png", 8, 6), write_png(tmp_path / "b.png", 5, 5),
+             write_png(tmp_path / "c.png", 8, 6, seed=1)]
+    (tmp_path / "d.png").write_bytes(b"not a png")
+    files.append(tmp_path / "d.png")
+    got = list(load_image_batches(files, lambda p: read_image(p, 3), batch_size=4, workers=2))
+    batches = [(idx, x.shape) for idx, x, f in got if f is None]
+    failures = [f for _, _, f in got if f is not None]
+    assert sorted(batches) == [([0, 2], (2, 3, 8, 6)), ([1], (1, 3, 5, 5))]
+    assert len(failures) == 1 and failures[0][0] == 3 and "d.png" in failures[0][1]
+
+
+def test_workers_and_same_size_batches_give_the_serial_outputs(tmp_path):
+    torch.manual_seed(0)
+    model = vgzoo.create("cyclegan_resnet", ngf=4, ndf=4, n_blocks=1, img_size=32).eval()
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, (h, w) in enumerate([(16, 16), (12, 20), (16, 16), (9, 7), (16, 16), (12, 20)]):
+        write_png(src / f"{i}.png", h, w, seed=i)
+    (src / "broken.png").write_bytes(b"\x89PNG broken")
+    runs = {}
+    for name, batch_size, workers in (("serial", 1, 0), ("loader", 3, 2)):
+        with pytest.raises(TranslationError) as err:
+            translate(model, src, tmp_path / name, batch_size=batch_size, workers=workers, precision="fp32",
+                      progress=False)
+        assert [f.name for f, _ in err.value.failures] == ["broken.png"]
+        runs[name] = err.value.written
+    assert [p.name for p in runs["serial"]] == [p.name for p in runs["loader"]] == [f"{i}.png" for i in range(6)]
+    for a, b in zip(runs["serial"], runs["loader"], strict=True):
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b))), a.name
+    x = read_image(src / "3.png", 3)  # and the files are the generator's output
+    with torch.no_grad():
+        y = ((translate_tensor(model.G_AB, x).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[0]
+    assert np.array_equal(np.asarray(Image.open(runs["loader"][3])), y.permute(1, 2, 0).numpy())
+
+
+@pytest.mark.slow
+def test_compiled_translation_matches_eager(tmp_path):
+    torch.manual_seed(0)
+    model = vgzoo.create("cyclegan_resnet", ngf=4, ndf=4, n_blocks=1, img_size=32).eval()
+    write_png(tmp_path / "a.png", 16, 16)
+    eager = translate(model, tmp_path / "a.png", tmp_path / "e.png", precision="fp32", progress=False)
+    compiled = translate(model, tmp_path / "a.png", tmp_path / "c.png", precision="fp32", compile=True,
+                         progress=False)
+    assert compiled.inference["compile"] is True
+    a, b = (np.asarray(Image.open(p[0]), dtype=int) for p in (eager, compiled))
+    assert np.abs(a - b).max() <= 1  # inductor may fuse differently: at most one grey level
