@@ -34,7 +34,7 @@ def test_generate_writes_the_reference_pngs_for_seeds(tmp_path):
     model = converted("tiny_uncond")
     vgzoo.save_pretrained(model, tmp_path / "tiny")
     result = CliRunner().invoke(cli, ["generate", str(tmp_path / "tiny"), "--seeds", "0-2,9", "--psi", "0.7",
-                                      "--out", str(tmp_path / "cats")])
+                                      "--out", str(tmp_path / "cats"), "--precision", "fp32"])  # the reference's fp32
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "cats").iterdir()) == [f"seed{s:04d}.png" for s in (0, 1, 2, 9)]
     for seed in (0, 1, 2, 9):  # one seed at a time, as the reference's generate.py runs them
@@ -59,7 +59,7 @@ def test_generate_conditional_by_class(tmp_path):
     model = converted("tiny_cond", class_names=[f"c{i}" for i in range(10)])
     vgzoo.save_pretrained(model, tmp_path / "cond")
     result = CliRunner().invoke(cli, ["generate", str(tmp_path / "cond"), "--seeds", "3", "--class", "c7",
-                                      "--out", str(tmp_path / "out")])
+                                      "--out", str(tmp_path / "out"), "--precision", "fp32"])
     assert result.exit_code == 0, result.output
     z = torch.from_numpy(np.random.RandomState(3).randn(1, model.z_dim))
     c = torch.nn.functional.one_hot(torch.tensor([7]), 10).float()
