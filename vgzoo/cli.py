@@ -204,10 +204,11 @@ def _converter_command(name: str, converter) -> click.Command:
     """The generic ``vgzoo convert NAME FILE... OUT`` of a converter without a command of its own."""
     metavar = " ".join(n.upper() for n in converter.file_names)
 
-    def run(files: tuple[str, ...], out: str, overwrite: bool) -> None:
+    def run(files: tuple[str, ...] | str, out: str, overwrite: bool) -> None:
         from .conversion import convert_files
 
-        model, path = convert_files(name, list(files), out, overwrite=overwrite)
+        paths = [files] if isinstance(files, str) else list(files)  # click gives one value, not a tuple, for nargs=1
+        model, path = convert_files(name, paths, out, overwrite=overwrite)
         click.echo(f"wrote {model.pretrained_cfg['architecture']} to {path}; load it with "
                    f"vgzoo.create('local-dir:{path}')")
 

@@ -41,10 +41,14 @@ class ConvertedWeights:
         config: constructor arguments of the model name's class, merged over the variant's and the tag's
             ``model_args`` (only what the files decide, e.g. a width read from a tensor's shape).
         state_dict: tensors in vgzoo's key layout; every key of the architecture, each with its shape.
+        model: for ``vgzoo convert``, the registered name the files hold when it is not the converter's ``model``
+            (a converter whose files may hold one of several classes, e.g. an unconditional or a class-conditional
+            generator, says which from what it read); None keeps the converter's.
     """
 
     config: dict[str, Any]
     state_dict: dict[str, Any]
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,10 @@ def convert_files(name: str, paths: list[str | os.PathLike], out: str | os.PathL
     spec = load_spec(converter.model)
     tag, cfg = spec.cfg_for(None)
     source = " + ".join(str(p) for p in files.values())
-    model = build_converted(spec, tag, cfg, read_files(converter.reader, files, cfg, f"vgzoo convert {name}"), source)
+    converted = read_files(converter.reader, files, cfg, f"vgzoo convert {name}")
+    if converted.model and converted.model != converter.model:  # the files hold another of the family's names
+        spec = load_spec(converted.model)
+        tag, cfg = spec.cfg_for(None)
+    model = build_converted(spec, tag, cfg, converted, source)
     save_atomically(model, out)
     return model, out

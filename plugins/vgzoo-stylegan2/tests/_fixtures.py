@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,3 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 REF = Path(os.environ.get("VGZOO_REFERENCE_DIR", ROOT.parent / "shared" / "reference")) / "stylegan2"
 needs_ref = pytest.mark.skipif(not REF.is_dir(), reason=f"StyleGAN2 reference fixtures not found at {REF}")
+
+# vgzoo's own test helpers (the loopback HTTP server): tests/ of the checkout this plugin is in
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))

@@ -76,7 +76,7 @@ def network(class_name: str, init_kwargs: dict[str, Any], shapes: dict[str, list
 
 
 @contextlib.contextmanager
-def _persistence_module():
+def persistence_module():
     """``torch_utils.persistence`` exists while pickling, so the reduce function pickles under the reference's name."""
     package, module = types.ModuleType("torch_utils"), types.ModuleType("torch_utils.persistence")
     _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
@@ -95,12 +95,13 @@ def _persistence_module():
 
 
 def write_snapshot(published: dict[str, Any], seed: int = 0) -> bytes:
-    """The pickle bytes of a snapshot of one ``published_shapes.json`` configuration (G and G_ema share values)."""
+    """The pickle bytes of a snapshot of one ``published_shapes.json`` configuration (G, D, G_ema: random values)."""
     g = torch.Generator().manual_seed(seed)
     G = network("Generator", published["G_init_kwargs"], published["G_ema"], g)
     D = network("Discriminator", published["D_init_kwargs"], published["D"], g)
-    data = {"G": G, "D": D, "G_ema": G, "augment_pipe": None,
+    G_ema = network("Generator", published["G_init_kwargs"], published["G_ema"], g)
+    data = {"G": G, "D": D, "G_ema": G_ema, "augment_pipe": None,
             "training_set_kwargs": {"class_name": "training.dataset.ImageFolderDataset", "resolution":
                                     published["G_init_kwargs"]["img_resolution"]}}
-    with _persistence_module():
+    with persistence_module():
         return pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)

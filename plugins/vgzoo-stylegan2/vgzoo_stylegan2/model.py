@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vgzoo import ModelFamily, register_model
+from vgzoo import ModelFamily, PretrainedCfg, register_model
 from vgzoo.layers import validate_labels
 from vgzoo.protocols import ConditionalSampler, GANModel, LossLogs, SeededSampler, UnconditionalSampler
 
@@ -34,7 +34,7 @@ __all__ = ["StyleGAN2Base", "StyleGAN2", "StyleGAN2Conditional", "model_class", 
 PAPER = ("Karras et al. 2020, Training Generative Adversarial Networks with Limited Data, NeurIPS "
          "(arXiv:2006.06676); Karras et al. 2020, Analyzing and Improving the Image Quality of StyleGAN, CVPR "
          "(arXiv:1912.04958)")
-LICENSE = "NVIDIA Source Code License-NC (non-commercial use only)"
+LICENSE = "NVIDIA Source Code License-NC"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 # The discriminator arguments the model takes from its own (G's): they must agree.
 _SHARED_WITH_D = ("c_dim", "img_resolution", "img_channels")
@@ -295,11 +295,48 @@ def _cfg(res: int, description: str, **facts: Any) -> dict[str, Any]:
                 **facts)
 
 
+PUBLISHED_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/{tag}.pkl"
+LICENSE_URL = "https://nvlabs.github.io/stylegan2-ada-pytorch/license.html"
+# tag -> (image side, the reference's --cfg it was trained with, dataset, what it is): the README of
+# NVlabs/stylegan2-ada-pytorch lists these files.
+PUBLISHED = {
+    "ffhq": (1024, "stylegan2", "FFHQ", "FFHQ at 1024x1024, trained with the original StyleGAN2"),
+    "metfaces": (1024, "stylegan2", "MetFaces", "MetFaces at 1024x1024, transfer learning from FFHQ with ADA"),
+    "afhqcat": (512, "paper512", "AFHQ Cat", "AFHQ Cat at 512x512, trained from scratch with ADA"),
+    "afhqdog": (512, "paper512", "AFHQ Dog", "AFHQ Dog at 512x512, trained from scratch with ADA"),
+    "afhqwild": (512, "paper512", "AFHQ Wild", "AFHQ Wild at 512x512, trained from scratch with ADA"),
+    "brecahad": (512, "paper512", "BreCaHAD", "BreCaHAD at 512x512, trained from scratch with ADA"),
+    "cifar10": (32, "cifar", "CIFAR-10", "class-conditional CIFAR-10 at 32x32"),
+}
+
+
+def published_cfgs(default: dict[str, Any]) -> dict[str, PretrainedCfg]:
+    """The untagged configuration first (no weights), then one per published snapshot, read by the safe reader.
+
+    A snapshot records its own constructor arguments; ``model_args`` here are the configuration it was trained
+    with (what ``vgzoo info`` shows before the download, and the loss weights transfer learning starts from).
+    """
+    cfgs = {"": PretrainedCfg(**default)}
+    for tag, (res, config, dataset, what) in PUBLISHED.items():
+        conditional = CONFIGS[config].get("c_dim", 0) > 0
+        facts: dict[str, Any] = dict(
+            url=PUBLISHED_URL.format(tag=tag), reader="vgzoo_stylegan2.snapshot:read_reference_snapshot",
+            license=LICENSE, dataset=dataset, model_args=dict(CONFIGS[config]),
+            notes=f"NVIDIA Source Code License-NC ({LICENSE_URL}): non-commercial use only. The published "
+                  f"snapshot ({tag}.pkl) is read as data, its embedded code never run.")
+        if conditional:
+            facts.update(num_classes=10, model_cls=f"{__name__}:StyleGAN2Conditional",
+                         model_args={**CONFIGS[config], "class_names": list(CIFAR10_CLASSES)})
+        cfgs[tag] = PretrainedCfg(**_cfg(res, f"StyleGAN2-ADA: {what} (the reference's published {tag}.pkl; G, D "
+                                                "and G_ema)", **facts))
+    return cfgs
+
+
 _family = ModelFamily("stylegan2", StyleGAN2, task="generation", test_kwargs=TINY)
 
 stylegan2 = _family.variant(
-    "stylegan2", _cfg(1024, "StyleGAN2-ADA, the reference's 'stylegan2' configuration (1024 px, 8 mapping "
-                            "layers, R1 gamma 10)."), CONFIGS["stylegan2"])
+    "stylegan2", published_cfgs(_cfg(1024, "StyleGAN2-ADA, the reference's 'stylegan2' configuration (1024 px, 8 "
+                                           "mapping layers, R1 gamma 10).")), CONFIGS["stylegan2"])
 stylegan2_paper256 = _family.variant(
     "stylegan2_paper256", _cfg(256, "StyleGAN2-ADA 'paper256' configuration (256 px, half the channels)."),
     CONFIGS["paper256"])

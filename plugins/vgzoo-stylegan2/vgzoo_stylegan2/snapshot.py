@@ -15,7 +15,10 @@ the names below, each to a function of vgzoo's that builds plain data, and refus
 
 vgzoo then builds its own :class:`~vgzoo_stylegan2.networks.Generator` and
 :class:`~vgzoo_stylegan2.networks.Discriminator` from the recorded constructor arguments and maps every tensor
-key by key, shape by shape: a key or shape on either side without its partner is an error that names it.
+key by key, shape by shape: :func:`read_reference_snapshot` is the reader (vgzoo's published-weights interface) of
+the ``stylegan2.*`` tags and of ``vgzoo convert stylegan2-reference``, and vgzoo's core compares every key and shape
+with the architecture built on the meta device; a key or shape on either side without its partner is an error
+that names it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vgzoo import ConvertedWeights, Converter
 from vgzoo.errors import WeightsError
 
 from .networks import Discriminator, Generator
@@ -42,6 +46,8 @@ __all__ = [
     "snapshot_config",
     "snapshot_state_dict",
     "convert_snapshot",
+    "read_reference_snapshot",
+    "stylegan2_reference_converter",
     "NETWORKS",
 ]
 
@@ -279,34 +285,28 @@ def snapshot_state_dict(snapshot: Mapping[str, Any], source: str = "snapshot") -
     return out
 
 
-def check_keys(state_dict: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Size | tuple],
-               source: str) -> None:
-    """Every key on both sides with the same shape, or an error naming what is missing, extra or misshapen."""
-    missing = sorted(set(expected) - set(state_dict))
-    extra = sorted(set(state_dict) - set(expected))
-    misshapen = [f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(expected[k])}"
-                 for k in sorted(set(expected) & set(state_dict)) if tuple(state_dict[k].shape) != tuple(expected[k])]
-    if missing or extra or misshapen:
-        def show(items: list[str]) -> str:
-            return ", ".join(items[:8]) + (f" (+{len(items) - 8} more)" if len(items) > 8 else "")
-        parts = [f"{what} {len(items)}: {show(items)}" for what, items in
-                 (("missing", missing), ("unexpected", extra), ("misshapen", misshapen)) if items]
-        raise WeightsError(f"stylegan2 snapshot {source}: its tensors do not map onto vgzoo's networks key by "
-                           f"key ({'; '.join(parts)}).")
-
-
 def convert_snapshot(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """``(config, state_dict)`` of a snapshot, checked key by key and shape by shape against the architecture.
+    """``(config, state_dict)`` of a snapshot: the model's constructor arguments and its tensors under its keys.
 
-    The architecture is built on the meta device (shapes only, no memory) from the recorded arguments.
+    Nothing is checked against an architecture here: the reader's caller (vgzoo's core) builds the model on the
+    meta device and compares every key and shape before allocating anything.
     """
-    from .model import model_class
-
     source = str(path)
     snapshot = load_snapshot(path)
-    config = snapshot_config(snapshot, source)
-    state_dict = snapshot_state_dict(snapshot, source)
-    with torch.device("meta"):
-        expected = {k: v.shape for k, v in model_class(config)(**config).state_dict().items()}
-    check_keys(state_dict, expected, source)
-    return config, {k: v.clone() for k, v in state_dict.items()}
+    return snapshot_config(snapshot, source), {k: v.clone() for k, v in snapshot_state_dict(snapshot, source).items()}
+
+
+def read_reference_snapshot(files: dict[str, Path], cfg: Any = None) -> ConvertedWeights:
+    """The reader of the published tags and of ``vgzoo convert stylegan2-reference``: ``files["weights"]`` is a
+    network snapshot; the model is ``stylegan2_cifar``'s class when it records ``c_dim > 0``, else ``stylegan2``'s."""
+    config, state_dict = convert_snapshot(files["weights"])
+    return ConvertedWeights(config=config, state_dict=state_dict,
+                            model="stylegan2_cifar" if config["c_dim"] > 0 else "stylegan2")
+
+
+stylegan2_reference_converter = Converter(
+    model="stylegan2",
+    reader="vgzoo_stylegan2.snapshot:read_reference_snapshot",
+    description="A StyleGAN2-ADA network snapshot (.pkl, read without running its code) -> a stylegan2 folder "
+                "(stylegan2_cifar's class when it is class-conditional).",
+)
