@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import stat
+import subprocess
 import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -110,3 +117,73 @@ def test_missing_gradio_names_the_extra(monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         main(["demo", "cgan_embed"])
     assert exit_info.value.code == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    """Until ``url`` answers 200 (the demo imports torch and Gradio first: slow on a busy machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the demo exited with {proc.returncode}: {log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {timeout} s: {log.read_text()}")
+
+
+@pytest.mark.slow
+def test_uploads_stay_private_and_are_deleted_on_exit_with_leftovers_of_dead_demos(tmp_path, photo):
+    """A real `vgzoo demo` process: both uploads (one rejected) and its PNG live in its own 0700 folder, which goes
+    when it is stopped (SIGTERM); a folder left by a demo that was killed is swept at the next start."""
+    client_module = pytest.importorskip("gradio_client")
+    tmp = tmp_path / "tmp"  # the demo's TMPDIR, where Gradio and the demo would put their files
+    tmp.mkdir()
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    stale = tmp / f"vgzoo-demo-{ended.pid}-k1ll3d"  # what a SIGKILLed demo leaves
+    (stale / "gradio").mkdir(parents=True)
+    (stale / "gradio" / "someone.png").write_bytes(b"an old upload")
+    old = tmp / "vgzoo-demo-k3pt_02a"  # earlier versions never removed their folder
+    old.mkdir()
+    (old / "translated-x.png").write_bytes(b"an old output")
+    live = tmp / f"vgzoo-demo-{os.getpid()}-l1ve"  # a demo that still runs: not touched
+    live.mkdir()
+    (tmp / "vgzoo-demo-notes").mkdir()  # not a demo's folder
+    model = tmp_path / "tiny-pix2pix"
+    vgzoo.save_pretrained(tiny("pix2pix_unet128"), model)
+    notes = tmp_path / "notes.png"
+    notes.write_text("not an image")
+    port = _free_port()
+    env = {**os.environ, "TMPDIR": str(tmp), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    env.pop("GRADIO_TEMP_DIR", None)
+    log = tmp_path / "demo.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "vgzoo", "demo", str(model), "--port", str(port)], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_http(url, proc, log)
+        assert not stale.exists() and not old.exists() and live.is_dir()
+        (work,) = [p for p in tmp.iterdir() if p.name.startswith(f"vgzoo-demo-{proc.pid}-")]
+        assert stat.S_IMODE(work.stat().st_mode) == 0o700
+        client = client_module.Client(url, download_files=False, verbose=False)
+        client.predict(client_module.handle_file(str(photo)), "AtoB", api_name="/run")
+        with pytest.raises(Exception, match="notes.png is not an image"):
+            client.predict(client_module.handle_file(str(notes)), "AtoB", api_name="/run")
+        stored = [p.name for p in work.rglob("*") if p.is_file()]
+        assert {"photo.png", "notes.png"} <= set(stored), stored  # Gradio's copies of both uploads
+        assert any(name.startswith("translated-") for name in stored), stored  # the PNG offered for download
+        assert sorted(os.listdir(tmp)) == sorted([work.name, live.name, "vgzoo-demo-notes"])  # no TMPDIR/gradio
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert sorted(os.listdir(tmp)) == sorted([live.name, "vgzoo-demo-notes"]), log.read_text()

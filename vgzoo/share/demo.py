@@ -12,12 +12,22 @@ otherwise. What the page does is in :class:`DemoModel`, plain Python that the te
 
 Uploads are limited in bytes (by Gradio, before they reach vgzoo) and in pixels, and a file that is not an
 image is answered with a message saying so.
+
+Everything the page stores (Gradio's copies of the uploads, rejected ones included, its cached previews, and the
+PNGs offered for download) goes into one private folder per process, ``TMPDIR/vgzoo-demo-<pid>-*`` (mode 0700,
+Gradio's ``GRADIO_TEMP_DIR`` points into it), which is deleted when the demo exits; a folder left behind by a demo
+that could not clean up (SIGKILL, power loss) is deleted by the next demo once its process is gone.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import re
+import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +49,81 @@ class UploadError(DataError):
     """An upload the demo cannot use: not an image, too many pixels, an unreadable file."""
 
 
+WORKSPACE_PREFIX = "vgzoo-demo-"
+# vgzoo-demo-<pid>-..., or vgzoo-demo-XXXXXXXX as earlier versions named it
+_WORKSPACE_NAME = re.compile(re.escape(WORKSPACE_PREFIX) + r"(?:(\d+)-|[a-z0-9_]{8}$)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def sweep_workspaces(root: str | os.PathLike | None = None) -> list[Path]:
+    """Delete the demo folders in ``root`` (the temp folder) whose process has ended; the folders deleted.
+
+    Only folders of this user are touched: ``vgzoo-demo-<pid>-...`` with no live process ``pid``, and the
+    ``vgzoo-demo-XXXXXXXX`` folders of earlier versions, which never removed them.
+    """
+    root = Path(root or tempfile.gettempdir())
+    removed = []
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        match = _WORKSPACE_NAME.match(path.name)
+        try:
+            mine = path.is_dir() and not path.is_symlink() and path.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        pid = int(match.group(1)) if match and match.group(1) else None
+        if match and mine and (pid is None or (pid != os.getpid() and not _alive(pid))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+class DemoWorkspace:
+    """The demo process's private folder: Gradio's uploads and cache in ``gradio/``, the page's PNGs in ``outputs/``.
+
+    Created with mode 0700 (``mkdtemp``), so no other user reads the uploads or previews; removed at exit.
+    """
+
+    def __init__(self) -> None:
+        sweep_workspaces()
+        self.root = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{os.getpid()}-"))
+        self.gradio = self.root / "gradio"
+        self.outputs = self.root / "outputs"
+        # Gradio reads it when it stores an upload or a preview (and, for a few modules, on import)
+        os.environ["GRADIO_TEMP_DIR"] = str(self.gradio)
+        atexit.register(self.remove)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+_workspace: DemoWorkspace | None = None
+_workspace_lock = threading.Lock()
+
+
+def workspace() -> DemoWorkspace:
+    """This process's :class:`DemoWorkspace`, created on first use (before Gradio is imported by the demo)."""
+    global _workspace
+    with _workspace_lock:
+        if _workspace is None or not _workspace.root.is_dir():
+            _workspace = DemoWorkspace()
+        return _workspace
+
+
 def require_gradio():
-    """Import Gradio, or say which extra installs it."""
+    """Import Gradio (into this process's private demo folder), or say which extra installs it."""
+    workspace()
     try:
         import gradio
     except ImportError as exc:
@@ -346,7 +429,7 @@ def build_demo(model: Any, pretrained: bool = False, *, max_upload_mb: float = M
     gr = require_gradio()
     demo_model = model if isinstance(model, DemoModel) else DemoModel(load_demo_model(model, pretrained))
     task, name = demo_model.task, demo_model.name
-    out_dir = Path(tempfile.mkdtemp(prefix="vgzoo-demo-"))
+    out_dir = workspace().outputs
     weights = demo_model.cfg.get("weight_source")
 
     def guard(fn):
@@ -382,6 +465,15 @@ def launch_demo(model: Any, pretrained: bool = False, *, host: str = "127.0.0.1"
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the page talks to nobody but its user
     page = build_demo(model, pretrained, max_upload_mb=max_upload_mb)
     page.queue(default_concurrency_limit=1)  # one model, one forward at a time
-    page.launch(server_name=host, server_port=port, share=share, max_file_size=page.vgzoo_max_file_size,
-                prevent_thread_lock=not block, show_error=True, quiet=False)
+    stop_on_term = block and threading.current_thread() is threading.main_thread()
+    if stop_on_term:  # SIGTERM stops the page as Ctrl-C does, so the uploads are deleted on the way out
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        page.launch(server_name=host, server_port=port, share=share, max_file_size=page.vgzoo_max_file_size,
+                    prevent_thread_lock=not block, show_error=True, quiet=False)
+    finally:
+        if stop_on_term:
+            signal.signal(signal.SIGTERM, previous)
+            if _workspace is not None:
+                _workspace.remove()
     return page
