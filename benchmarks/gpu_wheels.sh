@@ -7,7 +7,7 @@
 #
 # The folder gets: vgzoo and every plugin package under plugins/ (each folder with a pyproject.toml, found by glob,
 # so a plugin added later is carried too) built as wheels from this tree; the third-party distributions the image
-# lacks (benchmarks/gpu_image.py missing: kornia and its deps, pooch, click, ...) at the versions installed here;
+# lacks (benchmarks/gpu_image.py missing: kornia and its deps, click, requests, ...) at the versions installed here;
 # requirements.txt naming those (unpinned: the image's own copies win where it has them) and gpu-wheels.txt (what
 # was built, from which commit). gpu_check.sh installs from it with pip --no-index.
 set -euo pipefail
@@ -39,17 +39,10 @@ for p in "$ROOT"/plugins/*/; do
   [[ -f $p/pyproject.toml ]] || echo "gpu_wheels.sh: skipping $p (no pyproject.toml: not a package yet)" >&2
 done
 "$PY" -m pip wheel --no-deps --no-build-isolation --no-index -q -w "$TMP" "${PKGS[@]}"
-OURS=$("$PY" - "$TMP" <<'PY'
-import sys, zipfile, pathlib, email.parser
-for w in sorted(pathlib.Path(sys.argv[1]).glob("*.whl")):
-    with zipfile.ZipFile(w) as z:
-        meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
-        print(email.parser.Parser().parsestr(z.read(meta).decode())["Name"])
-PY
-)
-
 # 2. the third-party distributions the image lacks, at the versions installed here (those this tree was tested with)
-mapfile -t NEED < <("$PY" "$HERE/gpu_image.py" missing $OURS)
+NEED_TXT=$("$PY" "$HERE/gpu_image.py" missing "$TMP")
+NEED=($NEED_TXT)
+OURS=$(cd "$TMP" && ls -- *.whl | cut -d- -f1 | tr '\n' ' ')
 if (( FROM_INSTALLED )); then
   "$PY" "$HERE/gpu_image.py" repack "${NEED[@]}" -d "$TMP" >/dev/null
 else
@@ -67,7 +60,7 @@ fi
 printf '%s\n' "${NEED[@]}" >"$TMP/requirements.txt"
 { echo "# made by benchmarks/gpu_wheels.sh $(date -u +%FT%TZ) from $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)" \
        "$( ((FROM_INSTALLED)) && echo '(repacked from installed distributions)')"
-  echo "# ours (install with --no-deps): $OURS" | tr '\n' ' '; echo
+  echo "# ours (install with --no-deps): $OURS"
   (cd "$TMP" && sha256sum -- *.whl)
 } >"$TMP/gpu-wheels.txt"
 rm -rf "$OUT"; mv "$TMP" "$OUT"; trap - EXIT

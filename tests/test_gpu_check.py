@@ -60,9 +60,12 @@ def test_without_a_wheel_folder_it_stops_at_once_and_says_what_to_do(tmp_path):
     assert "START env" not in (tmp_path / "o" / "steps.log").read_text()
 
 
-def test_the_wheel_list_is_what_the_image_lacks():
-    need = gpu_image.missing([])
-    assert {"kornia", "kornia-rs", "pooch", "click"} <= set(need)
+def test_the_wheel_list_is_what_the_image_lacks(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    assert set(gpu_image.our_wheels(tmp_path)) == {"vgzoo"}
+    need = gpu_image.missing(tmp_path)
+    assert {"kornia", "kornia-rs"} <= set(need)  # the rest follows vgzoo's requirements (click, requests, ...)
     assert not {"torch", "timm", "numpy", "torchvision", "scikit-learn", "vgzoo"} & set(need)
 
 
@@ -73,7 +76,7 @@ def _plugin_names() -> set[str]:
 
 def _standin_image(tmp: Path) -> Path:
     """A fresh venv standing in for the GPU image: beside its own pip, only the image's packages (gpu_image.IMAGE
-    and what they need), linked from this machine's site-packages, so kornia, pooch and vgzoo are not there."""
+    and what they need), linked from this machine's site-packages, so kornia and vgzoo are not there."""
     farm = tmp / "image-site"
     farm.mkdir()
     # this interpreter's own site-packages (not a venv's: a venv may shadow e.g. setuptools with an older copy)
@@ -111,10 +114,11 @@ def test_offline_install_rehearsal_from_the_wheel_folder(tmp_path):
     res = subprocess.run(["bash", str(WHEELS_SCRIPT), "--from-installed", "--out", str(wheels)],
                          capture_output=True, text=True, cwd=ROOT, env=_offline(_env()), timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
-    built = {md.Distribution.at(p).name if p.is_dir() else p.name.split("-")[0].replace("_", "-").lower()
-             for p in wheels.glob("*.whl")}
-    assert {"vgzoo", "kornia", "kornia-rs", "pooch"} | {n.lower() for n in _plugin_names()} <= built
-    assert (wheels / "requirements.txt").read_text().split() == gpu_image.missing(sorted(_plugin_names()))
+    built = {canonicalize_name(p.name.split("-")[0]) for p in wheels.glob("*.whl")}
+    carried = (wheels / "requirements.txt").read_text().split()
+    assert {"kornia", "kornia-rs"} <= set(carried) and set(carried) <= built
+    assert set(gpu_image.our_wheels(wheels)) == {"vgzoo"} | {canonicalize_name(n) for n in _plugin_names()}
+    assert (wheels / "requirements.txt").read_text().split() == gpu_image.missing(wheels)
 
     venv = _standin_image(tmp_path)
     py = str(venv / "bin" / "python")
@@ -128,10 +132,12 @@ def test_offline_install_rehearsal_from_the_wheel_folder(tmp_path):
                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     steps = (out / "steps.log").read_text()
     assert res.returncode == 0 and "END install rc=0" in steps, steps + (out / "install.log").read_text()
-    where = subprocess.run([py, "-c", "import json, kornia, pooch, vgzoo; print(json.dumps([m.__file__ for m in "
-                            "(kornia, pooch, vgzoo)]))"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    where = subprocess.run([py, "-c", "import importlib.metadata as md, json, sys; import kornia, vgzoo; "
+                            "print(json.dumps({n: str(md.distribution(n).locate_file('')) for n in sys.argv[1:]}))",
+                            "vgzoo", *carried, *_plugin_names()], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert where.returncode == 0, where.stderr
-    assert all(f.startswith(str(venv)) for f in json.loads(where.stdout))  # installed from the folder, here
+    outside = {n: p for n, p in json.loads(where.stdout).items() if not p.startswith(str(venv))}
+    assert not outside  # each one installed from the folder into the stand-in, none found elsewhere
     listed = subprocess.run([py, "-m", "vgzoo", "list"], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert listed.returncode == 0 and "gan_vanilla" in listed.stdout and "restoration_unet" in listed.stdout
     run = subprocess.run([py, "-m", "vgzoo", "train", "cgan_embed_digits", "--data", "builtin:digits", "--steps", "1",
