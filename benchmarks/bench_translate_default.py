@@ -1,0 +1,274 @@
+"""Inference as a user runs it: `vgzoo translate` / `vgzoo generate` with their defaults against the reference's
+eager fp32 path, same weights, files in and files out.
+
+translate: a folder of 256 px PNGs through the full-size CycleGAN generator (``cyclegan_resnet``'s G_AB, 9 blocks,
+ngf 64). *reference*: the loop of pytorch-CycleGAN-and-pix2pix's ``test.py`` (one image at a time: PIL decode,
+to [-1, 1], the generator in fp32 eager under ``no_grad``, its ``tensor2im`` and a PIL PNG save). With
+``--reference DIR`` (a checkout of junyanz/pytorch-CycleGAN-and-pix2pix) the generator is that checkout's
+``ResnetGenerator`` holding vgzoo's weights (mapped key by key with ``vgzoo.convert.reference.generator_key_map``);
+without it, vgzoo's generator of the same structure runs that loop (the converter matches the two to 1e-5, see
+shared/reference). The images are 256 px, so the reference's resize to ``load_size`` 256 leaves them as they are
+and is not run. *vgzoo default*: ``vgzoo.translate.translate`` with every default (``--device auto``,
+``--precision auto`` with its first-batch guard, DataLoader workers decoding, a writer thread encoding).
+
+generate: ``cgan_embed`` (32 px, 10 classes). *eager fp32*: the plain loop (``model.sample`` per class in fp32,
+``to_uint8`` and a PIL PNG per sample); *vgzoo default*: ``vgzoo.generate.generate`` writing the grid and every
+sample. ``--seeded NAME`` adds any :class:`vgzoo.protocols.SeededSampler` (the plugin GAN families: StyleGAN2,
+BigGAN, ...): *eager fp32* is the reference scripts' loop (one seed at a time, ``latents_for_seeds`` then
+``generate_images`` in fp32, ``img * 127.5 + 128`` to uint8, a PIL PNG); *vgzoo default* is
+``vgzoo.generate.generate_seeds``. (A family with its own reference implementation has its own benchmark too, e.g.
+benchmarks/bench_stylegan2.py.)
+
+Every contender runs once per repeat, alternating which goes first, after one warm-up each; the table gives
+median seconds per image, IQR, and the ratio reference / vgzoo. What vgzoo ran (device, precision and why, the
+guard's finding) is printed and written with the table, and outputs are compared (PSNR of vgzoo's PNGs against
+the reference's).
+
+    python benchmarks/bench_translate_default.py                        # 64 images, 5 repeats; RESULTS.md section
+    python benchmarks/bench_translate_default.py --reference ~/pytorch-CycleGAN-and-pix2pix --seeded stylegan2_paper256
+    python benchmarks/bench_translate_default.py --tiny --no-write      # a smoke test (tiny networks, not a timing)
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from _results import iqr, machine, median, write_section
+from PIL import Image
+
+import vgzoo
+from vgzoo.convert.reference import generator_key_map
+from vgzoo.data.images import to_uint8
+from vgzoo.generate import generate, generate_seeds, reference_uint8
+from vgzoo.inference import describe_inference
+from vgzoo.translate import translate
+
+SECTION = "inference-default"
+REFERENCE_REPO = "junyanz/pytorch-CycleGAN-and-pix2pix"
+
+
+# ------------------------------------------------------------------------------------------ inputs
+def write_inputs(folder: Path, count: int, size: int) -> list[Path]:
+    """``count`` photo-like PNGs (smooth random colour fields with fine grain), so decode and encode cost what
+    real photos cost rather than what noise or flat images cost."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(count):
+        coarse = rng.random((3, size // 16, size // 16)).astype(np.float32)
+        field = torch.nn.functional.interpolate(torch.from_numpy(coarse)[None], size=(size, size), mode="bicubic")[0]
+        pixels = (field.numpy().transpose(1, 2, 0) * 200 + rng.normal(0, 8, (size, size, 3)) + 28).clip(0, 255)
+        path = folder / f"img{i:04d}.png"
+        Image.fromarray(pixels.astype(np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+# ------------------------------------------------------------------------------------------ the reference
+def reference_generator(checkout: Path, vgzoo_generator: torch.nn.Module, n_blocks: int, ngf: int) -> torch.nn.Module:
+    """The checkout's ``ResnetGenerator`` (instance norm as its ``--norm instance``) holding vgzoo's weights."""
+    path = checkout / "models" / "networks.py"
+    if not path.is_file():
+        raise SystemExit(f"{checkout} is not a checkout of {REFERENCE_REPO} (no models/networks.py).")
+    spec = importlib.util.spec_from_file_location("reference_networks", path)  # not models/__init__ (its options)
+    networks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(networks)
+    norm = functools.partial(torch.nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    ref = networks.ResnetGenerator(3, 3, ngf, norm_layer=norm, use_dropout=False, n_blocks=n_blocks)
+    ours = vgzoo_generator.state_dict()
+    mapped = {}
+    for vg, rf in generator_key_map(vgzoo_generator):
+        for key, value in ours.items():
+            if key.startswith(vg + "."):
+                mapped[rf + key[len(vg):]] = value
+    ref.load_state_dict(mapped, strict=True)
+    return ref.eval()
+
+
+def reference_translate(generator: torch.nn.Module, files: list[Path], out: Path) -> None:
+    """pytorch-CycleGAN-and-pix2pix's test loop: one image at a time, fp32 eager, tensor2im, PIL save."""
+    out.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        image = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 255.0
+        x = (torch.from_numpy(image.transpose(2, 0, 1)) - 0.5) / 0.5  # ToTensor + Normalize((0.5,)*3, (0.5,)*3)
+        with torch.no_grad():
+            y = generator(x[None])
+        pixels = (np.transpose(y[0].cpu().float().numpy(), (1, 2, 0)) + 1) / 2.0 * 255.0  # tensor2im
+        Image.fromarray(pixels.astype(np.uint8)).save(out / f"{path.stem}.png")
+
+
+def plain_generate(model, classes: list[int], per_class: int, seed: int, out: Path) -> None:
+    """The plain loop: ``model.sample`` per class in fp32 eager, a PNG per sample."""
+    out.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for c in classes:
+            images = to_uint8(model.sample(torch.full((per_class,), c, dtype=torch.long), generator=g))
+            for i, img in enumerate(images.permute(0, 2, 3, 1).numpy()):
+                Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(out / f"class{c}_{i:03d}.png")
+
+
+def plain_seeds(model, seeds: list[int], out: Path) -> None:
+    """The reference scripts' loop: one seed at a time, fp32 eager, ``img * 127.5 + 128`` to uint8, a PNG."""
+    out.mkdir(parents=True, exist_ok=True)
+    psi = model.default_truncation
+    labels = torch.zeros(1, dtype=torch.long) if model.class_count() else None
+    with torch.no_grad():
+        for seed in seeds:
+            img = reference_uint8(model.generate_images(model.latents_for_seeds([seed], psi), labels, psi))[0]
+            Image.fromarray(img.numpy()).save(out / f"seed{seed:04d}.png")
+
+
+# ------------------------------------------------------------------------------------------ timing
+def alternate(contenders: dict[str, Callable[[Path], object]], workdir: Path, repeats: int) -> dict[str, list[float]]:
+    """Each contender writes into a fresh folder once per repeat, alternating who goes first; one warm-up each."""
+    times: dict[str, list[float]] = {k: [] for k in contenders}
+    names = list(contenders)
+    for r in range(repeats + 1):
+        for name in names if r % 2 == 0 else names[::-1]:
+            out = workdir / f"{name.replace(' ', '_')}-{r}"
+            start = time.perf_counter()
+            contenders[name](out)
+            elapsed = time.perf_counter() - start
+            if r:
+                times[name].append(elapsed)
+            if r < repeats:  # keep the last outputs for the comparison
+                shutil.rmtree(out)
+    return times
+
+
+def psnr_folders(a: Path, b: Path) -> float:
+    """PSNR (dB, 8-bit peak) over every same-named PNG of two folders."""
+    sq, n = 0.0, 0
+    for path in sorted(a.glob("*.png")):
+        x = np.asarray(Image.open(path), dtype=np.float64)
+        y = np.asarray(Image.open(b / path.name), dtype=np.float64)
+        sq += float(((x - y) ** 2).sum())
+        n += x.size
+    mse = sq / max(n, 1)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def row(label: str, times: dict[str, list[float]], per: int, base: str, fast: str, extra: str) -> str:
+    b, f = median(times[base]) / per, median(times[fast]) / per
+    return (f"| {label} | {b * 1e3:.1f} (IQR {iqr(times[base]) / per * 1e3:.1f}) | {f * 1e3:.1f} "
+            f"(IQR {iqr(times[fast]) / per * 1e3:.1f}) | **{b / f:.2f}x** | {extra} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=64,
+                        help="images in the translated folder (the guard's one fp32 pass of the first batch is part of the"
+                             " measured default, as in a user's run)")
+    parser.add_argument("--size", type=int, default=256, help="image side in px")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--reference", type=Path, default=None, help=f"a checkout of {REFERENCE_REPO}")
+    parser.add_argument("--per-class", type=int, default=32, help="cgan_embed samples per class (10 classes)")
+    parser.add_argument("--seeded", action="append", default=[], metavar="NAME",
+                        help="a SeededSampler model (a plugin family) to time too; repeatable")
+    parser.add_argument("--seeds", type=int, default=8, help="seeds per --seeded model")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--tiny", action="store_true", help="tiny networks and inputs: a smoke test, not a timing")
+    parser.add_argument("--no-write", action="store_true", help="print only, do not update RESULTS.md")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.tiny:
+        args.images, args.size, args.repeats, args.per_class, args.seeds = 3, 32, 1, 2, 2
+    tiny = dict(ngf=8, ndf=8, n_blocks=1) if args.tiny else {}
+    load_before, started = os.getloadavg(), time.perf_counter()
+    rows, notes = [], []
+    with tempfile.TemporaryDirectory(prefix="vgzoo-bench-") as tmp:
+        work = Path(tmp)
+        # -------------------------------------------------------------- translate, cyclegan_resnet
+        files = write_inputs(work / "inputs", args.images, args.size)
+        torch.manual_seed(0)
+        model = vgzoo.create("cyclegan_resnet", img_size=args.size, **tiny).eval()
+        G = model.G_AB
+        n_blocks, ngf = len(G.blocks), model.config["ngf"]
+        if args.reference is not None:
+            ref_G, ref_what = reference_generator(args.reference, G, n_blocks, ngf), f"{REFERENCE_REPO} checkout"
+        else:
+            ref_G, ref_what = G, "vgzoo's generator of the same structure (no --reference)"
+        records = []
+
+        def vgzoo_translate(out: Path) -> None:
+            records.append(translate(G, work / "inputs", out, progress=False).inference)
+
+        times = alternate({"reference": lambda out: reference_translate(ref_G, files, out),
+                           "vgzoo": vgzoo_translate}, work, args.repeats)
+        psnr = psnr_folders(work / f"reference-{args.repeats}", work / f"vgzoo-{args.repeats}")
+        rows.append(row(f"translate `cyclegan_resnet` ({n_blocks} blocks, ngf {ngf}), {args.images} x {args.size} px"
+                        " PNG", times, args.images, "reference", "vgzoo", f"{psnr:.1f} dB"))
+        notes.append(f"translate: reference = {ref_what}; vgzoo: {describe_inference(records[-1])}")
+        print(rows[-1], "\n", notes[-1], flush=True)
+        # -------------------------------------------------------------- generate, cgan_embed
+        torch.manual_seed(0)
+        cgan = vgzoo.create("cgan_embed", **({"ngf": 8, "ndf": 8} if args.tiny else {})).eval()
+        classes, per = list(range(cgan.num_classes)), args.per_class
+        records = []
+
+        def vgzoo_generate(out: Path) -> None:
+            records.append(generate(cgan, out=out / "grid.png", per_class=per, out_dir=out, seed=0).inference)
+
+        times = alternate({"eager fp32": lambda out: plain_generate(cgan, classes, per, 0, out),
+                           "vgzoo": vgzoo_generate}, work, args.repeats)
+        rows.append(row(f"generate `cgan_embed`, {len(classes)} classes x {per} (PNG each; vgzoo also a grid)",
+                        times, len(classes) * per, "eager fp32", "vgzoo", "-"))
+        notes.append(f"generate cgan_embed: vgzoo: {describe_inference(records[-1])}")
+        print(rows[-1], "\n", notes[-1], flush=True)
+        # -------------------------------------------------------------- generate --seeds, plugin families
+        for name in args.seeded:
+            torch.manual_seed(0)
+            seeded = vgzoo.create(name).eval()
+            seeds = list(range(args.seeds))
+            records = []
+
+            def vgzoo_seeds(out: Path, seeded=seeded, seeds=seeds, records=records) -> None:
+                records.append(generate_seeds(seeded, seeds=seeds, out_dir=out).inference)
+
+            times = alternate({"eager fp32": lambda out, seeded=seeded, seeds=seeds: plain_seeds(seeded, seeds, out),
+                               "vgzoo": vgzoo_seeds}, work, args.repeats)
+            psnr = psnr_folders(work / f"eager_fp32-{args.repeats}", work / f"vgzoo-{args.repeats}")
+            rows.append(row(f"generate `{name}` --seeds 0-{args.seeds - 1}", times, len(seeds), "eager fp32", "vgzoo",
+                            f"{psnr:.1f} dB"))
+            notes.append(f"generate {name}: vgzoo: {describe_inference(records[-1])}")
+            print(rows[-1], "\n", notes[-1], flush=True)
+    elapsed, load_after = time.perf_counter() - started, os.getloadavg()
+    command = "python benchmarks/bench_translate_default.py" + "".join(
+        f" {flag}" for flag in sys.argv[1:] if flag != "--no-write")
+    body = "\n".join([
+        "## inference-default: `vgzoo translate` / `vgzoo generate` defaults against the reference's eager fp32",
+        "",
+        f"`{command}` ({args.repeats} timed repeats after one warm-up, contenders alternating in one process; "
+        f"{elapsed / 60:.1f} min). Machine: {machine()}. 1-minute load average at start / end: "
+        f"{load_before[0]:.1f} / {load_after[0]:.1f}." + (" **Tiny networks: a smoke test, not a timing.**"
+                                                           if args.tiny else ""),
+        "",
+        "Median ms per image (IQR), whole pipeline: decode, network, encode, files written. Ratio = reference / vgzoo."
+        " PSNR: vgzoo's PNGs against the reference's (8-bit peak; bf16 autocast shows here).",
+        "",
+        "| case | reference eager fp32 ms/img | vgzoo default ms/img | ratio | PSNR vs reference |",
+        "| --- | --- | --- | --- | --- |",
+        *rows,
+        "",
+        *[f"- {note}" for note in notes],
+    ])
+    print(body)
+    if not args.no_write:
+        print(f"wrote {write_section(SECTION, body)}")
+
+
+if __name__ == "__main__":
+    main()
