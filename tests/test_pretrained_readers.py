@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -152,6 +153,51 @@ def test_two_files_through_the_mirror_converted_once_then_offline(tiny_tags, cac
     with pytest.warns(UserWarning, match="changed since it was converted"):
         healed = vgzoo.create(f"{NAME}.pair", pretrained=True)
     assert torch.equal(healed.state_dict()["head.bias"], sd["head.bias"])
+
+
+def _flip_last_byte(path: Path) -> None:
+    """Damage a safetensors file the quiet way: its header still parses, one number of the last tensor changes."""
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_converted_file_that_cannot_be_converted_again_is_named(tiny_tags, cache, http_server,  # noqa: F811
+                                                                           monkeypatch):
+    stem, head, _ = published_files()
+    http_server.add("/tiny/stem.safetensors", stem)
+    http_server.add("/tiny/head.json", head)
+    vgzoo.create(f"{NAME}.pair", pretrained=True)
+    folder = cache / "models" / f"{NAME}.pair"
+    weights = folder / "model.safetensors"
+    _flip_last_byte(weights)
+    shutil.rmtree(cache / "downloads")  # the published files are no longer in the cache,
+    monkeypatch.setenv("VGZOO_OFFLINE", "1")  # and cannot be fetched again
+    with pytest.warns(UserWarning, match="changed since it was converted"), pytest.raises(WeightsError) as info:
+        vgzoo.create(f"{NAME}.pair", pretrained=True)
+    message = str(info.value)
+    assert f"{str(weights)!r} changed since it was converted" in message and "damaged or replaced" in message
+    assert "converting the published files again failed" in message and "VGZOO_OFFLINE" in message
+    assert f"Delete {str(folder)!r}" in message
+
+
+def test_a_converted_folder_without_a_record_gets_one_and_is_checked_from_then_on(tiny_tags, cache,  # noqa: F811
+                                                                                 http_server):  # noqa: F811
+    stem, head, sd = published_files()
+    http_server.add("/tiny/stem.safetensors", stem)
+    http_server.add("/tiny/head.json", head)
+    vgzoo.create(f"{NAME}.pair", pretrained=True)
+    weights = cache / "models" / f"{NAME}.pair" / "model.safetensors"
+    record = weights.with_name("model.safetensors.sha256")
+    recorded = record.read_text()
+    record.unlink()  # as a folder converted by hand, or by a version that kept no record
+    vgzoo.create(f"{NAME}.pair", pretrained=True)
+    assert record.read_text() == recorded
+    _flip_last_byte(weights)
+    with pytest.warns(UserWarning, match="changed since it was converted"):
+        healed = vgzoo.create(f"{NAME}.pair", pretrained=True)
+    assert all(torch.equal(healed.state_dict()[k], v) for k, v in sd.items())
+    assert record.read_text() == recorded
 
 
 def test_a_404_on_the_second_file_leaves_no_model(tiny_tags, cache, http_server):  # noqa: F811

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from . import _hub
 from ._registry import ModelSpec, PretrainedCfg
-from .errors import WeightsError, WeightsNotFoundError
+from .errors import VgzooError, WeightsError, WeightsNotFoundError
 
 MODELS_DIR = "models"
 DOWNLOADS_DIR = "downloads"
@@ -79,8 +79,17 @@ def pretrained_weights(spec: ModelSpec, tag: str, cfg: PretrainedCfg) -> tuple[P
         )
     folder = converted_dir(spec, tag)
     weights = folder / _hub.WEIGHTS_NAME
-    if not (weights.is_file() and (folder / _hub.CONFIG_NAME).is_file() and _intact(weights)):
-        model = _convert(spec, tag, cfg)
+    damage = _damage(folder)
+    if damage is not None:
+        try:
+            model = _convert(spec, tag, cfg)
+        except (VgzooError, OSError) as exc:
+            if not damage:
+                raise
+            raise WeightsError(
+                f"{damage}, and converting the published files again failed: {exc}\nDelete {str(folder)!r} and "
+                f"load {shown} again where its published files can be fetched."
+            ) from exc
         save_atomically(model, folder)
         from .download import record_sha256
 
@@ -142,18 +151,30 @@ def download_path(url: str) -> Path:
     return Path(DOWNLOADS_DIR, *urlsplit(url).path.lstrip("/").split("/"))
 
 
-def _intact(weights: Path) -> bool:
-    """Whether a converted weights file still has the SHA-256 recorded when it was written (reconverted if not)."""
-    from .download import recorded_sha256, sha256_file
+def _damage(folder: Path) -> str | None:
+    """``None`` when the converted folder can be used; else why not (``""``: it is not there, nothing to say).
 
-    recorded = recorded_sha256(weights)
-    if recorded is None or recorded == sha256_file(weights):
-        return True
+    The weights' SHA-256, recorded when they were converted, is checked on every load; a file that no longer has it
+    is converted again from the published files (warned), and named in the error when that is not possible. A
+    folder without a record (converted by hand, or by an earlier version) gets one now and is checked from then on.
+    """
+    from .download import record_sha256, recorded_sha256, sha256_file
+
+    weights = folder / _hub.WEIGHTS_NAME
+    if not (weights.is_file() and (folder / _hub.CONFIG_NAME).is_file()):
+        return ""
+    recorded, actual = recorded_sha256(weights), sha256_file(weights)
+    if recorded is None:
+        record_sha256(weights, actual)
+        return None
+    if recorded == actual:
+        return None
     import warnings
 
-    warnings.warn(f"{str(weights)!r} changed since it was converted (its SHA-256 differs from the one recorded); "
-                  "converting the published files again.", stacklevel=4)
-    return False
+    damage = (f"{str(weights)!r} changed since it was converted (its SHA-256 is {actual}, {recorded} was recorded): "
+              "the file was damaged or replaced")
+    warnings.warn(f"{damage}; converting the published files again.", stacklevel=4)
+    return damage
 
 
 def _offline() -> bool:
