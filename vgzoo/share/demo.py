@@ -7,6 +7,8 @@ otherwise. What the page does is in :class:`DemoModel`, plain Python that the te
 - translation (pix2pix, CycleGAN): upload -> input and output side by side, the output as a PNG download;
 - conditional generation (cGAN): class picker, seed and samples per class -> a grid, a row per class;
 - generation: seed and count -> a grid;
+- seeded generators (StyleGAN2, BigGAN: :class:`~vgzoo.protocols.SeededSampler`): seed, truncation and class -> the
+  image the reference code draws for that seed, converted as it converts (``vgzoo generate --seeds`` gives the same);
 - classification: upload -> top-5 classes and, for ViTs, the attention rollout over the image;
 - restoration: upload -> the degraded input and its restoration side by side.
 
@@ -286,6 +288,35 @@ class DemoModel:
             rows -= 1
         return _grid_pil(images, rows=rows)
 
+    @property
+    def seeded(self) -> bool:
+        """The model draws images from seeds the reference's way (a :class:`~vgzoo.protocols.SeededSampler`)."""
+        from ..protocols import SeededSampler
+
+        return isinstance(self.model, SeededSampler)
+
+    def generate_seed(self, seed: int = 0, truncation: float | None = None, class_: int | str | None = None):
+        """The image of ``seed`` (and class) at ``truncation``, as ``vgzoo generate --seeds`` writes it (PIL)."""
+        import torch
+        from PIL import Image
+
+        from ..generate import reference_uint8, resolve_classes
+
+        if int(seed) < 0 or int(seed) >= 2**32:
+            raise ValueError(f"seed {seed} is outside [0, 2**32): the reference's seeds are 32-bit unsigned integers.")
+        psi = self.model.default_truncation if truncation is None else float(truncation)
+        count = self.model.class_count()
+        labels = None
+        if count:
+            index = resolve_classes(self.model, [0 if class_ is None else class_])[0]
+            labels = torch.tensor([index], device=self.device)
+        elif class_ not in (None, ""):
+            raise ValueError(f"{self.name} is unconditional; it takes no class.")
+        with torch.no_grad():
+            z = self.model.latents_for_seeds([int(seed)], psi).to(self.device)
+            pixels = reference_uint8(self.model.generate_images(z, labels, psi))[0].numpy()
+        return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+
     def classify(self, image, top_k: int = 5) -> tuple[dict[str, float], Any]:
         """``({class name: probability} for the top ``top_k``, attention-rollout overlay or None)``."""
         import torch
@@ -382,6 +413,29 @@ def _generation_page(gr, m: DemoModel, guard, note: str, out_dir: Path) -> None:
     run.click(do_generate, ([classes] if classes is not None else []) + [seed, count], [grid, download])
 
 
+def _seeded_page(gr, m: DemoModel, guard, note: str, out_dir: Path) -> None:
+    """Seed, truncation (the reference's word for it) and class -> the seed's image to download."""
+    model = m.model
+    with gr.Row():
+        seed = gr.Number(value=0, precision=0, minimum=0, label="Seed", elem_id="seed")
+        truncation = gr.Slider(0.0, 1.5, value=float(model.default_truncation), step=0.05,
+                               label=f"Truncation ({model.truncation_name})", elem_id="truncation")
+        classes = None
+        if model.class_count():
+            names = list(model.class_names or [str(i) for i in range(model.class_count())])
+            classes = gr.Dropdown([(n, i) for i, n in enumerate(names)], value=0, label="Class", elem_id="class")
+    run = gr.Button("Generate", variant="primary", elem_id="run")
+    image = gr.Image(label="Image", type="pil", format="png", interactive=False, elem_id="output-image", height=520)
+    download = gr.File(label="Download the image (PNG)", elem_id="download")
+
+    @guard
+    def do_generate(s, t, c=None):
+        picture = m.generate_seed(int(s or 0), float(t), c)
+        return picture, _save_png(picture, out_dir, f"seed{int(s or 0):04d}")
+
+    run.click(do_generate, [seed, truncation] + ([classes] if classes is not None else []), [image, download])
+
+
 def _classification_page(gr, m: DemoModel, guard, note: str, out_dir: Path) -> None:
     """Upload -> top 5 classes and, for ViTs, the attention-rollout overlay."""
     from ..models.vit import VisionTransformer
@@ -451,7 +505,8 @@ def build_demo(model: Any, pretrained: bool = False, *, max_upload_mb: float = M
         pages = {"paired_translation": _translation_page, "unpaired_translation": _translation_page,
                  "conditional_generation": _generation_page, "generation": _generation_page,
                  "classification": _classification_page}
-        pages.get(task, _restoration_page)(gr, demo_model, guard, upload_note, out_dir)
+        page_of = _seeded_page if demo_model.seeded else pages.get(task, _restoration_page)
+        page_of(gr, demo_model, guard, upload_note, out_dir)
     page.vgzoo_max_file_size = f"{int(max_upload_mb * 1024 * 1024)}b"
     return page
 
