@@ -38,7 +38,7 @@ def _walk(command: click.Command, path: list[str], parent: click.Context | None)
 
 
 def _builtin_converters() -> set[str]:
-    from vgzoo.conversion import converter_entry_points
+    from vgzoo.converters import converter_entry_points
 
     return {n for n, ep in converter_entry_points().items() if ep.dist is not None and ep.dist.name == "vgzoo"}
 

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 import vgzoo
 from vgzoo.cli import cli
-from vgzoo.convert import reference_composite, reference_discriminator, reference_generator
+from vgzoo.convert import reference_discriminator, reference_generator
 from vgzoo.convert.reference import (
     discriminator_key_map,
     generator_key_map,
@@ -20,6 +20,7 @@ from vgzoo.convert.reference import (
     load_generator_dir,
     read_reference_state_dict,
 )
+from vgzoo.converters import reference_composite
 from vgzoo.errors import WeightsError
 from vgzoo.layers.patchgan import PatchDiscriminator
 from vgzoo.layers.resnet_generator import ResnetGenerator

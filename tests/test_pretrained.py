@@ -183,7 +183,7 @@ def test_a_file_whose_keys_do_not_match_is_refused_and_removed(cache, http_serve
     with pytest.raises(WeightsError, match="does not fit") as info:
         vgzoo.create("cyclegan_resnet.horse2zebra", pretrained=True)
     assert "removed from the cache" in str(info.value)
-    assert _cached_files(cache) == []  # no poisoned download, no converted folder
+    assert [f for f in _cached_files(cache) if not f.endswith(".lock")] == []  # no poisoned download, no folder
 
 
 def test_404_and_truncated_downloads_leave_nothing(cache, http_server):  # noqa: F811

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from safetensors.torch import load_file, save, save_file
 
 import vgzoo
-from vgzoo import _registry, conversion
+from vgzoo import _registry, conversion, converters
 from vgzoo.cli import cli
 from vgzoo.errors import DownloadError, OfflineError, WeightsError
 
@@ -105,7 +105,10 @@ def cache(tmp_path, monkeypatch, http_server):  # noqa: F811
 
 
 def _cached_files(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    """The files in the cache, less the download layer's lock files (``.locks/``: OS locks, not data)."""
+    if not root.exists():
+        return []
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.endswith(".lock"))
 
 
 def test_config_validation_names_what_is_wrong():
@@ -271,9 +274,9 @@ TINY_CONVERTER = vgzoo.Converter(model=NAME, reader=READER, description="Two tin
 
 @pytest.fixture
 def converter_entry_point(monkeypatch):
-    ep = metadata.EntryPoint("tiny-pair", f"{__name__}:TINY_CONVERTER", conversion.ENTRY_POINT_GROUP)
-    installed = conversion.converter_entry_points()
-    monkeypatch.setattr(conversion, "converter_entry_points", lambda: {**installed, "tiny-pair": ep})
+    ep = metadata.EntryPoint("tiny-pair", f"{__name__}:TINY_CONVERTER", converters.ENTRY_POINT_GROUP)
+    installed = converters.converter_entry_points()
+    monkeypatch.setattr(converters, "converter_entry_points", lambda: {**installed, "tiny-pair": ep})
 
 
 def test_vgzoo_convert_finds_a_plugin_converter(tiny_tags, converter_entry_point, tmp_path):

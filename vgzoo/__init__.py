@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._registry import ModelFamily, PretrainedCfg, list_models, list_pretrained, register_model
 from ._version import __version__
-from .conversion import ConvertedWeights, Converter
+from .conversion import ConvertedWeights
+from .converters import Converter
 from .errors import (
     DataError,
     DataNotFoundError,
@@ -68,8 +69,8 @@ def model_info(name: str) -> ModelInfo:
 
 
 def save_pretrained(model: torch.nn.Module, directory, overwrite_card: bool = False) -> Path:
-    """Write ``model.safetensors`` + ``config.json`` + README.md atomically; see :func:`vgzoo._factory.save_pretrained`."""
-    from ._factory import save_pretrained as _save
+    """Write ``model.safetensors`` + ``config.json`` + README.md atomically; see :func:`vgzoo.share.save_pretrained`."""
+    from .share.card import save_pretrained as _save
 
     return _save(model, directory, overwrite_card=overwrite_card)
 

@@ -1,4 +1,4 @@
-"""Building models by name: ``create``, ``model_info`` and ``save_pretrained``.
+"""Building models by name: ``create``, ``model_info`` and ``load_model``.
 
 ``create`` is the single way a model comes to life, whatever its source: a registered name (random or
 published weights, or a checkpoint file), a saved folder (``local-dir:PATH``) or a Hub repository
@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from . import _hub
-from ._registry import ModelSpec, PretrainedCfg, entry_points, get_entry_point, load_spec, split_name
+from ._builder import build
+from ._registry import entry_points, get_entry_point, load_spec, split_name
 from .errors import UnknownModelError, WeightsError, WeightsNotFoundError
 
 LOCAL_PREFIX = "local-dir:"
@@ -66,30 +67,6 @@ def model_info(name: str) -> ModelInfo:
         tag=tag or None,
         tags=[t for t in spec.cfgs if t],
     )
-
-
-def _build(spec: ModelSpec, tag: str, cfg: PretrainedCfg, kwargs: dict[str, Any], weight_source: str | None):
-    accepted = spec.accepted_kwargs(cfg)
-    if accepted is not None:
-        unknown = sorted(set(kwargs) - set(accepted))
-        if unknown:
-            shown = f"{spec.name}.{tag}" if tag else spec.name
-            raise TypeError(
-                f"{shown}() got unexpected keyword argument(s) {', '.join(unknown)}; "
-                f"{shown} accepts: {', '.join(accepted) or '(no arguments)'}"
-            )
-    model = spec.build(cfg, **kwargs)
-    published = cfg.to_dict()
-    published.pop("model_args", None)
-    published.pop("model_cls", None)
-    pretrained_cfg = {**published, **(getattr(model, "pretrained_cfg", None) or {})}  # the built model's facts win
-    for key in ("mean", "std"):  # ... except the published normalisation, where it fits the model's channels
-        if key in published and len(published[key]) == len(pretrained_cfg.get(key, ())):
-            pretrained_cfg[key] = published[key]
-    pretrained_cfg.update(architecture=spec.name, tag=tag or None, family=spec.family, task=spec.task,
-                          weight_source=weight_source)
-    model.pretrained_cfg = pretrained_cfg
-    return model
 
 
 def create(
@@ -150,7 +127,7 @@ def create(
         path, source, converted_config = pretrained_weights(spec, tag, cfg)
         kwargs = {**converted_config, **kwargs}  # what a reader read from the files (a width...), then the caller's
         weights = _hub.load_state_dict(path)
-    model = _build(spec, tag, cfg, kwargs, source)
+    model = build(spec, tag, cfg, kwargs, source)
     if weights is not None:
         _hub.load_into(model, weights, source, spec.checkpoint_filter, strict=strict)
     return model
@@ -177,7 +154,7 @@ def _create_from_files(config_dir: Path, weights_path: Path, source: str, overri
     tag, cfg = spec.cfg_for(config.get("tag") or None)
     weights = _hub.load_state_dict(weights_path)
     kwargs = {**config["config"], **overrides}
-    model = _build(spec, tag, cfg, kwargs, source)
+    model = build(spec, tag, cfg, kwargs, source)
     _hub.load_into(model, weights, source, spec.checkpoint_filter, strict=strict)
     return model
 
@@ -254,34 +231,3 @@ def load_model(
             stacklevel=2,
         )
     return model
-
-
-def save_pretrained(model, directory: str | os.PathLike, overwrite_card: bool = False) -> Path:
-    """Write ``model.safetensors`` and ``config.json`` so ``create("local-dir:DIR")`` rebuilds the model.
-
-    The config holds the architecture, its tag, ``model.config`` (every constructor argument), the vgzoo
-    version and the pretrained config. Both files are written atomically, and so is the model card (README.md),
-    which replaces a README the user wrote only with ``overwrite_card=True``.
-    """
-    from ._version import __version__
-    from .protocols import ZooModel
-    from .share.card import write_model_card
-
-    cfg = getattr(model, "pretrained_cfg", None) or {}
-    if not isinstance(model, ZooModel) or "architecture" not in cfg:
-        raise WeightsError(
-            f"save_pretrained: this {type(model).__name__} was not built by vgzoo.create, so its architecture "
-            "is unknown. Build it with vgzoo.create(name, ...) and load your weights into it."
-        )
-    directory = Path(directory)
-    config = {
-        "architecture": cfg["architecture"],
-        "tag": cfg.get("tag"),
-        "config": model.config,
-        "vgzoo_version": __version__,
-        "pretrained_cfg": {k: v for k, v in cfg.items() if k != "weight_source"},
-    }
-    _hub.save_state_dict(model.state_dict(), directory / _hub.WEIGHTS_NAME, {"architecture": cfg["architecture"]})
-    _hub.atomic_write_json(directory / _hub.CONFIG_NAME, config)
-    write_model_card(model, directory, overwrite=overwrite_card)  # README.md; a user's own is kept
-    return directory

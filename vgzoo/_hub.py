@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._atomic import atomic_write, atomic_write_json  # noqa: F401  (written through _hub by most callers)
 from .errors import WeightsError, WeightsNotFoundError
 
 if TYPE_CHECKING:
@@ -26,41 +27,6 @@ PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 
 
 # ----------------------------------------------------------------------------------------- writing
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = os.path.join(path.parent, f".{path.name}.{os.urandom(6).hex()}.tmp")  # not mkstemp: its files are 0600
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
-    mode = os.fstat(fd).st_mode & 0o777
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, mode)  # some writers (safetensors) replace the file with a 0600 one of their own
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON, atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, tuple):
-        return list(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
-
-
 def save_state_dict(state_dict: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata=None) -> Path:
     """Write tensors to a safetensors file atomically (shared storage is copied, not refused)."""
     import torch

@@ -175,12 +175,13 @@ class ConverterGroup(VgzooGroup):
     """``vgzoo convert``: one command per ``vgzoo.converters`` entry point (vgzoo's own and the plugins')."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        from .conversion import converter_entry_points
+        from .converters import converter_entry_points
 
         return sorted(converter_entry_points())
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        from .conversion import UnknownConverterError, get_converter, load_object
+        from .conversion import load_object
+        from .converters import UnknownConverterError, get_converter
 
         try:
             converter = get_converter(name)
@@ -205,7 +206,7 @@ def _converter_command(name: str, converter) -> click.Command:
     metavar = " ".join(n.upper() for n in converter.file_names)
 
     def run(files: tuple[str, ...] | str, out: str, overwrite: bool) -> None:
-        from .conversion import convert_files
+        from .converters import convert_files
 
         paths = [files] if isinstance(files, str) else list(files)  # click gives one value, not a tuple, for nargs=1
         model, path = convert_files(name, paths, out, overwrite=overwrite)
@@ -268,7 +269,7 @@ def attention_map_cmd(model_or_dir: str, image: str, out: str, pretrained: bool,
 @click.option("--allow-pickle", is_flag=True, help="Read a .pth/.bin with torch.load(weights_only=True).")
 def convert_timm_vit_cmd(src: str, dst_dir: str, allow_pickle: bool) -> None:
     """Convert a timm ViT checkpoint SRC (.safetensors) to a vgzoo folder DST_DIR."""
-    from .convert.timm_vit import convert_timm_vit_file
+    from .converters import convert_timm_vit_file
 
     model, path = convert_timm_vit_file(src, dst_dir, allow_pickle=allow_pickle)
     arch = model.pretrained_cfg["architecture"]
@@ -378,7 +379,7 @@ def convert_pix2pix_reference_cmd(paths: tuple[str, ...], ref_dir: str | None, r
             raise click.UsageError("--dir needs --model cycle_gan or --model pix2pix.")
         import vgzoo
 
-        from .convert.reference import reference_composite
+        from .converters import reference_composite
 
         model = reference_composite(ref_dir, model=ref_model, epoch=epoch)
         vgzoo.save_pretrained(model, dst_dir)

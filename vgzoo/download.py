@@ -177,7 +177,7 @@ def recorded_sha256(path: str | os.PathLike) -> str | None:
 
 def record_sha256(path: Path, digest: str | None = None) -> None:
     """Record ``path``'s SHA-256 beside it (``NAME.sha256``), so a later change to the file is caught."""
-    from ._hub import atomic_write
+    from ._atomic import atomic_write
 
     line = f"{digest or sha256_file(path)}  {path.name}\n"
     atomic_write(_hash_file(path), lambda tmp: Path(tmp).write_text(line, encoding="utf-8"))

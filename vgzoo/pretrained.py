@@ -18,14 +18,12 @@ then:
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import _hub
+from ._builder import build, save_atomically
 from ._registry import ModelSpec, PretrainedCfg
 from .errors import VgzooError, WeightsError, WeightsNotFoundError
 
@@ -99,11 +97,9 @@ def pretrained_weights(spec: ModelSpec, tag: str, cfg: PretrainedCfg) -> tuple[P
 
 
 def _convert(spec: ModelSpec, tag: str, cfg: PretrainedCfg):
-    from ._factory import _build
-
     if cfg.reader:
         return _convert_with_reader(spec, tag, cfg)
-    model = _build(spec, tag, cfg, {}, source_of(cfg))
+    model = build(spec, tag, cfg, {}, source_of(cfg))
     if cfg.hf_hub_id:
         repo_id, revision = _hub.parse_hub_id(cfg.hf_hub_id)
         filename = cfg.hf_hub_filename or _hub.WEIGHTS_NAME
@@ -188,22 +184,3 @@ def _forget(path: Path) -> None:
     for p in (path, path.with_name(path.name + ".sha256")):
         if p.exists():
             p.unlink()
-
-
-def save_atomically(model, folder: Path) -> None:
-    """Write the converted folder beside its final place, then rename it in: never half a folder."""
-    from ._factory import save_pretrained
-
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would outlive the rename
-    try:
-        save_pretrained(model, tmp)
-        if folder.exists():  # a stale or incomplete folder left by an older version
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -166,7 +166,8 @@ def check_save_load_roundtrip(name: str, model) -> None:
     """save_pretrained then create('local-dir:...'): same config, bitwise-equal weights, identical outputs."""
     import torch
 
-    from ._factory import create, save_pretrained
+    from ._factory import create
+    from .share.card import save_pretrained
 
     model.eval()
     inputs = model.example_inputs(batch_size=2)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +135,7 @@ def infer_discriminator_config(sd: StateDict) -> dict[str, Any]:
     }
 
 
-def _parse_netG(netG: str) -> tuple[str, int]:
+def parse_netG(netG: str) -> tuple[str, int]:
     if m := re.fullmatch(r"resnet_(\d+)blocks", netG):
         return "resnet", int(m.group(1))
     if m := re.fullmatch(r"unet_(\d+)", netG):
@@ -263,7 +262,7 @@ def reference_generator(
     cfg = infer_generator_config(sd)
     given = {"netG": netG, "ngf": ngf, "norm": norm, "in_chans": in_chans, "out_chans": out_chans, "dropout": dropout}
     cfg.update({k: v for k, v in given.items() if v is not None})
-    kind, depth = _parse_netG(cfg["netG"])
+    kind, depth = parse_netG(cfg["netG"])
     model = _generator(kind, depth, cfg["in_chans"], cfg["out_chans"], cfg["ngf"], cfg["norm"], cfg["dropout"])
     what = (f"a {cfg['netG']} generator (ngf={cfg['ngf']}, norm={cfg['norm']!r}, "
             f"{cfg['in_chans']}->{cfg['out_chans']} channels, dropout={cfg['dropout']})")
@@ -325,85 +324,6 @@ def reference_discriminator(
     model.load_state_dict(map_state_dict(model, sd, discriminator_key_map(model), what))
     model.reference_config = cfg
     return model.eval()
-
-
-def reference_composite(directory: str | os.PathLike, model: str = "cycle_gan", epoch: str = "latest") -> nn.Module:
-    """Assemble a whole vgzoo composite from a reference ``checkpoints/NAME`` folder.
-
-    Reads ``<epoch>_net_G_A.pth``, ``_G_B``, ``_D_A``, ``_D_B`` (``model="cycle_gan"``) or ``<epoch>_net_G.pth``,
-    ``_D`` (``model="pix2pix"``). A missing discriminator file (test-only folders) leaves that discriminator at
-    its initialisation, with a warning: fine for inference, not for resuming training.
-
-    Returns:
-        ``cyclegan_resnet`` / ``cyclegan_resnet6`` (or ``cyclegan_resnet`` with another ``n_blocks``), or
-        ``pix2pix_unet`` / ``pix2pix_unet128``, built with ``vgzoo.create`` so ``vgzoo.save_pretrained`` works.
-    """
-    from .._factory import create
-
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise WeightsNotFoundError(f"{str(directory)!r} is not a folder; expected a reference checkpoints/NAME folder.")
-    if model not in ("cycle_gan", "pix2pix"):
-        raise ValueError(f"model={model!r}; expected 'cycle_gan' or 'pix2pix' (the reference's --model).")
-
-    def path(net: str, required: bool) -> Path | None:
-        p = directory / f"{epoch}_net_{net}.pth"
-        if p.is_file():
-            return p
-        if required:
-            found = sorted(x.name for x in directory.glob("*_net_*.pth"))
-            raise WeightsNotFoundError(
-                f"{str(p)!r} does not exist (model={model!r}, epoch={epoch!r}); the folder holds "
-                f"{found or 'no .pth files'}."
-            )
-        warnings.warn(f"{p.name} not found: that discriminator keeps its initial weights (inference only).",
-                      stacklevel=3)
-        return None
-
-    if model == "cycle_gan":
-        g_ab = reference_generator(path("G_A", True))
-        g_ba = reference_generator(path("G_B", True))
-        cfg = g_ab.reference_config
-        kind, n_blocks = _parse_netG(cfg["netG"])
-        if kind != "resnet" or g_ba.reference_config["netG"] != cfg["netG"]:
-            raise WeightsError(f"{directory}: vgzoo's CycleGAN uses ResNet generators; found {cfg['netG']} and "
-                               f"{g_ba.reference_config['netG']}.")
-        d_b_path, d_a_path = path("D_A", False), path("D_B", False)  # reference D_A judges domain B
-        d_b = reference_discriminator(d_b_path) if d_b_path else None
-        d_a = reference_discriminator(d_a_path) if d_a_path else None
-        d_cfg = (d_b or d_a).reference_config if (d_b or d_a) else {"ndf": 64, "n_layers": 3}
-        name = "cyclegan_resnet6" if n_blocks == 6 else "cyclegan_resnet"
-        kwargs = {"ngf": cfg["ngf"], "ndf": d_cfg["ndf"], "n_layers_D": d_cfg["n_layers"], "norm": cfg["norm"],
-                  "dropout": cfg["dropout"], "in_chans": cfg["in_chans"], "out_chans": cfg["out_chans"]}
-        if n_blocks not in (6, 9):
-            kwargs["n_blocks"] = n_blocks
-        net = create(name, **kwargs)
-        parts = {"G_AB": g_ab, "G_BA": g_ba, "D_A": d_a, "D_B": d_b}
-    else:
-        g = reference_generator(path("G", True))
-        cfg = g.reference_config
-        kind, depth = _parse_netG(cfg["netG"])
-        if kind != "unet" or depth not in (7, 8):
-            raise WeightsError(
-                f"{directory}: this pix2pix uses netG={cfg['netG']!r}; the registered pix2pix models use unet_256 or "
-                "unet_128. Convert the generator alone: vgzoo convert pix2pix-reference latest_net_G.pth OUT_DIR."
-            )
-        d_path = path("D", False)
-        d = reference_discriminator(d_path) if d_path else None
-        d_cfg = d.reference_config if d else {"ndf": 64, "n_layers": 3}
-        name = "pix2pix_unet" if depth == 8 else "pix2pix_unet128"
-        net = create(name, ngf=cfg["ngf"], ndf=d_cfg["ndf"], n_layers_D=d_cfg["n_layers"], norm=cfg["norm"],
-                           dropout=cfg["dropout"], in_chans=cfg["in_chans"], out_chans=cfg["out_chans"])
-        parts = {"generator": g, "discriminator": d}
-    for attr, part in parts.items():
-        if part is not None:
-            try:
-                getattr(net, attr).load_state_dict(part.state_dict())
-            except RuntimeError as exc:
-                raise WeightsError(
-                    f"{directory}: the {attr} checkpoint does not fit the assembled {name}: {exc}") from exc
-    net.pretrained_cfg["weight_source"] = f"reference:{directory}"
-    return net.eval()
 
 
 # ------------------------------------------------------------------------- single-generator folders

@@ -12,14 +12,13 @@ mlp.fc2}``, ``norm``, ``head``), so the mapping is mostly a check. :func:`from_t
   QK-norm, average-pool ``fc_norm``, pre-norm, attention pooling), instead of loading them half-way.
 
 Resampling the position embedding to another image size needs the target model and happens in the
-model's checkpoint filter (:func:`vgzoo.models.vit.checkpoint_filter_fn`). :func:`convert_timm_vit_file`
-turns a timm ``.safetensors`` file into a saved vgzoo folder (``vgzoo convert timm-vit``).
+model's checkpoint filter (:func:`vgzoo.models.vit.checkpoint_filter_fn`). :func:`read_timm_vit` is the reader
+behind ``vgzoo convert timm-vit`` (:func:`vgzoo.converters.convert_timm_vit_file`).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import torch
 from ..conversion import ConvertedWeights
 from ..errors import WeightsError
 
-__all__ = ["from_timm_vit", "infer_timm_vit_config", "convert_timm_vit_file", "read_timm_vit"]
+__all__ = ["from_timm_vit", "infer_timm_vit_config", "read_timm_vit"]
 
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.", "model.")
 
@@ -136,24 +135,3 @@ def read_timm_vit(files: dict[str, Path], cfg) -> ConvertedWeights:
     raw = load_file(str(files["weights"]))
     _, kwargs = infer_timm_vit_config(raw)
     return ConvertedWeights(config=kwargs, state_dict=from_timm_vit(raw))
-
-
-def convert_timm_vit_file(src: str | os.PathLike, dst_dir: str | os.PathLike, allow_pickle: bool = False):
-    """Convert a timm ViT checkpoint file into a saved vgzoo folder (``model.safetensors`` + ``config.json``).
-
-    Args:
-        src: a timm ``.safetensors`` file (a ``.pth``/``.bin`` only with ``allow_pickle``).
-        dst_dir: output folder; ``vgzoo.create("local-dir:DST_DIR")`` rebuilds the model.
-        allow_pickle: opt in to reading a pickle with ``torch.load(weights_only=True)``.
-
-    Returns:
-        ``(model, path)``: the vgzoo model holding the weights and the folder written.
-    """
-    from .. import _hub
-    from .._factory import create, save_pretrained
-
-    raw = _hub.load_state_dict(src, allow_pickle=allow_pickle)
-    name, kwargs = infer_timm_vit_config(raw)
-    model = create(name, checkpoint_path=src, allow_pickle=allow_pickle, **kwargs)
-    path = save_pretrained(model, Path(dst_dir))
-    return model, path

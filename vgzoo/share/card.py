@@ -411,6 +411,19 @@ def build_model_card(
     return text, pictures
 
 
+def save_pretrained(model, directory: str | os.PathLike, overwrite_card: bool = False) -> Path:
+    """Write ``model.safetensors``, ``config.json`` and the model card ``README.md``: a model as it is published.
+
+    The weights and config are the core's folder (:func:`vgzoo._builder.save_model`); the card replaces a README
+    the user wrote only with ``overwrite_card=True``.
+    """
+    from .._builder import save_model
+
+    directory = save_model(model, directory)
+    write_model_card(model, directory, overwrite=overwrite_card)  # README.md; a user's own is kept
+    return directory
+
+
 def write_model_card(model, directory: str | os.PathLike, *, overwrite: bool = False, repo_id: str | None = None,
                      **card_kwargs: Any) -> Path | None:
     """Write ``README.md`` for ``model`` into ``directory`` (and the pictures it shows), atomically.

@@ -122,7 +122,7 @@ def push_to_hub(
     revision = revision or at_revision
     with tempfile.TemporaryDirectory(prefix="vgzoo-push-") as tmp:
         if isinstance(model_or_folder, nn.Module):
-            from .._factory import save_pretrained
+            from .card import save_pretrained
 
             folder = Path(tmp) / "model"
             save_pretrained(model_or_folder, folder)

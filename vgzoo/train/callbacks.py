@@ -344,8 +344,8 @@ class Checkpoints(Callback):
 
 def save_final(run: RunContext, st: TrainState) -> None:
     """``final/`` (and ``final_ema/``): ``local-dir:`` folders of the trained model."""
-    from .._factory import save_pretrained
     from ..protocols import ZooModel
+    from ..share.card import save_pretrained
 
     model = st.model
     if not isinstance(model, ZooModel) or "architecture" not in (getattr(model, "pretrained_cfg", None) or {}):
