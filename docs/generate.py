@@ -15,6 +15,7 @@ signatures) and the worked plugin example from the scaffold's template, so none 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import inspect
 import re
@@ -32,15 +33,22 @@ def _walk(command: click.Command, path: list[str], parent: click.Context | None)
     yield path, command, ctx
     if isinstance(command, click.Group):
         for name in sorted(command.list_commands(ctx)):
-            if path == ["vgzoo", "convert"] and name not in _builtin_converters():
-                continue  # a plugin's converter installed in a dev environment must not change the docs
             yield from _walk(command.get_command(ctx, name), [*path, name], ctx)
 
 
-def _builtin_converters() -> set[str]:
-    from vgzoo.converters import converter_entry_points
+@contextlib.contextmanager
+def _builtin_converters_only():
+    """``vgzoo convert`` as vgzoo alone has it: a plugin's converter installed in a dev environment must not change
+    the docs."""
+    from vgzoo import converters
 
-    return {n for n, ep in converter_entry_points().items() if ep.dist is not None and ep.dist.name == "vgzoo"}
+    installed = converters.converter_entry_points
+    builtin = {n: ep for n, ep in installed().items() if ep.dist is not None and ep.dist.name == "vgzoo"}
+    converters.converter_entry_points = lambda: builtin
+    try:
+        yield
+    finally:
+        converters.converter_entry_points = installed
 
 
 def cli_reference() -> str:
@@ -54,8 +62,9 @@ def cli_reference() -> str:
         "Exit codes: 0 on success, 2 on usage errors, 1 on other errors (one line on stderr; `--debug` or",
         "`VGZOO_DEBUG=1` shows the traceback).",
     ]
-    for path, command, ctx in _walk(cli, ["vgzoo"], None):
-        parts += ["", f"## `{' '.join(path)}`", "", "```text", command.get_help(ctx).rstrip(), "```"]
+    with _builtin_converters_only():
+        for path, command, ctx in _walk(cli, ["vgzoo"], None):
+            parts += ["", f"## `{' '.join(path)}`", "", "```text", command.get_help(ctx).rstrip(), "```"]
     return "\n".join(parts) + "\n"
 
 
