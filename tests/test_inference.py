@@ -188,6 +188,30 @@ def test_guard_on_logits_falls_back_for_a_classifier_that_breaks():
     assert mode.fell_back and (out.argmax(-1) == 3).all()
 
 
+def test_guard_falls_back_when_the_reduced_precision_raises():
+    class NoBf16(nn.Module):
+        """A linear layer (bf16 under autocast) followed by an op that refuses bf16 input."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+
+        def forward(self, x):
+            y = self.fc(x)
+            if y.dtype != torch.float32:
+                raise RuntimeError(f"no kernel for {y.dtype}")
+            return y
+
+    net = NoBf16()
+    mode = inference_mode("cpu", "bf16")
+    run = GuardedRunner(net, mode, "logits")
+    with pytest.warns(PrecisionWarning, match="no kernel for torch.bfloat16"):
+        out = run(torch.ones(2, 3))
+    assert mode.fell_back and "failed (RuntimeError" in mode.guard
+    torch.testing.assert_close(out, net(torch.ones(2, 3)))
+    torch.testing.assert_close(run(torch.zeros(2, 3)), net(torch.zeros(2, 3)))  # later batches: fp32
+
+
 def test_fp32_runs_are_not_checked():
     calls = []
     mode = inference_mode("cpu", "fp32")
@@ -270,6 +294,21 @@ def test_workers_and_same_size_batches_give_the_serial_outputs(tmp_path):
     with torch.no_grad():
         y = ((translate_tensor(model.G_AB, x).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[0]
     assert np.array_equal(np.asarray(Image.open(runs["loader"][3])), y.permute(1, 2, 0).numpy())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_translate_runs_on_cuda_by_default(tmp_path, monkeypatch):
+    monkeypatch.delenv("VGZOO_DEVICE", raising=False)  # the suite pins the CPU; here auto must find the GPU
+    torch.manual_seed(0)
+    model = vgzoo.create("cyclegan_resnet", ngf=8, ndf=8, n_blocks=2, img_size=32).eval()
+    write_png(tmp_path / "a.png", 64, 64)
+    written = translate(model, tmp_path / "a.png", tmp_path / "b.png", progress=False)
+    record = written.inference
+    assert record["device"].startswith("cuda")
+    native = torch.cuda.is_bf16_supported(including_emulation=False)
+    assert record["precision"] == ("bf16" if native else "fp32"), record
+    if native:
+        assert record["guard"].startswith("first batch bf16: PSNR") and not record["fell_back"], record
 
 
 @pytest.mark.slow

@@ -168,7 +168,9 @@ class GuardedRunner:
 
     The first batch runs twice: as it will run (autocast, compiled if asked) and in fp32 with ``reference_fn``
     (``fn`` itself by default; pass the uncompiled call so the check does not compile an fp32 graph too). A result
-    that fails :func:`guard_score` switches ``mode`` to fp32 for this and every later batch, with one warning.
+    that fails :func:`guard_score`, or a reduced-precision run that raises (an op without a kernel for the dtype),
+    switches ``mode`` to fp32 for this and every later batch, with one warning. The fp32 run raising is the caller's
+    error, raised as it is.
 
     ``select`` picks the tensor to compare from ``fn``'s output (default: the output itself).
     """
@@ -191,11 +193,17 @@ class GuardedRunner:
                 return _as_float(self.fn(*args, **kwargs))
         self.checked = True
         rng = _rng_state()  # both runs draw the same random numbers (dropout kept on, samplers that draw noise)
-        with self.mode.autocast():
-            out = _as_float(self.fn(*args, **kwargs))
+        try:
+            with self.mode.autocast():
+                out = _as_float(self.fn(*args, **kwargs))
+        except (RuntimeError, NotImplementedError, TypeError) as exc:  # an op without a kernel for this dtype
+            out, failed = None, f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
         _set_rng_state(rng)
         reference = _as_float(self.reference_fn(*args, **kwargs))
-        ok, measured = guard_score(self.kind, self.select(reference), self.select(out))
+        if out is None:
+            ok, measured = False, f"failed ({failed})"
+        else:
+            ok, measured = guard_score(self.kind, self.select(reference), self.select(out))
         if ok:
             self.mode.guard = f"first batch {self.mode.dtype_name}: {measured}"
             return out
