@@ -138,9 +138,10 @@ def test_cyclegan_batched_passes_equal_the_unbatched_form():
     assert g_calls[0] == 3 and twin_calls[0] == 6  # three batched generator calls instead of six
     assert set(g1) == set(g2) == {"G_adv_AB", "G_adv_BA", "G_cycle_A", "G_cycle_B", "G_idt_A", "G_idt_B", "G_total"}
     for k in g1:
-        assert g1[k] == pytest.approx(g2[k], rel=1e-5, abs=1e-6), k
+        torch.testing.assert_close(g1[k], g2[k], rtol=1e-5, atol=1e-6, msg=k)
     for k in d1:
-        assert d1[k] == pytest.approx(d2[k], rel=1e-5, abs=1e-6), k
+        torch.testing.assert_close(d1[k], d2[k], rtol=1e-5, atol=1e-6, msg=k)
+
     assert grads1.keys() == grads2.keys() and len(grads1) == len(list(model.parameters()))
     for k in grads1:  # relative to the tensor's scale (biases before instance norm have ~0 gradient)
         scale = grads2[k].abs().max().item()
@@ -183,9 +184,9 @@ def test_cyclegan_loss_values_follow_the_reference_formulas():
         pr, pf = model.D_A(a), model.D_A(fake_a)
         d_a = 0.5 * (F.mse_loss(pr, torch.ones_like(pr)) + F.mse_loss(pf, torch.zeros_like(pf))).item()
     for k, v in expect.items():
-        assert logs[k] == pytest.approx(v, rel=1e-4), k
+        torch.testing.assert_close(logs[k], torch.tensor(v), rtol=1e-4, atol=0.0, msg=k)
     _, d_logs = model.discriminator_loss(batch)
-    assert d_logs["D_A"] == pytest.approx(d_a, rel=1e-4)
+    torch.testing.assert_close(d_logs["D_A"], torch.tensor(d_a), rtol=1e-4, atol=0.0)
 
 
 def test_cyclegan_identity_off_when_channels_differ():
@@ -258,8 +259,9 @@ def test_pix2pix_losses():
         pred = model.discriminator(torch.cat([batch["A"], fake], 1))
         adv = F.binary_cross_entropy_with_logits(pred, torch.ones_like(pred)).item()
         l1 = 100 * F.l1_loss(fake, batch["B"]).item()
-    assert logs["G_adv"] == pytest.approx(adv, rel=1e-5) and logs["G_L1"] == pytest.approx(l1, rel=1e-5)
-    assert logs["G_total"] == pytest.approx(adv + l1, rel=1e-5)
+    torch.testing.assert_close(logs["G_adv"], torch.tensor(adv), rtol=1e-5, atol=0.0)
+    torch.testing.assert_close(logs["G_L1"], torch.tensor(l1), rtol=1e-5, atol=0.0)
+    torch.testing.assert_close(logs["G_total"], torch.tensor(adv + l1), rtol=1e-5, atol=0.0)
 
 
 def test_generators_save_and_load_alone(tmp_path):
