@@ -312,9 +312,10 @@ class DemoModel:
             labels = torch.tensor([index], device=self.device)
         elif class_ not in (None, ""):
             raise ValueError(f"{self.name} is unconditional; it takes no class.")
-        with torch.no_grad():
+        run = self._runner("generate_seed", self.model, "images", lambda net, *args: net.generate_images(*args))
+        with torch.no_grad():  # latents in fp32 as the reference draws them; the generator in the run's precision
             z = self.model.latents_for_seeds([int(seed)], psi).to(self.device)
-            pixels = reference_uint8(self.model.generate_images(z, labels, psi))[0].numpy()
+            pixels = reference_uint8(run(z, labels, psi))[0].numpy()
         return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
 
     def classify(self, image, top_k: int = 5) -> tuple[dict[str, float], Any]:
