@@ -56,6 +56,7 @@ def _smooth(values: list[float], width: int) -> list[float]:
 
 # (panel, test) in order: the first panel whose test matches a key takes it
 _PANELS: list[tuple[str, Any]] = [
+    ("augmentation (ADA p, r_t)", lambda k: k.startswith("ada_") or k.endswith("real_sign")),
     ("gradient norms", lambda k: "grad_norm" in k),
     ("discriminator logits", lambda k: "logit" in k.lower()),
     ("generator: total loss", lambda k: k in ("G_loss", "G_total", "g_total", "g_loss")),
@@ -202,7 +203,7 @@ def _panels(train: dict, val: dict) -> tuple[dict[str, str], dict[str, dict], di
         name = next((p for p, test in _PANELS if test(k)), "other")
         grouped.setdefault(name, {})[k] = xy
     order = ["generator: adversarial", "generator: reconstruction / L1", "discriminator loss", "loss",
-             "generator: total loss", "discriminator logits", "gradient norms", "other"]
+             "generator: total loss", "discriminator logits", "augmentation (ADA p, r_t)", "gradient norms", "other"]
     panels = {name: grouped[name] for name in sorted(grouped, key=order.index)}
     if lr is not None and len(set(lr[1])) > 1:
         panels["learning rate"] = {"lr": lr}

@@ -176,3 +176,52 @@ def test_resume_is_bitwise(tmp_path):
                 assert torch.equal(a[key], b[key]), (name, key)
     whole, split = _rows(tmp_path / "whole"), _rows(tmp_path / "split")
     assert [r for r in whole if r["split"] == "train"] == [r for r in split if r["split"] == "train"]
+
+
+def test_a_conditional_model_trains_on_labelled_digits(tmp_path):
+    from vgzoo.train import fit
+
+    result = fit("stylegan2_cifar", "builtin:digits", tmp_path / "run", steps=2, batch_size=4, device="cpu",
+                 progress=False, log=lambda message: None, model_kwargs={**TINY, "c_dim": 10})
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["task"] == "stylegan2_conditional_generation" and config["recipe"] == "ConditionalStyleGAN2Recipe"
+    rows = [r for r in _rows(tmp_path / "run") if r["split"] == "train"]
+    assert result.finished and all(math.isfinite(r["G_loss"]) and math.isfinite(r["D_loss"]) for r in rows)
+    assert "G_pl_penalty" not in rows[0]  # the cifar configuration has no path-length term (pl_weight 0)
+
+
+def test_a_published_tag_trains_on_from_its_g_d_and_g_ema(tmp_path):
+    import vgzoo
+    from vgzoo import _registry
+    from vgzoo._hub import save_state_dict
+    from vgzoo.train import fit
+    from vgzoo.train.callbacks import Callback
+
+    published = _model()
+    torch.manual_seed(9)
+    for p in published.parameters():  # G, D and G_ema all differ from a fresh initialisation
+        p.data.normal_()
+    save_state_dict(published.state_dict(), tmp_path / "snapshot.safetensors")
+    cfg = {"input_size": (1, 16, 16), "mean": (0.5,), "std": (0.5,), "paper": "test", "description": "test"}
+    cfgs = {"": _registry.make_cfg(**cfg), "mine": _registry.make_cfg(**cfg, file=str(tmp_path / "snapshot.safetensors"))}
+    vgzoo.register_model("stylegan2_tagged_test", model_module.StyleGAN2, family="stylegan2", task="generation",
+                         cfgs=cfgs, model_args=TINY)
+    seen = {}
+
+    class Start(Callback):
+        def on_start(self, run, st):
+            seen["state"] = {k: v.clone() for k, v in st.model.state_dict().items()}
+            seen["recipe"] = (st.recipe.transfer, st.recipe.ada.kimg, st.recipe.ema_rampup)
+
+    try:
+        fit("stylegan2_tagged_test.mine", "builtin:digits", tmp_path / "run", steps=1, batch_size=4, device="cpu",
+            progress=False, log=lambda message: None, callbacks=[Start()])
+        assert seen["recipe"] == (True, 100.0, None)  # the reference's --resume settings
+        for key, value in published.state_dict().items():
+            assert torch.equal(seen["state"][key], value), key
+        seen.clear()
+        fit("stylegan2_tagged_test", "builtin:digits", tmp_path / "fresh", steps=1, batch_size=4, device="cpu",
+            progress=False, log=lambda message: None, callbacks=[Start()])
+        assert seen["recipe"][0] is False and seen["recipe"][1] == 500.0 and seen["recipe"][2] is not None
+    finally:
+        _registry._specs.pop("stylegan2_tagged_test", None)

@@ -28,6 +28,7 @@ ramp-up is off, as the reference's ``--resume`` sets them.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -155,7 +156,7 @@ def seed_grid(recipe: StyleGAN2Recipe, fixed: dict[str, Any], path, title: str |
 
 
 # ------------------------------------------------------------------------------------------ the recipe
-CHOICE_OPTIONS: tuple[Option, ...] = (
+STYLEGAN2_OPTIONS: tuple[Option, ...] = (
     Option("cfg", None, "str|none", "the reference's --cfg whose lr and G_ema defaults apply: auto (from resolution "
            "and batch), stylegan2, paper256, paper512, paper1024, cifar (default: the one the variant is named "
            "after, else auto)"),
@@ -182,7 +183,7 @@ class StyleGAN2Recipe(Recipe):
 
     task = "stylegan2_generation"
     defaults = {"batch_size": 32, "lr": 0.0025, "epochs": 100}
-    schema = CHOICE_OPTIONS
+    schema = STYLEGAN2_OPTIONS
     batch = staticmethod(images_batch)
     grid = staticmethod(seed_grid)
     variety = staticmethod(samples_variety)
@@ -243,8 +244,11 @@ class StyleGAN2Recipe(Recipe):
             return phases
         ids = [self.device.index] if self.device.type == "cuda" else None
         phases.requires_grad_(True)  # DDP averages the gradients of the parameters that want them when wrapped
-        return nn.parallel.DistributedDataParallel(phases, device_ids=ids, find_unused_parameters=True,
-                                                   broadcast_buffers=False)
+        ddp = nn.parallel.DistributedDataParallel
+        # buffers (w_avg) are each process's own between steps, as the reference's broadcast_buffers=False
+        own = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(ddp).parameters
+               else {"broadcast_buffers": False})
+        return ddp(phases, device_ids=ids, find_unused_parameters=True, **own)
 
     def make_transforms(self, augment: dict[str, Any]) -> None:
         # ``-o augment`` is this recipe's ADA mode; the images' own transform keeps vgzoo's defaults
