@@ -30,6 +30,7 @@ class LoopbackServer:
         self.stalled: set[str] = set()
         self.trickled: dict[str, tuple[bytes, float]] = {}
         self.failing: dict[str, int] = {}
+        self.delays: dict[str, float] = {}
         self.requests: list[str] = []
         self.stopping = threading.Event()  # ends the handlers that stall or trickle
         server = self
@@ -86,6 +87,8 @@ class LoopbackServer:
                     self.send_error(404, "Not Found")
                     return
                 data = server.files[path]
+                if server.stopping.wait(server.delays.get(path, 0.0)):
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
                 self.send_header("Content-Length", str(len(data)))
@@ -103,9 +106,11 @@ class LoopbackServer:
         host, port = self.httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def add(self, path: str, data: bytes) -> str:
-        """Serve ``data`` at ``path`` (e.g. ``/pix2pix/datasets/facades.tar.gz``); returns its full URL."""
+    def add(self, path: str, data: bytes, delay: float = 0.0) -> str:
+        """Serve ``data`` at ``path`` (e.g. ``/pix2pix/datasets/facades.tar.gz``), answering each request after
+        ``delay`` seconds (so that concurrent clients overlap); returns its full URL."""
         self.files[path] = bytes(data)
+        self.delays[path] = delay
         return self.url + path
 
     def truncate(self, path: str, data: bytes, keep: int) -> str:

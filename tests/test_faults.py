@@ -143,3 +143,136 @@ def test_a_500_from_the_hub_endpoint_is_named_and_not_called_offline(tmp_path):
         proc = run([sys.executable, "-c", code], hub_env(tmp_path, hub.url), timeout=120)
     assert "answered HTTP 500" in proc.stdout, proc.stdout + proc.stderr
     assert "offline" not in proc.stdout.lower() and "unset HF_HUB_OFFLINE" not in proc.stdout
+
+
+# ------------------------------------------------------------------------ (10) races between processes
+MINI = "/cyclegan/datasets/mini.zip"
+
+
+def cli_env(server_url: str, cache: Path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "VGZOO_OFFLINE"}
+    env.update(VGZOO_MIRROR=server_url, VGZOO_CACHE=str(cache), OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", **extra)
+    return env
+
+
+def start_all(commands: list[list[str]], env: dict) -> list[subprocess.CompletedProcess]:
+    """Start every command at once, then wait for all (real processes racing for the same files)."""
+    procs = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for c in commands]
+    results = []
+    for c, p in zip(commands, procs, strict=True):
+        out, err = p.communicate(timeout=300)
+        results.append(subprocess.CompletedProcess(c, p.returncode, out, err))
+    return results
+
+
+def test_concurrent_data_fetches_of_one_set_all_succeed_and_download_once(http_server, tmp_path):  # noqa: F811
+    from test_reference_data import h2z_zip
+
+    http_server.add(MINI, h2z_zip(), delay=2.0)  # every process asks before the first answer arrives
+    cache = tmp_path / "cache"
+    fetches = start_all([[sys.executable, "-m", "vgzoo", "data", "fetch", "cyclegan:mini"]] * 4,
+                        cli_env(http_server.url, cache))
+    for r in fetches:
+        assert r.returncode == 0, r.stderr
+    folder = cache / "datasets" / "cyclegan" / "mini"
+    assert all(str(folder) in r.stdout for r in fetches)
+    assert sorted(p.name for p in folder.iterdir()) == ["testA", "testB", "trainA", "trainB"]
+    assert http_server.requests.count(MINI) == 1  # the others waited and reused it
+    assert not [p for p in folder.parent.iterdir() if p.name.endswith((".part", ".extracting"))]
+
+
+def test_concurrent_first_loads_of_one_tag_all_succeed_and_convert_once(http_server, tmp_path):  # noqa: F811
+    from test_pretrained import H2Z, needs_keys, reference_pth
+
+    if needs_keys.args[0]:
+        pytest.skip(needs_keys.kwargs["reason"])
+    data, sd = reference_pth("resnet_9blocks_instance_G")
+    http_server.add(H2Z, data, delay=2.0)
+    code = ("import torch, vgzoo\nm = vgzoo.create('cyclegan_resnet.horse2zebra', pretrained=True)\n"
+            "print(float(m.generator.stem.conv.weight.double().sum()))\n")
+    loads = start_all([[sys.executable, "-c", code]] * 3, cli_env(http_server.url, tmp_path / "cache"))
+    for r in loads:
+        assert r.returncode == 0, r.stderr
+    expected = float(sd["model.1.weight"].double().sum())
+    assert [float(r.stdout) for r in loads] == [pytest.approx(expected, abs=0)] * 3
+    assert http_server.requests.count(H2Z) == 1
+    models = tmp_path / "cache" / "models"
+    assert sorted(p.name for p in models.iterdir()) == ["cyclegan_resnet.horse2zebra"]  # no temporary left
+
+
+# ------------------------------------------------------------------------ (11) signals and leftovers
+def wait_for(predicate, proc: subprocess.Popen, what: str, limit: float = 120.0):
+    """Poll ``predicate`` until it returns something true; fail if ``proc`` ends first."""
+    import time
+
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        if proc.poll() is not None:
+            pytest.fail(f"the process ended before {what}: {proc.communicate()}")
+        time.sleep(0.01)
+    proc.kill()
+    pytest.fail(f"no {what} within {limit} s")
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob(".*") if p.name.endswith((".part", ".extracting", ".replaced")))
+
+
+def test_sigterm_mid_download_removes_the_part_file(http_server, tmp_path):  # noqa: F811
+    import signal
+
+    http_server.trickle(MINI, b"PK" * 5000, every=0.01)  # slow enough to be caught mid-way
+    cache = tmp_path / "cache"
+    proc = subprocess.Popen([sys.executable, "-m", "vgzoo", "data", "fetch", "cyclegan:mini"],
+                            env=cli_env(http_server.url, cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    part = wait_for(lambda: [p for p in cache.rglob("*.part") if p.stat().st_size > 0], proc, "a .part file")
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 143 and not part[0].exists()
+    assert leftovers(cache) == []
+
+
+def test_sigterm_mid_extraction_removes_the_extracting_folder(http_server, tmp_path):  # noqa: F811
+    import signal
+
+    from test_reference_data import h2z_zip, jpeg
+
+    many = {f"horse2zebra/trainA/extra{i}.jpg": jpeg((8, 8), (200, 20, 20), i) for i in range(3000)}
+    http_server.add(MINI, h2z_zip(many))
+    cache = tmp_path / "cache"
+    proc = subprocess.Popen([sys.executable, "-m", "vgzoo", "data", "fetch", "cyclegan:mini"],
+                            env=cli_env(http_server.url, cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    extracting = wait_for(lambda: [p for p in cache.rglob("*.extracting") if any(p.rglob("*.jpg"))], proc,
+                          "an .extracting folder with files in it")
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 143 and not extracting[0].exists()
+    assert leftovers(cache) == [] and not (cache / "datasets" / "cyclegan" / "mini").exists()
+
+
+def test_what_a_killed_fetch_left_is_swept_by_the_next_one(http_server, tmp_path):  # noqa: F811
+    import signal
+
+    from test_reference_data import h2z_zip
+
+    http_server.trickle(MINI, b"PK" * 5000, every=0.01)
+    cache = tmp_path / "cache"
+    env = cli_env(http_server.url, cache)
+    proc = subprocess.Popen([sys.executable, "-m", "vgzoo", "data", "fetch", "cyclegan:mini"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(lambda: [p for p in cache.rglob("*.part") if p.stat().st_size > 0], proc, "a .part file")
+    proc.send_signal(signal.SIGKILL)  # no cleanup can run
+    proc.communicate(timeout=60)
+    sets = cache / "datasets" / "cyclegan"
+    (sets / ".mini.killed.extracting" / "mini" / "trainA").mkdir(parents=True)  # as a killed extraction leaves
+    assert leftovers(cache) != []
+    del http_server.trickled[MINI]
+    http_server.add(MINI, h2z_zip())
+    fetched = run([sys.executable, "-m", "vgzoo", "data", "fetch", "cyclegan:mini"], env)
+    assert fetched.returncode == 0, fetched.stderr
+    assert leftovers(cache) == []
+    assert (sets / "mini" / "trainA").is_dir()

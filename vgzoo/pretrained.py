@@ -79,19 +79,22 @@ def pretrained_weights(spec: ModelSpec, tag: str, cfg: PretrainedCfg) -> tuple[P
     weights = folder / _hub.WEIGHTS_NAME
     damage = _damage(folder)
     if damage is not None:
-        try:
-            model = _convert(spec, tag, cfg)
-        except (VgzooError, OSError) as exc:
-            if not damage:
-                raise
-            raise WeightsError(
-                f"{damage}, and converting the published files again failed: {exc}\nDelete {str(folder)!r} and "
-                f"load {shown} again where its published files can be fetched."
-            ) from exc
-        save_atomically(model, folder)
-        from .download import record_sha256
+        from .download import cache_lock, record_sha256, recorded_sha256, sha256_file
 
-        record_sha256(weights)
+        with cache_lock(folder, shown):  # a concurrent first load waits, then reads what the first one converted
+            if not (weights.is_file() and (folder / _hub.CONFIG_NAME).is_file()
+                    and recorded_sha256(weights) == sha256_file(weights)):
+                try:
+                    model = _convert(spec, tag, cfg)
+                except (VgzooError, OSError) as exc:
+                    if not damage:
+                        raise
+                    raise WeightsError(
+                        f"{damage}, and converting the published files again failed: {exc}\nDelete "
+                        f"{str(folder)!r} and load {shown} again where its published files can be fetched."
+                    ) from exc
+                save_atomically(model, folder)
+                record_sha256(weights)
     config = _hub.read_config(folder)["config"] if cfg.reader else {}
     return weights, f"{shown_name(spec, tag or spec.default_tag)} ({source_of(cfg)})", config
 

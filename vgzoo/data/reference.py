@@ -9,7 +9,9 @@ its image size and where the images come from. A spec names an entry, optionally
 :func:`fetch_dataset` downloads the archive through :mod:`vgzoo.download` (so ``VGZOO_CACHE``, ``VGZOO_MIRROR`` and
 ``VGZOO_OFFLINE`` apply), extracts it safely (:mod:`vgzoo.data.archive`), checks its layout and image headers, and
 moves it into place at ``VGZOO_CACHE/datasets/<collection>/<name>/``. A folder already there (fetched before, or
-unpacked by hand) is used as it is once its layout checks out. The upstream servers publish no checksums: the
+unpacked by hand) is used as it is once its layout checks out. A fetch holds a file lock on the dataset folder, so
+concurrent fetches of one set wait for the first and reuse its folder; SIGTERM removes the temporary extraction, and
+what a killed process left (``.NAME.*.extracting``) is swept by the next fetch. The upstream servers publish no checksums: the
 SHA-256 of the archive is recorded on first fetch and checked when the archive is reused.
 
 The image counts, sizes and sources below are taken from the reference's dataset documentation; they were not
@@ -288,25 +290,50 @@ def fetch_dataset(spec: str | ReferenceDataset, *, progress: bool = True, force:
         OfflineError: ``VGZOO_OFFLINE=1`` and neither the folder nor the archive is cached; names the URL and folder.
         DownloadError: the download failed.
     """
-    from ..download import OFFLINE_ENV, fetch, is_offline
-    from ..errors import DownloadError
-    from .archive import extract_archive
+    from ..download import cache_lock, removed_on_sigterm
 
     entry = spec if isinstance(spec, ReferenceDataset) else get_reference(spec)
     if entry.restricted:
         raise DataError(f"{entry.spec}: {entry.restricted}")
     folder = dataset_folder(entry)
-    replacing = force and folder.exists()
     if folder.exists() and not force:
-        check_layout(entry, folder, origin=f"cached folder {str(folder)!r} of {entry.spec}",
-                     hint="; fix that folder, or delete it to fetch the set again")
-        return folder
+        return _cached(entry, folder)
+    with cache_lock(folder, entry.spec), removed_on_sigterm():
+        if folder.exists() and not force:  # another process made it while this one waited for the lock
+            return _cached(entry, folder)
+        _sweep_extractions(folder)
+        return _fetch_and_extract(entry, folder, progress=progress, force=force, verify=verify)
+
+
+def _cached(entry: ReferenceDataset, folder: Path) -> Path:
+    check_layout(entry, folder, origin=f"cached folder {str(folder)!r} of {entry.spec}",
+                 hint="; fix that folder, or delete it to fetch the set again")
+    return folder
+
+
+def _sweep_extractions(folder: Path) -> None:
+    """Remove what a killed extraction of ``folder`` left (the caller holds its lock, so nobody is extracting).
+
+    A ``.replaced`` folder holds the previous set while ``--force`` swaps the new one in: if the process died
+    between the two renames, the previous set is put back rather than removed.
+    """
+    import shutil
+
+    for leftover in folder.parent.glob(f".{folder.name}.*.extracting"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for aside in folder.parent.glob(f".{folder.name}.*.replaced"):
+        if not folder.exists() and (aside / folder.name).is_dir():
+            os.rename(aside / folder.name, folder)
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _fetch_archive(entry: ReferenceDataset, folder: Path, *, force: bool, progress: bool, replacing: bool) -> Path:
+    from ..download import fetch
+    from ..errors import DownloadError
+
     kept = f"; the cached {entry.spec} at {str(folder)!r} was kept as it was" if replacing else ""
-    if force and is_offline():
-        raise OfflineError(f"--force downloads {entry.spec} again from {entry.url}, but {OFFLINE_ENV} is set"
-                           f"{kept}. Unset {OFFLINE_ENV} to fetch it again")
     try:
-        archive = fetch(entry.url, entry.archive_relpath, progress=progress, force=force, desc=entry.spec)
+        return fetch(entry.url, entry.archive_relpath, progress=progress, force=force, desc=entry.spec)
     except OfflineError as exc:
         raise OfflineError(
             f"{exc}. Or unpack the archive by hand so that {str(folder)!r} holds "
@@ -316,6 +343,18 @@ def fetch_dataset(spec: str | ReferenceDataset, *, progress: bool = True, force:
         if replacing:
             raise DownloadError(f"{exc}{kept}") from exc
         raise
+
+
+def _fetch_and_extract(entry: ReferenceDataset, folder: Path, *, progress: bool, force: bool, verify: bool) -> Path:
+    from ..download import OFFLINE_ENV, is_offline
+    from .archive import extract_archive
+
+    replacing = force and folder.exists()
+    kept = f"; the cached {entry.spec} at {str(folder)!r} was kept as it was" if replacing else ""
+    if force and is_offline():
+        raise OfflineError(f"--force downloads {entry.spec} again from {entry.url}, but {OFFLINE_ENV} is set"
+                           f"{kept}. Unset {OFFLINE_ENV} to fetch it again")
+    archive = _fetch_archive(entry, folder, force=force, progress=progress, replacing=replacing)
 
     def validate(root: Path) -> None:
         check_layout(entry, root, origin=f"archive {entry.url}",
