@@ -599,6 +599,11 @@ class RunContext:
 
         dev = self.device.type
         asked = self.cfg.get("amp")
+        if recipe_cls.own_precision:  # the networks choose their own dtypes (StyleGAN2's fp16 blocks on CUDA)
+            if asked not in (None, False, "off"):
+                raise TrainingError(f"--amp {asked}: {recipe_cls.__name__} keeps its own mixed precision (its "
+                                    "networks pick their dtypes); train without --amp.")
+            asked = "off"
         precision = resolve_amp(training_amp(asked, self.device), self.device)
         self.cfg["amp"] = precision.mode  # what ran, so a resumed run computes at the same precision
         if precision.dtype is not None:

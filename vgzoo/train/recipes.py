@@ -145,6 +145,7 @@ class Recipe:
     schema: tuple[Option, ...] = (CLIP_GRAD,)
     option_defaults: dict[str, Any] = {"clip_grad": None}
     best_metric: tuple[str, str] | None = None  # (metric key, "min" | "max")
+    own_precision = False  # True: the model's networks pick their dtypes; the engine adds no autocast or scaler
     batch: Callable = staticmethod(lambda recipe, batch, train: batch)
     evaluator: Callable | None = None
     grid: Callable | None = None

@@ -225,3 +225,11 @@ def test_a_published_tag_trains_on_from_its_g_d_and_g_ema(tmp_path):
         assert seen["recipe"][0] is False and seen["recipe"][1] == 500.0 and seen["recipe"][2] is not None
     finally:
         _registry._specs.pop("stylegan2_tagged_test", None)
+
+
+def test_the_networks_keep_their_own_precision(tmp_path):
+    from vgzoo.train import TrainingError, fit
+
+    with pytest.raises(TrainingError, match="keeps its own mixed precision"):
+        fit("stylegan2_tiny", "builtin:digits", tmp_path / "run", steps=1, batch_size=4, device="cpu", amp="bf16",
+            progress=False, log=lambda message: None, model_kwargs={"img_channels": 1})

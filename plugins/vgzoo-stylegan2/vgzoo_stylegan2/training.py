@@ -183,6 +183,7 @@ class StyleGAN2Recipe(Recipe):
 
     task = "stylegan2_generation"
     defaults = {"batch_size": 32, "lr": 0.0025, "epochs": 100}
+    own_precision = True  # fp16 in the num_fp16_res highest-resolution blocks on CUDA, with conv_clamp
     schema = STYLEGAN2_OPTIONS
     batch = staticmethod(images_batch)
     grid = staticmethod(seed_grid)
@@ -196,9 +197,6 @@ class StyleGAN2Recipe(Recipe):
         self.world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
         super().__init__(model, call, **kwargs)
         o = self.options
-        if self.scaler.is_enabled():
-            raise ValueError("StyleGAN2 keeps its own mixed precision (fp16 in the num_fp16_res highest-resolution "
-                             "blocks on CUDA, with conv_clamp); train without --amp.")
         if o["augment"] not in AUGMENT_MODES:
             raise ValueError(f"option augment={o['augment']!r}: expected one of {', '.join(AUGMENT_MODES)} (e.g. "
                              "-o augment=ada).")
