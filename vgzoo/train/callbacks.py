@@ -351,6 +351,8 @@ def save_final(run: RunContext, st: TrainState) -> None:
     if not isinstance(model, ZooModel) or "architecture" not in (getattr(model, "pretrained_cfg", None) or {}):
         return
     try:
+        if st.saved_step != st.step:  # the last checkpoint was written from these weights: before_save ran then
+            st.recipe.before_save(st.ema)
         save_pretrained(model, run.run_dir / "final")
         if st.ema is not None:
             st.ema.module.pretrained_cfg = model.pretrained_cfg

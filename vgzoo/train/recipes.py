@@ -281,6 +281,11 @@ class Recipe:
             n = len(POOL_PREFIX)
             self.model.load_training_state({k[n:]: v for k, v in tensors.items() if k.startswith(POOL_PREFIX)})
 
+    def before_save(self, ema: nn.Module | None) -> None:
+        """Called on the main process before a checkpoint or the final folders are written, with the weights'
+        moving average (or None). A recipe whose model keeps inference state outside the gradient path brings it up
+        to date here (BigGAN's standing statistics); training never reads that state, so resume stays exact."""
+
     # -- evaluation and pictures (the recipe's parts)
     def evaluate(self, batches: Iterable[dict[str, Any]]) -> dict[str, float]:
         return self.evaluator(self, batches) if self.evaluator is not None else {}

@@ -55,6 +55,7 @@ class TrainState:
                 "monitor": self.monitor.state_dict(), "config": config}
 
     def save(self, run_dir: Path, config: dict[str, Any], keep_last: int, is_best: bool = False) -> Path:
+        self.recipe.before_save(self.ema)
         self.checkpoint = ckpt.save_checkpoint(
             run_dir, self.step, model=self.model, optimizers=self.recipe.optimizers,
             trainer_state=self.trainer_state(config), tensors=self.recipe.state_tensors(), ema=self.ema,
