@@ -1,0 +1,8 @@
+"""vgzoo-biggan: BigGAN-deep (Brock et al. 2019) as a vgzoo plugin.
+
+vgzoo finds the models (``biggan``, ``biggan_deep`` with the published tags ``.128``, ``.256``, ``.512``), the
+``biggan`` training task and the ``biggan-deep`` converter through this distribution's entry points; importing
+this package is not needed to use them.
+"""
+
+__version__ = "0.1.0"
