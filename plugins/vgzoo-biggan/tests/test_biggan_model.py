@@ -11,7 +11,7 @@ import math
 
 import pytest
 import torch
-from conftest import REFERENCE
+from _biggan_fixtures import REFERENCE
 from vgzoo_biggan.convert import config_from_published, published_to_vgzoo, read, vgzoo_to_published
 from vgzoo_biggan.layers import TruncationBatchNorm, stats_position
 from vgzoo_biggan.model import BigGANDeep, class_index, imagenet_class_names
