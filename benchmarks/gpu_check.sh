@@ -17,7 +17,8 @@
 # RESULTS.md (benchmarks/RESULTS.md; with --tiny or a non-CUDA device OUT/RESULTS.md, so a dry run never touches the
 # committed results). Each step has a cap, the caps add up to at most the deadline, and a step is asked to stop
 # (SIGINT: the benches and the trainer keep what they measured, gpu_checks.py rewrites its JSON after every check)
-# GRACE seconds before its cap and killed at it. A failing step is logged and the script goes on.
+# GRACE seconds (a quarter of a short cap) before its cap and killed at it. A failing step is logged, the script
+# goes on.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(dirname "$HERE")
 DEVICE=cuda; TINY=0; OUT=${OUT:-$PWD/gpu-out}; DEADLINE=${DEADLINE:-540}; SCALE=1; GRACE=8
@@ -32,7 +33,7 @@ while (( $# )); do
     --no-install) INSTALL=0; shift;;
     --install-only) INSTALL_ONLY=1; shift;;
     --plan) PLAN=1; shift;;
-    -h|--help) sed -n 2,19p "$0"; exit 0;;
+    -h|--help) sed -n 2,21p "$0"; exit 0;;
     *) echo "gpu_check.sh: unknown argument $1 (expected --device D, --tiny, --out DIR, --deadline S, --wheels DIR," \
             "--no-install, --install-only, --plan)" >&2; exit 2;;
   esac
@@ -43,9 +44,14 @@ VG="$PY -m vgzoo"  # not the `vgzoo` script: the image's scripts folder need not
 
 # The steps: name, cap in seconds (GPU sizes; --tiny multiplies by SCALE). The sum must fit the deadline.
 CAPS=(install 40  env 20  test_cuda 90  checks 60  attn_bf16 45  attn_fp32 15  vitb_infer 30  vitb_train 35
-      scaling 55  augment 30  translation 30  train_cgan 35  compile 45  report 10)
+      scaling 55  augment 30  translation 30  train_cgan 35  compile 40  report 15)
 TOTAL=0; for (( i = 1; i < ${#CAPS[@]}; i += 2 )); do TOTAL=$(( TOTAL + CAPS[i] * SCALE )); done
-cap() { local i; for (( i = 0; i < ${#CAPS[@]}; i += 2 )); do [[ ${CAPS[i]} == "$1" ]] && { echo $(( CAPS[i+1] * SCALE )); return; }; done; }
+cap() {  # cap NAME: the step's cap in seconds
+  local i
+  for (( i = 0; i < ${#CAPS[@]}; i += 2 )); do
+    [[ ${CAPS[i]} == "$1" ]] && { echo $(( CAPS[i+1] * SCALE )); return; }
+  done
+}
 if (( PLAN )); then
   for (( i = 0; i < ${#CAPS[@]}; i += 2 )); do echo "${CAPS[i]} $(( CAPS[i+1] * SCALE ))"; done
   echo "total $TOTAL deadline $DEADLINE"; exit 0
@@ -61,11 +67,12 @@ RC=0
 step() {  # step NAME CMD...: run under its cap (clipped to what is left of DEADLINE); RC holds its exit code
   local name=$1; shift; local lim; lim=$(cap "$name"); local left=$(( DEADLINE - ($(date +%s) - T0) ))
   RC=124
-  if (( left < 2 * GRACE )); then log "SKIP $name (no time left)"; return; fi
+  if (( left < 10 )); then log "SKIP $name (no time left)"; return; fi
   (( lim > left )) && lim=$left
+  local grace=$(( lim / 4 < GRACE ? lim / 4 : GRACE ))  # a short step keeps most of its cap
   log "START $name (${lim}s)"
   if declare -F "$1" >/dev/null; then set -- bash -c "$(declare -f "$1"); $1"; fi  # a function of this script
-  timeout -s INT -k "$GRACE" $(( lim - GRACE )) "$@" >"$OUT/$name.log" 2>&1
+  timeout -s INT -k "$grace" $(( lim - grace )) "$@" >"$OUT/$name.log" 2>&1
   RC=$?
   log "END $name rc=$RC$( ((RC == 124 || RC == 137)) && echo ' (time limit: partial results kept)')"
 }

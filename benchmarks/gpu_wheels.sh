@@ -58,7 +58,8 @@ except m.PackageNotFoundError: pass" "$n")
   "$PY" -m pip download -q --no-deps --only-binary=:all: "${TARGET[@]}" -d "$TMP" "${PINNED[@]}"
 fi
 printf '%s\n' "${NEED[@]}" >"$TMP/requirements.txt"
-{ echo "# made by benchmarks/gpu_wheels.sh $(date -u +%FT%TZ) from $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)" \
+COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)
+{ echo "# made by benchmarks/gpu_wheels.sh $(date -u +%FT%TZ) from $COMMIT" \
        "$( ((FROM_INSTALLED)) && echo '(repacked from installed distributions)')"
   echo "# ours (install with --no-deps): $OURS"
   (cd "$TMP" && sha256sum -- *.whl)
