@@ -54,6 +54,34 @@ class Unpaired(Dataset):
         return {"A": self.x[i, 0], "B": self.x[i, 1]}
 
 
+@contextlib.contextmanager
+def in_steady_steps(measure):
+    """Run every training step after the first, and the preparation of its batch, inside ``measure()`` (a context
+    manager factory): what a steady step costs, without set-up, the first step (it allocates and picks kernels),
+    evaluation batches, log read-backs, checkpoints and pictures."""
+    prepare, train_step = Recipe.prepare, Recipe.train_step
+
+    def steady_prepare(self, batch, train=True):
+        if not (train and getattr(self, "steady", False)):
+            return prepare(self, batch, train)
+        with measure():
+            return prepare(self, batch, train)
+
+    def steady_step(self, batch, step):
+        if step == 0:
+            logs = train_step(self, batch, step)
+            self.steady = True
+            return logs
+        with measure():
+            return train_step(self, batch, step)
+
+    Recipe.prepare, Recipe.train_step = steady_prepare, steady_step
+    try:
+        yield
+    finally:
+        Recipe.prepare, Recipe.train_step = prepare, train_step
+
+
 def same(a, b):
     sa, sb = a.state_dict(), b.state_dict()
     return all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -125,28 +153,9 @@ def main() -> None:
         if dev.type != "cuda":
             return "skipped: sync counting needs CUDA"
         found: list = []
-        prepare, train_step = Recipe.prepare, Recipe.train_step
-
-        def steady_prepare(self, batch, train=True):
-            if not (train and getattr(self, "steady", False)):  # evaluation batches and the first step's batch
-                return prepare(self, batch, train)
-            with count_syncs(found):
-                return prepare(self, batch, train)
-
-        def steady_step(self, batch, step):
-            if step == 0:  # the first step allocates and picks kernels
-                logs = train_step(self, batch, step)
-                self.steady = True
-                return logs
-            with count_syncs(found):
-                return train_step(self, batch, step)
-
-        Recipe.prepare, Recipe.train_step = steady_prepare, steady_step
         n = 10
-        try:
+        with in_steady_steps(lambda: count_syncs(found)):
             cgan("sync", n, options={"log_every": n})
-        finally:
-            Recipe.prepare, Recipe.train_step = prepare, train_step
         return {"per_steady_step": round(sum(found) / (n - 1), 2), "steady_steps": n - 1,
                 "most_in_one_call": max(found, default=0), "calls_counted": len(found)}
 

@@ -233,3 +233,20 @@ def test_the_torchvision_baseline_gives_every_worker_batches():
     images = torch.rand(4, 3, 8, 8)
     ds = _PerSample(images, lambda x: x, length=3 * 2 * 4)  # 3 workers x 2 batches of 4
     assert len(ds) == 24 and torch.equal(ds[5], images[1])
+
+
+def test_syncs_are_counted_in_steady_steps_only(tmp_path):
+    import contextlib
+
+    from gpu_checks import in_steady_steps
+
+    from vgzoo.train import fit
+    from vgzoo.train.recipes import Recipe
+
+    entered = []
+    before = (Recipe.prepare, Recipe.train_step)
+    with in_steady_steps(lambda: contextlib.nullcontext(entered.append(1))):
+        fit("cgan_embed_digits", "builtin:digits", tmp_path / "r", steps=4, batch_size=8, device="cpu",
+            model_kwargs={"nz": 8, "ngf": 8, "ndf": 8}, options={"threads": 1}, progress=False, log=lambda m: None)
+    assert len(entered) == 2 * 3  # steps 2..4: the batch's preparation and the step; not step 1, not set-up
+    assert (Recipe.prepare, Recipe.train_step) == before

@@ -70,7 +70,8 @@ RUN_OPTIONS: tuple[Option, ...] = (
            "without bf16; fp32 on the CPU). --amp is 'on' (bf16 where the hardware has bf16; a warning on CPUs "
            "without bf16 units); --amp auto|bf16|fp16|off picks one (docs/gpu.md)", "--amp",
            {"type": "amp", "flag_value": "on", "metavar": "[MODE]"}),
-    Option("compile", False, "bool", "torch.compile the networks (state-dict keys unchanged)", "--compile"),
+    Option("compile", False, "bool", "torch.compile with static shapes: a classifier whole, a GAN's networks one by "
+           "one (state-dict keys unchanged; docs/gpu.md)", "--compile"),
     Option("seed", 0, "int", "seed of initialisation, data order and augmentation (0)", "--seed"),
     Option("config", None, "str", "a JSON file with any of these keywords; explicit ones win", "--config",
            {"type": "file"}),
