@@ -42,7 +42,7 @@ def build(spec: ModelSpec, tag: str, cfg: PretrainedCfg, kwargs: dict[str, Any],
     for key in ("mean", "std"):  # ... except the published normalisation, where it fits the model's channels
         if key in published and len(published[key]) == len(pretrained_cfg.get(key, ())):
             pretrained_cfg[key] = published[key]
-    pretrained_cfg.update(architecture=spec.name, tag=tag or None, family=spec.family, task=spec.task,
+    pretrained_cfg.update(architecture=spec.name, tag=tag or None, family=spec.family, task=cfg.task or spec.task,
                           weight_source=weight_source)
     model.pretrained_cfg = pretrained_cfg
     return model

@@ -56,7 +56,7 @@ def model_info(name: str) -> ModelInfo:
     return ModelInfo(
         name=arch,
         family=spec.family,
-        task=spec.task,
+        task=cfg.task or spec.task,
         distribution=distribution,
         entry_point=entry_point,
         description=cfg.description or spec.description,

@@ -60,8 +60,9 @@ class PretrainedCfg:
     name in ``hf_hub_id``'s repository); :mod:`vgzoo.pretrained` fetches them, calls
     ``reader(files: dict[str, Path], cfg) -> vgzoo.ConvertedWeights`` and keeps the converted model. ``model_cls``
     (``"module:Class"``) names another class when the published file holds only part of the architecture (a
-    reference CycleGAN generator without its discriminators builds a generator-only translator). ``direction``
-    is the side of the reference dataset the model translates from (``"BtoA"``: feed the dataset's B images).
+    reference CycleGAN generator without its discriminators builds a generator-only translator); ``task`` is that
+    class's task when it is not the name's (a class-conditional published generator under an unconditional name).
+    ``direction`` is the side of the reference dataset the model translates from (``"BtoA"``: feed the dataset's B images).
     ``value_range`` is the range of what ``forward`` takes once pixels in [0, 1] are normalised with mean/std.
     """
 
@@ -92,6 +93,7 @@ class PretrainedCfg:
     direction: str | None = None
     model_args: dict[str, Any] = field(default_factory=dict)
     model_cls: str | None = None
+    task: str | None = None
     notes: str = ""
 
     def __post_init__(self) -> None:
@@ -290,6 +292,10 @@ def register_model(
     if not is_task(task):
         raise ValueError(f"register_model({name!r}): task {task!r} is not one of {', '.join(list_tasks())}")
     cfg_map = _as_cfgs(cfgs)
+    for tag, cfg in cfg_map.items():
+        if cfg.task is not None and not is_task(cfg.task):
+            raise ValueError(f"register_model({name!r}): tag {tag!r} has task {cfg.task!r}, not one of "
+                             f"{', '.join(list_tasks())}")
     model_args = dict(model_args or {})
     accepted = ModelSpec(name, model_cls, family, task, {}, cfg_map).accepted_kwargs()
     if accepted is not None:

@@ -161,14 +161,21 @@ def kwargs_of(model) -> dict[str, Any]:
     config = getattr(model, "config", None)
     if not isinstance(config, dict):
         config = getattr(model, "model_kwargs", None) or {}  # models built before model.config existed
-    arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture")
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    arch = cfg.get("architecture")
     try:
         from .._factory import model_info
 
-        defaults = model_info(arch).default_kwargs if arch else {}
+        defaults = model_info(_built_from(cfg)).default_kwargs if arch else {}
     except Exception:  # a model registered at run time and gone, or no registry entry: show everything
         defaults = {}
     return {k: v for k, v in config.items() if k not in defaults or defaults[k] != v}
+
+
+def _built_from(cfg: dict[str, Any]) -> str:
+    """What ``vgzoo.create`` is given to build the model again: ``name.tag`` for a published configuration."""
+    arch = cfg.get("architecture")
+    return f"{arch}.{cfg['tag']}" if arch and cfg.get("tag") else str(arch)
 
 
 def _fmt_count(n: int) -> str:
@@ -305,13 +312,16 @@ def _model_section(model, cfg: dict, run_cfg: dict, base: str | None) -> list[st
         lines.append(f"| task | `{task}` |")
     if cfg.get("paper"):
         lines.append(f"| paper | {_paper_link(str(cfg['paper']))} |")
+    if cfg.get("license"):
+        notes = f". {cfg['notes']}" if cfg.get("notes") else ""
+        lines.append(f"| licence | {cfg['license']}{notes} |")
     lines.append(f"| parameters | {_fmt_count(total)} |")
     lines += [f"| &nbsp;&nbsp;`{name}` | {_fmt_count(n)} |" for name, n in parts]
     lines += _io_rows(model, cfg)
     kwargs = kwargs_of(model)
     if kwargs:
         shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        lines.append(f"| built with | `vgzoo.create(\"{arch}\", {shown})` |")
+        lines.append(f"| built with | `vgzoo.create(\"{_built_from(cfg)}\", {shown})` |")
     if base:
         lines.append(f"| fine-tuned from | [{base}](https://huggingface.co/{base}) |")
     elif cfg.get("weight_source") and str(cfg["weight_source"]).startswith("file:"):

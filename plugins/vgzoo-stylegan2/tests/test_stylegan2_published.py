@@ -109,3 +109,21 @@ def test_a_snapshot_whose_shapes_do_not_fit_is_refused_by_the_core(tmp_path):
     result = CliRunner().invoke(cli, ["convert", "stylegan2-reference", str(path), str(tmp_path / "out")])
     assert result.exit_code != 0
     assert "synthesis.b4.const" in result.output
+
+
+@needs_ref
+def test_a_tag_records_its_licence_in_info_and_the_card(tmp_path, monkeypatch, http_server):  # noqa: F811
+    """The tag's file decides the architecture (here the tiny conditional fixture served as cifar10.pkl)."""
+    http_server.add(CIFAR10, (REF / "tiny_cond.pkl").read_bytes())
+    monkeypatch.setenv("VGZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("VGZOO_MIRROR", http_server.url)
+    info = CliRunner().invoke(cli, ["info", "stylegan2.cifar10"])
+    assert info.exit_code == 0 and "NVIDIA Source Code License-NC" in info.output
+    assert "conditional_generation" in info.output and "non-commercial" in info.output.lower()
+    model = vgzoo.create("stylegan2.cifar10", pretrained=True)
+    assert type(model) is StyleGAN2Conditional and model.config["img_resolution"] == 16
+    assert model.pretrained_cfg["task"] == "conditional_generation"
+    vgzoo.save_pretrained(model, tmp_path / "saved")
+    card = (tmp_path / "saved" / "README.md").read_text()
+    assert "| licence | NVIDIA Source Code License-NC. Non-commercial use only" in card
+    assert "class-conditional image generator" in card and 'vgzoo.create("stylegan2.cifar10", ' in card

@@ -322,10 +322,10 @@ def published_cfgs(default: dict[str, Any]) -> dict[str, PretrainedCfg]:
         facts: dict[str, Any] = dict(
             url=PUBLISHED_URL.format(tag=tag), reader="vgzoo_stylegan2.snapshot:read_reference_snapshot",
             license=LICENSE, dataset=dataset, model_args=dict(CONFIGS[config]),
-            notes=f"NVIDIA Source Code License-NC ({LICENSE_URL}): non-commercial use only. The published "
-                  f"snapshot ({tag}.pkl) is read as data, its embedded code never run.")
+            notes=f"Non-commercial use only ({LICENSE_URL}). The published snapshot ({tag}.pkl) is read as data; "
+                  "its embedded code never runs.")
         if conditional:
-            facts.update(num_classes=10, model_cls=f"{__name__}:StyleGAN2Conditional",
+            facts.update(num_classes=10, model_cls=f"{__name__}:StyleGAN2Conditional", task="conditional_generation",
                          model_args={**CONFIGS[config], "class_names": list(CIFAR10_CLASSES)})
         cfgs[tag] = PretrainedCfg(**_cfg(res, f"StyleGAN2-ADA: {what} (the reference's published {tag}.pkl; G, D "
                                                 "and G_ema)", **facts))

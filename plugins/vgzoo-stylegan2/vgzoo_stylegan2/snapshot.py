@@ -307,6 +307,5 @@ def read_reference_snapshot(files: dict[str, Path], cfg: Any = None) -> Converte
 stylegan2_reference_converter = Converter(
     model="stylegan2",
     reader="vgzoo_stylegan2.snapshot:read_reference_snapshot",
-    description="A StyleGAN2-ADA network snapshot (.pkl, read without running its code) -> a stylegan2 folder "
-                "(stylegan2_cifar's class when it is class-conditional).",
+    description="A StyleGAN2-ADA network snapshot (.pkl), read without running its code -> a vgzoo folder.",
 )
