@@ -276,3 +276,36 @@ def test_what_a_killed_fetch_left_is_swept_by_the_next_one(http_server, tmp_path
     assert fetched.returncode == 0, fetched.stderr
     assert leftovers(cache) == []
     assert (sets / "mini" / "trainA").is_dir()
+
+
+# ------------------------------------------------------------------------ (8) the FID Inception weights
+def test_fid_inception_weights_come_through_vgzoo_mirror_and_obey_vgzoo_offline(net, tmp_path, monkeypatch):
+    import torch
+    from test_eval import _random_inception_state
+
+    from vgzoo.errors import OfflineError
+    from vgzoo.metrics import features as feat_mod
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # no copy in torch hub's cache
+    monkeypatch.setattr(feat_mod, "_EXTRACTOR_CACHE", {})
+    upstream = feat_mod.inception_weights_url()
+    assert upstream.startswith("https://github.com/")
+    monkeypatch.setenv("VGZOO_OFFLINE", "1")
+    with pytest.raises(OfflineError) as info:
+        feat_mod.get_features("inception")
+    assert upstream in str(info.value) and str(tmp_path / "cache") in str(info.value)  # the path in vgzoo's cache
+    assert net.requests == []
+    monkeypatch.delenv("VGZOO_OFFLINE")
+    state = _random_inception_state()
+    import io
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    path = "/" + upstream.split("/", 3)[3]  # the mirror keeps the upstream path
+    net.add(path, buf.getvalue())
+    monkeypatch.setenv("VGZOO_LOW_SPEED_LIMIT", "0")
+    ext = feat_mod.get_features("inception")
+    assert net.requests == [path]
+    assert feat_mod.inception_weights_path().is_relative_to(tmp_path / "cache")
+    torch.testing.assert_close(ext.module.Mixed_7c.branch_pool.conv.weight, state["Mixed_7c.branch_pool.conv.weight"])

@@ -3,10 +3,11 @@
 Three kinds of features (``--features``):
 
 - ``inception``: the standard FID Inception-v3 (pool3, 2048 dims; the TensorFlow 2015 weights ported by
-  torch-fidelity, run through torchmetrics' ``NoTrainInceptionV3``). The weights are fetched on first use into torch
-  hub's cache, where torch-fidelity and torchmetrics keep them too; ``VGZOO_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``
-  forbids the download and a missing file raises one :class:`~vgzoo.errors.OfflineError` naming the URL and the
-  destination (a failed download: :class:`~vgzoo.errors.DownloadError`, same message).
+  torch-fidelity, run through torchmetrics' ``NoTrainInceptionV3``). The weights are fetched on first use through
+  vgzoo's download layer (``VGZOO_MIRROR``, the timeouts) into ``VGZOO_CACHE/downloads/``; a copy already in torch
+  hub's cache is used instead. ``VGZOO_OFFLINE=1`` or ``HF_HUB_OFFLINE=1`` forbids the download and a missing file
+  raises one :class:`~vgzoo.errors.OfflineError` naming the URL and the destination (a failed download:
+  :class:`~vgzoo.errors.DownloadError`, same message).
 - ``digits``: the shipped 16x16 digits classifier of :mod:`vgzoo.quality` (its 64-d penultimate features).
 - any classification model name or folder: its pooled pre-logit features
   (``forward_head(forward_features(x), pre_logits=True)``), input normalised with its ``mean``/``std``.
@@ -113,30 +114,57 @@ def inception_weights_url() -> str:
 
 
 def inception_weights_path() -> Path:
-    """Where torch hub (and so torch-fidelity and torchmetrics) keeps the FID Inception weights."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(inception_weights_url())
+    """Where the FID Inception weights are read from (see :func:`fetch_torch_hub_file`)."""
+    return _weights_path(inception_weights_url())
+
+
+def _weights_path(url: str) -> Path:
+    """A file already in torch hub's cache (``$TORCH_HOME/hub/checkpoints``, where torch-fidelity, torchmetrics and
+    torchvision put it) is used where it is; otherwise the file lives in vgzoo's cache under ``downloads/``."""
+    hub = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    if hub.is_file():
+        return hub
+    from ..download import cache_path
+
+    return cache_path(_download_relpath(url))
+
+
+def _download_relpath(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return "downloads/" + urlsplit(url).path.lstrip("/")
 
 
 def _missing_weights_error(what: str, url: str, path: Path, cause: str, cls: type = OfflineError) -> Exception:
     return cls(
-        f"{what} are not in the cache ({cause}). Download {url} and save it as {str(path)!r} (torch hub's cache; "
-        "TORCH_HOME moves it), or allow downloads (unset VGZOO_OFFLINE / HF_HUB_OFFLINE)."
+        f"{what} are not in the cache ({cause}). Download {url} and save it as {str(path)!r} (vgzoo's cache; "
+        "a copy in torch hub's cache, $TORCH_HOME/hub/checkpoints, is used too), or allow downloads (unset "
+        "VGZOO_OFFLINE / HF_HUB_OFFLINE)."
     )
 
 
 def fetch_torch_hub_file(url: str, what: str) -> Path:
-    """The file of ``url`` in torch hub's checkpoint cache, downloaded by torch hub unless offline."""
-    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
-    if path.is_file():
+    """A published weights file that torch libraries would fetch through torch hub, fetched through vgzoo's download
+    layer instead: ``VGZOO_MIRROR``, ``VGZOO_OFFLINE`` (and ``HF_HUB_OFFLINE``), the timeouts and the low-speed
+    limit apply, and its SHA-256 is recorded. A copy already in torch hub's cache is used as it is.
+
+    Raises:
+        OfflineError: offline and the file is in neither cache (names the URL and where to put the file).
+        DownloadError: the download failed.
+    """
+    from ..download import OFFLINE_ENV, fetch
+
+    path = _weights_path(url)
+    if path.is_file() and path.parent.name == "checkpoints":
         return path
-    if is_offline():
-        raise _missing_weights_error(what, url, path, "downloads are off: VGZOO_OFFLINE or HF_HUB_OFFLINE is set")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if is_offline() and not path.is_file():
+        raise _missing_weights_error(what, url, path, f"downloads are off: {OFFLINE_ENV} or HF_HUB_OFFLINE is set")
     try:
-        torch.hub.download_url_to_file(url, str(path), progress=True)  # writes a temp file, then renames
-    except Exception as exc:  # URLError, HTTPError, OSError: all mean "not here"
-        raise _missing_weights_error(what, url, path, f"download failed: {type(exc).__name__}: {exc}",
-                                     DownloadError) from exc
+        path = fetch(url, _download_relpath(url), desc=os.path.basename(url))
+    except OfflineError as exc:
+        raise _missing_weights_error(what, url, path, str(exc)) from None
+    except DownloadError as exc:
+        raise _missing_weights_error(what, url, path, f"download failed: {exc}", DownloadError) from exc
     return path
 
 
