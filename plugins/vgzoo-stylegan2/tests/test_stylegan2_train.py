@@ -138,7 +138,7 @@ def _rows(run):
 
 
 def test_a_run_adjusts_p_from_the_signs_of_d_on_reals(tmp_path):
-    result = _fit(tmp_path / "run", 8)
+    result = _fit(tmp_path / "run", 8, options={"eval_every": 8, "eval_data": "builtin:digits"})
     assert result.finished
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["task"] == "stylegan2_generation" and config["recipe"] == "StyleGAN2Recipe"
@@ -157,6 +157,8 @@ def test_a_run_adjusts_p_from_the_signs_of_d_on_reals(tmp_path):
         p = max(0.0, p + math.copysign(step_size, rt - 0.6) if rt != 0.6 else p)
         assert rows[k - 1]["ada_p"] == pytest.approx(p, abs=1e-6)
         assert all(r["ada_p"] == pytest.approx(rows[k - 5]["ada_p"] if k > 4 else 0.0) for r in window[:-1])
+    scores = [r for r in _rows(tmp_path / "run") if r["split"] == "val"]
+    assert [r["step"] for r in scores] == [8] and math.isfinite(scores[0]["fid"])  # -o eval_every: G_ema's FID
     assert (tmp_path / "run" / "samples" / "final.png").is_file()
     assert (tmp_path / "run" / "loss_curves.png").is_file()
 
