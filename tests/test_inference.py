@@ -212,6 +212,21 @@ def test_guard_falls_back_when_the_reduced_precision_raises():
     torch.testing.assert_close(run(torch.zeros(2, 3)), net(torch.zeros(2, 3)))  # later batches: fp32
 
 
+def test_a_first_batch_that_fails_in_fp32_too_leaves_the_check_for_the_next():
+    def net(x):
+        if x.shape[-1] == 1:
+            raise ValueError("bad input")
+        return torch.tanh(x @ torch.ones(x.shape[-1], 2))
+
+    mode = inference_mode("cpu", "bf16")
+    run = GuardedRunner(net, mode, "images")
+    with pytest.raises(ValueError, match="bad input"):
+        run(torch.ones(2, 1))
+    assert not run.checked and mode.guard is None
+    run(torch.full((2, 4), 0.1))
+    assert run.checked and mode.guard.startswith("first batch bf16: PSNR")
+
+
 def test_fp32_runs_are_not_checked():
     calls = []
     mode = inference_mode("cpu", "fp32")

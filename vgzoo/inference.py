@@ -191,7 +191,6 @@ class GuardedRunner:
         if self.checked:
             with self.mode.autocast():
                 return _as_float(self.fn(*args, **kwargs))
-        self.checked = True
         rng = _rng_state()  # both runs draw the same random numbers (dropout kept on, samplers that draw noise)
         try:
             with self.mode.autocast():
@@ -199,7 +198,8 @@ class GuardedRunner:
         except (RuntimeError, NotImplementedError, TypeError) as exc:  # an op without a kernel for this dtype
             out, failed = None, f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
         _set_rng_state(rng)
-        reference = _as_float(self.reference_fn(*args, **kwargs))
+        reference = _as_float(self.reference_fn(*args, **kwargs))  # raising here: the input's fault, check again
+        self.checked = True
         if out is None:
             ok, measured = False, f"failed ({failed})"
         else:
