@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from safetensors.torch import load_file, save, save_file
 
 import vgzoo
 from vgzoo import _registry, conversion, converters
+from vgzoo._plugins import EntryPointRecord
 from vgzoo.cli import cli
 from vgzoo.download import sha256_file
 from vgzoo.errors import DownloadError, OfflineError, WeightsError
@@ -276,9 +276,9 @@ TINY_CONVERTER = vgzoo.Converter(model=NAME, reader=READER, description="Two tin
 
 @pytest.fixture
 def converter_entry_point(monkeypatch):
-    ep = metadata.EntryPoint("tiny-pair", f"{__name__}:TINY_CONVERTER", converters.ENTRY_POINT_GROUP)
-    installed = converters.converter_entry_points()
-    monkeypatch.setattr(converters, "converter_entry_points", lambda: {**installed, "tiny-pair": ep})
+    """A ``vgzoo.converters`` entry point as installed metadata would declare it (distribution vgzoo-tests)."""
+    record = EntryPointRecord("tiny-pair", f"{__name__}:TINY_CONVERTER", "vgzoo-tests")
+    monkeypatch.setitem(converters.CONVERTERS.records(), "tiny-pair", [record])
 
 
 def test_vgzoo_convert_finds_a_plugin_converter(tiny_tags, converter_entry_point, tmp_path):

@@ -16,9 +16,9 @@ import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from importlib import metadata
 from typing import Any
 
+from ._plugins import EntryPointGroup, EntryPointRecord, is_builtin_module
 from .errors import PluginError, UnknownModelError
 from .tasks import TASK_NAMES
 
@@ -28,23 +28,6 @@ TASKS = TASK_NAMES  # the built-in tasks (vgzoo.tasks also knows plugin ones)
 
 # Fields every pretrained config must carry (checked at registration and by vgzoo.testing).
 REQUIRED_CFG_FIELDS = ("input_size", "mean", "std", "paper")
-
-
-@dataclass(frozen=True)
-class EntryPointRecord:
-    """One ``vgzoo.models`` entry point as installed metadata declares it."""
-
-    name: str
-    value: str
-    distribution: str
-
-    @property
-    def module(self) -> str:
-        return self.value.partition(":")[0].strip()
-
-    @property
-    def attr(self) -> str:
-        return self.value.partition(":")[2].strip()
 
 
 @dataclass(frozen=True)
@@ -228,20 +211,13 @@ class ModelSpec:
         return self.build(None, **kwargs)
 
 
-# The distribution whose entry points are the built-in models; a plugin claiming one of its names is ignored.
-BUILTIN_DISTRIBUTION = "vgzoo"
-
-
 def _is_builtin(spec: ModelSpec | None) -> bool:
-    return spec is not None and spec.module.startswith("vgzoo.")
+    return spec is not None and is_builtin_module(spec.module)
 
 
+MODELS = EntryPointGroup(ENTRY_POINT_GROUP, "model")
 # name -> spec, filled by register_model when a model module is imported.
 _specs: dict[str, ModelSpec] = {}
-# Cached discovery: name -> records (more than one record = a name claimed twice).
-_entry_points: dict[str, list[EntryPointRecord]] | None = None
-# module name -> the exception its import raised, so a broken plugin is imported once.
-_import_failures: dict[str, BaseException] = {}
 
 
 def _as_cfgs(cfgs: PretrainedCfg | dict[str, PretrainedCfg] | dict[str, Any]) -> dict[str, PretrainedCfg]:
@@ -339,18 +315,7 @@ class ModelFamily:
 
 def entry_points(refresh: bool = False) -> dict[str, list[EntryPointRecord]]:
     """Every ``vgzoo.models`` entry point in installed metadata, by model name (no imports)."""
-    global _entry_points
-    if _entry_points is None or refresh:
-        found: dict[str, list[EntryPointRecord]] = {}
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            dist = ep.dist.metadata["Name"] if ep.dist is not None else "<unknown>"
-            record = EntryPointRecord(ep.name, ep.value, dist)
-            records = found.setdefault(ep.name, [])
-            # The same distribution seen twice on sys.path (e.g. an editable install) is one claim.
-            if all((r.distribution, r.value) != (dist, ep.value) for r in records):
-                records.append(record)
-        _entry_points = found
-    return _entry_points
+    return MODELS.records(refresh)
 
 
 def _suggest(name: str) -> str:
@@ -369,16 +334,7 @@ def get_entry_point(name: str) -> EntryPointRecord:
             "Run `vgzoo list` to see the installed models; plugins add theirs through the "
             f"{ENTRY_POINT_GROUP!r} entry-point group."
         )
-    builtin = [r for r in records if r.distribution == BUILTIN_DISTRIBUTION]
-    if len(records) > 1 and len(builtin) == 1:
-        return builtin[0]  # a plugin cannot take over a built-in name; `vgzoo plugins` reports its claim
-    if len(records) > 1:
-        claims = "; ".join(f"{r.distribution} ({r.value})" for r in records)
-        raise PluginError(
-            f"Model name {name!r} is claimed by {len(records)} distributions: {claims}. "
-            "Uninstall one of them, or ask its author to rename the model."
-        )
-    return records[0]
+    return MODELS.resolve(name)
 
 
 def split_name(name: str) -> tuple[str, str | None]:
@@ -401,21 +357,8 @@ def load_spec(name: str) -> ModelSpec:
     if name not in entry_points() and name in _specs:
         return _specs[name]
     record = get_entry_point(name)
-    where = f"entry point {record.name} = {record.value!r} of distribution {record.distribution!r}"
-    module_name = record.module
-    if module_name in _import_failures:
-        exc = _import_failures[module_name]
-        raise PluginError(f"Cannot load model {name!r}: {where} failed to import: {exc!r}") from exc
-    try:
-        module = importlib.import_module(module_name)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # a broken plugin must never break the zoo, not even with sys.exit() on import
-        _import_failures[module_name] = exc
-        raise PluginError(f"Cannot load model {name!r}: {where} failed to import: {exc!r}") from exc
-    target = getattr(module, record.attr, None)
-    if target is None:
-        raise PluginError(f"Cannot load model {name!r}: {where}: module has no attribute {record.attr!r}")
+    where = record.where
+    target = MODELS.load(record)
     spec = _specs.get(name)
     if spec is None or spec is not target:
         registered = getattr(target, "name", getattr(target, "__name__", record.attr))

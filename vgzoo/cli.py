@@ -139,28 +139,16 @@ def _published_weights(name: str, model) -> dict[str, str]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
-    """List every vgzoo.models (and vgzoo.tasks) entry point, its distribution and whether it loads."""
+    """List every vgzoo.models, vgzoo.tasks and vgzoo.converters entry point, its distribution and whether it loads."""
     if ctx.invoked_subcommand is not None:
         return
-    from ._registry import BUILTIN_DISTRIBUTION, entry_points, load_spec
-
-    rows = []
-    for name, records in sorted(entry_points().items()):
-        builtin = [r for r in records if r.distribution == BUILTIN_DISTRIBUTION]
-        for record in records:
-            try:
-                if builtin and record not in builtin:
-                    raise RuntimeError(f"ignored: {name!r} is the name of a built-in vgzoo model, which wins; "
-                                       f"the plugin must rename its model (entry point {record.value!r})")
-                load_spec(name)
-                status, detail = "ok", ""
-            except Exception as exc:  # report every failure, never stop at the first
-                status, detail = "error", " ".join(str(exc).split())
-            rows.append({"name": name, "entry_point": record.value, "distribution": record.distribution,
-                         "status": status, "error": detail})
+    from ._registry import MODELS, load_spec
+    from .converters import CONVERTERS, get_converter
     from .tasks import plugin_tasks
 
+    rows = MODELS.report(load_spec)
     rows += [{**r, "name": f"{r['name']} (task)"} for r in plugin_tasks()]  # vgzoo.tasks entry points
+    rows += [{**r, "name": f"{r['name']} (converter)"} for r in CONVERTERS.report(get_converter)]
     if as_json:
         _echo_json(rows)
         return

@@ -17,10 +17,10 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
-from .conversion import ConvertedWeights, build_converted, load_object, read_files
+from ._plugins import EntryPointGroup, EntryPointRecord
+from .conversion import ConvertedWeights, build_converted, read_files
 from .errors import PluginError, VgzooError, WeightsError, WeightsNotFoundError
 
 ENTRY_POINT_GROUP = "vgzoo.converters"
@@ -52,30 +52,28 @@ class Converter:
             raise ValueError(f"Converter for {self.model!r}: file_names must be distinct names, got {self.file_names}")
 
 
-def converter_entry_points() -> dict[str, metadata.EntryPoint]:
-    """Every installed ``vgzoo.converters`` entry point by name (vgzoo's own win a name claimed twice)."""
-    found: dict[str, metadata.EntryPoint] = {}
-    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        builtin = ep.dist is not None and ep.dist.metadata["Name"] == "vgzoo"
-        if ep.name not in found or builtin:
-            found[ep.name] = ep
-    return found
+CONVERTERS = EntryPointGroup(ENTRY_POINT_GROUP, "converter")
+
+
+def converter_entry_points() -> dict[str, list[EntryPointRecord]]:
+    """Every installed ``vgzoo.converters`` entry point by name (no imports)."""
+    return CONVERTERS.records()
 
 
 def get_converter(name: str) -> Converter:
     """The converter called ``name``; an unknown name gets the known ones (and the close ones) in its error."""
-    eps = converter_entry_points()
-    if name not in eps:
-        close = difflib.get_close_matches(name, sorted(eps), n=3, cutoff=0.5)
+    known = sorted(converter_entry_points())
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f"Did you mean: {', '.join(close)}? " if close else ""
         raise UnknownConverterError(
-            f"Unknown converter {name!r}. {hint}Known converters: {', '.join(sorted(eps)) or '(none)'}; plugins add "
+            f"Unknown converter {name!r}. {hint}Known converters: {', '.join(known) or '(none)'}; plugins add "
             f"theirs through the {ENTRY_POINT_GROUP!r} entry-point group."
         )
-    target = load_object(eps[name].value, f"converter {name!r}")
+    record = CONVERTERS.resolve(name)
+    target = CONVERTERS.load(record)
     if not isinstance(target, Converter):
-        raise PluginError(f"converter {name!r}: {eps[name].value!r} is a {type(target).__name__}, not a "
-                          "vgzoo.Converter.")
+        raise PluginError(f"converter {name!r}: {record.where} is a {type(target).__name__}, not a vgzoo.Converter.")
     return target
 
 

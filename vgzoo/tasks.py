@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
+from ._plugins import EntryPointGroup
 from .errors import PluginError, VgzooError
 
 ENTRY_POINT_GROUP = "vgzoo.tasks"
@@ -136,48 +136,19 @@ BUILTIN_TASKS: dict[str, Task] = {t.name: t for t in (
 )}
 TASK_NAMES = tuple(BUILTIN_TASKS)
 
-_plugin_records: dict[str, list[tuple[str, str]]] | None = None  # name -> [(entry point value, distribution)]
-_plugin_tasks: dict[str, Task] = {}
-_plugin_errors: dict[str, str] = {}
-
-
-def _entry_points() -> dict[str, list[tuple[str, str]]]:
-    global _plugin_records
-    if _plugin_records is None:
-        found: dict[str, list[tuple[str, str]]] = {}
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            dist = ep.dist.metadata["Name"] if ep.dist is not None else "<unknown>"
-            if (ep.value, dist) not in found.setdefault(ep.name, []):
-                found[ep.name].append((ep.value, dist))
-        _plugin_records = found
-    return _plugin_records
+TASKS = EntryPointGroup(ENTRY_POINT_GROUP, "task", builtin_names=TASK_NAMES)
+_plugin_tasks: dict[str, Task] = {}  # loaded from entry points, or added at run time by register_task
 
 
 def _load_plugin(name: str) -> Task:
     if name in _plugin_tasks:
         return _plugin_tasks[name]
-    records = _entry_points()[name]
-    where = ", ".join(f"{value!r} of {dist!r}" for value, dist in records)
-    if name in _plugin_errors:
-        raise PluginError(_plugin_errors[name])
-    if name in BUILTIN_TASKS:
-        message = f"task plugin {name!r} ({where}) claims a built-in task name; the built-in is used"
-    elif len(records) > 1:
-        message = f"task {name!r} is claimed by several entry points ({where}); uninstall all but one"
-    else:
-        try:
-            task = _load(records[0][0])
-        except BaseException as exc:  # a broken plugin must never break the zoo (not even with sys.exit)
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            task, message = None, f"cannot load task {name!r}: entry point {where} failed to import: {exc!r}"
-        if task is not None and not (isinstance(task, Task) and task.name == name):
-            message = f"cannot load task {name!r}: entry point {where} is not a vgzoo.tasks.Task named {name!r}"
-        elif task is not None:
-            _plugin_tasks[name] = task
-            return task
-    _plugin_errors[name] = message
-    raise PluginError(message)
+    record = TASKS.resolve(name)
+    task = TASKS.load(record)
+    if not (isinstance(task, Task) and task.name == name):
+        raise PluginError(f"Cannot load task {name!r}: {record.where} is not a vgzoo.tasks.Task named {name!r}")
+    _plugin_tasks[name] = task
+    return task
 
 
 def get_task(name: str) -> Task:
@@ -190,7 +161,7 @@ def get_task(name: str) -> Task:
     for task in BUILTIN_TASKS.values():
         if name == task.name or name in task.aliases:
             return task
-    if name in _entry_points():
+    if name in TASKS.records():
         return _load_plugin(name)
     if name in _plugin_tasks:
         return _plugin_tasks[name]
@@ -203,22 +174,13 @@ def get_task(name: str) -> Task:
 
 def list_tasks() -> list[str]:
     """Names of the built-in tasks, then those of installed task plugins (from metadata; nothing imported)."""
-    return [*BUILTIN_TASKS, *sorted((set(_entry_points()) | set(_plugin_tasks)) - set(BUILTIN_TASKS))]
+    return [*BUILTIN_TASKS, *sorted((set(TASKS.records()) | set(_plugin_tasks)) - set(BUILTIN_TASKS))]
 
 
 def plugin_tasks() -> list[dict[str, str]]:
     """Every ``vgzoo.tasks`` entry point with whether it loads: ``{"name", "entry_point", "distribution",
     "status", "error"}`` (the model plugins' report has the same fields)."""
-    rows = []
-    for name, records in sorted(_entry_points().items()):
-        try:
-            _load_plugin(name)
-            status, error = "ok", ""
-        except PluginError as exc:
-            status, error = "error", str(exc)
-        rows += [{"name": name, "entry_point": value, "distribution": dist, "status": status, "error": error}
-                 for value, dist in records]
-    return rows
+    return TASKS.report(_load_plugin)
 
 
 def register_task(task: Task) -> Task:
