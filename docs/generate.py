@@ -43,7 +43,7 @@ def _builtin_converters_only():
     from vgzoo import converters
 
     installed = converters.converter_entry_points
-    builtin = {n: ep for n, ep in installed().items() if ep.dist is not None and ep.dist.name == "vgzoo"}
+    builtin = {n: records for n, records in installed().items() if any(r.builtin for r in records)}
     converters.converter_entry_points = lambda: builtin
     try:
         yield
