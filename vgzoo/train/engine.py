@@ -699,7 +699,8 @@ class RunContext:
         model, task = self._build_model()
         recipe_cls = recipe_for(task)
         train_ds, self.val_ds = self._datasets(task)
-        self.batch_size = self.cfg["batch_size"] = int(self.cfg.get("batch_size") or recipe_cls.defaults["batch_size"])
+        self.batch_size = self.cfg["batch_size"] = int(
+            self.cfg.get("batch_size") or recipe_cls.default_batch_size(model, self.opts, self.info.world_size))
         model = self._place(model)
         workers = resolve_workers(self.opts.get("num_workers", "auto"), self.device, train_ds)
         batches = _RunBatches(train_ds, self.batch_size, self.info, int(self.cfg["seed"]), workers,

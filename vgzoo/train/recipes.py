@@ -173,6 +173,12 @@ class Recipe:
         self.train_transform = None
         self.eval_transform = None
 
+    @classmethod
+    def default_batch_size(cls, model: nn.Module, options: dict[str, Any], world_size: int) -> int:
+        """The per-process batch when none is given (a family may derive it from the model, as StyleGAN2's
+        configurations do from the resolution)."""
+        return int(cls.defaults["batch_size"])
+
     def default_lr(self, batch_size: int) -> float:
         return float(self.defaults["lr"])
 

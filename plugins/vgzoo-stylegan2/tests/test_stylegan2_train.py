@@ -119,6 +119,11 @@ def test_adam_takes_the_lazy_regularisation_correction_and_cfg_defaults():
     assert recipe.ema_kimg == pytest.approx(4 * 10 / 32) and recipe.ema_rampup == 0.05  # auto: batch 4
     paper = _recipe(_model(), cfg="paper256")
     assert paper.lr == 0.0025 and paper.ema_kimg == 20.0 and paper.ema_rampup is None
+    # the batch per process when --batch-size is not given: the configuration's batch over its reference GPUs
+    batch = training.StyleGAN2Recipe.default_batch_size
+    assert batch(_model(), {}, 1) == 32 and batch(_model(), {"cfg": "paper256"}, 1) == 64 // 8
+    assert batch(_model(), {"cfg": "cifar"}, 1) == 64 // 2 and batch(_model(), {"cfg": "stylegan2"}, 1) == 32 // 8
+    assert training.per_process_batch("auto", 256, 1) == 16 and training.per_process_batch("auto", 1024, 2) == 4
     with pytest.raises(ValueError, match="cfg='paper64'"):
         _recipe(_model(), cfg="paper64")
     with pytest.raises(ValueError, match="augment='adaptive'"):

@@ -53,20 +53,25 @@ from vgzoo.train.recipes import (
 
 from .augment import AUGMENT_MODES, PIPES, create_augment
 
-__all__ = ["StyleGAN2Recipe", "ConditionalStyleGAN2Recipe", "CONFIGS", "training_spec", "ema_beta", "r1_penalty",
+__all__ = ["StyleGAN2Recipe", "ConditionalStyleGAN2Recipe", "CONFIGS", "training_spec", "per_process_batch", "ema_beta", "r1_penalty",
            "PathLengthPenalty", "stylegan2_generation", "stylegan2_conditional_generation"]
 
 #: The reference's ``--cfg`` presets (train.py), their optimisation half: batch over all GPUs, learning rate, G_ema
 #: half-life in kimg and ramp-up. The other half (channels, mapping depth, mbstd group, R1 gamma, path length, style
 #: mixing) is the model's config, set by the variant named after the preset.
 CONFIGS: dict[str, dict[str, Any]] = {
-    "stylegan2": {"mb": 32, "lrate": 0.002, "ema": 10.0, "ramp": None},
-    "paper256": {"mb": 64, "lrate": 0.0025, "ema": 20.0, "ramp": None},
-    "paper512": {"mb": 64, "lrate": 0.0025, "ema": 20.0, "ramp": None},
-    "paper1024": {"mb": 32, "lrate": 0.002, "ema": 10.0, "ramp": None},
-    "cifar": {"mb": 64, "lrate": 0.0025, "ema": 500.0, "ramp": 0.05},
+    "stylegan2": {"mb": 32, "ref_gpus": 8, "lrate": 0.002, "ema": 10.0, "ramp": None},
+    "paper256": {"mb": 64, "ref_gpus": 8, "lrate": 0.0025, "ema": 20.0, "ramp": None},
+    "paper512": {"mb": 64, "ref_gpus": 8, "lrate": 0.0025, "ema": 20.0, "ramp": None},
+    "paper1024": {"mb": 32, "ref_gpus": 8, "lrate": 0.002, "ema": 10.0, "ramp": None},
+    "cifar": {"mb": 64, "ref_gpus": 2, "lrate": 0.0025, "ema": 500.0, "ramp": 0.05},
 }
 TRAINING_CONFIGS = ("auto", *CONFIGS)
+
+
+def _check_config(cfg: str) -> None:
+    if cfg not in TRAINING_CONFIGS:
+        raise ValueError(f"option cfg={cfg!r}: expected one of {', '.join(TRAINING_CONFIGS)} (the reference's --cfg).")
 
 
 def training_spec(cfg: str, resolution: int, batch: int) -> dict[str, Any]:
@@ -76,12 +81,30 @@ def training_spec(cfg: str, resolution: int, batch: int) -> dict[str, Any]:
     ``batch * 10 / 32`` kimg; ramp-up 0.05 (its R1 heuristic, ``0.0002 * resolution^2 / batch``, is given as
     ``auto_r1_gamma`` for ``-k r1_gamma=...``).
     """
-    if cfg not in TRAINING_CONFIGS:
-        raise ValueError(f"option cfg={cfg!r}: expected one of {', '.join(TRAINING_CONFIGS)} (the reference's --cfg).")
+    _check_config(cfg)
     if cfg != "auto":
         return dict(CONFIGS[cfg])
     return {"mb": batch, "lrate": 0.002 if resolution >= 1024 else 0.0025, "ema": batch * 10 / 32, "ramp": 0.05,
             "auto_r1_gamma": 0.0002 * resolution ** 2 / batch}
+
+
+def config_name(model: nn.Module, cfg: str | None = None) -> str:
+    """``cfg`` if given, else the configuration the model's variant is named after (``stylegan2_paper256`` ->
+    ``paper256``), else ``auto``."""
+    if cfg:
+        return cfg
+    arch = str((getattr(model, "pretrained_cfg", {}) or {}).get("architecture") or "")
+    named = "stylegan2" if arch == "stylegan2" else arch.removeprefix("stylegan2_")
+    return named if named in CONFIGS else "auto"
+
+
+def per_process_batch(cfg: str, resolution: int, world_size: int) -> int:
+    """The reference's batch per GPU: its configuration's batch over the GPUs it was made for, or for ``auto``
+    ``max(min(gpus * min(4096 // resolution, 32), 64), gpus) / gpus``."""
+    _check_config(cfg)
+    if cfg == "auto":
+        return max(min(world_size * min(4096 // resolution, 32), 64), world_size) // world_size
+    return max(1, CONFIGS[cfg]["mb"] // CONFIGS[cfg]["ref_gpus"])
 
 
 def ema_beta(batch: int, ema_kimg: float, cur_nimg: int, rampup: float | None) -> float:
@@ -182,7 +205,7 @@ class StyleGAN2Recipe(Recipe):
     """StyleGAN2 + ADA (Karras et al. 2020): the reference's phases, lazy regularisation, G_ema and ADA."""
 
     task = "stylegan2_generation"
-    defaults = {"batch_size": 32, "lr": 0.0025, "epochs": 100}
+    defaults = {"batch_size": 32, "lr": 0.0025, "epochs": 100}  # batch and lr: per configuration, see below
     own_precision = True  # fp16 in the num_fp16_res highest-resolution blocks on CUDA, with conv_clamp
     schema = STYLEGAN2_OPTIONS
     batch = staticmethod(images_batch)
@@ -225,12 +248,15 @@ class StyleGAN2Recipe(Recipe):
         self.G.requires_grad_(False)  # each phase turns on the gradients of the network it trains
         self.D.requires_grad_(False)
 
+    @classmethod
+    def default_batch_size(cls, model: nn.Module, options: dict[str, Any], world_size: int) -> int:
+        cfg = config_name(model, options.get("cfg"))
+        return per_process_batch(cfg, int(_networks(model)[0].img_resolution), world_size)
+
     @property
     def spec(self) -> dict[str, Any]:
         """The hyperparameters of ``-o cfg``, by default the configuration the model's variant is named after."""
-        arch = str((getattr(self.model, "pretrained_cfg", {}) or {}).get("architecture") or "")
-        named = "stylegan2" if arch == "stylegan2" else arch.removeprefix("stylegan2_")
-        cfg = self.options["cfg"] or (named if named in CONFIGS else "auto")
+        cfg = config_name(self.model, self.options["cfg"])
         return training_spec(cfg, int(self.G.img_resolution), self.batch_size * self.world)
 
     def default_lr(self, batch_size: int) -> float:
