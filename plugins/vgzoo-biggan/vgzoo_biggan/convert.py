@@ -2,7 +2,7 @@
 
 :func:`read` is the tags' reader (``vgzoo.ConvertedWeights``): a pure function of the two files. The weights are a
 ``torch.save`` of the reference's state dict, read with ``torch.load(weights_only=True)`` (tensors and plain
-containers only; naming a tag, or running ``vgzoo convert biggan-deep``, is the opt-in to reading a pickle). Every
+containers only; naming a tag is the opt-in to reading a pickle). Every
 key is renamed by :func:`published_key`; a key it does not know is an error, and the core checks that the
 result holds every key of the architecture with its shape.
 """
@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
-from vgzoo import ConvertedWeights, Converter
+from vgzoo import ConvertedWeights
 
-__all__ = ["read", "config_from_published", "published_key", "published_to_vgzoo", "vgzoo_to_published", "converter"]
+__all__ = ["read", "config_from_published", "published_key", "published_to_vgzoo", "vgzoo_to_published"]
 
 # The reference's spectral norm (torch.nn.utils.spectral_norm) -> torch's parametrization.
 SPECTRAL = {"weight_orig": "parametrizations.weight.original", "weight_u": "parametrizations.weight.0._u",
@@ -138,7 +138,10 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def read(files: dict[str, Path], cfg: Any = None) -> ConvertedWeights:
-    """The reader of the ``biggan_deep`` tags: ``files = {"config": config.json, "weights": pytorch_model.bin}``."""
+    """The reader of the ``biggan_deep`` tags: ``files = {"config": config.json, "weights": pytorch_model.bin}``.
+
+    Where ``cfg`` (the tag's pretrained config) fixes architecture arguments, ``config.json`` must agree with them.
+    """
     for name in ("config", "weights"):
         if name not in files:
             raise ValueError(f"the BigGAN-deep reader needs the files 'config' and 'weights'; got {sorted(files)}.")
@@ -149,11 +152,15 @@ def read(files: dict[str, Path], cfg: Any = None) -> ConvertedWeights:
     if not isinstance(published, dict):
         raise ValueError(f"{str(files['config'])!r} holds a {type(published).__name__}, not a BigGANConfig object.")
     config = config_from_published(published)
+    expected = getattr(cfg, "model_args", None) or {}
+    shown_first = ("img_size", "num_classes", "channel_width", "z_dim")  # the telling ones lead the message
+    differ = {k: (config[k], expected[k]) for k in (*shown_first, *sorted(set(config) - set(shown_first)))
+              if k in expected and config[k] != expected[k]}
+    if differ:  # a mirror serving another model's files must not pass for the tag's
+        raise ValueError("config.json describes another generator than this tag's: " + ", ".join(
+            f"{k}={got!r} (the tag has {want!r})" for k, (got, want) in list(differ.items())[:4])
+            + ". Check the files served "
+            "for it (VGZOO_MIRROR, HF_ENDPOINT); a pair of your own reads with vgzoo_biggan.convert.read.")
     state = published_to_vgzoo(_read_state_dict(Path(files["weights"])), config["attention_position"])
     return ConvertedWeights(config=config, state_dict=state)
 
-
-converter = Converter(model="biggan_deep", reader="vgzoo_biggan.convert:read",
-                      description="a BigGAN-deep config.json + pytorch_model.bin (pytorch-pretrained-biggan) -> "
-                                  "a vgzoo folder of the generator",
-                      file_names=("config", "weights"))
