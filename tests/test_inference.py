@@ -268,6 +268,13 @@ def test_generate_and_eval_record_what_ran(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ loading and batching
+def test_default_workers():
+    from vgzoo.inference import MIN_FILES_FOR_WORKERS, default_workers
+
+    assert default_workers(1) == default_workers(MIN_FILES_FOR_WORKERS - 1) == 0
+    assert 1 <= default_workers(MIN_FILES_FOR_WORKERS) <= 4
+
+
 def test_same_size_batches():
     sizes = [(8, 8), (4, 4), (8, 8), None, (4, 4), (8, 8), (8, 8)]
     assert same_size_batches(sizes, 2) == [[0, 2], [1, 4], [3], [5, 6]]

@@ -218,9 +218,13 @@ class GuardedRunner:
 
 
 # ------------------------------------------------------------------------------------------ image file loading
+#: Fewer files than this decode in the main process: a handful decodes faster than a worker process starts.
+MIN_FILES_FOR_WORKERS = 8
+
+
 def default_workers(n_items: int) -> int:
-    """Loader processes for ``n_items`` files: none for one file; else up to 4, leaving a core for the model."""
-    if n_items <= 1:
+    """Loader processes for ``n_items`` files: none for a few files; else up to 4, leaving a core for the model."""
+    if n_items < MIN_FILES_FOR_WORKERS:
         return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(4, cores - 1))

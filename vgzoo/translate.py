@@ -228,7 +228,8 @@ def translate(
         precision: ``auto`` (bf16 autocast where the hardware has bf16 units, else fp32), ``fp32``, ``bf16`` or
             ``fp16``; a reduced precision is checked against fp32 on the first batch (see :mod:`vgzoo.inference`).
         compile: ``torch.compile`` the generator.
-        workers: processes decoding the input files while the generator runs (default: up to 4; 0: none).
+        workers: processes decoding the input files while the generator runs (default: up to 4, none for fewer
+            than 8 files; 0: none).
 
     Returns:
         The written files, in input order (a :class:`Translated` list; ``.inference`` says what ran).
