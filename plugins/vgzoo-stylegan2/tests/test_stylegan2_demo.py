@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from _fixtures import REF, needs_ref
+from _sg2_fixtures import REF, needs_ref
 from vgzoo_stylegan2.snapshot import convert_snapshot
 
 import vgzoo

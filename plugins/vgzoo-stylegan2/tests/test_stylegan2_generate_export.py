@@ -6,7 +6,7 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-from _fixtures import REF, needs_ref
+from _sg2_fixtures import REF, needs_ref
 from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import load_file

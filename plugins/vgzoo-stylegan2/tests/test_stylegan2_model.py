@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from _fixtures import REF, needs_ref
+from _sg2_fixtures import REF, needs_ref
 from vgzoo_stylegan2 import networks as N
 from vgzoo_stylegan2.model import CONFIGS, StyleGAN2, StyleGAN2Conditional
 

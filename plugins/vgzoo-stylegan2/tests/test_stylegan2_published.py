@@ -1,8 +1,8 @@
 """The published snapshots by tag through vgzoo's download layer, and ``vgzoo convert stylegan2-reference``.
 
 A loopback mirror serves a full-size snapshot in the reference's pickle format (the ``cifar10`` configuration of
-``published_shapes.json``, random values, written by ``_snapshot_writer``: 63.5 M parameters, the smallest published
-configuration), which downloads, converts once, caches and reloads offline bitwise.
+``published_shapes.json``, random values, written by ``_sg2_snapshot_writer``: 63.5 M parameters, the smallest
+published configuration), which downloads, converts once, caches and reloads offline bitwise.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from _fixtures import REF, needs_ref
 from _http import http_server  # noqa: F401  (fixture)
-from _snapshot_writer import network, persistence_module, write_snapshot
+from _sg2_fixtures import REF, needs_ref
+from _sg2_snapshot_writer import network, persistence_module, write_snapshot
 from click.testing import CliRunner
 from vgzoo_stylegan2 import snapshot
 from vgzoo_stylegan2.model import CIFAR10_CLASSES, StyleGAN2, StyleGAN2Conditional

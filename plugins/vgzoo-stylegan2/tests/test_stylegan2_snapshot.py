@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _fixtures import REF, needs_ref
+from _sg2_fixtures import REF, needs_ref
 from safetensors.torch import load_file
 from vgzoo_stylegan2.model import StyleGAN2, StyleGAN2Conditional, model_class
 from vgzoo_stylegan2.snapshot import (
