@@ -62,3 +62,32 @@ def test_console_outputs_are_regenerated_from_real_runs():
     assert fresh.endswith("$ echo $?\n1\n")
     page = ROOT / "docs" / "quickstart.md"
     assert "<!-- generated:console -->" in page.read_text()
+
+
+def test_ci_runs_the_readme_test_command_as_the_readme_states_it():
+    """.ci/run takes its install and pytest commands from README.md (through .ci/readme_test_command.py), in a fresh
+    virtual environment, and fails loudly when pytest collects nothing."""
+    import importlib.util
+
+    import pytest
+
+    spec = importlib.util.spec_from_file_location("readme_test_command", ROOT / ".ci" / "readme_test_command.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = module.test_command(readme)
+    install, _, run_tests = command.partition(" && ")
+    assert install.startswith('pip install -e ".[dev]"') and run_tests.startswith("python -m pytest")
+    for plugin in sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").is_file()):
+        assert f"-e plugins/{plugin}" in install, f"README's test command does not install plugins/{plugin}"
+    printed = subprocess.run([sys.executable, str(ROOT / ".ci" / "readme_test_command.py")], capture_output=True,
+                             text=True, timeout=60)
+    assert printed.returncode == 0 and printed.stdout.strip() == command
+    with pytest.raises(ValueError, match="found 2"):
+        module.test_command(readme + f"\n```bash\n{command}\n```\n")
+    with pytest.raises(ValueError, match="found 0"):
+        module.test_command("no command here")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "python3 .ci/readme_test_command.py" in ci and "pip install -e" not in ci  # nothing hard-coded
+    assert "python3 -m venv --clear" in ci and "system-site-packages" not in ci
+    assert '"$status" -eq 5' in ci
