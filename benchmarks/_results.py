@@ -39,7 +39,7 @@ def section(name: str, device: str) -> str:
 
 def precision_line(device: str, dtype: str = "float32") -> str:
     """The settings that decide what the numbers mean: TF32, matmul precision, the SDPA kernel, bf16 units."""
-    from vgzoo.bench.report import sdpa_backend
+    from vgzoo.bench.envelope import sdpa_backend
     from vgzoo.precision import precision_settings
 
     p = precision_settings(device)

@@ -120,7 +120,7 @@ if (( TINY )) || [[ $DEVICE != cuda* ]]; then RESULTS="$OUT/RESULTS.md"; fi
 env_json() {
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
   "$PY" -c "import json, sys, torch, kornia, timm, torchvision as tv
-from vgzoo.bench.report import machine_info, sdpa_backend
+from vgzoo.bench.envelope import machine_info, sdpa_backend
 from vgzoo.precision import precision_settings
 json.dump({'device': sys.argv[1], 'torch': torch.__version__, 'kornia': kornia.__version__, 'timm': timm.__version__,
            'torchvision': tv.__version__, 'machine': machine_info(), 'precision': precision_settings(sys.argv[1]),

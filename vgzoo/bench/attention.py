@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .envelope import declare_rows, progress_bar, torch_dtype
 from .fit import fit_power_law
 from .flops import attention_flops, clip_to_peak, measure_matmul_peak
 from .memory import profile_call
@@ -28,10 +29,10 @@ DEFAULT_SEQ_LENS = (256, 384, 512, 768, 1024, 1536, 2048)
 OPERATORS = ("naive", "sdpa_math", "sdpa_flash", "sdpa_efficient", "sdpa_cudnn")
 MODES = ("forward", "forward_backward")
 
-ATTENTION_ROW_FIELDS = (
+ATTENTION_ROW_FIELDS = declare_rows("attention", (
     "operator", "mode", "seq_len", "batch_size", "heads", "head_dim", "dtype", "device",
     "median_s", "iqr_s", "repeats", "min_s", "peak_mem_bytes", "flops", "flops_per_s", "pct_of_peak",
-)
+))
 
 
 def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -136,7 +137,7 @@ def run_attention(
 
 def _run_attention(seq_lens, operators, modes, batch_size, heads, head_dim, device, dtype, repeats, warmup,
                    budget_s, progress):
-    from .report import envelope
+    from .envelope import envelope
 
     unknown = [o for o in (operators or ()) if o not in OPERATORS]
     if unknown:
@@ -146,9 +147,9 @@ def _run_attention(seq_lens, operators, modes, batch_size, heads, head_dim, devi
         raise ValueError(f"unknown mode(s) {bad_modes}; expected some of {list(MODES)}")
     if not seq_lens or any(int(s) < 1 for s in seq_lens):
         raise ValueError(f"sequence lengths must be positive integers, got {list(seq_lens)}")
-    torch_dtype = _dtype(dtype)
+    dtype_ = torch_dtype(dtype)
     dev = torch.device(device)
-    status = available_operators(dev, torch_dtype, head_dim)
+    status = available_operators(dev, dtype_, head_dim)
     chosen = [o for o in (operators or OPERATORS) if status[o]["available"]]
     doc = envelope("attention", device=str(dev), dtype=dtype)
     doc["config"] = {"seq_lens": [int(s) for s in seq_lens], "batch_size": batch_size, "heads": heads,
@@ -160,13 +161,13 @@ def _run_attention(seq_lens, operators, modes, batch_size, heads, head_dim, devi
     for o, st in doc["operators"].items():
         if not st["available"]:
             doc["notes"].append(f"{o} skipped: not available on {dev} {dtype} ({st['reason']})")
-    doc["matmul_peak_flops"] = peak = measure_matmul_peak(dev, torch_dtype)
+    doc["matmul_peak_flops"] = peak = measure_matmul_peak(dev, dtype_)
     points = [(s, o, m) for s in sorted(int(s) for s in seq_lens) for m in modes for o in chosen]
     # Cost of a point grows like S^2: share the budget accordingly.
     weights = [s * s * (3 if m == "forward_backward" else 1) for s, _, m in points]
     total_w = sum(weights) or 1
     rows: list[dict[str, Any]] = doc["rows"]
-    bar = _bar(len(points), "attention", progress)
+    bar = progress_bar(len(points), "attention", progress)
     out_of_memory: set[tuple[str, str]] = set()
     try:
         for (s, op, mode), w in zip(points, weights, strict=False):
@@ -175,7 +176,7 @@ def _run_attention(seq_lens, operators, modes, batch_size, heads, head_dim, devi
                 doc["notes"].append(f"{op} {mode} S={s} skipped: a shorter sequence ran out of memory")
             else:
                 try:
-                    rows.append(_measure_point(op, mode, s, batch_size, heads, head_dim, dev, torch_dtype, dtype,
+                    rows.append(_measure_point(op, mode, s, batch_size, heads, head_dim, dev, dtype_, dtype,
                                                repeats, warmup, None if budget_s is None else budget_s * w / total_w,
                                                peak))
                 except torch.OutOfMemoryError:
@@ -245,17 +246,3 @@ def _measure_point(op, mode, s, b, h, d, dev, torch_dtype, dtype_name, repeats, 
             "dtype": dtype_name, "device": str(dev), "median_s": timing.median, "iqr_s": timing.iqr,
             "repeats": len(timing.times), "min_s": timing.min, "peak_mem_bytes": mem.peak_bytes, "flops": flops, "flops_per_s": fps,
             "pct_of_peak": 100.0 * fps / peak if fps and peak else None}
-
-
-def _dtype(name: str) -> torch.dtype:
-    table = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-             "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
-    if name not in table:
-        raise ValueError(f"unknown dtype {name!r}; expected one of float32, float16, bfloat16")
-    return table[name]
-
-
-def _bar(total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)

@@ -17,16 +17,17 @@ import torch
 from torch import nn
 
 from ..protocols import GANModel
+from .envelope import declare_rows, envelope, progress_bar
 from .flops import clip_to_peak, count_flops, measure_matmul_peak
 from .memory import CPU_MEMORY_METHOD, CUDA_MEMORY_METHOD, profile_call
 from .timing import Timing, load_note, synchronize, threads
 
 __all__ = ["MODEL_ROW_FIELDS", "run_model"]
 
-MODEL_ROW_FIELDS = (
+MODEL_ROW_FIELDS = declare_rows("model", (
     "model", "source", "mode", "batch_size", "img_size", "device", "amp", "channels_last", "compiled", "params",
     "median_s", "iqr_s", "repeats", "min_s", "samples_per_s", "flops", "flops_per_s", "pct_of_peak", "peak_mem_bytes",
-)
+))
 
 
 def _resize(t: Any, img_size: int | None, channels_last: bool, device: torch.device):
@@ -167,7 +168,6 @@ def run_model(
 
 def _run_model(name, batch_size, img_size, train, amp, amp_dtype, compile, channels_last, device, vs_timm, repeats,
                warmup, progress):
-    from .report import envelope
 
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size}; expected a positive integer")
@@ -239,9 +239,7 @@ def _entry(label: str, img_size, batch_size: int, train: bool, compile: bool, ch
 
 def _time_entries(entries: list[dict], warmup: int, repeats: int, dev: torch.device, progress: bool) -> bool:
     """Warm each model up, then time them step by step in alternation; True when Ctrl-C cut the timing short."""
-    from .attention import _bar
-
-    bar = _bar(len(entries) * (warmup + repeats), "model", progress)
+    bar = progress_bar(len(entries) * (warmup + repeats), "model", progress)
     try:
         for e in entries:
             for _ in range(warmup):

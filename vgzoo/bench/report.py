@@ -1,4 +1,5 @@
-"""Result documents of the benchmark harness: the common envelope, text tables, JSON, CSV and PNG plots.
+"""Result documents of the benchmark harness as files: text tables, JSON, CSV and PNG plots (the envelope they share
+is :mod:`vgzoo.bench.envelope`).
 
 The schema is documented in docs/bench.md and pinned by tests/test_bench.py. Plots use matplotlib's Agg backend
 (no display needed). The scaling plots follow the presentation of the FlashAttention paper (Dao et al., 2022):
@@ -11,68 +12,12 @@ import csv
 import json
 import math
 import os
-import platform
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCHEMA_VERSION", "envelope", "format_table", "machine_info", "to_json", "write_results"]
+from .envelope import ENVELOPE_KEYS, row_fields
 
-SCHEMA_VERSION = 1
-ENVELOPE_KEYS = ("schema_version", "kind", "vgzoo_version", "machine", "device", "dtype", "matmul_peak_flops",
-                 "interrupted", "config", "rows", "fits", "notes", "precision", "sdpa_backend")
-
-
-def machine_info() -> dict[str, Any]:
-    """CPU model, core count, torch version and threads, Python, and the GPU when there is one."""
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "logical_cores": os.cpu_count(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "platform": platform.platform(), "gpu": None}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-        props = torch.cuda.get_device_properties(0)
-        info["gpu_memory_bytes"] = props.total_memory
-        info["gpu_capability"] = f"{props.major}.{props.minor}"
-        info["cuda"] = torch.version.cuda
-    return info
-
-
-def sdpa_backend(device: str, dtype: str, *, heads: int = 6, seq_len: int = 197, head_dim: int = 64) -> str:
-    """The kernel ``F.scaled_dot_product_attention`` picks here for a ViT-sized call under the current settings
-    (``FLASH_ATTENTION``, ``EFFICIENT_ATTENTION``, ``CUDNN_ATTENTION``, ``MATH``; on CPU "flash" is its fused
-    C++ kernel), asked of torch's own dispatcher (``torch._fused_sdp_choice``)."""
-    import torch
-    from torch.nn.attention import SDPBackend
-
-    from .attention import _dtype
-
-    try:
-        q = torch.randn(1, heads, seq_len, head_dim, device=device, dtype=_dtype(dtype))
-        return SDPBackend(torch._fused_sdp_choice(q, q, q)).name
-    except Exception as exc:  # a private API: report rather than fail the benchmark
-        return f"unknown ({type(exc).__name__})"
-
-
-def envelope(kind: str, *, device: str, dtype: str) -> dict[str, Any]:
-    """An empty result document of ``kind`` (``scaling``, ``attention`` or ``model``), with the settings that decide
-    what its numbers mean: TF32 and matmul precision, enabled SDPA backends and the one SDPA picks, bf16 units."""
-    from .._version import __version__
-    from ..precision import precision_settings
-
-    return {"schema_version": SCHEMA_VERSION, "kind": kind, "vgzoo_version": __version__, "machine": machine_info(),
-            "device": device, "dtype": dtype, "matmul_peak_flops": None, "interrupted": False, "config": {},
-            "rows": [], "fits": {}, "notes": [], "precision": precision_settings(device),
-            "sdpa_backend": sdpa_backend(device, dtype)}
-
+__all__ = ["ENVELOPE_KEYS", "FIT_FIELDS", "format_table", "to_json", "write_results"]
 
 def _clean(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
@@ -87,20 +32,6 @@ def _clean(obj):
 def to_json(doc: dict[str, Any]) -> str:
     """The document as indented JSON (NaN/inf become null)."""
     return json.dumps(_clean(doc), indent=2, default=str)
-
-
-def _row_fields(kind: str) -> tuple[str, ...]:
-    if kind == "scaling":
-        from .scaling import SCALING_ROW_FIELDS
-
-        return SCALING_ROW_FIELDS
-    if kind == "attention":
-        from .attention import ATTENTION_ROW_FIELDS
-
-        return ATTENTION_ROW_FIELDS
-    from .model import MODEL_ROW_FIELDS
-
-    return MODEL_ROW_FIELDS
 
 
 FIT_FIELDS = ("name", "x", "time_exponent", "memory_exponent", "time_r2", "time_exponent_min",
@@ -121,7 +52,7 @@ def write_results(doc: dict[str, Any], out_dir: str | os.PathLike, *, plots: boo
     path.write_text(to_json(doc) + "\n")
     written.append(path)
     path = out / f"{kind}.csv"
-    fields = _row_fields(kind)
+    fields = row_fields(kind) or (tuple(doc["rows"][0]) if doc["rows"] else ())
     with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .envelope import declare_rows, envelope, progress_bar
 from .fit import crossover, fit_power_law
 from .flops import clip_to_peak, count_flops, measure_matmul_peak
 from .memory import CPU_MEMORY_METHOD, CUDA_MEMORY_METHOD, profile_call
@@ -31,11 +32,12 @@ __all__ = ["DEFAULT_MODELS", "DEFAULT_SIZES", "SCALING_ROW_FIELDS", "BenchTarget
 DEFAULT_MODELS = ("vit_ti16_scratch", "vit_s16_scratch", "cyclegan_resnet6", "resnet50")
 DEFAULT_SIZES = (64, 128, 192, 256, 320, 384, 448)
 
-SCALING_ROW_FIELDS = (
+SCALING_ROW_FIELDS = declare_rows("scaling", (
     "model", "kind", "img_size", "tokens", "pixels", "batch_size", "params", "median_s", "iqr_s", "repeats",
-    "min_s", "images_per_s", "peak_mem_bytes", "flops", "attention_flops", "linear_flops", "conv_flops", "flop_counter_builtin",
-    "attention_flop_share", "attention_time_share", "linear_time_share", "flops_per_s", "pct_of_peak",
-)
+    "min_s", "images_per_s", "peak_mem_bytes", "flops", "attention_flops", "linear_flops", "conv_flops",
+    "flop_counter_builtin", "attention_flop_share", "attention_time_share", "linear_time_share", "flops_per_s",
+    "pct_of_peak",
+))
 
 _TIMM_PREFIX = "timm:"
 
@@ -163,7 +165,6 @@ def run_scaling(
 
 
 def _run_scaling(models, sizes, batch_size, device, amp_dtype, repeats, min_repeats, warmup, budget_s, progress):
-    from .report import envelope
 
     started = time.perf_counter()
     if not models:
@@ -201,9 +202,7 @@ def _run_scaling(models, sizes, batch_size, device, amp_dtype, repeats, min_repe
     doc["matmul_peak_flops"] = peak = measure_matmul_peak(dev, autocast_dtype or torch.float32)
     rows: list[dict[str, Any]] = doc["rows"]
     built: dict[str, nn.Module] = {}
-    from .attention import _bar
-
-    bar = _bar(len(points), "scaling", progress)
+    bar = progress_bar(len(points), "scaling", progress)
     try:
         for i, (size, target) in enumerate(points):
             bar.set_postfix_str(f"{target.name} {size}px")
