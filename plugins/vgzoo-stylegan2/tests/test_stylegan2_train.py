@@ -240,3 +240,20 @@ def test_the_networks_keep_their_own_precision(tmp_path):
     with pytest.raises(TrainingError, match="keeps its own mixed precision"):
         fit("stylegan2_tiny", "builtin:digits", tmp_path / "run", steps=1, batch_size=4, device="cpu", amp="bf16",
             progress=False, log=lambda message: None, model_kwargs={"img_channels": 1})
+
+
+def test_vgzoo_train_takes_the_augment_mode_on_the_command_line(tmp_path):
+    from click.testing import CliRunner
+
+    from vgzoo.cli import cli
+
+    args = ["train", "stylegan2_tiny", "--data", "builtin:digits", "-k", "img_channels=1", "-o", "augment=fixed",
+            "-o", "augment_p=0.5", "--steps", "1", "--batch-size", "4", "--out", str(tmp_path / "run"),
+            "--no-progress"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    (row,) = [r for r in _rows(tmp_path / "run") if r["split"] == "train"]
+    assert row["ada_p"] == 0.5 and "ada_rt" not in row  # fixed: p as given, never adapted
+    bad = CliRunner().invoke(cli, [*args[:8], "-o", "augment=sometimes", "--steps", "1", "--out",
+                                   str(tmp_path / "bad"), "--no-progress"])
+    assert bad.exit_code != 0 and "augment='sometimes'" in bad.output and "ada, fixed, none" in bad.output
