@@ -111,10 +111,11 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
-        q = self.query(x).flatten(2).transpose(1, 2)  # (B, HW, C/8)
-        k = F.max_pool2d(self.key(x), 2).flatten(2).transpose(1, 2)  # (B, HW/4, C/8)
-        v = F.max_pool2d(self.value(x), 2).flatten(2).transpose(1, 2)  # (B, HW/4, C/2)
-        attended = attention_sdpa(q, k, v, scale=1.0).transpose(1, 2).reshape(b, -1, h, w)
+        # one head: (B, 1, positions, channels), the 4-D layout the fused kernel and ONNX's exporter take
+        q = self.query(x).flatten(2).transpose(1, 2)[:, None]  # (B, 1, HW, C/8)
+        k = F.max_pool2d(self.key(x), 2).flatten(2).transpose(1, 2)[:, None]  # (B, 1, HW/4, C/8)
+        v = F.max_pool2d(self.value(x), 2).flatten(2).transpose(1, 2)[:, None]  # (B, 1, HW/4, C/2)
+        attended = attention_sdpa(q, k, v, scale=1.0)[:, 0].transpose(1, 2).reshape(b, -1, h, w)
         return x + self.gamma * self.out(attended)
 
 
