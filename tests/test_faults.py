@@ -309,3 +309,36 @@ def test_fid_inception_weights_come_through_vgzoo_mirror_and_obey_vgzoo_offline(
     assert net.requests == [path]
     assert feat_mod.inception_weights_path().is_relative_to(tmp_path / "cache")
     torch.testing.assert_close(ext.module.Mixed_7c.branch_pool.conv.weight, state["Mixed_7c.branch_pool.conv.weight"])
+
+
+# ------------------------------------------------------------------------ (13) NaN outputs are refused
+@pytest.fixture(scope="module")
+def nan_for_class_3(tmp_path_factory) -> Path:
+    """The digits cGAN with class 3's label embedding set to NaN: every sample of class 3 is NaN, the rest fine."""
+    import torch
+
+    import vgzoo
+
+    model = vgzoo.create("cgan_embed_digits", pretrained=True)
+    with torch.no_grad():
+        model.generator.label_map.embed.weight[3] = float("nan")
+    folder = tmp_path_factory.mktemp("nan") / "cgan"
+    vgzoo.save_pretrained(model, folder)
+    return folder
+
+
+def test_generate_refuses_nan_samples_naming_how_many_and_writes_nothing(nan_for_class_3, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = run([sys.executable, "-m", "vgzoo", "generate", str(nan_for_class_3), "--out", str(tmp_path / "grid.png"),
+                "--out-dir", str(tmp_path / "samples"), "--per-class", "4", "--precision", "fp32"], env)
+    assert proc.returncode != 0
+    assert "4 of 40 images hold non-finite values" in proc.stderr, proc.stderr
+    assert not (tmp_path / "grid.png").exists() and not (tmp_path / "samples").exists()
+
+
+def test_eval_generate_refuses_nan_samples_instead_of_scoring_them(nan_for_class_3):
+    from vgzoo.metrics.evaluate import eval_generate
+
+    with pytest.raises(ValueError, match=r"5 of \d+ images hold non-finite values.*nothing was scored") as info:
+        eval_generate(str(nan_for_class_3), per_class=5, progress=False)
+    assert type(info.value).__name__ == "NonFiniteOutputError"

@@ -39,6 +39,10 @@ class DataNotFoundError(DataError, FileNotFoundError):
     """A dataset folder that does not exist or holds no images."""
 
 
+class NonFiniteOutputError(VgzooError, ValueError):
+    """Model outputs holding NaN or infinite values, refused before they are scored or saved as images."""
+
+
 class InputSizeError(VgzooError, ValueError):
     """An image whose height or width a network cannot process (e.g. not a multiple of its stride)."""
 

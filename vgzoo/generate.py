@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .data.images import save_image, to_uint8
+from .data.images import require_finite, save_image, to_uint8
 from .layers.label_map import validate_labels
 from .protocols import ConditionalSampler, SeededSampler
 
@@ -180,7 +180,7 @@ def generate(
     for c in rows:  # as model.sample(labels, g) draws: z from g, then the generator
         z = model.sample_z(per_class, generator=g).to(mode.device)
         samples.append(run(z, torch.full((per_class,), c, dtype=torch.long, device=mode.device)).cpu())
-    samples = torch.cat(samples)
+    samples = require_finite(torch.cat(samples), f"{name}'s samples")
     pixels = to_uint8(samples).permute(0, 2, 3, 1)  # (N, H, W, C)
     if pixels.shape[-1] not in (1, 3):
         raise ValueError(f"{name} makes {pixels.shape[-1]}-channel images; PNG grids need 1 or 3 channels.")
@@ -398,7 +398,7 @@ def generate_seeds(
                 got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
                 raise ValueError(f"{name}.generate_images gave {got} for {len(chunk)} latents; expected "
                                  f"({len(chunk)}, C, H, W).")
-            pictures.append(reference_uint8(images))
+            pictures.append(reference_uint8(require_finite(images, f"{name}'s images for seeds {chunk}")))
     pixels = torch.cat(pictures)  # (len(rows) * len(seeds), H, W, C), class-major
     if pixels.shape[-1] not in (1, 3, 4):
         raise ValueError(f"{name} makes {pixels.shape[-1]}-channel images; PNG holds 1, 3 or 4 channels.")

@@ -286,6 +286,24 @@ def load_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
         ) from exc
 
 
+def require_finite(images: torch.Tensor, what: str, done: str = "nothing was written") -> torch.Tensor:
+    """``images`` unchanged when every value is finite; else a :class:`~vgzoo.errors.NonFiniteOutputError` saying
+    how many images (and values) hold NaN or infinity. Clamping would turn them into black or white pictures that
+    look like results and score like them."""
+    from ..errors import NonFiniteOutputError
+
+    if isinstance(images, torch.Tensor) and images.is_floating_point():
+        bad = ~torch.isfinite(images.detach())
+        if bool(bad.any()):
+            per_image = bad.reshape(len(bad), -1).any(1) if bad.ndim > 1 else bad
+            raise NonFiniteOutputError(
+                f"{what}: {int(per_image.sum())} of {len(per_image)} images hold non-finite values (NaN or inf; "
+                f"{int(bad.sum())} of {bad.numel()} values); {done}. The weights may hold NaN (a diverged run: pick "
+                "an earlier checkpoint) or the precision overflowed (try --precision fp32)."
+            )
+    return images
+
+
 def to_uint8(images: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
     """Float images (N, C, H, W) in ``value_range`` -> uint8 in [0, 255], rounded as when written to PNG."""
     if not isinstance(images, torch.Tensor) or images.ndim != 4:

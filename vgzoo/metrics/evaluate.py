@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..data.images import require_finite
 from ..errors import DataError, DataNotFoundError
 from ..protocols import ConditionalSampler, UnconditionalSampler
 from .distances import SMALL_SET, frechet_distance, kernel_inception_distance, kid_subset_size
@@ -267,7 +268,8 @@ def eval_paired(model: str | os.PathLike | nn.Module, data: str | os.PathLike, *
     with tqdm(total=len(ds), desc="paired", unit="img", disable=not progress, leave=False) as bar:
         for a, b in _aligned_batches(ds, batch_size):
             a, b = a.to(dev), b.to(dev)
-            pred = (translate_tensor(generator, a * 2 - 1).clamp(-1, 1) + 1) / 2
+            pred = require_finite(translate_tensor(generator, a * 2 - 1), "the translator's outputs", "nothing was scored")
+            pred = (pred.clamp(-1, 1) + 1) / 2
             if pred.shape != b.shape:
                 raise DataError(f"the model's output {tuple(pred.shape[1:])} does not match the targets "
                                 f"{tuple(b.shape[1:])}; check --direction and the model's channels.")
@@ -353,12 +355,14 @@ def sample_generator(model: nn.Module, labels: torch.Tensor | None, num: int, *,
     model.eval()
     out = []
     try:
+        what, done = f"{type(model).__name__}'s samples", "nothing was scored"
         if labels is not None:
             for chunk in labels.split(batch_size):
-                out.append(to_uint8(model.sample(chunk, generator=gen)).cpu())
+                out.append(to_uint8(require_finite(model.sample(chunk, generator=gen), what, done)).cpu())
         else:
             for start in range(0, num, batch_size):
-                out.append(to_uint8(model.sample(min(batch_size, num - start), generator=gen)).cpu())
+                images = model.sample(min(batch_size, num - start), generator=gen)
+                out.append(to_uint8(require_finite(images, what, done)).cpu())
     finally:
         model.train(was_training)
     return torch.cat(out)
