@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -79,9 +78,9 @@ def _standin_image(tmp: Path) -> Path:
     and what they need), linked from this machine's site-packages, so kornia and vgzoo are not there."""
     farm = tmp / "image-site"
     farm.mkdir()
-    # this interpreter's own site-packages (not a venv's: a venv may shadow e.g. setuptools with an older copy)
-    base = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_prefix})
-    system = {canonicalize_name(d.name): d for d in md.distributions(path=[base["purelib"], base["platlib"]])}
+    system: dict[str, md.Distribution] = {}
+    for dist in md.distributions():  # in sys.path order: the copy this interpreter imports comes first
+        system.setdefault(canonicalize_name(dist.name), dist)
     for name in sorted(gpu_image.closure(gpu_image.IMAGE) & set(system)):
         dist = system[name]
         root = Path(dist.locate_file(""))
@@ -91,9 +90,6 @@ def _standin_image(tmp: Path) -> Path:
     venv = tmp / "image"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
     py = venv / "bin" / "python"
-    # Python 3.11's venv brings an old setuptools of its own, which would shadow the image's (torch needs a newer)
-    subprocess.run([str(py), "-m", "pip", "uninstall", "-q", "-y", "setuptools"], capture_output=True,
-                   env=_offline(dict(os.environ)))
     site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     Path(site, "gpu-image.pth").write_text(f"import site; site.addsitedir({str(farm)!r})\n")
