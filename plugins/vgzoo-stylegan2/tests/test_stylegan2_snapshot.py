@@ -135,3 +135,22 @@ def test_not_a_snapshot_is_explained(tmp_path):
     path.write_bytes(pickle.dumps({"training_set_kwargs": None}))
     with pytest.raises(WeightsError, match=r"no network 'G' \(found \['training_set_kwargs'\]\)"):
         convert_snapshot(path)
+
+
+def test_fp16_blocks_compute_as_the_reference_does(monkeypatch):
+    """The float16 path (used on CUDA) forced on the CPU reproduces the fixture's float16 numbers: the class-conditional
+    discriminator, whose 16 px block is float16, to 1e-5 (the reference's own arithmetic, op for op), and the images
+    within float16's resolution (the fixture's CPU kernels round a few values differently)."""
+    from vgzoo_stylegan2 import networks
+
+    monkeypatch.setattr(networks, "_block_dtype",
+                        lambda use_fp16, force_fp32, device: torch.float16 if use_fp16 and not force_fp32 else
+                        torch.float32)
+    model, io = load("tiny_cond")
+    assert model.D.b16.use_fp16 and model.G_ema.synthesis.b16.use_fp16
+    with torch.no_grad():
+        for tag in ("psi1", "psi05"):
+            assert (model.D(io[f"img_{tag}"], io["c"]) - io[f"D_{tag}"]).abs().max() <= 1e-5, tag
+            image = model.G_ema.synthesis(io[f"ws_{tag}"], noise_mode="const")
+            assert image.dtype == torch.float32
+            assert_within_fp16(image, io[f"img_{tag}"], f"img_{tag} (float16 blocks)")
