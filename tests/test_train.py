@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from vgzoo._registry import TASKS
 from vgzoo.losses import ImagePool, discriminator_adversarial_loss, generator_adversarial_loss
 from vgzoo.protocols import ConditionalSampler, GANModel, Translator
+from vgzoo.tasks import TASK_NAMES as TASKS
 from vgzoo.train import RECIPES, TrainingError, fit, recipe_for
 
 SIDE = 8

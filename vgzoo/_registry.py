@@ -20,11 +20,8 @@ from typing import Any
 
 from ._plugins import EntryPointGroup, EntryPointRecord, is_builtin_module
 from .errors import PluginError, UnknownModelError
-from .tasks import TASK_NAMES
 
 ENTRY_POINT_GROUP = "vgzoo.models"
-
-TASKS = TASK_NAMES  # the built-in tasks (vgzoo.tasks also knows plugin ones)
 
 # Fields every pretrained config must carry (checked at registration and by vgzoo.testing).
 REQUIRED_CFG_FIELDS = ("input_size", "mean", "std", "paper")

@@ -11,17 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_model", "preprocess_image", "attention_overlay", "attention_figure", "save_attention_map"]
-
-
-def load_model(model_or_dir: str | os.PathLike, pretrained: bool = False):
-    """A model from a saved folder, a ``local-dir:``/``hf-hub:`` source or a registered name.
-
-    Kept for backward compatibility; it is :func:`vgzoo._factory.load_model` (which warns about random weights).
-    """
-    from ._factory import load_model as _load_model
-
-    return _load_model(model_or_dir, pretrained=pretrained)
+__all__ = ["preprocess_image", "attention_overlay", "attention_figure", "save_attention_map"]
 
 
 def preprocess_image(image, cfg: dict[str, Any]):

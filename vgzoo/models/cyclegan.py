@@ -11,8 +11,8 @@ generator over different inputs can share a batch. ``generator_loss`` runs ``G_A
 the identity of B), ``G_BA(cat(B, fake_B, A))`` (fake A, the cycle of A and the identity of A) and
 ``G_AB(fake_A)`` (the cycle of B): three generator calls instead of six. ``discriminator_loss`` judges real and
 pooled fake images in one call per discriminator. This is the default on accelerators, where launches dominate
-at batch 1; on the CPU, where the arithmetic dominates, batching measured 1.0x at 128 px and 0.86-0.92x at 256 px
-(benchmarks/RESULTS.md), so the default there runs the reference's separate passes. ``model.batched_passes =
+at batch 1; on the CPU, where the arithmetic dominates, batching gained nothing (benchmarks/RESULTS.md), so the
+default there runs the reference's separate passes. ``model.batched_passes =
 True`` / ``False`` forces either. Batch-norm variants (``norm="batch"``) always run separate passes, whose
 batch statistics differ.
 

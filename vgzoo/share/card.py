@@ -158,9 +158,7 @@ def _param_counts(model) -> tuple[int, list[tuple[str, int]]]:
 
 def kwargs_of(model) -> dict[str, Any]:
     """The constructor arguments that differ from the architecture's defaults (``model.config`` holds them all)."""
-    config = getattr(model, "config", None)
-    if not isinstance(config, dict):
-        config = getattr(model, "model_kwargs", None) or {}  # models built before model.config existed
+    config = getattr(model, "config", None) or {}
     cfg = getattr(model, "pretrained_cfg", None) or {}
     arch = cfg.get("architecture")
     try:

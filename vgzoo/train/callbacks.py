@@ -267,9 +267,9 @@ class GeneratorScores(Callback):
 class Pictures(Callback):
     """Sample grids and loss curves, drawn at most every few seconds (they are for people, not for the run).
 
-    With epochs of a second or two (builtin:digits) drawing at every epoch cost more than a tenth of the training
-    time, so a grid is drawn at most every PICTURE_INTERVAL_S and the loss curves (matplotlib) at most every
-    PLOT_INTERVAL_S or 25x their drawing time. The first epoch's and the final ones are always drawn.
+    With epochs of a second or two (builtin:digits) drawing at every epoch would take a visible share of the
+    training time, so a grid is drawn at most every PICTURE_INTERVAL_S and the loss curves (matplotlib) at most every
+    PLOT_INTERVAL_S or 25 times their drawing time. The first epoch's and the final ones are always drawn.
     """
 
     def __init__(self) -> None:

@@ -145,10 +145,6 @@ class MonitorConfig:
     max_skipped_steps: int = 50  # consecutive GradScaler-skipped steps before the run counts as diverged
 
 
-class TrainingDivergedError(RuntimeError):
-    """A loss became NaN or infinite (raised by the trainer after saving nothing further)."""
-
-
 class GANHealthMonitor:
     """Feeds the detectors step by step, remembers what it found and writes ``health.json``.
 
