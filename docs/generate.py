@@ -336,9 +336,9 @@ def protocol_reference() -> str:
         kind = str(f.type).replace("|", "\\|")  # a pipe inside a table cell, even in a code span, must be escaped
         parts.append(f"| `{f.name}` | `{kind}` | {default} |")
     parts += ["", *_class_members(cfg)]
-    tasks = getattr(_registry, "TASKS", None)
-    if tasks:
-        parts += ["", "Tasks `register_model` accepts: " + ", ".join(f"`{t}`" for t in tasks) + "."]
+    from vgzoo.tasks import TASK_NAMES
+
+    parts += ["", "Tasks `register_model` accepts: " + ", ".join(f"`{t}`" for t in TASK_NAMES) + "."]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(parts)).rstrip() + "\n"
 
 
