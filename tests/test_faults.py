@@ -342,3 +342,32 @@ def test_eval_generate_refuses_nan_samples_instead_of_scoring_them(nan_for_class
     with pytest.raises(ValueError, match=r"5 of \d+ images hold non-finite values.*nothing was scored") as info:
         eval_generate(str(nan_for_class_3), per_class=5, progress=False)
     assert type(info.value).__name__ == "NonFiniteOutputError"
+
+
+# ------------------------------------------------------------------------ (12) killed in the first save
+def test_a_run_killed_in_its_first_save_gets_one_answer_resume_starts_it_over(tmp_path):
+    import signal
+
+    from test_checkpoint import _wait_for
+    from test_train_runs import CGAN_ARGS
+
+    from vgzoo.train import checkpoint as ckpt
+
+    out = tmp_path / "run"
+    train = [sys.executable, "-m", "vgzoo", "train", "cgan_embed_digits", "--out", str(out), "--steps", "4",
+             "-o", "save_every=2", *CGAN_ARGS]
+    env = {**os.environ, ckpt._SLOW_SAVE_ENV: "2", "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(train, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    _wait_for(proc, "vgzoo-test: saving step 2")
+    proc.send_signal(signal.SIGKILL)  # in the middle of the first checkpoint: nothing can clean up
+    proc.wait(timeout=30)
+    assert ckpt.latest_checkpoint(out) is None and (out / "config.json").is_file()
+    env.pop(ckpt._SLOW_SAVE_ENV)
+    fresh = run(train, env, timeout=300)
+    assert fresh.returncode != 0 and "Start it over with --resume" in fresh.stdout + fresh.stderr, fresh.stderr
+    resumed = run([*train, "--resume"], env, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert ckpt.latest_checkpoint(out).name == "step_4"
+    assert "moved the old contents" in resumed.stdout + resumed.stderr
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith("run.old-")]
+    assert len(aside) == 1 and (aside[0] / "config.json").is_file()  # what the killed run left is kept, aside

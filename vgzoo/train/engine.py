@@ -405,6 +405,8 @@ def fit(
     with rundir.RunLock(run_dir, enabled=ctx.info.is_main, log=ctx.log) as lock:
         if resume:
             ctx.resume_from, saved_cfg = _resume_point(run_dir, resume, model, explicit)
+            if ctx.resume_from is None and ctx.info.is_main:  # its first save never completed: the run starts over
+                rundir.claim(run_dir, overwrite=True, log=ctx.log, lock=lock)
         elif ctx.info.is_main:
             rundir.claim(run_dir, overwrite=overwrite, log=ctx.log, lock=lock)
         given_options = {**file_cfg.get("options", {}), **(options or {})}
@@ -451,16 +453,25 @@ def _model_name(model: str | nn.Module) -> str:
     return (getattr(model, "pretrained_cfg", {}) or {}).get("architecture", type(model).__name__)
 
 
-def _resume_point(run_dir: Path, resume, model, explicit: dict) -> tuple[Path, dict[str, Any]]:
-    """The checkpoint folder to resume from and the run's saved config (``fit`` keys only)."""
+def _resume_point(run_dir: Path, resume, model, explicit: dict) -> tuple[Path | None, dict[str, Any]]:
+    """The checkpoint folder to resume from and the run's saved config (``fit`` keys only).
+
+    A run killed before its first checkpoint was complete (``--out`` holds its config.json, no checkpoint) has
+    nothing to continue from: the folder to resume is ``None`` and the run starts over from step 0 with its saved
+    config, what it left being moved aside. A fresh run into that folder is refused and points here, so both
+    commands give the same answer.
+    """
     where = run_dir if resume is True else Path(resume)
     resume_from = where if (where / ckpt.STATE_JSON).is_file() else ckpt.latest_checkpoint(where)
-    if resume_from is None:
+    if resume_from is None and where == run_dir and rundir.run_model(run_dir) is not None:
+        saved = rundir.read_json(run_dir / "config.json")
+    elif resume_from is None:
         raise TrainingError(
             f"--resume: {str(where)!r} holds no complete checkpoint (expected {ckpt.CHECKPOINTS}/step_<N>/). "
             "Start a fresh run without --resume, or point --out at the run to continue."
         )
-    saved = ckpt.read_trainer_state(resume_from).get("config", {})
+    else:
+        saved = ckpt.read_trainer_state(resume_from).get("config", {})
     held, name = saved.get("model"), _model_name(model)
     if held is not None and held != name:
         raise TrainingError(

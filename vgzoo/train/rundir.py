@@ -29,7 +29,7 @@ class RunDirError(VgzooError, FileExistsError):
     """``--out`` holds something that is not this run: refused, so nothing the user did not ask for is replaced."""
 
 
-def _json(path: Path) -> dict:
+def read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -41,10 +41,10 @@ def run_model(run_dir: Path) -> str | None:
     """The model name a vgzoo run folder holds (from its newest checkpoint, else its config.json), or None."""
     latest = ckpt.latest_checkpoint(run_dir)
     if latest is not None:
-        name = _json(latest / ckpt.STATE_JSON).get("config", {}).get("model")
+        name = read_json(latest / ckpt.STATE_JSON).get("config", {}).get("model")
         if name:
             return str(name)
-    cfg = _json(run_dir / "config.json")
+    cfg = read_json(run_dir / "config.json")
     return str(cfg["model"]) if "recipe" in cfg and cfg.get("model") else None
 
 
@@ -62,7 +62,7 @@ def describe(run_dir: Path) -> str | None:
         latest = ckpt.latest_checkpoint(run_dir)
         where = f", newest checkpoint {latest.name}" if latest is not None else ", no complete checkpoint"
         return f"a vgzoo run of {model or 'an unknown model'}{where}"
-    cfg = _json(run_dir / "config.json")
+    cfg = read_json(run_dir / "config.json")
     if cfg and any(run_dir.glob("*.safetensors")):
         arch = cfg.get("architecture") or cfg.get("pretrained_cfg", {}).get("architecture") or "a model"
         return f"a saved model folder ({arch})"
@@ -95,6 +95,9 @@ def claim(run_dir: Path, *, overwrite: bool, log=print, lock: RunLock | None = N
         return
     if not overwrite or not run_dir.is_dir():
         resume = "continue it with --resume (resume=True), " if what.startswith("a vgzoo run") else ""
+        if what.endswith("no complete checkpoint"):  # killed in its first save: --resume starts it over
+            resume = ("start it over with --resume (resume=True: from step 0 with its saved options, what it left "
+                      "moved aside), ")
         move = (" or pass --overwrite (overwrite=True) to move it aside to "
                 f"{run_dir.name}.old-<UTC time>" if run_dir.is_dir() else "")
         advice = f"{resume}{'choose' if resume else 'Choose'} another --out{move}."
