@@ -61,3 +61,7 @@ class DeviceError(VgzooError, ValueError):
 
 class InputChannelsError(VgzooError, ValueError):
     """An image batch whose channel count is not the one the network was built for."""
+
+
+class TrainingError(VgzooError, RuntimeError):
+    """Training stopped on purpose: NaN/Inf losses, a configuration that cannot train, a broken resume."""

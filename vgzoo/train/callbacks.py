@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from .._hub import atomic_write
-from ..errors import VgzooError
+from ..errors import TrainingError
 from . import checkpoint as ckpt
 from . import plots
 from .state import TrainState
@@ -37,10 +37,6 @@ PLOT_INTERVAL_S = 20.0
 PICTURE_INTERVAL_S = 5.0
 SHOWN_IN_BAR = ("loss", "D_loss", "G_loss", "G_L1_pretrain", "top1")
 ROW_KEYS = ("step", "epoch", "split", "lr")  # what a metrics row holds besides the logged values
-
-
-class TrainingError(VgzooError, RuntimeError):
-    """Training stopped on purpose: NaN/Inf losses, a configuration that cannot train, a broken resume."""
 
 
 @contextlib.contextmanager

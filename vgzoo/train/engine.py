@@ -36,12 +36,13 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from .._hub import atomic_write_json
 from ..data.verify import verify_datasets
+from ..errors import TrainingError
 from ..precision import fast_cuda_kernels
 from ..protocols import GANModel
 from . import checkpoint as ckpt
 from . import distributed as ddp
 from . import rundir
-from .callbacks import DEFAULT_CALLBACKS, Callback, MetricsLog, TrainingError, rng_preserved
+from .callbacks import DEFAULT_CALLBACKS, Callback, MetricsLog, rng_preserved
 from .monitor import GANHealthMonitor, MonitorConfig
 from .options import ENGINE_DEFAULTS, FIT_KEYS
 from .recipes import Recipe, first_items, recipe_for
