@@ -371,3 +371,21 @@ def test_a_run_killed_in_its_first_save_gets_one_answer_resume_starts_it_over(tm
     assert "moved the old contents" in resumed.stdout + resumed.stderr
     aside = [p for p in tmp_path.iterdir() if p.name.startswith("run.old-")]
     assert len(aside) == 1 and (aside[0] / "config.json").is_file()  # what the killed run left is kept, aside
+
+
+# ------------------------------------------------------------------------ (14) mixed image sizes
+def test_a_classification_folder_of_mixed_sizes_trains_at_the_models_input_size(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls, sizes in (("cats", [(20, 20), (40, 30), (33, 47)]), ("dogs", [(32, 32), (64, 16), (25, 25)])):
+        for i, (w, h) in enumerate(sizes * 2):
+            (tmp_path / "data" / cls).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(tmp_path / "data" / cls / f"{i}.png")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = run([sys.executable, "-m", "vgzoo", "train", "vit_ti16_scratch", "--data", str(tmp_path / "data"),
+                "--out", str(tmp_path / "run"), "--steps", "2", "--batch-size", "4", "-k", "img_size=32",
+                "-k", "num_classes=2", "-o", "threads=1", "--no-progress"], env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "resized to 32x32 (the model's input size)" in proc.stdout + proc.stderr

@@ -570,7 +570,22 @@ class RunContext:
         self.cfg["task"] = task
         return model, task
 
-    def _datasets(self, task: str) -> tuple[Dataset, Dataset | None]:
+    def _native_size(self, model: nn.Module, task: str, data_kwargs: dict) -> dict:
+        """A folder of labelled images is read at the model's input size unless ``-o data=...`` says otherwise:
+        images of mixed sizes then batch together (as ``load_size`` does for translation folders), and a picture
+        is resized once, on loading, to what the model takes."""
+        from ..data import is_reference_spec
+
+        size = (getattr(model, "pretrained_cfg", None) or {}).get("input_size")
+        if (task not in ("classification", "conditional_generation") or "load_size" in data_kwargs
+                or str(self.data_arg).startswith("builtin:") or is_reference_spec(str(self.data_arg))
+                or not (isinstance(size, list | tuple) and len(size) == 3)):
+            return data_kwargs
+        self.log(f"data: every image is resized to {size[1]}x{size[2]} (the model's input size) on loading; "
+                 "-o data='{\"load_size\": null}' keeps the native sizes")
+        return {**data_kwargs, "load_size": (int(size[1]), int(size[2]))}
+
+    def _datasets(self, task: str, model: nn.Module) -> tuple[Dataset, Dataset | None]:
         from ..data import data_options
 
         data_kwargs = data_options(self.cfg["options"])  # -o direction=AtoB joins the dataset keywords
@@ -581,6 +596,7 @@ class RunContext:
         if self.data_arg is None:
             raise TrainingError("no training data: pass data= (e.g. 'builtin:digits' or a folder in the task's format).")
         self.cfg["data"] = str(self.data_arg)
+        data_kwargs = self._native_size(model, task, data_kwargs)
         train = _build_data(self.data_arg, task, "train", data_kwargs)
         val = self.val_arg if self.val_arg is not None else _build_data(self.data_arg, task, "val", data_kwargs)
         verify_datasets({"train": train, "val": val}, verify, progress=self.progress and self.info.is_main)
@@ -710,7 +726,7 @@ class RunContext:
     def train(self) -> TrainResult:
         model, task = self._build_model()
         recipe_cls = recipe_for(task)
-        train_ds, self.val_ds = self._datasets(task)
+        train_ds, self.val_ds = self._datasets(task, model)
         self.batch_size = self.cfg["batch_size"] = int(
             self.cfg.get("batch_size") or recipe_cls.default_batch_size(model, self.opts, self.info.world_size))
         model = self._place(model)
