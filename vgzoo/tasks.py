@@ -27,6 +27,7 @@ from .errors import PluginError, VgzooError
 
 ENTRY_POINT_GROUP = "vgzoo.tasks"
 OUTPUTS = ("logits", "sample", "image")
+DEMO_PAGES = ("translation", "generation", "classification", "restoration")
 
 
 class UnknownTaskError(VgzooError, ValueError):
@@ -55,6 +56,12 @@ class Task:
             or ``"image"`` (B, out_chans, H, W) of the input's size.
         stats: the default normalisation: ``"gan"`` (mean = std = 0.5) or ``"imagenet"``.
         aliases: other names accepted for this task.
+        pipeline_tag: the Hugging Face Hub's pipeline tag for model cards (None where none fits).
+        summary_for_card: what a model of this task is, for its card ("an image classifier"); default from the name.
+        usage: how to use a model, for its card: ``(imports, code, commands)``, lines where ``{src}`` stands for the
+            model's ``hf-hub:`` source.
+        demo_page: the ``vgzoo demo`` page layout: ``"translation"``, ``"generation"``, ``"classification"`` or
+            ``"restoration"``; None picks one from ``output`` (so a plugin task gets a page too).
         distribution: the distribution that defines it (``"vgzoo"`` for the built-ins).
     """
 
@@ -68,6 +75,10 @@ class Task:
     output: str
     stats: str = "gan"
     aliases: tuple[str, ...] = ()
+    pipeline_tag: str | None = None
+    summary_for_card: str = ""
+    usage: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
+    demo_page: str | None = None
     distribution: str = field(default="vgzoo", compare=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +86,22 @@ class Task:
             raise ValueError(f"Task {self.name!r}: output={self.output!r}, expected one of {', '.join(OUTPUTS)}.")
         if self.stats not in ("gan", "imagenet"):
             raise ValueError(f"Task {self.name!r}: stats={self.stats!r}, expected 'gan' or 'imagenet'.")
+        if self.demo_page is not None and self.demo_page not in DEMO_PAGES:
+            raise ValueError(f"Task {self.name!r}: demo_page={self.demo_page!r}, expected one of {', '.join(DEMO_PAGES)}.")
+
+    @property
+    def page(self) -> str:
+        """The demo page layout: ``demo_page``, else the one that fits what ``forward`` gives."""
+        return self.demo_page or {"logits": "classification", "sample": "generation", "image": "restoration"}[self.output]
+
+    @property
+    def card_summary(self) -> str:
+        return self.summary_for_card or f"a {self.name} model"
+
+    @property
+    def labelled(self) -> bool:
+        """Whether a batch carries class labels (a classifier's targets, a conditional generator's classes)."""
+        return "label" in self.batch_keys
 
     def dataset_class(self) -> type:
         return _load(self.dataset)
@@ -117,22 +144,48 @@ def _builtin(name, summary, keys, dataset, transform, recipe, protocols, output,
                 f"vgzoo.train.recipes:{recipe}", tuple(f"vgzoo.protocols:{p}" for p in protocols), output, **kw)
 
 
+_TRANSLATE_USAGE = (("from vgzoo.translate import translate",),
+                    ('translate("{src}", "photos/", "translated/")  # a file or a folder, any image size',),
+                    ("vgzoo translate {src} photos/ translated/",))
+
 BUILTIN_TASKS: dict[str, Task] = {t.name: t for t in (
     _builtin("classification", "an image to class logits", ("image", "label"), "labelled:LabelledImageFolder",
              "classification_pipeline", "ClassificationRecipe", ("ZooModel", "Classifier"), "logits",
-             stats="imagenet"),
+             stats="imagenet", pipeline_tag="image-classification", summary_for_card="an image classifier",
+             usage=((), ("model.eval()", "# x: (B, C, H, W) normalised as described above",
+                         "probs = model(x).softmax(-1)"),
+                    ("vgzoo attention-map {src} image.png --out attention.png   # ViTs: attention rollout",)),
+             demo_page="classification"),
     _builtin("paired_translation", "an image of domain A to its paired image of domain B", ("A", "B"),
-             "aligned:AlignedDataset", "paired_pipeline", "Pix2PixRecipe", ("GANModel", "Translator"), "image"),
+             "aligned:AlignedDataset", "paired_pipeline", "Pix2PixRecipe", ("GANModel", "Translator"), "image",
+             pipeline_tag="image-to-image",
+             summary_for_card="an image-to-image translation GAN trained on aligned pairs",
+             usage=_TRANSLATE_USAGE, demo_page="translation"),
     _builtin("unpaired_translation", "images of domain A to domain B and back, learnt from unpaired sets",
              ("A", "B"), "unaligned:UnalignedDataset", "unpaired_pipeline", "CycleGANRecipe",
-             ("GANModel", "Translator"), "image", aliases=("unaligned_translation",)),
+             ("GANModel", "Translator"), "image", aliases=("unaligned_translation",), pipeline_tag="image-to-image",
+             summary_for_card="an unpaired image-to-image translation GAN (two generators, A to B and B to A)",
+             usage=(_TRANSLATE_USAGE[0], _TRANSLATE_USAGE[1],
+                    ("vgzoo translate {src} photos/ translated/   # --direction BtoA for the other way",)),
+             demo_page="translation"),
     _builtin("conditional_generation", "images of chosen classes from noise", ("image", "label"),
              "labelled:LabelledImageFolder", "images_pipeline", "ConditionalGANRecipe",
-             ("GANModel", "ConditionalSampler"), "sample"),
+             ("GANModel", "ConditionalSampler"), "sample", summary_for_card="a class-conditional image generator",
+             usage=(("from vgzoo.generate import generate",),
+                    ('generate("{src}", out="grid.png", per_class=8, seed=0)  # one row per class',),
+                    ("vgzoo generate {src} --all-classes --out grid.png",)),
+             demo_page="generation"),
     _builtin("generation", "images from noise", ("image",), "single:ImageFolderDataset", "images_pipeline",
-             "GANRecipe", ("GANModel",), "sample"),
+             "GANRecipe", ("GANModel",), "sample", pipeline_tag="unconditional-image-generation",
+             summary_for_card="an unconditional image generator",
+             usage=((), ("model.eval()", "images = model.sample(16)  # (16, C, H, W) in [-1, 1]"), ()),
+             demo_page="generation"),
     _builtin("restoration", "a degraded image to its clean version", ("image",), "single:ImageFolderDataset",
-             "images_pipeline", "RestorationRecipe", ("GANModel", "Restorer"), "image"),
+             "images_pipeline", "RestorationRecipe", ("GANModel", "Restorer"), "image",
+             pipeline_tag="image-to-image", summary_for_card="an image restoration GAN",
+             usage=((), ("model.eval()", "# clean: (B, C, H, W) in [-1, 1]", "restored = model(model.degrade(clean))"),
+                    ()),
+             demo_page="restoration"),
 )}
 TASK_NAMES = tuple(BUILTIN_TASKS)
 

@@ -31,23 +31,6 @@ EVAL_FILES = ("eval.json", "eval_results.json")  # `vgzoo eval ... --json > FOLD
 _MARKER_RE = re.compile(r"\n<!-- vgzoo-model-card sha256:([0-9a-f]{64}) -->\n?\Z")
 PLACEHOLDER_REPO = "ORG/REPO"
 
-# The Hub's pipeline tags (https://huggingface.co/tasks) for the tasks that have one. Class-conditional
-# generation has none that fits (the Hub's generation tags mean unconditional or text-conditioned).
-PIPELINE_TAGS = {
-    "classification": "image-classification",
-    "paired_translation": "image-to-image",
-    "unpaired_translation": "image-to-image",
-    "restoration": "image-to-image",
-    "generation": "unconditional-image-generation",
-}
-_TASK_WORDS = {
-    "classification": "an image classifier",
-    "paired_translation": "an image-to-image translation GAN trained on aligned pairs",
-    "unpaired_translation": "an unpaired image-to-image translation GAN (two generators, A to B and B to A)",
-    "conditional_generation": "a class-conditional image generator",
-    "generation": "an unconditional image generator",
-    "restoration": "an image restoration GAN",
-}
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -226,27 +209,25 @@ def _value_range(cfg: dict[str, Any]) -> str:
             f"std {tuple(round(s, 4) for s in std)}")
 
 
-def _usage(task: str, repo: str, arch: str) -> list[str]:
+def _task_record(task: str | None):
+    """The task's record (it says what the card writes for such a model), or None for no task or one not installed."""
+    from ..errors import PluginError
+    from ..tasks import UnknownTaskError, get_task
+
+    try:
+        return get_task(task) if task else None
+    except (UnknownTaskError, PluginError):
+        return None
+
+
+def _usage(record, repo: str) -> list[str]:
     src = f"hf-hub:{repo}"
-    imports, body = ["import vgzoo"], [f'model = vgzoo.create("{src}")  # weights through the Hugging Face cache']
-    cli = ["```bash", "pip install vgzoo"]
-    if task == "classification":
-        body += ["model.eval()", "# x: (B, C, H, W) normalised as described above", "probs = model(x).softmax(-1)"]
-        cli += [f"vgzoo attention-map {src} image.png --out attention.png   # ViTs: attention rollout"]
-    elif task in ("paired_translation", "unpaired_translation"):
-        imports.append("from vgzoo.translate import translate")
-        body += [f'translate("{src}", "photos/", "translated/")  # a file or a folder, any image size']
-        cli += [f"vgzoo translate {src} photos/ translated/"
-                + ("   # --direction BtoA for the other way" if task == "unpaired_translation" else "")]
-    elif task == "conditional_generation":
-        imports.append("from vgzoo.generate import generate")
-        body += [f'generate("{src}", out="grid.png", per_class=8, seed=0)  # one row per class']
-        cli += [f"vgzoo generate {src} --all-classes --out grid.png"]
-    elif task == "generation":
-        body += ["model.eval()", "images = model.sample(16)  # (16, C, H, W) in [-1, 1]"]
-    elif task == "restoration":
-        body += ["model.eval()", "# clean: (B, C, H, W) in [-1, 1]", "restored = model(model.degrade(clean))"]
-    cli += [f"vgzoo demo {src}   # a local web page for the model (pip install 'vgzoo[demo]')", "```"]
+    imports, code, commands = record.usage if record is not None else ((), (), ())
+    imports = ["import vgzoo", *(line.format(src=src) for line in imports)]
+    body = [f'model = vgzoo.create("{src}")  # weights through the Hugging Face cache',
+            *(line.format(src=src) for line in code)]
+    cli = ["```bash", "pip install vgzoo", *(line.format(src=src) for line in commands),
+           f"vgzoo demo {src}   # a local web page for the model (pip install 'vgzoo[demo]')", "```"]
     return ["```python", *imports, "", *body, "```", "", *cli]
 
 
@@ -268,7 +249,7 @@ def _front_matter(cfg: dict, run_cfg: dict, *, repo_id, license, datasets, base_
         library_name="vgzoo",
         license=_hub_license(license or cfg.get("license") or previous.get("license") or "apache-2.0"),
         tags=tags,
-        pipeline_tag=PIPELINE_TAGS.get(task or ""),
+        pipeline_tag=getattr(_task_record(task), "pipeline_tag", None),
         datasets=dataset_ids or None,
         base_model=base if base and base != repo_id else None,
     )
@@ -277,20 +258,22 @@ def _front_matter(cfg: dict, run_cfg: dict, *, repo_id, license, datasets, base_
 
 def _io_rows(model, cfg: dict) -> list[str]:
     """Table rows: what the model takes and gives."""
-    task = cfg.get("task")
+    record = _task_record(cfg.get("task"))
+    output = record.output if record is not None else "image"
+    labelled = record is not None and record.labelled
     c, h, w = (list(cfg.get("input_size") or []) + [None, None, None])[:3]
     size = f"{c} x {h} x {w} (channels x height x width)" if c is not None else "images"
     rows = []
-    if task in ("generation", "conditional_generation"):
+    if output == "sample":
         nz = getattr(model, "nz", None) or (getattr(model, "config", None) or {}).get("nz")
-        cond = " and a class label" if task == "conditional_generation" else ""
+        cond = " and a class label" if labelled else ""
         rows.append(f"| input | a latent vector{f' of {nz}' if nz else ''}{cond} (drawn by `sample`) |")
         rows.append(f"| output | {size}, values in [-1, 1] (tanh); pixels are `(y + 1) * 127.5` |")
     elif c is not None:
         rows.append(f"| input | {size}, {_value_range(cfg)} |")
-        if task != "classification":
+        if output != "logits":
             rows.append("| output | images in [-1, 1] (tanh); pixels are `(y + 1) * 127.5` |")
-    if cfg.get("num_classes") and task in ("classification", "conditional_generation"):
+    if cfg.get("num_classes") and labelled:
         rows.append(f"| classes | {cfg['num_classes']} |")
     return rows
 
@@ -399,13 +382,14 @@ def build_model_card(
                                base_model=base_model, previous=previous or {})
 
     lines = [f"# {repo_id.split('/')[-1] if repo_id else arch}", ""]
-    what = _TASK_WORDS.get(task or "", f"a {task} model" if task else "a model")
+    record = _task_record(task)
+    what = record.card_summary if record is not None else (f"a {task} model" if task else "a model")
     lines += [f"A [vgzoo](https://pypi.org/project/vgzoo/) `{arch}`: {what}"
               + (f" (family `{family}`)." if family else ".")]
     if cfg.get("description"):
         lines += ["", str(cfg["description"])]
     lines += _model_section(model, cfg, run_cfg, base)
-    lines += ["", "## Use it", "", *_usage(task or "", repo_id or PLACEHOLDER_REPO, arch)]
+    lines += ["", "## Use it", "", *_usage(record, repo_id or PLACEHOLDER_REPO)]
     pictures: dict[str, Path] = {}
     if run is not None:
         lines += _training_section(run, run_dir, pictures)

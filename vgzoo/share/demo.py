@@ -38,8 +38,6 @@ from ..errors import DataError, VgzooError
 MAX_UPLOAD_MB = 10
 MAX_PIXELS = 4096 * 4096  # decoded size guard (a small PNG can decode to gigabytes)
 MAX_SIDE = 512  # translation and restoration run on CPU by default: larger uploads are scaled down to this side
-TASKS = ("paired_translation", "unpaired_translation", "conditional_generation", "generation", "classification",
-         "restoration")
 _MODES = {1: "L", 3: "RGB"}
 
 
@@ -190,8 +188,14 @@ class DemoModel:
         self.name = self.cfg.get("architecture", type(model).__name__)
         self.max_pixels, self.max_side = max_pixels, max_side
         self._runners: dict[Any, Any] = {}
-        if self.task not in TASKS:
-            raise ValueError(f"{self.name} has task {self.task!r}; vgzoo demo shows models of task {', '.join(TASKS)}.")
+        from ..errors import PluginError
+        from ..tasks import UnknownTaskError, get_task, list_tasks
+
+        try:
+            self.page = get_task(self.task).page  # the task record says which page layout fits
+        except (UnknownTaskError, PluginError) as exc:
+            raise ValueError(f"{self.name} has task {self.task!r} ({exc}); vgzoo demo shows models of task "
+                             f"{', '.join(list_tasks())}.") from exc
 
     def _runner(self, key: Any, network, kind: str, call=None):
         """One guarded runner per network (a generator per direction, the classifier, ...), made on first use."""
@@ -503,10 +507,9 @@ def build_demo(model: Any, pretrained: bool = False, *, max_upload_mb: float = M
                     + (f", weights from `{weights}`." if weights else ", **random weights** (outputs mean nothing).")
                     + f" Runs on `{demo_model.device}` in {demo_model.mode.dtype_name} "
                       f"({demo_model.mode.precision.reason}).")
-        pages = {"paired_translation": _translation_page, "unpaired_translation": _translation_page,
-                 "conditional_generation": _generation_page, "generation": _generation_page,
-                 "classification": _classification_page}
-        page_of = _seeded_page if demo_model.seeded else pages.get(task, _restoration_page)
+        pages = {"translation": _translation_page, "generation": _generation_page,
+                 "classification": _classification_page, "restoration": _restoration_page}
+        page_of = _seeded_page if demo_model.seeded else pages[demo_model.page]
         page_of(gr, demo_model, guard, upload_note, out_dir)
     page.vgzoo_max_file_size = f"{int(max_upload_mb * 1024 * 1024)}b"
     return page
