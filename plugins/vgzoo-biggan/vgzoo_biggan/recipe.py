@@ -76,7 +76,8 @@ class BigGANRecipe(ConditionalGANRecipe):
         Option("beta1", 0.0, "float", "Adam's beta1 (BigGAN: 0)"),
         Option("order", "DG", "str", "DG: the D steps, then the G step (BigGAN's order); GD"),
         Option("d_steps", 2, "int", "discriminator steps per generator step, each on its own slice of the batch"),
-        Option("standing_batches", 4, "int", "batches per truncation value for the standing statistics"),
+        Option("standing_batches", 1, "int", "batches (of the run's batch size) per truncation value for the standing "
+               "statistics"),
     )
     grid = staticmethod(class_seed_grid)
 
