@@ -140,15 +140,34 @@ def option_table(options: Iterable[Option]) -> str:
 
 
 # ------------------------------------------------------------------------------------------ the CLI
+def _amp_mode_type():
+    """``--amp``'s value, checked against :data:`vgzoo.precision.AMP_CHOICES` when it is parsed.
+
+    Not a ``click.Choice``: building one at decoration time would import vgzoo.precision, and with it torch,
+    into the start of every command (``vgzoo list`` included).
+    """
+    import click
+
+    class AmpMode(click.ParamType):
+        name = "mode"
+
+        def convert(self, value, param, ctx):
+            from ..precision import AMP_CHOICES
+
+            choices = (*AMP_CHOICES, "fp32")
+            if isinstance(value, str) and value.lower() in choices:
+                return value.lower()
+            self.fail(f"{value!r} is not a precision mode; expected one of {', '.join(choices)}.", param, ctx)
+
+    return AmpMode()
+
+
 def click_options(command: Callable) -> Callable:
     """Decorate the ``vgzoo train`` command with one click option per run option that has a flag."""
     import click
 
-    from ..precision import AMP_CHOICES
-
     types = {"posint": click.IntRange(min=1), "dir": click.Path(file_okay=False),
-             "file": click.Path(exists=True, dir_okay=False),
-             "amp": click.Choice([*AMP_CHOICES, "fp32"], case_sensitive=False)}
+             "file": click.Path(exists=True, dir_okay=False), "amp": _amp_mode_type()}
     for o in reversed(RUN_OPTIONS):
         if o.flag is None:
             continue
