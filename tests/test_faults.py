@@ -389,3 +389,15 @@ def test_a_classification_folder_of_mixed_sizes_trains_at_the_models_input_size(
                 "-k", "num_classes=2", "-o", "threads=1", "--no-progress"], env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "resized to 32x32 (the model's input size)" in proc.stdout + proc.stderr
+
+
+def test_resume_with_other_model_arguments_names_the_ones_the_run_was_built_with(tmp_path):
+    from test_train_runs import CGAN_ARGS
+
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    train = [sys.executable, "-m", "vgzoo", "train", "cgan_embed_digits", "--out", str(out), *CGAN_ARGS]
+    assert run([*train, "--steps", "2"], env, timeout=300).returncode == 0  # CGAN_ARGS build it with ngf=8
+    again = run([*train, "--steps", "4", "--resume", "-k", "ngf=16"], env, timeout=300)
+    assert again.returncode != 0
+    assert "this run was built with ngf=8" in again.stderr and "size mismatch" not in again.stderr, again.stderr

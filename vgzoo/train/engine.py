@@ -405,7 +405,7 @@ def fit(
         raise TrainingError("pass resume (--resume) or overwrite (--overwrite), not both.")
     with rundir.RunLock(run_dir, enabled=ctx.info.is_main, log=ctx.log) as lock:
         if resume:
-            ctx.resume_from, saved_cfg = _resume_point(run_dir, resume, model, explicit)
+            ctx.resume_from, saved_cfg = _resume_point(run_dir, resume, model, explicit, model_kwargs)
             if ctx.resume_from is None and ctx.info.is_main:  # its first save never completed: the run starts over
                 rundir.claim(run_dir, overwrite=True, log=ctx.log, lock=lock)
         elif ctx.info.is_main:
@@ -454,7 +454,8 @@ def _model_name(model: str | nn.Module) -> str:
     return (getattr(model, "pretrained_cfg", {}) or {}).get("architecture", type(model).__name__)
 
 
-def _resume_point(run_dir: Path, resume, model, explicit: dict) -> tuple[Path | None, dict[str, Any]]:
+def _resume_point(run_dir: Path, resume, model, explicit: dict,
+                  model_kwargs: dict | None = None) -> tuple[Path | None, dict[str, Any]]:
     """The checkpoint folder to resume from and the run's saved config (``fit`` keys only).
 
     A run killed before its first checkpoint was complete (``--out`` holds its config.json, no checkpoint) has
@@ -478,6 +479,16 @@ def _resume_point(run_dir: Path, resume, model, explicit: dict) -> tuple[Path | 
         raise TrainingError(
             f"--resume: {str(where)!r} holds a run of {held}, not {name}. Continue it with `vgzoo train {held} "
             f"--resume --out {where}`, or train {name} into another --out."
+        )
+    built = saved.get("model_kwargs") or {}
+    changed = {k: v for k, v in (model_kwargs or {}).items() if k in built and built[k] != v}
+    if changed:
+        was = ", ".join(f"{k}={built[k]!r}" for k in changed)
+        asked = " ".join(f"-k {k}={v!r}" for k, v in changed.items())
+        raise TrainingError(
+            f"--resume: this run was built with {was}; its checkpoint holds weights of that shape, and {asked} asks "
+            f"for another model. Resume without {asked} (the run keeps its own model arguments), or train the new "
+            "model into another --out."
         )
     saved_cfg = {k: v for k, v in saved.items() if k in FIT_KEYS}
     if "steps" in explicit or "epochs" in explicit:
