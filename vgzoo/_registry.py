@@ -1,10 +1,10 @@
-"""The model registry: entry-point discovery, ``register_model`` / ``ModelFamily`` and published configs.
+"""The model registry: ``register_model`` / ``ModelFamily``, published configs and name lookup.
 
 Models are declared as Python entry points in the group ``vgzoo.models`` (name = model name, value =
-``package.module:attribute``, the :class:`ModelSpec` that ``register_model`` returned). vgzoo's own models are declared the same way in its pyproject, so built-ins
-and plugins share one path. Discovery reads installed metadata only; a model's module is imported the
-first time that model is built or inspected, and a module that fails to import is reported by name
-without breaking the rest of the zoo.
+``package.module:attribute``, the :class:`ModelSpec` that ``register_model`` returned). vgzoo's own models are
+declared the same way in its pyproject, so built-ins and plugins share one path (the loader is
+:mod:`vgzoo._plugins`). Discovery reads installed metadata only; a model's module is imported the first time that
+model is built or inspected, and a module that fails to import is reported by name without breaking the zoo.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ class PretrainedCfg:
     (``"module:Class"``) names another class when the published file holds only part of the architecture (a
     reference CycleGAN generator without its discriminators builds a generator-only translator); ``task`` is that
     class's task when it is not the name's (a class-conditional published generator under an unconditional name).
-    ``direction`` is the side of the reference dataset the model translates from (``"BtoA"``: feed the dataset's B images).
+    ``direction`` is the side of the reference dataset the model translates from (``"BtoA"``: feed the dataset's B
+    images).
     ``value_range`` is the range of what ``forward`` takes once pixels in [0, 1] are normalised with mean/std.
     """
 

@@ -78,7 +78,8 @@ def read_files(reader: str | Callable, files: Mapping[str, Path], cfg: Pretraine
 
 
 def build_converted(spec: ModelSpec, tag: str, cfg: PretrainedCfg, converted: ConvertedWeights, source: str):
-    """``spec``'s model for ``tag`` holding ``converted``: checked on the meta device, then built and loaded strictly."""
+    """``spec``'s model for ``tag`` holding ``converted``: checked on the meta device, then built and loaded
+    strictly."""
     from . import _hub
     from ._builder import build
 

@@ -87,12 +87,14 @@ class Task:
         if self.stats not in ("gan", "imagenet"):
             raise ValueError(f"Task {self.name!r}: stats={self.stats!r}, expected 'gan' or 'imagenet'.")
         if self.demo_page is not None and self.demo_page not in DEMO_PAGES:
-            raise ValueError(f"Task {self.name!r}: demo_page={self.demo_page!r}, expected one of {', '.join(DEMO_PAGES)}.")
+            raise ValueError(f"Task {self.name!r}: demo_page={self.demo_page!r}, expected one of "
+                             f"{', '.join(DEMO_PAGES)}.")
 
     @property
     def page(self) -> str:
         """The demo page layout: ``demo_page``, else the one that fits what ``forward`` gives."""
-        return self.demo_page or {"logits": "classification", "sample": "generation", "image": "restoration"}[self.output]
+        by_output = {"logits": "classification", "sample": "generation", "image": "restoration"}
+        return self.demo_page or by_output[self.output]
 
     @property
     def card_summary(self) -> str:

@@ -244,5 +244,6 @@ def _measure_point(op, mode, s, b, h, d, dev, torch_dtype, dtype_name, repeats, 
     fps = flops / timing.median if timing.median > 0 else None
     return {"operator": op, "mode": mode, "seq_len": s, "batch_size": b, "heads": h, "head_dim": d,
             "dtype": dtype_name, "device": str(dev), "median_s": timing.median, "iqr_s": timing.iqr,
-            "repeats": len(timing.times), "min_s": timing.min, "peak_mem_bytes": mem.peak_bytes, "flops": flops, "flops_per_s": fps,
+            "repeats": len(timing.times), "min_s": timing.min, "peak_mem_bytes": mem.peak_bytes, "flops": flops,
+            "flops_per_s": fps,
             "pct_of_peak": 100.0 * fps / peak if fps and peak else None}

@@ -71,8 +71,8 @@ def crossover(xs: Sequence[float], a: Sequence[float], b: Sequence[float]) -> tu
 
     Inside the measured range the crossing is interpolated in log-log space between the two points around the last
     place where ``a`` goes from below ``b`` to above it, so one noisy small-size point cannot fake an early crossing
-    (``"measured"``; the smallest ``x`` when ``a >= b`` everywhere). Otherwise it is extrapolated from power-law fits of both series (``"extrapolated"``), if the
-    fitted lines cross at a positive ``x``.
+    (``"measured"``; the smallest ``x`` when ``a >= b`` everywhere). Otherwise it is extrapolated from power-law fits
+    of both series (``"extrapolated"``), if the fitted lines cross at a positive ``x``.
 
     Returns:
         ``(x, method)`` or ``(None, None)`` when the series never cross.

@@ -86,10 +86,11 @@ def _mib(value) -> str:
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
-    lines = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(header, widths, strict=False)))]
-    lines.append("  ".join("-" * w for w in widths))
-    for r in rows:
-        lines.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=False))))
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False)))
+
+    lines = [line(header), "  ".join("-" * w for w in widths)]
+    lines += [line(r) for r in rows]
     return "\n".join(lines)
 
 
@@ -123,8 +124,8 @@ def format_table(doc: dict[str, Any]) -> str:
                 for r in rows]
     else:
         header = ["model", "mode", "batch", "px", "ms/step", "iqr ms", "samples/s", "GFLOP/step", "MiB", "%peak"]
-        body = [[r["model"], r["mode"], str(r["batch_size"]), str(r["img_size"] or "-"), _fmt(r["median_s"] * 1e3, ".2f"),
-                 _fmt(r["iqr_s"] * 1e3, ".2f"), _fmt(r["samples_per_s"], ".1f"),
+        body = [[r["model"], r["mode"], str(r["batch_size"]), str(r["img_size"] or "-"),
+                 _fmt(r["median_s"] * 1e3, ".2f"), _fmt(r["iqr_s"] * 1e3, ".2f"), _fmt(r["samples_per_s"], ".1f"),
                  _fmt(r["flops"] / 1e9 if r["flops"] else None, ".2f"), _mib(r["peak_mem_bytes"]),
                  _fmt(r["pct_of_peak"], ".1f")] for r in rows]
     parts.append(_table(header, body))

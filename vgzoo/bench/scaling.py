@@ -81,9 +81,9 @@ def _gan_part(model: nn.Module) -> nn.Module:
 def resolve_target(name: str) -> BenchTarget:
     """Turn a model name into a :class:`BenchTarget`.
 
-    vgzoo ViTs (family ``vit``) are built with ``img_size`` and ``dynamic_img_size=True``; other vgzoo models are measured through
-    their generator (CycleGAN ``G_AB``, pix2pix ``generator``); ``timm:NAME`` (or a name only timm knows) is built
-    with ``timm.create_model(NAME, pretrained=False)``.
+    vgzoo ViTs (family ``vit``) are built with ``img_size`` and ``dynamic_img_size=True``; other vgzoo models are
+    measured through their generator (CycleGAN ``G_AB``, pix2pix ``generator``); ``timm:NAME`` (or a name only timm
+    knows) is built with ``timm.create_model(NAME, pretrained=False)``.
 
     Raises:
         vgzoo.UnknownModelError: Neither vgzoo nor timm knows ``name``.

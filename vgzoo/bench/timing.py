@@ -64,7 +64,8 @@ def load_note() -> str | None:
     if load <= cores:
         return None
     return (f"load average {load:.1f} on {cores} cores at the start: other processes compete for the CPU, timings "
-            f"are inflated and noisy (--threads auto then uses one thread; a quiet machine gives cleaner numbers; min_s "
+            f"are inflated and noisy (--threads auto then uses one thread; a quiet machine gives cleaner numbers; "
+            f"min_s "
             f"is the least affected)")
 
 

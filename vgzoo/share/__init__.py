@@ -1,6 +1,7 @@
 """Sharing a model: its model card (README.md), publishing to the Hugging Face Hub and a local demo page.
 
-:func:`save_pretrained` (``vgzoo.save_pretrained``) writes a model folder with its card; :func:`push_to_hub` backs ``vgzoo push``
+:func:`save_pretrained` (``vgzoo.save_pretrained``) writes a model folder with its card; :func:`push_to_hub` backs
+``vgzoo push``
 and :func:`~vgzoo.share.demo.build_demo` backs ``vgzoo demo``. Gradio (the demo) is imported only there.
 """
 
