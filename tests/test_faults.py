@@ -401,3 +401,22 @@ def test_resume_with_other_model_arguments_names_the_ones_the_run_was_built_with
     again = run([*train, "--steps", "4", "--resume", "-k", "ngf=16"], env, timeout=300)
     assert again.returncode != 0
     assert "this run was built with ngf=8" in again.stderr and "size mismatch" not in again.stderr, again.stderr
+
+
+# ------------------------------------------------------------------------ (15) absurd sizes in config.json
+def test_a_config_with_absurd_sizes_is_refused_from_the_weights_header_before_allocating(tmp_path):
+    import json
+
+    import vgzoo
+
+    folder = tmp_path / "cgan"
+    vgzoo.save_pretrained(vgzoo.create("cgan_embed_digits", pretrained=True), folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["config"]["ngf"] = 20000  # a 36 GiB generator, over the 8 GiB this process may map
+    (folder / "config.json").write_text(json.dumps(config))
+    code = ("import resource, vgzoo\nresource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))\n"
+            f"try:\n    vgzoo.create('local-dir:{folder}')\nexcept Exception as e:\n"
+            "    print(type(e).__name__, e)\n")
+    proc = run([sys.executable, "-c", code], {**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert proc.stdout.startswith("WeightsError"), proc.stdout + proc.stderr
+    assert "shape mismatches" in proc.stdout and "config.json" in proc.stdout and "ngf" in proc.stdout

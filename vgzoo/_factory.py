@@ -152,11 +152,32 @@ def _create_from_files(config_dir: Path, weights_path: Path, source: str, overri
             "Install the plugin that provides it."
         ) from exc
     tag, cfg = spec.cfg_for(config.get("tag") or None)
-    weights = _hub.load_state_dict(weights_path)
     kwargs = {**config["config"], **overrides}
+    _check_sizes_first(spec, tag, cfg, kwargs, weights_path, source, config_dir)
+    weights = _hub.load_state_dict(weights_path)
     model = build(spec, tag, cfg, kwargs, source)
     _hub.load_into(model, weights, source, spec.checkpoint_filter, strict=strict)
     return model
+
+
+def _check_sizes_first(spec, tag, cfg, kwargs: dict, weights_path: Path, source: str, config_dir: Path) -> None:
+    """Build the model on the meta device and check its shapes against the weights file's header before anything is
+    allocated: a config.json with absurd sizes (``ngf=100000``) is refused by name instead of exhausting memory.
+    A file whose header cannot be read is left to the full read, which reports it."""
+    import torch
+
+    header = _hub.read_shapes(weights_path)
+    if header is None:
+        return
+    with torch.device("meta"):
+        skeleton = build(spec, tag, cfg, dict(kwargs), source)
+    own = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    try:
+        _hub.check_fit(own, {k: torch.empty(v, device="meta") for k, v in header.items() if k in own}, source,
+                       spec.name, strict=False)
+    except WeightsError as exc:
+        raise WeightsError(f"{exc} The model was built from {str(config_dir / _hub.CONFIG_NAME)!r} "
+                           f"({kwargs}); nothing was allocated at those sizes.") from None
 
 
 def resolve_source(model_or_dir: str | os.PathLike) -> str:

@@ -76,6 +76,21 @@ def load_state_dict(path: str | os.PathLike, allow_pickle: bool = False) -> dict
         ) from exc
 
 
+def read_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]] | None:
+    """The key -> shape table of a safetensors file, from its header alone (no tensor is read); ``None`` when the
+    file is missing, a pickle, or has no readable header."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file() or path.suffix in PICKLE_SUFFIXES:
+        return None
+    try:
+        with safe_open(str(path), "pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError):
+        return None
+
+
 def _load_pickle(path: Path) -> dict[str, torch.Tensor]:
     import torch
 
