@@ -283,6 +283,22 @@ def test_cli_generate_digits_and_the_shuffled_label_control():
     assert shuffled["fid"] == pytest.approx(good["fid"], rel=0.5)  # label-blind overall score barely moves
 
 
+def test_cli_generate_takes_the_real_images_as_data_as_issue_24_writes_it(tmp_path):
+    # issue 24: vgzoo eval generate runs/sg2/final --data my_1000_photos/ --features inception (digits here: offline)
+    torch.manual_seed(0)
+    vgzoo.save_pretrained(vgzoo.create("gan_vanilla"), tmp_path / "final")
+    photos = _write_pngs(_digits_uint8("val")[0][:40], tmp_path / "my_photos")
+    args = ["eval", "generate", str(tmp_path / "final"), "--features", "digits", "--subsets", "2",
+            "--precision", "fp32", "--json", "--no-progress"]
+    runs = {opt: CliRunner().invoke(cli, [*args, opt, str(photos)]) for opt in ("--data", "--real")}
+    for opt, res in runs.items():
+        assert res.exit_code == 0, (opt, res.output)
+    data, real = (json.loads(runs[opt].output) for opt in ("--data", "--real"))
+    assert data["real"] == str(photos) and data["n_real"] == 40 and data["n_fake"] == 40
+    assert data["fid"] == real["fid"]  # --real is the same option under its older name
+    assert "--data" in CliRunner().invoke(cli, ["eval", "generate", "--help"]).output
+
+
 def test_evaluate_generator_on_a_tiny_cgan():
     from vgzoo.metrics.training import evaluate_generator, prepare_real_features
 

@@ -828,10 +828,12 @@ def eval_paired_cmd(model_or_dir: str, data: str, split: str, direction: str | N
 @eval_cmd.command("generate")
 @click.argument("model_or_dir")
 @click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
-@click.option("--real", default="builtin:digits", show_default=True,
-              help="builtin:digits, a folder of class sub-folders, or a flat folder.")
+@click.option("--data", "--real", "real", default="builtin:digits", show_default=True,
+              help="The real images: builtin:digits, a folder of class sub-folders, or a flat folder (--data as "
+                   "for vgzoo train and eval classify; --real is accepted too).")
 @click.option("--split", default="val", show_default=True,
-              help="Split of --real (builtin:digits 'val' is held out from the shipped weights' training).")
+              help="Split of --data (builtin:digits 'val' is held out from the shipped weights' training; a folder's "
+                   "sub-folder of that name when it has one, else the whole folder).")
 @click.option("--features", default="digits", show_default=True,
               help="digits, inception, or a classification model name/folder.")
 @click.option("--per-class", type=click.IntRange(min=2), default=None,
