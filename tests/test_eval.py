@@ -340,6 +340,25 @@ def test_unconditional_generator_and_cached_builtin_real_features(monkeypatch):
         real_features("builtin:digits", "digits", split="train")  # another split: another entry
 
 
+def test_features_the_guard_moved_to_fp32_are_cached_as_fp32(tmp_path, monkeypatch, digit_folders):
+    import vgzoo.inference as inf
+
+    real_folder = digit_folders[0]
+    monkeypatch.setattr(inf, "guard_score", lambda kind, ref, out: (False, "forced for the test"))
+    bf16 = get_features("digits", precision="bf16")
+    with pytest.warns(inf.PrecisionWarning, match="fp32 instead"):
+        fell = folder_features(real_folder, bf16, batch_size=64, progress=False)
+    assert bf16.mode.fell_back and not fell.cache_hit
+    fp32 = folder_features(real_folder, get_features("digits", precision="fp32"), progress=False)
+    assert fp32.cache_hit  # the fallback's fp32 features are the fp32 entry
+    torch.testing.assert_close(fp32.features, fell.features)
+    monkeypatch.setattr(feat_mod, "_EXTRACTOR_CACHE", {})
+    monkeypatch.setattr(inf, "guard_score", lambda kind, ref, out: (True, "passed for the test"))
+    assert not folder_features(real_folder, get_features("digits", precision="bf16"), progress=False).cache_hit
+    entries = sorted(p.name for p in (Path(feat_mod.cache_dir()) / "features").glob("*.json"))
+    assert len(entries) == 2  # fp32 and now bf16, each under its own key
+
+
 def test_features_models_that_do_not_fit_are_refused(tmp_path):
     plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(256, 10))  # logits only, no pre-logit features
     plain.pretrained_cfg = {"task": "classification", "input_size": (1, 16, 16)}

@@ -92,7 +92,7 @@ class FeatureExtractor:
     """
 
     name: str
-    key: str  # identity in the cache: includes a fingerprint of the weights
+    key: str  # identity of the network: includes a fingerprint of the weights (see cache_key for the precision)
     channels: int
     size: tuple[int, int]
     dim: int
@@ -100,6 +100,14 @@ class FeatureExtractor:
     device: torch.device
     module: nn.Module | None = None
     mode: Any = None  # the vgzoo.inference.InferenceMode the features run in (None: fp32 on device)
+
+    def cache_key(self) -> str:
+        """The identity of features in the cache: the network's key, plus the reduced precision running now.
+
+        Read it after extracting: the quality guard may have switched the run to fp32 on the first batch, and
+        those features are fp32's."""
+        running = self.mode is not None and self.mode.precision.enabled
+        return f"{self.key}:{self.mode.dtype_name}" if running else self.key
 
     def describe(self) -> dict[str, Any]:
         out = {"features": self.name, "feature_dim": self.dim, "input_size": [self.channels, *self.size],
@@ -300,8 +308,7 @@ def _with_mode(extractor: FeatureExtractor, mode) -> FeatureExtractor:
         return extractor
     plain = extractor.forward
     run = torch.compile(plain) if mode.compile else plain
-    key = extractor.key if not mode.precision.enabled else f"{extractor.key}:{mode.dtype_name}"
-    return FeatureExtractor(extractor.name, key, extractor.channels, extractor.size, extractor.dim,
+    return FeatureExtractor(extractor.name, extractor.key, extractor.channels, extractor.size, extractor.dim,
                             GuardedRunner(run, mode, "features", reference_fn=plain), extractor.device,
                             extractor.module, mode)
 
@@ -392,12 +399,16 @@ class FolderFeatures:
                 "resized": self.resized, "cache_hit": self.cache_hit}
 
 
-def _cache_key(files: Sequence[Path], root: Path, extractor: FeatureExtractor) -> str:
+def _file_entries(files: Sequence[Path], root: Path) -> list[list]:
     entries = []
     for f in files:
         st = f.stat()
         entries.append([f.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns])
-    blob = json.dumps({"v": _CACHE_VERSION, "features": extractor.key, "rule": RESIZE_RULE,
+    return entries
+
+
+def _cache_key(entries: list[list], extractor: FeatureExtractor) -> str:
+    blob = json.dumps({"v": _CACHE_VERSION, "features": extractor.cache_key(), "rule": RESIZE_RULE,
                        "size": list(extractor.size), "files": entries}, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -407,16 +418,18 @@ def cached_features(identity: dict, extractor: FeatureExtractor, compute: Callab
     """Features of an image set named by ``identity`` (JSON-able), from the cache or ``compute()`` then stored.
 
     Returns the features and whether they came from the cache."""
-    blob = json.dumps({"v": _CACHE_VERSION, "features": extractor.key, "rule": RESIZE_RULE,
-                       "size": list(extractor.size), **identity}, separators=(",", ":"), sort_keys=True)
-    key = hashlib.sha256(blob.encode()).hexdigest()
+    def cache_key() -> str:  # after compute(): the precision that ran (the guard may have fallen back to fp32)
+        blob = json.dumps({"v": _CACHE_VERSION, "features": extractor.cache_key(), "rule": RESIZE_RULE,
+                           "size": list(extractor.size), **identity}, separators=(",", ":"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
     if cache:
-        hit = _cache_read(key)
+        hit = _cache_read(cache_key())
         if hit is not None:
             return hit[0], True
     feats = compute()
     if cache:
-        _cache_write(key, feats, {"features": extractor.name, "feature_dim": extractor.dim, **identity,
+        _cache_write(cache_key(), feats, {"features": extractor.name, "feature_dim": extractor.dim, **identity,
                                   **(meta or {})})
     return feats, False
 
@@ -466,9 +479,9 @@ def folder_features(folder: str | os.PathLike, extractor: FeatureExtractor, *, b
     """
     root = Path(folder)
     files = list_folder_images(root, what)
-    key = _cache_key(files, root, extractor)
+    entries = _file_entries(files, root)
     if cache:
-        hit = _cache_read(key)
+        hit = _cache_read(_cache_key(entries, extractor))
         if hit is not None:
             feats, meta = hit
             return FolderFeatures(str(root), feats, len(files), meta.get("image_sizes", {}), meta.get("resized", 0),
@@ -492,6 +505,6 @@ def folder_features(folder: str | os.PathLike, extractor: FeatureExtractor, *, b
     if cache:
         meta = {"folder": str(root.resolve()), "features": extractor.name, "feature_dim": extractor.dim,
                 "num_images": len(files), "image_sizes": dict(sizes), "resized": resized, "resize_rule": RESIZE_RULE}
-        path = _cache_write(key, feats, meta)
+        path = _cache_write(_cache_key(entries, extractor), feats, meta)  # the precision that ran, after the guard
         result.cache_file = str(path)
     return result
