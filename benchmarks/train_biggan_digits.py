@@ -40,19 +40,15 @@ class TimeBudget(Callback):
     """Ends the run after the step that passes ``seconds`` of training (counted from the first step)."""
 
     def __init__(self, seconds: float) -> None:
-        self.seconds, self.start, self.steps = seconds, None, 0
+        self.seconds, self.start, self.steps, self.elapsed = seconds, 0.0, 0, 0.0
 
     def on_start(self, run, st):
         self.start = time.perf_counter()
 
     def on_step(self, run, st):
-        self.steps = st.step
-        if time.perf_counter() - self.start >= self.seconds:
+        self.steps, self.elapsed = st.step, time.perf_counter() - self.start  # up to the end of the last step
+        if self.elapsed >= self.seconds:
             st.total = st.step  # the loop ends after this step; the end-of-run saves follow
-
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
 
 
 @torch.no_grad()
