@@ -6,8 +6,8 @@ Run: python benchmarks/train_biggan_digits.py [--minutes 10] [--out runs/biggan-
 Trains ``biggan`` (BigGAN-deep generator and BigGAN discriminator, 32 px, BigGAN's recipe with ``-o ema=true``)
 and ``cgan_embed_digits`` (vgzoo's teaching cGAN, 16 px, its default recipe) on ``builtin:digits``, one after the
 other, each until ``--minutes`` of training wall time have passed (a callback ends the run after the step that
-crosses the budget; the final checkpoint, the standing statistics and the final folders come after and are not
-counted). Then scores both with ``vgzoo eval generate`` (``eval_generate``, digits features, the val split):
+crosses the budget). The checkpoints at epoch ends are part of the recipes and count (BigGAN's with its standing
+statistics); the end-of-run checkpoint, final folders and scoring come after the last step and do not. Then scores both with ``vgzoo eval generate`` (``eval_generate``, digits features, the val split):
 FID/KID, mean per-class FID, and the class-conditional accuracy of the digits classifier; and the within-class
 diversity of 16 samples per class against that of the real images (``pairwise_diversity``, the trainer's
 mode-collapse measure). BigGAN is scored from ``final_ema/`` (its EMA weights with standing statistics), the cGAN
