@@ -420,3 +420,45 @@ def test_a_config_with_absurd_sizes_is_refused_from_the_weights_header_before_al
     proc = run([sys.executable, "-c", code], {**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert proc.stdout.startswith("WeightsError"), proc.stdout + proc.stderr
     assert "shape mismatches" in proc.stdout and "config.json" in proc.stdout and "ngf" in proc.stdout
+
+
+# ------------------------------------------------------------------------ (16) modes, read-only cache
+def test_a_fetched_archive_and_a_set_without_top_folder_follow_the_umask(http_server, tmp_path):  # noqa: F811
+    import io
+    import stat
+    import zipfile
+
+    from test_reference_data import jpeg
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:  # splits at the archive's root, no top folder
+        for split in ("trainA", "trainB"):
+            for i in range(2):
+                zf.writestr(f"{split}/{i}.jpg", jpeg((16, 16), (200, 20, 20), i))
+    http_server.add(MINI, buf.getvalue())
+    cache = tmp_path / "cache"
+    proc = run([sys.executable, "-c", "import os; os.umask(0o022); from vgzoo.cli import main; main()",
+                "data", "fetch", "cyclegan:mini"], cli_env(http_server.url, cache))
+    assert proc.returncode == 0, proc.stderr
+    sets = cache / "datasets" / "cyclegan"
+    assert stat.S_IMODE((sets / "mini.zip").stat().st_mode) == 0o644
+    assert stat.S_IMODE((sets / "mini").stat().st_mode) == 0o755
+
+
+def test_eval_with_a_read_only_cache_scores_and_says_the_features_were_not_kept(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in ("real", "fake"):
+        (tmp_path / name).mkdir()
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(tmp_path / name / f"{i}.png")
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    cache = blocker / "cache"  # nothing can be written there, root included (a read-only mount behaves alike)
+    env = {**os.environ, "VGZOO_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    proc = run([sys.executable, "-m", "vgzoo", "eval", "fid", str(tmp_path / "real"), str(tmp_path / "fake"),
+                "--features", "digits"], env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "feature cache could not be written" in proc.stderr

@@ -315,6 +315,14 @@ def removed_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def umask_mode(mode: int) -> int:
+    """``mode`` as the process's umask leaves it (what ``open``/``mkdir`` would give a new file or folder): for the
+    temporary files and folders that ``tempfile`` creates 0600/0700 and that become the user's files."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return mode & ~umask
+
+
 def _sweep_parts(target: Path) -> None:
     """Remove temporary downloads of ``target`` left by a killed process (the caller holds the file's lock)."""
     for leftover in target.parent.glob(f".{target.name}.*.part"):
@@ -401,6 +409,7 @@ def _download(source: str, target: Path, expected: str | None, limits: NetworkLi
     target.parent.mkdir(parents=True, exist_ok=True)
     with removed_on_sigterm():
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        os.fchmod(fd, umask_mode(0o666))  # mkstemp's 0600 would outlive the rename
         os.close(fd)
         bar = tqdm(desc=desc or target.name, unit="B", unit_scale=True, unit_divisor=1024, disable=not progress,
                    leave=False)

@@ -30,6 +30,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
+from ..download import umask_mode
 from ..errors import DataError
 
 __all__ = ["MAX_BYTES_ENV", "MAX_RATIO_ENV", "UnsafeArchiveError", "extract_archive", "unpack"]
@@ -252,6 +253,7 @@ def extract_archive(
         raise FileExistsError(f"{str(target)!r} exists already; remove it to extract {archive.name} again")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".extracting", dir=target.parent))
+    os.chmod(tmp, umask_mode(0o777))  # mkdtemp's 0700 would outlive the rename of an archive without a top folder
     try:
         unpack(archive, tmp, progress=progress)
         folder = locate(tmp)

@@ -450,12 +450,22 @@ def _cache_read(key: str) -> tuple[torch.Tensor, dict] | None:
         return None  # a damaged entry is recomputed and rewritten
 
 
-def _cache_write(key: str, features: torch.Tensor, meta: dict) -> Path:
+def _cache_write(key: str, features: torch.Tensor, meta: dict) -> Path | None:
+    """Store features in the cache; ``None`` when the cache cannot be written (read-only, full): the cache is an
+    optimisation, so that costs a recomputation next time and a warning, never the evaluation."""
     from .._hub import atomic_write_json, save_state_dict
 
     base = cache_dir() / "features"
-    data_path = save_state_dict({"features": features}, base / f"{key[:40]}.safetensors")
-    atomic_write_json(base / f"{key[:40]}.json", {"key": key, **meta})
+    try:
+        data_path = save_state_dict({"features": features}, base / f"{key[:40]}.safetensors")
+        atomic_write_json(base / f"{key[:40]}.json", {"key": key, **meta})
+    except OSError as exc:
+        import warnings
+
+        warnings.warn(f"the feature cache could not be written ({exc}); the features were computed and are used, "
+                      "and will be computed again next time. Point VGZOO_CACHE at a writable folder to keep them.",
+                      stacklevel=3)
+        return None
     return data_path
 
 
@@ -506,5 +516,5 @@ def folder_features(folder: str | os.PathLike, extractor: FeatureExtractor, *, b
         meta = {"folder": str(root.resolve()), "features": extractor.name, "feature_dim": extractor.dim,
                 "num_images": len(files), "image_sizes": dict(sizes), "resized": resized, "resize_rule": RESIZE_RULE}
         path = _cache_write(_cache_key(entries, extractor), feats, meta)  # the precision that ran, after the guard
-        result.cache_file = str(path)
+        result.cache_file = str(path) if path is not None else None
     return result
