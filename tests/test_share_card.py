@@ -75,6 +75,23 @@ def test_pretrained_digits_card(tmp_path):
     assert front_matter(text)["license"] == "apache-2.0"  # the Hub's id, whatever case the config uses
 
 
+def test_a_licence_outside_the_hubs_list_is_other_with_its_name_and_link():
+    model = tiny("gan_vanilla")
+    model.pretrained_cfg = {**model.pretrained_cfg, "license": "NVIDIA Source Code License-NC",
+                            "license_link": "https://example.org/license.html"}
+    meta = front_matter(build_model_card(model)[0])
+    assert meta["license"] == "other" and meta["license_name"] == "nvidia-source-code-license-nc"
+    assert meta["license_link"] == "https://example.org/license.html"
+    unnamed = tiny("gan_vanilla")
+    unnamed.pretrained_cfg = {k: v for k, v in unnamed.pretrained_cfg.items() if k != "license"}
+    again = front_matter(build_model_card(unnamed, previous=meta)[0])  # a refreshed card keeps the old licence
+    assert {k: again[k] for k in ("license", "license_name", "license_link")} == {
+        k: meta[k] for k in ("license", "license_name", "license_link")}
+    mine = front_matter(build_model_card(model, license="My Lab Licence 1.0")[0])  # another licence: not that link
+    assert mine["license"] == "other" and mine["license_name"] == "my-lab-licence-1.0" and "license_link" not in mine
+    assert front_matter(build_model_card(model, license="CC-BY-NC-4.0")[0])["license"] == "cc-by-nc-4.0"
+
+
 def test_user_readme_is_kept_unless_overwrite(tmp_path):
     model = tiny("cgan_embed")
     mine = "# My model\n\nNotes I wrote myself.\n"

@@ -70,6 +70,7 @@ class PretrainedCfg:
     files: dict[str, str] = field(default_factory=dict)
     hf_hub_files: dict[str, str] = field(default_factory=dict)
     license: str | None = None
+    license_link: str | None = None  # the licence's text, for a licence outside the Hub's list (the model card)
     dataset: str | None = None
     direction: str | None = None
     model_args: dict[str, Any] = field(default_factory=dict)

@@ -189,9 +189,32 @@ def _dataset_ids(values: list[Any]) -> list[str]:
     return out
 
 
-def _hub_license(name: str) -> str:
-    """The Hub's licence ids are lower-case SPDX ids (``Apache-2.0`` -> ``apache-2.0``)."""
-    return str(name).strip().lower().replace(" ", "-")
+# The licence ids the Hub's model-card metadata knows (huggingface/hub-docs, docs/hub/repositories-licenses.md);
+# any other licence is written as ``license: other`` with ``license_name`` and ``license_link``.
+HUB_LICENSES = frozenset("""
+    apache-2.0 mit openrail bigscience-openrail-m creativeml-openrail-m bigscience-bloom-rail-1.0 bigcode-openrail-m
+    afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause bsd-3-clause-clear c-uda cc cc0-1.0 cc-by-2.0
+    cc-by-2.5 cc-by-3.0 cc-by-4.0 cc-by-sa-3.0 cc-by-sa-4.0 cc-by-nc-2.0 cc-by-nc-3.0 cc-by-nc-4.0 cc-by-nd-4.0
+    cc-by-nc-nd-3.0 cc-by-nc-nd-4.0 cc-by-nc-sa-2.0 cc-by-nc-sa-3.0 cc-by-nc-sa-4.0 cdla-sharing-1.0
+    cdla-permissive-1.0 cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0 eupl-1.1 agpl-3.0 gfdl gpl
+    gpl-2.0 gpl-3.0 lgpl lgpl-2.1 lgpl-3.0 isc lppl-1.3c ms-pl mpl-2.0 odc-by odbl openrail++ osl-3.0 postgresql
+    ofl-1.1 ncsa unlicense zlib pddl lgpl-lr deepfloyd-if-license llama2 gemma unknown other""".split())
+
+
+def _license_metadata(license: str | None, cfg: dict, previous: dict) -> dict[str, str | None]:
+    """``license`` as the Hub's front matter wants it: its id (lower-case SPDX, ``Apache-2.0`` -> ``apache-2.0``),
+    or ``other`` with ``license_name`` (the licence as an id) and ``license_link`` (the config's, when it declares
+    the licence asked for)."""
+    name = license or cfg.get("license")
+    if not name and previous.get("license") == "other":  # a replaced card's own licence outside the Hub's list
+        return {k: previous.get(k) for k in ("license", "license_name", "license_link")}
+    name = str(name or previous.get("license") or "apache-2.0").strip()
+    hub_id = name.lower().replace(" ", "-")
+    if hub_id in HUB_LICENSES:
+        return {"license": hub_id}
+    link = cfg.get("license_link") if name == cfg.get("license") else None
+    return {"license": "other", "license_name": re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-"),
+            "license_link": link}
 
 
 def _paper_link(paper: str) -> str:
@@ -247,7 +270,7 @@ def _front_matter(cfg: dict, run_cfg: dict, *, repo_id, license, datasets, base_
     tags.append("vision-transformer" if family == "vit" else "gan")
     data = ModelCardData(
         library_name="vgzoo",
-        license=_hub_license(license or cfg.get("license") or previous.get("license") or "apache-2.0"),
+        **_license_metadata(license, cfg, previous),
         tags=tags,
         pipeline_tag=getattr(_task_record(task), "pipeline_tag", None),
         datasets=dataset_ids or None,

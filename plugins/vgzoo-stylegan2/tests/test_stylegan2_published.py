@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from _http import http_server  # noqa: F401  (fixture)
 from _sg2_fixtures import REF, needs_ref
 from _sg2_snapshot_writer import network, persistence_module, write_snapshot
@@ -126,4 +127,7 @@ def test_a_tag_records_its_licence_in_info_and_the_card(tmp_path, monkeypatch, h
     vgzoo.save_pretrained(model, tmp_path / "saved")
     card = (tmp_path / "saved" / "README.md").read_text()
     assert "| licence | NVIDIA Source Code License-NC. Non-commercial use only" in card
+    meta = yaml.safe_load(card.split("---\n")[1])  # the Hub's metadata: its id list lacks this licence
+    assert meta["license"] == "other" and meta["license_name"] == "nvidia-source-code-license-nc"
+    assert meta["license_link"] == "https://nvlabs.github.io/stylegan2-ada-pytorch/license.html"
     assert "class-conditional image generator" in card and 'vgzoo.create("stylegan2.cifar10", ' in card

@@ -321,7 +321,7 @@ def published_cfgs(default: dict[str, Any]) -> dict[str, PretrainedCfg]:
         conditional = CONFIGS[config].get("c_dim", 0) > 0
         facts: dict[str, Any] = dict(
             url=PUBLISHED_URL.format(tag=tag), reader="vgzoo_stylegan2.snapshot:read_reference_snapshot",
-            license=LICENSE, dataset=dataset, model_args=dict(CONFIGS[config]),
+            license=LICENSE, license_link=LICENSE_URL, dataset=dataset, model_args=dict(CONFIGS[config]),
             notes=f"Non-commercial use only ({LICENSE_URL}). The published snapshot ({tag}.pkl) is read as data; "
                   "its embedded code never runs.")
         if conditional:
