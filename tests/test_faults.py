@@ -462,3 +462,15 @@ def test_eval_with_a_read_only_cache_scores_and_says_the_features_were_not_kept(
                 "--features", "digits"], env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "feature cache could not be written" in proc.stderr
+
+
+def test_a_corrupt_onnx_file_is_named(tmp_path):
+    from PIL import Image
+
+    bad = tmp_path / "h2z.onnx"
+    bad.write_bytes(b"\xff" * 64)  # not a protobuf message (wire type 7 does not exist)
+    Image.new("RGB", (16, 16)).save(tmp_path / "in.png")
+    proc = run([sys.executable, "-m", "vgzoo", "translate", str(bad), str(tmp_path / "in.png"),
+                str(tmp_path / "out.png")], {**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode != 0
+    assert str(bad) in proc.stderr and "truncated or corrupt" in proc.stderr, proc.stderr

@@ -383,14 +383,19 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"{str(path)!r} does not exist; expected a .onnx or .pt2 file written by vgzoo export.")
-    if path.suffix.lower() == ".onnx":
-        onnx = _require("onnx")
-        model = onnx.load(str(path), load_external_data=False)
-        props = {p.key: p.value for p in model.metadata_props}
-    else:
-        extra = {PT2_EXTRA: ""}
-        torch.export.load(str(path), extra_files=extra)
-        props = {METADATA_KEY: extra[PT2_EXTRA]}
+    try:
+        if path.suffix.lower() == ".onnx":
+            onnx = _require("onnx")
+            model = onnx.load(str(path), load_external_data=False)
+            props = {p.key: p.value for p in model.metadata_props}
+        else:
+            extra = {PT2_EXTRA: ""}
+            torch.export.load(str(path), extra_files=extra)
+            props = {METADATA_KEY: extra[PT2_EXTRA]}
+    except MissingExportDependency:
+        raise
+    except Exception as exc:  # protobuf's DecodeError, zipfile's and torch's errors: none names the file
+        raise _unreadable(path, exc) from exc
     if not props.get(METADATA_KEY):
         raise ExportError(f"{str(path)!r} holds no vgzoo metadata: it was not written by vgzoo export. Export the "
                           "model with `vgzoo export MODEL --format onnx --out FILE`.")
@@ -518,6 +523,11 @@ def _onnx_proto(target: ExportTarget, program):
 
 
 # ------------------------------------------------------------------------------------------------- check
+def _unreadable(path: Path, exc: BaseException) -> ExportError:
+    return ExportError(f"{str(path)!r} cannot be read as a {path.suffix} file written by vgzoo export (truncated or "
+                       f"corrupt: {type(exc).__name__}: {exc}). Export the model again with `vgzoo export`.")
+
+
 def _onnx_session(path: Path, test_dropout: bool = False):
     ort = _require("onnxruntime")
     options = ort.SessionOptions()
@@ -525,7 +535,11 @@ def _onnx_session(path: Path, test_dropout: bool = False):
     options.intra_op_num_threads = torch.get_num_threads()  # the same CPU share PyTorch takes
     # onnxruntime's optimizer removes Dropout even in training mode; a test-dropout export keeps it
     disabled = ["EliminateDropout"] if test_dropout else None
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=disabled)
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=disabled)
+    except Exception as exc:  # onnxruntime's own error types
+        raise _unreadable(path, exc) from exc
 
 
 def _runner(path: Path) -> Callable[..., torch.Tensor]:
