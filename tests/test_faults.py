@@ -474,3 +474,20 @@ def test_a_corrupt_onnx_file_is_named(tmp_path):
                 str(tmp_path / "out.png")], {**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode != 0
     assert str(bad) in proc.stderr and "truncated or corrupt" in proc.stderr, proc.stderr
+
+
+def test_a_full_disk_is_reported_with_the_file_being_written(tmp_path):
+    import shutil
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=256k none {mnt}"],
+                           capture_output=True, text=True) if shutil.which("unshare") else None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("a 256 KiB file system needs unshare -rm and mount (user and mount namespaces)")
+    train = (f"mount -t tmpfs -o size=256k none {mnt} && exec {sys.executable} -m vgzoo train cgan_embed_digits "
+             f"--data builtin:digits --out {mnt}/run --steps 2 --batch-size 8 -o threads=1 --no-progress")
+    proc = run(["unshare", "-rm", "sh", "-c", train], {**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert proc.returncode != 0
+    assert "[Errno 28] No space left on device while writing" in proc.stderr and f"{mnt}/run/" in proc.stderr, \
+        proc.stderr

@@ -27,11 +27,27 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        code = _os_error_code(exc)
+        if code is not None:  # a full or read-only disk, reported with the file it was writing
+            raise OSError(code, f"{os.strerror(code)} while writing", str(path)) from exc
         raise
     return path
+
+
+def _os_error_code(exc: BaseException) -> int | None:
+    """The errno of an I/O failure that does not name its file: an OSError without a filename, or a writer's own
+    error carrying one (safetensors reports ``I/O error: No space left on device (os error 28)``)."""
+    import re
+
+    if isinstance(exc, OSError):
+        return exc.errno if exc.filename is None and exc.errno else None
+    if isinstance(exc, Exception):
+        found = re.search(r"\(os error (\d+)\)", str(exc))
+        return int(found.group(1)) if found else None
+    return None
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
