@@ -168,6 +168,38 @@ def test_a_run_adjusts_p_from_the_signs_of_d_on_reals(tmp_path):
     assert (tmp_path / "run" / "loss_curves.png").is_file()
 
 
+def test_compile_trains_with_r1_and_path_length_as_the_eager_run(tmp_path, monkeypatch):
+    """R1 differentiates D's input gradient again, which a compiled D (aot_autograd) cannot: that phase runs D's
+    own module eagerly, sharing its parameters. The backend is aot_eager (the same graph capture and aot_autograd,
+    without generating kernels): the compiled run gives the eager run's numbers."""
+    import torch._dynamo
+    from torch._dynamo.utils import counters
+
+    original = nn.Module.compile
+    compiled = []
+
+    def aot_eager(self, *args, **kwargs):
+        compiled.append(type(self).__name__)
+        return original(self, *args, **{**kwargs, "backend": "aot_eager"})
+
+    options = {"augment": "ada", "pl_interval": 1, "r1_interval": 1, "threads": 1, "num_workers": 0}
+    _fit(tmp_path / "eager", 2, options=options)
+    monkeypatch.setattr(nn.Module, "compile", aot_eager)
+    torch._dynamo.reset()
+    counters.clear()
+    try:
+        result = _fit(tmp_path / "compiled", 2, options=options, compile=True)
+    finally:
+        torch._dynamo.reset()
+    assert result.finished and "Discriminator" in compiled
+    assert counters["stats"]["unique_graphs"] >= 1  # D's main phase ran through its graph
+    eager, rows = _rows(tmp_path / "eager"), _rows(tmp_path / "compiled")
+    assert [r["step"] for r in rows] == [1, 2] and all("D_r1_penalty" in r and "G_pl_penalty" in r for r in rows)
+    for mine, theirs in zip(rows, eager, strict=True):
+        for key in ("G_loss", "D_loss", "G_pl_penalty", "D_r1_penalty"):
+            assert mine[key] == pytest.approx(theirs[key], rel=1e-3, abs=1e-5), key
+
+
 def test_resume_is_bitwise(tmp_path):
     from safetensors.torch import load_file
 

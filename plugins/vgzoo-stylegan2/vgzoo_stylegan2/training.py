@@ -418,10 +418,15 @@ class _Phases(nn.Module):
             ws[:, cutoff:] = self.G.mapping(torch.randn_like(z), c, skip_w_avg_update=True)[:, cutoff:]
         return self.G.synthesis(ws), ws
 
-    def run_D(self, images: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+    def run_D(self, images: torch.Tensor, c: torch.Tensor | None, eager: bool = False) -> torch.Tensor:
+        """D's logits of the augmented images; ``eager``: D's own call, not the graph ``--compile`` put on it.
+
+        R1 differentiates D's input gradient again, and torch.compile's aot_autograd has no double backward: that
+        phase runs the same module (same parameters, same hooks) eagerly. The path-length phase needs nothing of the
+        kind: G's phases call ``G.mapping`` and ``G.synthesis``, which ``--compile`` leaves eager."""
         if self.r.augment_pipe is not None:
             images = self.r.augment_pipe(images)
-        return self.D(images, c)
+        return self.D._call_impl(images, c) if eager else self.D(images, c)
 
     def forward(self, phase: str, real, real_c, z, fake_c) -> tuple[torch.Tensor, LossLogs]:
         return getattr(self, phase)(real, real_c, z, fake_c)
@@ -455,7 +460,7 @@ class _Phases(nn.Module):
 
     def D_reg(self, real, real_c, z, fake_c):
         real = real.detach().requires_grad_(True)
-        real_logits = self.run_D(real, real_c)
+        real_logits = self.run_D(real, real_c, eager=True)
         if self.r.ada is not None:
             self.r.ada.observe(real_logits)
         penalty = r1_penalty(real_logits, real)
