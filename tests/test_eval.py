@@ -417,3 +417,70 @@ def test_eval_every_refuses_a_model_that_samples_nothing(tmp_path):
         fit("vit_ti16_scratch", "builtin:digits", tmp_path / "run", steps=1, batch_size=8, progress=False,
             log=lambda m: None, model_kwargs={"img_size": 16, "patch_size": 4, "in_chans": 1, "num_classes": 10,
                                               "depth": 1}, options={"eval_every": 1})
+
+
+def _stand_in_logits(device="cpu") -> feat_mod.FeatureExtractor:
+    """A stand-in for the Inception logits: 4 'classes' scored by the mean brightness of each image quadrant."""
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        quads = x.float().unflatten(2, (2, 8)).unflatten(4, (2, 8)).mean(dim=(1, 3, 5))  # (N, 2, 2)
+        return quads.flatten(1) / 16.0
+
+    return feat_mod.FeatureExtractor("stand-in-logits", "stand-in:quadrants:4", 1, (16, 16), 4, forward,
+                                     torch.device(device))
+
+
+def test_generate_inception_score_is_taken_on_the_samples_fid_scores():
+    from vgzoo.metrics import eval_generate, inception_score
+    from vgzoo.metrics.evaluate import sample_generator
+
+    model = vgzoo.create("cgan_embed_digits", pretrained=True)
+    stand_in = _stand_in_logits()
+    both = eval_generate(model, per_class=12, subsets=2, progress=False, precision="fp32",
+                         metrics=["fid", "kid", "is"], is_logits=stand_in)
+    labels = torch.arange(10).repeat_interleave(12)
+    images = sample_generator(model, labels, len(labels), seed=0)
+    expected = inception_score(extract_features([images], stand_in, progress=False), splits=10)
+    assert (both["is_mean"], both["is_std"]) == pytest.approx(expected, rel=1e-9)
+    assert both["is_splits"] == 10 and both["is_num_images"] == 120 and both["is_logits"] == "stand-in:quadrants:4"
+    assert both["is_mean"] > 1.0 and "fid" in both and "per_class" in both
+    plain = eval_generate(model, per_class=12, subsets=2, progress=False, precision="fp32")
+    assert plain["fid"] == both["fid"] and "is_mean" not in plain  # IS is added to the same samples, FID unchanged
+    only = eval_generate(model, per_class=12, progress=False, precision="fp32", metrics=["is"], is_logits=stand_in)
+    assert only["is_mean"] == both["is_mean"] and "fid" not in only and only["accuracy"] == both["accuracy"]
+    with pytest.raises(vgzoo.errors.DataError, match="unknown metric.*fid, kid, is"):
+        eval_generate(model, per_class=12, progress=False, metrics=["inception"])
+
+
+def test_cli_generate_metrics_is_reads_the_inception_logits(monkeypatch):
+    loaded = []
+
+    def stand_in_inception(device, layer="2048"):  # what the download layer would have handed to torch-fidelity
+        loaded.append(layer)
+        return _stand_in_logits(device)
+
+    monkeypatch.setattr(feat_mod, "_load_inception", stand_in_inception)
+    args = ["eval", "generate", "cgan_embed_digits", "--pretrained", "--per-class", "10", "--subsets", "2",
+            "--precision", "fp32", "--metrics", "fid,kid,is", "--no-progress"]
+    res = CliRunner().invoke(cli, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert loaded == ["logits_unbiased"] and out["metrics"] == ["fid", "kid", "is"]
+    assert out["is_num_images"] == 100 and np.isfinite(out["is_mean"]) and out["fid"] > 0
+    assert any("IS over 100 images" in note for note in out["notes"])
+    text = CliRunner().invoke(cli, args).output
+    assert f"IS {out['is_mean']:.4f} ± {out['is_std']:.4f} (10 splits of 100 images" in text
+    bad = CliRunner().invoke(cli, [*args, "--metrics", "fid,precision"])  # the last --metrics counts
+    assert bad.exit_code != 0 and "unknown metric(s) precision" in bad.output
+
+
+def test_inception_logits_come_from_the_fid_inception_weights_file():
+    # random values in the published key layout, placed where the download layer keeps the file: nothing is fetched
+    path = feat_mod.inception_weights_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(_random_inception_state(), path)
+    logits = feat_mod.get_inception_logits()
+    assert (logits.name, logits.dim, logits.size, logits.key) == ("inception-logits", 1008, (299, 299),
+                                                                  "inception-v3-compat:logits_unbiased:1008")
+    out = extract_features([torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8)], logits, progress=False)
+    assert out.shape == (2, 1008) and torch.isfinite(out).all()

@@ -1,4 +1,5 @@
-"""FID and KID on feature sets: closed forms, an independent NumPy/SciPy computation and torchmetrics agree."""
+"""FID and KID on feature sets: closed forms, an independent NumPy/SciPy computation and torchmetrics agree; the
+Inception Score against a hand computation and torchmetrics."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from vgzoo.metrics import (
     SmallSampleWarning,
     frechet_distance,
     frechet_distance_from_stats,
+    inception_score,
     kernel_inception_distance,
 )
 
@@ -168,3 +170,57 @@ def test_small_sets_warn_and_bad_shapes_raise():
         kernel_inception_distance(bad, b)
     with pytest.raises(ValueError, match="subsets"):
         kernel_inception_distance(a, b, subsets=0)
+
+
+def _hand_inception_score(logits: np.ndarray, splits: int, seed: int) -> tuple[float, float]:
+    """exp(E_x[KL(p(y|x) || p(y))]) per split, written out in NumPy: rows shuffled by RandomState(seed)."""
+    x = logits[np.random.RandomState(seed).permutation(len(logits))].astype(np.float64)
+    p = np.exp(x - x.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    scores = []
+    for i in range(splits):
+        part = p[i * len(p) // splits:(i + 1) * len(p) // splits]
+        marginal = part.mean(0)
+        kl = (part * (np.log(part) - np.log(marginal))).sum(1)
+        scores.append(np.exp(kl.mean()))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def test_inception_score_matches_a_hand_computation_over_splits():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(230, 7)) * 3.0  # 230 rows: the 10 splits are 23 rows each
+    mean, std = inception_score(logits)  # the defaults: 10 splits, torch-fidelity's shuffle seed 2020
+    hand_mean, hand_std = _hand_inception_score(logits, 10, 2020)
+    assert mean == pytest.approx(hand_mean, rel=1e-9) and std == pytest.approx(hand_std, rel=1e-9)
+    assert std > 0
+    assert inception_score(logits, splits=5, seed=1) == pytest.approx(_hand_inception_score(logits, 5, 1), rel=1e-9)
+
+
+def test_inception_score_closed_forms_and_bad_input():
+    # confident and spread evenly over k classes: p(y|x) one-hot, p(y) uniform, IS = k; one class only: IS = 1
+    k = 5
+    confident = torch.full((100, k), -50.0)
+    confident[torch.arange(100), torch.arange(100) % k] = 50.0
+    assert inception_score(confident, splits=1)[0] == pytest.approx(k, rel=1e-6)
+    assert inception_score(torch.zeros(40, k), splits=4) == pytest.approx((1.0, 0.0), abs=1e-12)
+    with pytest.raises(FeatureSetError, match="splits"):
+        inception_score(torch.zeros(5, k), splits=10)
+    with pytest.raises(FeatureSetError, match="NaN"):
+        inception_score(torch.full((20, k), float("nan")), splits=2)
+
+
+class _ControlledLogits(nn.Module):
+    """A stand-in classifier: the logits are the input rows themselves."""
+
+    def forward(self, x):
+        return x
+
+
+def test_inception_score_matches_torchmetrics_with_a_stand_in_classifier():
+    from torchmetrics.image.inception import InceptionScore
+
+    logits = torch.from_numpy(np.random.default_rng(1).normal(size=(120, 6)) * 2.0)
+    metric = InceptionScore(feature=_ControlledLogits(), splits=1)  # one split: torchmetrics' shuffle cannot matter
+    metric.update(logits)
+    tm_mean, _ = metric.compute()
+    assert inception_score(logits, splits=1)[0] == pytest.approx(float(tm_mean), rel=1e-6)

@@ -840,6 +840,9 @@ def eval_paired_cmd(model_or_dir: str, data: str, split: str, direction: str | N
               help="Samples per class (default: as many as the real set has).")
 @click.option("--num-samples", type=click.IntRange(min=2), default=None, help="Unconditional models: samples.")
 @click.option("--shuffle-labels", is_flag=True, help="Control: draw every sample with a random label.")
+@click.option("--metrics", "metrics", default="fid,kid", show_default=True,
+              help="Comma-separated: fid and kid (one feature pass, with per-class scores), is (the Inception Score "
+                   "of the same samples: Inception-v3 logits, 10 splits, mean and std).")
 @_eval_kid_options
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @_EVAL_DEVICE
@@ -847,17 +850,19 @@ def eval_paired_cmd(model_or_dir: str, data: str, split: str, direction: str | N
 @_EVAL_PROGRESS
 @_EVAL_JSON
 def eval_generate_cmd(model_or_dir: str, pretrained: bool, real: str, split: str, features: str,
-                      per_class: int | None, num_samples: int | None, shuffle_labels: bool, subsets: int,
-                      subset_size: int, seed: int, batch_size: int, device: str, precision: str, compile_: bool,
-                      progress: bool, as_json: bool) -> None:
-    """Per-class and overall FID/KID of a generator's samples (and, on digits, class-conditional accuracy)."""
+                      per_class: int | None, num_samples: int | None, shuffle_labels: bool, metrics: str,
+                      subsets: int, subset_size: int, seed: int, batch_size: int, device: str, precision: str,
+                      compile_: bool, progress: bool, as_json: bool) -> None:
+    """Per-class and overall FID/KID of a generator's samples (and, on digits, class-conditional accuracy), and the
+    Inception Score with --metrics is."""
     from .metrics import eval_generate
 
     with _WarningsAsNotes():
         result = eval_generate(model_or_dir, real=real, split=split, features=features, pretrained=pretrained,
                                per_class=per_class, num_samples=num_samples, shuffle_labels=shuffle_labels,
                                device=device, batch_size=batch_size, subsets=subsets, subset_size=subset_size,
-                               seed=seed, progress=progress, precision=precision, compile=compile_)
+                               seed=seed, progress=progress, precision=precision, compile=compile_,
+                               metrics=[m.strip().lower() for m in metrics.split(",") if m.strip()])
     _eval_finish(result, as_json)
 
 

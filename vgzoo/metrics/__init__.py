@@ -1,5 +1,5 @@
 """Evaluation metrics: FID and KID on Inception, digits or any classifier's features, paired-translation scores
-(PSNR, SSIM, LPIPS, L1), classifier accuracy. Heavy pieces (torchmetrics, torch-fidelity) load on first use."""
+(PSNR, SSIM, LPIPS, L1), the Inception Score, classifier accuracy. Heavy pieces (torchmetrics, torch-fidelity) load on first use."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from .distances import (
     feature_stats,
     frechet_distance,
     frechet_distance_from_stats,
+    inception_score,
     kernel_inception_distance,
     kid_subset_size,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "frechet_distance",
     "frechet_distance_from_stats",
     "get_features",
+    "inception_score",
     "kernel_inception_distance",
     "kid_subset_size",
     "real_features",

@@ -4,6 +4,7 @@ Both take two (N, D) arrays or tensors of features (Inception-v3 pool features f
 features for their analogues) and compute in float64. torchmetrics and torch-fidelity compute the same numbers only
 inside their image metrics; these functions work on features, so a fixed real set's features can be cached and
 reused, and the tests cross-check them against torchmetrics and against an independent SciPy computation.
+:func:`inception_score` (Salimans et al. 2016) works on one set's class logits, through torch-fidelity.
 """
 
 from __future__ import annotations
@@ -22,10 +23,15 @@ __all__ = [
     "feature_stats",
     "frechet_distance",
     "frechet_distance_from_stats",
+    "inception_score",
     "kernel_inception_distance",
     "kid_subset_size",
     "polynomial_mmd2_unbiased",
 ]
+
+#: The Inception Score's splits and shuffle seed: torch-fidelity's defaults (10 splits is the paper's protocol)
+IS_SPLITS = 10
+IS_SHUFFLE_SEED = 2020
 
 #: Below this many images per set KID (and even more FID) is noisy; a warning says so.
 SMALL_SET = 100
@@ -162,3 +168,26 @@ def kernel_inception_distance(feats_a, feats_b, subsets: int = 100, subset_size:
     mean = sum(scores) / len(scores)
     std = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores))
     return mean, std
+
+
+def inception_score(logits, splits: int = IS_SPLITS, seed: int = IS_SHUFFLE_SEED) -> tuple[float, float]:
+    """The Inception Score exp(E_x[KL(p(y|x) || p(y))]) of one set's class logits (N, classes), per split.
+
+    The rows are shuffled with ``RandomState(seed)``, cut into ``splits`` consecutive parts, p(y) is each part's mean
+    of softmax(logits), and the score of a part is exp of the mean KL divergence. torch-fidelity's computation
+    (float64), so a set's score equals ``fidelity --isc`` on the same images.
+
+    Returns:
+        ``(mean, std)`` over the splits; std is the population standard deviation (as torch-fidelity reports it).
+
+    Raises:
+        FeatureSetError: not (N, C), non-finite values, or fewer rows than splits.
+    """
+    from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, KEY_METRIC_ISC_STD, isc_features_to_metric
+
+    x = _as_features(logits, "logits")
+    if int(splits) < 1 or len(x) < int(splits):
+        raise FeatureSetError(f"the Inception Score needs 1 <= splits <= images; got {splits} splits of {len(x)} "
+                              "images: draw more samples (the standard protocol is 10 splits of 5000).")
+    out = isc_features_to_metric(x, splits=int(splits), shuffle=True, rng_seed=int(seed))
+    return out[KEY_METRIC_ISC_MEAN], out[KEY_METRIC_ISC_STD]

@@ -11,7 +11,7 @@ import hashlib
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,24 @@ from torch import nn
 from ..data.images import require_finite
 from ..errors import DataError, DataNotFoundError
 from ..protocols import ConditionalSampler, UnconditionalSampler
-from .distances import SMALL_SET, frechet_distance, kernel_inception_distance, kid_subset_size
-from .features import FeatureExtractor, cached_features, extract_features, folder_features, get_features, to_uint8
+from .distances import (
+    IS_SHUFFLE_SEED,
+    IS_SPLITS,
+    SMALL_SET,
+    frechet_distance,
+    inception_score,
+    kernel_inception_distance,
+    kid_subset_size,
+)
+from .features import (
+    FeatureExtractor,
+    cached_features,
+    extract_features,
+    folder_features,
+    get_features,
+    get_inception_logits,
+    to_uint8,
+)
 
 __all__ = [
     "compare_features",
@@ -34,7 +50,12 @@ __all__ = [
     "eval_translate",
     "real_features",
     "sample_generator",
+    "GENERATE_METRICS",
 ]
+
+#: What ``vgzoo eval generate --metrics`` can report (FID and KID share one feature pass and come together).
+GENERATE_METRICS = ("fid", "kid", "is")
+_IS_PROTOCOL_IMAGES = 50000  # the sample count behind published Inception Scores (Salimans et al. 2016)
 
 _TRANSLATION_LAYOUT = {
     "unpaired_translation": "DATA/{split}A and DATA/{split}B (the CycleGAN layout)",
@@ -373,9 +394,11 @@ def eval_generate(model: str | os.PathLike | nn.Module, *, real: str = "builtin:
                   num_samples: int | None = None, shuffle_labels: bool = False, device: str | None = None,
                   batch_size: int = 256, subsets: int = 100, subset_size: int = 1000, seed: int = 0,
                   cache: bool = True, progress: bool = True, precision: str | None = "auto",
-                  compile: bool = False) -> dict[str, Any]:
+                  compile: bool = False, metrics: Sequence[str] = ("fid", "kid"),
+                  is_logits: FeatureExtractor | None = None) -> dict[str, Any]:
     """FID/KID of a generator's samples against a real set, overall and per class, plus the class-conditional
-    accuracy of the digits classifier when the real set is ``builtin:digits`` (``vgzoo eval generate``).
+    accuracy of the digits classifier when the real set is ``builtin:digits`` (``vgzoo eval generate``), and the
+    Inception Score of the same samples when ``metrics`` names ``is``.
 
     Args:
         per_class: samples per class of a conditional model (default: as many as the real set has of that class).
@@ -384,9 +407,19 @@ def eval_generate(model: str | os.PathLike | nn.Module, *, real: str = "builtin:
             scores describe a generator that ignores its label (per-class FID rises, accuracy falls to ~0.1).
         device, precision, compile: those of the feature network (:mod:`vgzoo.inference`); the generator samples
             in fp32 on the same device.
+        metrics: any of ``fid``, ``kid`` (computed together, with the per-class scores) and ``is`` (the Inception
+            Score over all samples: 10 splits, torch-fidelity's computation). The real set always sets which classes
+            are drawn and how many samples.
+        is_logits: the class-logits network of the Inception Score (default: the FID Inception's logits, fetched
+            through the download layer as for ``--features inception``).
     """
     from .._factory import load_model
 
+    unknown = sorted(set(metrics) - set(GENERATE_METRICS))
+    if unknown or not metrics:
+        raise DataError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from "
+                        f"{', '.join(GENERATE_METRICS)} (comma-separated, e.g. fid,kid,is).")
+    distances = "fid" in metrics or "kid" in metrics
     gen_model = load_model(model, pretrained=pretrained, tasks=("conditional_generation", "generation"))
     extractor = get_features(features, device or "auto", precision, compile)
     real_feats, real_labels = real_features(real, extractor, split=split, batch_size=batch_size,
@@ -396,7 +429,8 @@ def eval_generate(model: str | os.PathLike | nn.Module, *, real: str = "builtin:
     conditional = cfg.get("task") == "conditional_generation" or (num_classes and real_labels is not None
                                                                   and cfg.get("task") != "generation")
     gen_model = gen_model.to(extractor.device)
-    result: dict[str, Any] = {"model": _model_name(model), "real": real, "split": split, **extractor.describe()}
+    result: dict[str, Any] = {"model": _model_name(model), "real": real, "split": split, **extractor.describe(),
+                              "metrics": list(dict.fromkeys(metrics)), "notes": []}
     if conditional:
         if real_labels is None:
             raise DataError(f"{result['model']} is class-conditional, but the real set {real!r} has no classes; pass "
@@ -411,20 +445,22 @@ def eval_generate(model: str | os.PathLike | nn.Module, *, real: str = "builtin:
             drawn = wanted[torch.randperm(len(wanted), generator=torch.Generator().manual_seed(int(seed) + 1))]
         images = sample_generator(gen_model, drawn.to(next(gen_model.parameters()).device), len(drawn), seed=seed,
                                   batch_size=batch_size)
-        fake_feats = extract_features(images.split(batch_size), extractor, total=len(images), progress=progress,
-                                      desc="features samples")
-        result.update(compare_features(real_feats, fake_feats, subsets=subsets, subset_size=subset_size, seed=seed))
-        per: dict[str, Any] = {}
-        for c in classes:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                per[str(c)] = compare_features(real_feats[real_labels == c], fake_feats[wanted == c], subsets=subsets,
-                                               subset_size=subset_size, seed=seed)
-            per[str(c)].pop("notes")
-        result["per_class"] = per
-        result["class_fid_mean"] = sum(v["fid"] for v in per.values()) / len(per)
-        result["class_kid_mean"] = sum(v["kid_mean"] for v in per.values()) / len(per)
-        if min(counts.values()) < SMALL_SET:
+        if distances:
+            fake_feats = extract_features(images.split(batch_size), extractor, total=len(images), progress=progress,
+                                          desc="features samples")
+            result.update(compare_features(real_feats, fake_feats, subsets=subsets, subset_size=subset_size,
+                                           seed=seed))
+            per: dict[str, Any] = {}
+            for c in classes:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    per[str(c)] = compare_features(real_feats[real_labels == c], fake_feats[wanted == c],
+                                                   subsets=subsets, subset_size=subset_size, seed=seed)
+                per[str(c)].pop("notes")
+            result["per_class"] = per
+            result["class_fid_mean"] = sum(v["fid"] for v in per.values()) / len(per)
+            result["class_kid_mean"] = sum(v["kid_mean"] for v in per.values()) / len(per)
+        if distances and min(counts.values()) < SMALL_SET:
             result["notes"].append(f"per-class sets hold {min(counts.values())}-{max(counts.values())} real images: "
                                    "per-class FID is biased upwards by the small sets; compare per-class scores only "
                                    "between runs on the same real set.")
@@ -436,11 +472,30 @@ def eval_generate(model: str | os.PathLike | nn.Module, *, real: str = "builtin:
     else:
         n = num_samples or len(real_feats)
         images = sample_generator(gen_model, None, n, seed=seed, batch_size=batch_size)
-        fake_feats = extract_features(images.split(batch_size), extractor, total=n, progress=progress,
-                                      desc="features samples")
-        result.update(compare_features(real_feats, fake_feats, subsets=subsets, subset_size=subset_size, seed=seed))
+        if distances:
+            fake_feats = extract_features(images.split(batch_size), extractor, total=n, progress=progress,
+                                          desc="features samples")
+            result.update(compare_features(real_feats, fake_feats, subsets=subsets, subset_size=subset_size,
+                                           seed=seed))
+    if "is" in metrics:
+        logits_net = is_logits or get_inception_logits(extractor.device, precision, compile)
+        result.update(_inception_score_of(images, logits_net, batch_size, progress))
+        if len(images) < _IS_PROTOCOL_IMAGES:
+            result["notes"].append(f"IS over {len(images)} images (the reported protocol is {_IS_PROTOCOL_IMAGES} in "
+                                   f"{IS_SPLITS} splits): compare only scores over equal numbers of images.")
     result["weight_source"] = cfg.get("weight_source")
     return result
+
+
+def _inception_score_of(images: torch.Tensor, logits_net: FeatureExtractor, batch_size: int,
+                        progress: bool) -> dict[str, Any]:
+    """The Inception Score of uint8 samples, with what it was computed on."""
+    logits = extract_features(images.split(batch_size), logits_net, total=len(images), progress=progress,
+                              desc="IS logits")
+    mean, std = inception_score(logits, IS_SPLITS, IS_SHUFFLE_SEED)
+    out = {"is_mean": mean, "is_std": std, "is_splits": IS_SPLITS, "is_shuffle_seed": IS_SHUFFLE_SEED,
+           "is_logits": logits_net.key, "is_num_images": len(images)}
+    return out
 
 
 # ----------------------------------------------------------------------------------------- classifiers

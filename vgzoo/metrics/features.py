@@ -12,6 +12,9 @@ Three kinds of features (``--features``):
 - any classification model name or folder: its pooled pre-logit features
   (``forward_head(forward_features(x), pre_logits=True)``), input normalised with its ``mean``/``std``.
 
+The Inception Score reads the same network's class logits instead (:func:`get_inception_logits`, torch-fidelity's
+``logits_unbiased``, 1008 classes), from the same weights file.
+
 The image rule (:data:`RESIZE_RULE`) follows clean-fid's note on resizing (Parmar et al. 2022, "On Aliased Resizing
 and Surprising Subtleties in GAN Evaluation"): tensor libraries' bilinear resize without antialiasing aliases and
 shifts FID, while PIL's bicubic filter is antialiased. Every image, from a file or from a generator in memory, is
@@ -51,6 +54,7 @@ __all__ = [
     "extract_features",
     "folder_features",
     "get_features",
+    "get_inception_logits",
     "inception_weights_path",
     "is_offline",
     "to_uint8",
@@ -176,7 +180,12 @@ def fetch_torch_hub_file(url: str, what: str) -> Path:
     return path
 
 
-def _load_inception(device: torch.device) -> FeatureExtractor:
+# the Inception network's outputs vgzoo reads: its layer name in torch-fidelity -> (extractor name, dim)
+_INCEPTION_LAYERS = {"2048": ("inception", 2048), "logits_unbiased": ("inception-logits", 1008)}
+
+
+def _load_inception(device: torch.device, layer: str = "2048") -> FeatureExtractor:
+    """The FID Inception-v3 returning ``layer``: pool3 features (FID/KID) or the class logits (Inception Score)."""
     try:
         import torch_fidelity.feature_extractor_inceptionv3 as tfi
         from torchmetrics.image.fid import NoTrainInceptionV3
@@ -191,7 +200,7 @@ def _load_inception(device: torch.device) -> FeatureExtractor:
     with _PATCH_LOCK:
         tfi.load_state_dict_from_url = lambda *args, **kwargs: state
         try:
-            net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"])
+            net = NoTrainInceptionV3(name="inception-v3-compat", features_list=[layer])
         finally:
             tfi.load_state_dict_from_url = original
     net = net.to(device)
@@ -199,7 +208,9 @@ def _load_inception(device: torch.device) -> FeatureExtractor:
     def forward(x: torch.Tensor) -> torch.Tensor:
         return net(x)
 
-    return FeatureExtractor("inception", "inception-v3-compat:pool3:2048", 3, (299, 299), 2048, forward, device, net)
+    name, dim = _INCEPTION_LAYERS[layer]
+    key = f"inception-v3-compat:{'pool3' if layer == '2048' else layer}:{dim}"
+    return FeatureExtractor(name, key, 3, (299, 299), dim, forward, device, net)
 
 
 def _load_digits(device: torch.device) -> FeatureExtractor:
@@ -296,6 +307,19 @@ def get_features(spec: str | nn.Module | FeatureExtractor = "inception",
     key = (str(spec), str(dev), mode.dtype_name, mode.compile)
     if key not in _EXTRACTOR_CACHE:
         _EXTRACTOR_CACHE[key] = _with_mode(_load_inception(dev) if spec == "inception" else _load_digits(dev), mode)
+    return _EXTRACTOR_CACHE[key]
+
+
+def get_inception_logits(device: str | torch.device | None = None, precision: str | None = "fp32",
+                         compile: bool = False) -> FeatureExtractor:
+    """The FID Inception-v3's class logits (torch-fidelity's ``logits_unbiased``, 1008 dims), for the Inception
+    Score; same weights, download path and errors as :func:`get_features` ``("inception")``."""
+    from ..inference import inference_mode
+
+    mode = inference_mode(device or "cpu", precision, compile)
+    key = ("inception-logits", str(mode.device), mode.dtype_name, mode.compile)
+    if key not in _EXTRACTOR_CACHE:
+        _EXTRACTOR_CACHE[key] = _with_mode(_load_inception(mode.device, "logits_unbiased"), mode)
     return _EXTRACTOR_CACHE[key]
 
 

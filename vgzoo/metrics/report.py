@@ -25,9 +25,12 @@ def format_result(r: dict[str, Any]) -> str:
             lines.append(f"per-class mean: FID {r['class_fid_mean']:.4f}   KID {r['class_kid_mean']:.5f}")
             lines += [f"  class {c}: FID {v['fid']:.4f}  KID {v['kid_mean']:.5f} ({v['n_real']} real, "
                       f"{v['n_fake']} fake)" for c, v in r["per_class"].items()]
-        if r.get("accuracy") is not None:
-            lines.append(f"class-conditional accuracy (digits classifier) {r['accuracy']:.4f}")
-    elif "psnr" in r:
+    if "is_mean" in r:
+        lines.append(f"IS {r['is_mean']:.4f} ± {r['is_std']:.4f} ({r['is_splits']} splits of {r['is_num_images']} "
+                     f"images, logits {r['is_logits']})")
+    if r.get("accuracy") is not None:
+        lines.append(f"class-conditional accuracy (digits classifier) {r['accuracy']:.4f}")
+    if "psnr" in r:
         lp = "n/a (--no-lpips)" if r.get("lpips") is None else f"{r['lpips']:.4f}"
         lines.append(f"PSNR {r['psnr']:.3f} dB   SSIM {r['ssim']:.4f}   LPIPS {lp}   L1 {r['l1']:.4f} "
                      f"over {r['num_images']} pairs ({r['split']}, {r['direction']})")
