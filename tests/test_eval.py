@@ -283,7 +283,7 @@ def test_cli_generate_digits_and_the_shuffled_label_control():
     assert shuffled["fid"] == pytest.approx(good["fid"], rel=0.5)  # label-blind overall score barely moves
 
 
-def test_cli_generate_takes_the_real_images_as_data_as_issue_24_writes_it(tmp_path):
+def test_cli_generate_scores_against_a_folder_of_real_images(tmp_path):
     # issue 24: vgzoo eval generate runs/sg2/final --data my_1000_photos/ --features inception (digits here: offline)
     torch.manual_seed(0)
     vgzoo.save_pretrained(vgzoo.create("gan_vanilla"), tmp_path / "final")

@@ -283,12 +283,3 @@ def test_options_are_type_checked_before_training(tmp_path):
     with pytest.raises(ValueError, match="beta1"):
         fit(TinyCGAN(), Blobs(), tmp_path / "b", steps=1, batch_size=8, options={"beta1": [0.5]}, **QUIET)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
-
-
-def test_a_corrupt_trainer_state_is_named(tmp_path):
-    out = tmp_path / "run"
-    fit(TinyCGAN(), Blobs(), out, steps=2, batch_size=8, **QUIET)
-    state = ckpt.latest_checkpoint(out) / ckpt.STATE_JSON
-    state.write_text("{ not json")
-    with pytest.raises(ckpt.CheckpointError, match="trainer_state.json"):
-        fit(TinyCGAN(), Blobs(), out, steps=3, resume=True, **QUIET)
