@@ -410,7 +410,7 @@ def main() -> None:
     p.add_argument("--speed-steps-before", type=int, default=12, help="speed: steps of the slow (before) variant")
     args = p.parse_args()
     from vgzoo.train.distributed import DistInfo
-    from vgzoo.train.engine import resolve_threads
+    from vgzoo.train.policy import resolve_threads
 
     # the same thread rule as fit() for the work outside it (quality scoring): no more busy threads than free cores
     torch.set_num_threads(resolve_threads("auto", torch.device("cpu"), DistInfo())[0] or torch.get_num_threads())

@@ -328,27 +328,27 @@ def test_seeded_runs_are_reproducible(tmp_path):
 
 
 def test_thread_count_is_fixed_for_the_machine_unless_load_based_is_asked_for(tmp_path, monkeypatch):
-    from vgzoo.train import engine
+    from vgzoo.train import policy
     from vgzoo.train.distributed import DistInfo
 
     cpu, single = torch.device("cpu"), DistInfo()
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        monkeypatch.setattr(engine, "usable_cores", lambda: 2)
-        monkeypatch.setattr(engine, "_load_average", lambda: 3.5)  # the cores are busy with other jobs
-        assert engine.resolve_threads("cores", cpu, single)[0] == 2  # the default ignores the load
-        assert engine.resolve_threads("auto", cpu, single)[0] == 1  # load-based, on request
-        monkeypatch.setattr(engine, "_load_average", lambda: 0.0)
-        assert engine.resolve_threads("auto", cpu, single)[0] == 2
-        assert engine.resolve_threads("cores", cpu, DistInfo(rank=0, world_size=2))[0] is None  # torchrun's setting
-        assert engine.resolve_threads(3, cpu, single) == (3, "") and engine.resolve_threads("2", cpu, single)[0] == 2
-        assert engine.resolve_threads(1, torch.device("cuda"), single)[0] is None
+        monkeypatch.setattr(policy, "usable_cores", lambda: 2)
+        monkeypatch.setattr(policy, "load_average", lambda: 3.5)  # the cores are busy with other jobs
+        assert policy.resolve_threads("cores", cpu, single)[0] == 2  # the default ignores the load
+        assert policy.resolve_threads("auto", cpu, single)[0] == 1  # load-based, on request
+        monkeypatch.setattr(policy, "load_average", lambda: 0.0)
+        assert policy.resolve_threads("auto", cpu, single)[0] == 2
+        assert policy.resolve_threads("cores", cpu, DistInfo(rank=0, world_size=2))[0] is None  # torchrun's setting
+        assert policy.resolve_threads(3, cpu, single) == (3, "") and policy.resolve_threads("2", cpu, single)[0] == 2
+        assert policy.resolve_threads(1, torch.device("cuda"), single)[0] is None
         for bad in (0, -1, 1.5, "many"):
             with pytest.raises(ValueError, match="positive integer"):
-                engine.resolve_threads(bad, cpu, single)
+                policy.resolve_threads(bad, cpu, single)
 
-        monkeypatch.setattr(engine, "_load_average", lambda: 3.5)
+        monkeypatch.setattr(policy, "load_average", lambda: 3.5)
         runs = {}
         for name, options in (("default", {}), ("busy", {}), ("set", {"threads": 1}), ("auto", {"threads": "auto"})):
             seen = []
@@ -358,7 +358,7 @@ def test_thread_count_is_fixed_for_the_machine_unless_load_based_is_asked_for(tm
                 log=lambda msg, seen=seen: seen.append((msg, torch.get_num_threads())))
             assert torch.get_num_threads() == 2  # the process's setting comes back after the run
             runs[name] = (seen, json.loads((out / "config.json").read_text())["options"]["threads"], out)
-            monkeypatch.setattr(engine, "_load_average", lambda: 0.2)  # the next runs see another load
+            monkeypatch.setattr(policy, "load_average", lambda: 0.2)  # the next runs see another load
         assert runs["default"][1] == runs["busy"][1] == 2  # the same count whatever the load
         assert not any("load average" in msg for msg, _ in runs["default"][0] + runs["set"][0])
         assert runs["set"][1] == 1

@@ -16,7 +16,7 @@ from test_train_runs import FAMILIES
 from torch.utils.data import Dataset
 
 from vgzoo.layers import label_values_checked, validate_labels
-from vgzoo.train import TrainingError, engine, fit
+from vgzoo.train import TrainingError, engine, fit, policy
 from vgzoo.train import checkpoint as ckpt
 from vgzoo.train.callbacks import Callback
 
@@ -79,13 +79,13 @@ def test_options_num_workers_and_log_every_refuse_bad_values(tmp_path):
 def test_auto_settings_follow_the_device_and_the_data():
     cpu, gpu = torch.device("cpu"), torch.device("cuda")  # a device object needs no GPU
     folder = Blobs()
-    assert engine.resolve_log_every("auto", cpu) == 1 and engine.resolve_log_every("auto", gpu) > 1
-    assert engine.resolve_workers("auto", cpu, folder) == 0
-    assert engine.resolve_workers("auto", gpu, folder) >= 1
+    assert policy.resolve_log_every("auto", cpu) == 1 and policy.resolve_log_every("auto", gpu) > 1
+    assert policy.resolve_workers("auto", cpu, folder) == 0
+    assert policy.resolve_workers("auto", gpu, folder) >= 1
     from vgzoo.data.digits import DigitsDataset
 
-    assert engine.resolve_workers("auto", gpu, DigitsDataset.__new__(DigitsDataset)) == 0  # in memory
-    assert engine.resolve_workers(3, cpu, folder) == 3
+    assert policy.resolve_workers("auto", gpu, DigitsDataset.__new__(DigitsDataset)) == 0  # in memory
+    assert policy.resolve_workers(3, cpu, folder) == 3
 
 
 # --------------------------------------------------------------------------------- reads in a step

@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from ..train.policy import load_average
+
 __all__ = ["Timing", "load_note", "resolve_threads", "synchronize", "threads", "time_fn"]
 
 
@@ -25,11 +27,7 @@ def resolve_threads(spec: int | str | None) -> int | None:
     ``None`` (torch's default, all cores); an int is taken as is; ``None`` stays ``None``."""
     if spec != "auto":
         return None if spec is None else int(spec)
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # pragma: no cover - not on this platform
-        return None
-    return 1 if load > 0.5 * (os.cpu_count() or 1) else None
+    return 1 if load_average() > 0.5 * (os.cpu_count() or 1) else None
 
 
 @contextlib.contextmanager
@@ -56,10 +54,7 @@ def threads(n: int | str | None):
 
 def load_note() -> str | None:
     """A warning when the machine is busier than its cores (timings then measure contention), else ``None``."""
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # pragma: no cover - not on this platform
-        return None
+    load = load_average()
     cores = os.cpu_count() or 1
     if load <= cores:
         return None
