@@ -31,9 +31,9 @@ class ConvertedWeights:
         config: constructor arguments of the model name's class, merged over the variant's and the tag's
             ``model_args`` (only what the files decide, e.g. a width read from a tensor's shape).
         state_dict: tensors in vgzoo's key layout; every key of the architecture, each with its shape.
-        model: for ``vgzoo convert``, the registered name the files hold when it is not the converter's ``model``
-            (a converter whose files may hold one of several classes, e.g. an unconditional or a class-conditional
-            generator, says which from what it read); None keeps the converter's.
+        model: for ``vgzoo convert``, the registered name (or ``name.tag``) the files hold when it is not the
+            converter's ``model`` (a converter whose files may hold one of several classes, e.g. an unconditional
+            or a class-conditional generator, says which from what it read); None keeps the converter's.
     """
 
     config: dict[str, Any]

@@ -32,7 +32,8 @@ class Converter:
 
     Attributes:
         model: the registered model name the converted folder holds (its default tag's config is the reader's
-            ``cfg``).
+            ``cfg``), or ``name.tag`` for a tag whose config builds another class (``model_cls``, e.g. a
+            generator-only tag of a GAN family) and is recorded in the folder, so it reloads as that class.
         reader: ``"package.module:function"`` (imported when the command runs) or the function itself.
         description: one line for ``vgzoo convert --help``.
         file_names: the names the reader's ``files`` dict uses, in the order the command takes the files.
@@ -93,7 +94,6 @@ def convert_files(name: str, paths: list[str | os.PathLike], out: str | os.PathL
         ``(model, path)``: the converted model and the folder written.
     """
     from ._builder import save_atomically
-    from ._registry import load_spec
     from .share.card import save_pretrained
 
     converter = get_converter(name)
@@ -108,16 +108,23 @@ def convert_files(name: str, paths: list[str | os.PathLike], out: str | os.PathL
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{str(out)!r} exists and is not empty; pass --overwrite to replace it, or name a new "
                               "folder.")
-    spec = load_spec(converter.model)
-    tag, cfg = spec.cfg_for(None)
+    spec, tag, cfg = _spec_and_cfg(converter.model)
     source = " + ".join(str(p) for p in files.values())
     converted = read_files(converter.reader, files, cfg, f"vgzoo convert {name}")
     if converted.model and converted.model != converter.model:  # the files hold another of the family's names
-        spec = load_spec(converted.model)
-        tag, cfg = spec.cfg_for(None)
+        spec, tag, cfg = _spec_and_cfg(converted.model)
     model = build_converted(spec, tag, cfg, converted, source)
     save_atomically(model, out, save=save_pretrained)
     return model, out
+
+
+def _spec_and_cfg(name: str):
+    """``name`` or ``name.tag`` -> the spec, the tag (the default one for a plain name) and its config."""
+    from ._registry import load_spec, split_name
+
+    arch, tag = split_name(name)
+    spec = load_spec(arch)
+    return (spec, *spec.cfg_for(tag))
 
 
 # ------------------------------------------------------------------------------ vgzoo's own converters

@@ -139,3 +139,26 @@ def test_the_registered_published_tags():
     assert "huggingface/biggan-deep-256" in hub and "pytorch_model.bin" in hub and "Apache-2.0" in hub
     assert {f"biggan_deep.{side}{hub}" for side in (128, 256, 512) for hub in ("", "_hub")} <= set(
         vgzoo.list_pretrained("biggan_deep*"))
+
+
+@needs_reference
+def test_vgzoo_convert_writes_a_generator_folder_that_reproduces_the_fixture(tmp_path, tiny_io):
+    from click.testing import CliRunner
+
+    from vgzoo.cli import cli
+
+    pair = [str(REFERENCE / "tiny" / "config.json"), str(REFERENCE / "tiny" / "pytorch_model.bin")]
+    res = CliRunner().invoke(cli, ["convert", "biggan-deep", *pair, str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    model = vgzoo.create(f"local-dir:{tmp_path / 'out'}").eval()
+    assert type(model) is BigGANDeep and not hasattr(model, "discriminator")  # the generator alone, as published
+    cfg = model.pretrained_cfg
+    assert (cfg["architecture"], cfg["tag"], cfg["input_size"], cfg["num_classes"]) == ("biggan_deep", "generator",
+                                                                                          (3, 64, 64), 20)
+    with torch.no_grad():
+        image = model(tiny_io["z_04"], tiny_io["class_vector_04"], 0.4)
+    assert (image - tiny_io["image_04"]).abs().max() < 1e-4
+    again = CliRunner().invoke(cli, ["convert", "biggan-deep", *pair, str(tmp_path / "out")])
+    assert again.exit_code != 0 and "--overwrite" in again.output  # nothing overwritten unasked
+    swapped = CliRunner().invoke(cli, ["convert", "biggan-deep", pair[1], pair[0], str(tmp_path / "other")])
+    assert swapped.exit_code != 0 and "config.json" in swapped.output and not (tmp_path / "other").exists()

@@ -2,7 +2,8 @@
 
 :func:`read` is the tags' reader (``vgzoo.ConvertedWeights``): a pure function of the two files. The weights are a
 ``torch.save`` of the reference's state dict, read with ``torch.load(weights_only=True)`` (tensors and plain
-containers only; naming a tag is the opt-in to reading a pickle). Every
+containers only; naming a tag, or running ``vgzoo convert biggan-deep`` on your own pair, is the opt-in to reading a
+pickle). Every
 key is renamed by :func:`published_key`; a key it does not know is an error, and the core checks that the
 result holds every key of the architecture with its shape.
 """
@@ -16,9 +17,10 @@ from typing import Any
 
 import torch
 
-from vgzoo import ConvertedWeights
+from vgzoo import ConvertedWeights, Converter
 
-__all__ = ["read", "config_from_published", "published_key", "published_to_vgzoo", "vgzoo_to_published"]
+__all__ = ["biggan_deep_converter", "config_from_published", "published_key", "published_to_vgzoo", "read",
+           "vgzoo_to_published"]
 
 # The reference's spectral norm (torch.nn.utils.spectral_norm) -> torch's parametrization.
 SPECTRAL = {"weight_orig": "parametrizations.weight.original", "weight_u": "parametrizations.weight.0._u",
@@ -164,3 +166,14 @@ def read(files: dict[str, Path], cfg: Any = None) -> ConvertedWeights:
     state = published_to_vgzoo(_read_state_dict(Path(files["weights"])), config["attention_position"])
     return ConvertedWeights(config=config, state_dict=state)
 
+
+
+# The tag has no model_args, so read() takes every size from the user's config.json; the folder records the tag,
+# whose model_cls makes it reload as the generator alone.
+biggan_deep_converter = Converter(
+    model="biggan_deep.generator",
+    reader="vgzoo_biggan.convert:read",
+    description="A pytorch-pretrained-biggan config.json + pytorch_model.bin (a pickle: read with "
+                "torch.load(weights_only=True)) -> a biggan_deep generator folder.",
+    file_names=("config", "weights"),
+)

@@ -479,6 +479,11 @@ biggan_deep = _family.variant(
     {"": PretrainedCfg(input_size=(3, 128, 128), mean=(0.5,) * 3, std=(0.5,) * 3, paper=PAPER, num_classes=1000,
                        description="BigGAN-deep 128 px (ImageNet's architecture) with BigGAN's discriminator, to "
                                    "train; the tags .128, .256, .512 are the published generators."),
+     # no weights: the class `vgzoo convert biggan-deep` builds for a config.json + pytorch_model.bin of your own
+     "generator": PretrainedCfg(input_size=(3, 128, 128), mean=(0.5,) * 3, std=(0.5,) * 3, paper=PAPER,
+                                num_classes=1000, model_cls="vgzoo_biggan.model:BigGANDeep",
+                                description="The BigGAN-deep generator alone, in pytorch-pretrained-biggan's layout "
+                                            "(what vgzoo convert biggan-deep writes; the files set its size)."),
      **{str(side): _published_cfg(side) for side in (128, 256, 512)},
      **{f"{side}_hub": _published_cfg(side, hub=True) for side in (128, 256, 512)}},
     dict(img_size=128, in_chans=3, num_classes=1000, z_dim=128, class_embed_dim=128, channel_width=128,
