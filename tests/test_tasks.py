@@ -206,3 +206,14 @@ def test_vgzoo_plugins_reports_task_plugins(fakes):
     rows = {r["name"]: r for r in json.loads(proc.stdout)}
     assert rows["inpainting_fake (task)"]["status"] == "ok" and rows["fake_inpainter"]["status"] == "ok"
     assert rows["broken_fake (task)"]["status"] == "error" and "boom" in rows["broken_fake (task)"]["error"]
+
+
+def test_a_recipe_may_change_engine_defaults_but_only_of_engine_options():
+    from vgzoo.train.recipes import GANRecipe
+
+    class EmaByDefault(GANRecipe):
+        engine_defaults = {"ema": True, "ema_decay": 0.9999}
+
+    assert EmaByDefault.engine_defaults["ema"] is True and GANRecipe.engine_defaults == {}
+    with pytest.raises(TypeError, match=r"engine_defaults names \['d_steps'\], which are not engine options"):
+        type("Misplaced", (GANRecipe,), {"engine_defaults": {"d_steps": 2}})

@@ -627,6 +627,8 @@ class RunContext:
     def train(self) -> TrainResult:
         model, task = self._build_model()
         recipe_cls = recipe_for(task)
+        for key, value in recipe_cls.engine_defaults.items():  # recorded in config.json: a resume reads them back
+            self.opts.setdefault(key, value)
         train_ds, self.val_ds = self._datasets(task, model)
         self.batch_size = self.cfg["batch_size"] = int(
             self.cfg.get("batch_size") or recipe_cls.default_batch_size(model, self.opts, self.info.world_size))

@@ -40,7 +40,7 @@ from ..layers.label_map import label_values_checked, validate_labels
 from ..protocols import ConditionalSampler, GANModel, LossLogs, Restorer, Translator, UnconditionalSampler
 from ..tasks import BUILTIN_TASKS, get_task
 from . import plots
-from .options import Option, check_options
+from .options import ENGINE_DEFAULTS, Option, check_options
 
 
 class LinearDecay:
@@ -144,6 +144,9 @@ class Recipe:
     defaults: dict[str, Any] = {"batch_size": 64, "lr": 2e-4, "epochs": 10}
     schema: tuple[Option, ...] = (CLIP_GRAD,)
     option_defaults: dict[str, Any] = {"clip_grad": None}
+    # engine options (vgzoo.train.options.ENGINE_OPTIONS) whose default this recipe's method changes, e.g. BigGAN's
+    # G EMA: the engine reads them where it resolves the run's options; an explicit -o KEY=VALUE wins
+    engine_defaults: dict[str, Any] = {}
     best_metric: tuple[str, str] | None = None  # (metric key, "min" | "max")
     own_precision = False  # True: the model's networks pick their dtypes; the engine adds no autocast or scaler
     batch: Callable = staticmethod(lambda recipe, batch, train: batch)
@@ -155,6 +158,10 @@ class Recipe:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.option_defaults = {o.name: o.default for o in cls.schema}
+        unknown = sorted(set(cls.engine_defaults) - set(ENGINE_DEFAULTS))
+        if unknown:
+            raise TypeError(f"{cls.__name__}.engine_defaults names {unknown}, which are not engine options; the "
+                            f"engine's are {sorted(ENGINE_DEFAULTS)} (a recipe's own defaults go in its schema).")
 
     def __init__(self, model: nn.Module, call: Callable, *, lr: float | None, batch_size: int, options: dict,
                  device: torch.device, autocast: Callable = contextlib.nullcontext, scaler=None) -> None:

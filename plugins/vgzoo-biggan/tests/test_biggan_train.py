@@ -138,9 +138,9 @@ def test_recipe_trains_resumes_bitwise_and_saves_standing_statistics(tmp_path):
             if "running_" in k:
                 assert torch.allclose(v, saved[k], atol=1e-5), k
 
-    # 2 steps, then resumed to 4: the same weights and statistics, bitwise
-    _fit(tmp_path / "twice", 2, options={"ema": True})
-    _fit(tmp_path / "twice", 4, resume=True, options={"ema": True})
+    # 2 steps, then resumed to 4: the same weights and statistics, bitwise (the EMA on by the recipe's default)
+    _fit(tmp_path / "twice", 2)
+    _fit(tmp_path / "twice", 4, resume=True)
     for folder in ("final", "final_ema"):
         a = load_file(tmp_path / "once" / folder / "model.safetensors")
         b = load_file(tmp_path / "twice" / folder / "model.safetensors")
@@ -159,3 +159,17 @@ def test_a_bad_d_steps_is_refused(tmp_path):
     with pytest.raises(ValueError, match="d_steps"):
         _fit(tmp_path / "bad", 1, options={"d_steps": 0})
 
+
+
+def test_the_recipe_keeps_a_g_ema_by_default_and_an_explicit_option_wins(tmp_path):
+    from vgzoo_biggan.recipe import BigGANRecipe
+
+    assert BigGANRecipe.engine_defaults == {"ema": True}
+    _fit(tmp_path / "default", 1)
+    config = json.loads((tmp_path / "default" / "config.json").read_text())
+    assert config["options"]["ema"] is True  # recorded with the run, so a resume keeps it
+    default_ema = load_file(tmp_path / "default" / "final_ema" / "model.safetensors")
+    assert default_ema.keys() == load_file(tmp_path / "default" / "final" / "model.safetensors").keys()
+    _fit(tmp_path / "off", 1, options={"ema": False})
+    assert json.loads((tmp_path / "off" / "config.json").read_text())["options"]["ema"] is False
+    assert (tmp_path / "off" / "final").is_dir() and not (tmp_path / "off" / "final_ema").exists()

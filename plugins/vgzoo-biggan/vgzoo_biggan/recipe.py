@@ -6,9 +6,9 @@ generator).
 Brock et al. (2019), Appendix B and C: hinge loss, ``d_steps`` discriminator steps per generator step (each on its
 own slice of the batch's real images), Adam with betas (0, 0.999) and the discriminator's learning rate four times
 the generator's, orthogonal regularisation of the generator (the model's ``ortho_weight``), an exponential moving
-average of the weights (the engine's ``-o ema=true``) and standing statistics: before every checkpoint and the final
-folders the generator's per-truncation batch-norm statistics are recomputed for all 51 truncation values (the EMA
-copy's too), so a trained model samples at any truncation the way the published ones do.
+average of the weights (the engine's ``ema``, on by this recipe's default) and standing statistics: before every
+checkpoint and the final folders the generator's per-truncation batch-norm statistics are recomputed for all 51
+truncation values (the EMA copy's too), so a trained model samples at any truncation the way the published ones do.
 
 Everything else is the engine's (resume, health monitor, DDP, FID during training with ``-o eval_every``); the
 pictures are a class-by-seed grid: a row per class, a column per seed, the same latent down each column.
@@ -70,6 +70,7 @@ class BigGANRecipe(ConditionalGANRecipe):
 
     task = "biggan_conditional_generation"
     defaults = {"batch_size": 64, "lr": 1e-4, "epochs": 100}
+    engine_defaults = {"ema": True}  # the paper samples from a moving average of G (final_ema/); -o ema=false: none
     schema = (
         *(o for o in GAN_OPTIONS if o.name not in ("d_lr_mult", "beta1", "order")),
         Option("d_lr_mult", 4.0, "float", "the discriminator's LR relative to the generator's (BigGAN: 4)"),
