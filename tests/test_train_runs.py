@@ -121,7 +121,8 @@ class Pairs(Dataset):
 
 
 FAMILIES = {  # name: (model kwargs, data, batch size, whether the default LR schedule depends on the run's length)
-    "vit_ti16_scratch": ({"img_size": 16, "patch_size": 8, "in_chans": 1, "num_classes": 10, "depth": 1}, "builtin:digits", 16, True),
+    "vit_ti16_scratch": ({"img_size": 16, "patch_size": 8, "in_chans": 1, "num_classes": 10, "depth": 1},
+                         "builtin:digits", 16, True),
     "cgan_embed_digits": ({"nz": 8, "ngf": 8, "ndf": 8}, "builtin:digits", 16, False),
     "pix2pix_unet128": ({"ngf": 2, "ndf": 2, "n_layers_D": 1}, lambda: Pairs(6, 128), 2, True),
     "cyclegan_resnet6": ({"ngf": 4, "ndf": 4, "n_blocks": 1, "img_size": 32}, lambda: Pairs(6, 32), 2, True),

@@ -443,7 +443,8 @@ class RunContext:
             with deterministic_mode(deterministic), fast_cuda_kernels(self.device, enabled=not deterministic):
                 if self.device.type == "cuda":
                     self.log("CUDA: TF32 matmuls and cuDNN autotuning " + (
-                        "off (-o deterministic=true)" if deterministic else "on (-o deterministic=true turns them off)"))
+                        "off (-o deterministic=true)" if deterministic
+                        else "on (-o deterministic=true turns them off)"))
                 return self.train()
         finally:
             if torch.get_num_threads() != threads_before:
@@ -495,7 +496,8 @@ class RunContext:
             self.cfg["data"] = type(self.data_arg).__name__
             return self.data_arg, self.val_arg
         if self.data_arg is None:
-            raise TrainingError("no training data: pass data= (e.g. 'builtin:digits' or a folder in the task's format).")
+            raise TrainingError("no training data: pass data= (e.g. 'builtin:digits' or a folder in the task's "
+                                "format).")
         self.cfg["data"] = str(self.data_arg)
         data_kwargs = self._native_size(model, task, data_kwargs)
         train = _build_data(self.data_arg, task, "train", data_kwargs)

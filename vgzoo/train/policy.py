@@ -64,7 +64,8 @@ def resolve_threads(value: int | str | None, device: torch.device,
     except (TypeError, ValueError):
         threads = 0
     if threads < 1 or str(threads) != str(value).strip():
-        raise ValueError(f"option threads={value!r}: expected 'cores', 'auto' or a positive integer (e.g. -o threads=1).")
+        raise ValueError(f"option threads={value!r}: expected 'cores', 'auto' or a positive integer "
+                         "(e.g. -o threads=1).")
     return threads, ""
 
 
