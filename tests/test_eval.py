@@ -60,7 +60,8 @@ def test_folder_features_equal_in_memory_features_and_are_cached(digit_folders):
     from_files = folder_features(real_dir, ext, batch_size=50, progress=False)
     in_memory = extract_features(real.split(64), ext, progress=False)
     assert not from_files.cache_hit and from_files.num_images == len(real) == 359
-    torch.testing.assert_close(from_files.features, in_memory, rtol=1e-5, atol=1e-5)  # batch composition moves the last float bits
+    # batch composition moves the last float bits
+    torch.testing.assert_close(from_files.features, in_memory, rtol=1e-5, atol=1e-5)
     again = folder_features(real_dir, ext, progress=False)
     assert again.cache_hit
     torch.testing.assert_close(again.features, from_files.features, rtol=0, atol=0)

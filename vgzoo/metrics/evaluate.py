@@ -206,7 +206,8 @@ def eval_translate(model: str | os.PathLike | nn.Module, data: str | os.PathLike
     with tempfile.TemporaryDirectory(prefix="vgzoo-eval-") as tmp:
         out_dir = Path(out) if out is not None else Path(tmp)
         if out is not None and out_dir.exists() and any(out_dir.iterdir()):
-            raise DataError(f"--out {str(out_dir)!r} is not empty; pass a new or empty folder (nothing is overwritten).")
+            raise DataError(f"--out {str(out_dir)!r} is not empty; pass a new or empty folder "
+                            "(nothing is overwritten).")
         written = translate(model, source, out_dir, direction=direction, batch_size=batch_size,
                             device=extractor.device, pretrained=pretrained, progress=progress, precision=precision,
                             compile=compile)
@@ -289,7 +290,8 @@ def eval_paired(model: str | os.PathLike | nn.Module, data: str | os.PathLike, *
     with tqdm(total=len(ds), desc="paired", unit="img", disable=not progress, leave=False) as bar:
         for a, b in _aligned_batches(ds, batch_size):
             a, b = a.to(dev), b.to(dev)
-            pred = require_finite(translate_tensor(generator, a * 2 - 1), "the translator's outputs", "nothing was scored")
+            pred = require_finite(translate_tensor(generator, a * 2 - 1), "the translator's outputs",
+                                  "nothing was scored")
             pred = (pred.clamp(-1, 1) + 1) / 2
             if pred.shape != b.shape:
                 raise DataError(f"the model's output {tuple(pred.shape[1:])} does not match the targets "
@@ -426,8 +428,7 @@ def eval_generate(model: str | os.PathLike | nn.Module, *, real: str = "builtin:
                                             cache=cache, progress=False)
     cfg = getattr(gen_model, "pretrained_cfg", None) or {}
     num_classes = getattr(gen_model, "num_classes", None) or cfg.get("num_classes")
-    conditional = cfg.get("task") == "conditional_generation" or (num_classes and real_labels is not None
-                                                                  and cfg.get("task") != "generation")
+    conditional = isinstance(gen_model, ConditionalSampler)  # the capability decides, not the task's name
     gen_model = gen_model.to(extractor.device)
     result: dict[str, Any] = {"model": _model_name(model), "real": real, "split": split, **extractor.describe(),
                               "metrics": list(dict.fromkeys(metrics)), "notes": []}

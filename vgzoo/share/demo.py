@@ -279,7 +279,7 @@ class DemoModel:
         per_class = int(per_class)
         run = self._runner("generate", self.model, "images")
         with torch.no_grad():  # z drawn as model.sample draws it, then the generator (forward) in the run's precision
-            if self.task == "conditional_generation":
+            if self.conditional:
                 rows = [int(c) for c in (classes if classes else range(len(self.class_names())))]
                 images = torch.cat([
                     run(self.model.sample_z(per_class, generator=g).to(self.device),
@@ -291,6 +291,14 @@ class DemoModel:
         while per_class % rows:
             rows -= 1
         return _grid_pil(images, rows=rows)
+
+    @property
+    def conditional(self) -> bool:
+        """The model draws images of chosen classes (a :class:`~vgzoo.protocols.ConditionalSampler`), whatever its
+        task is called."""
+        from ..protocols import ConditionalSampler
+
+        return isinstance(self.model, ConditionalSampler)
 
     @property
     def seeded(self) -> bool:
@@ -341,7 +349,8 @@ class DemoModel:
                 overlay = attention_overlay(shown, relevance)
         names = self.class_names() or [str(i) for i in range(probs.numel())]
         values, idx = probs.topk(min(top_k, probs.numel()))
-        return {names[int(i)] if int(i) < len(names) else str(int(i)): float(v) for v, i in zip(values, idx, strict=True)}, overlay
+        labels = [names[int(i)] if int(i) < len(names) else str(int(i)) for i in idx]
+        return {label: float(v) for label, v in zip(labels, values, strict=True)}, overlay
 
     def restore(self, image, seed: int = 0):
         """``(degraded input, restoration, PSNR in dB against the upload)`` at the model's input size."""
@@ -395,7 +404,7 @@ def _generation_page(gr, m: DemoModel, guard, note: str, out_dir: Path) -> None:
     """Class picker (conditional), seed and count -> a grid of samples to download."""
     with gr.Row():
         classes = None
-        if m.task == "conditional_generation":
+        if m.conditional:
             names = m.class_names()
             classes = gr.CheckboxGroup([(n, i) for i, n in enumerate(names)], value=list(range(len(names))),
                                        label="Classes (one row each)", elem_id="classes")
