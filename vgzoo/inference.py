@@ -35,8 +35,8 @@ from .errors import DataError
 from .precision import Precision, PrecisionWarning, inference_precision
 
 __all__ = ["FEATURE_ERROR_CEILING", "GUARD_KINDS", "PSNR_FLOOR_DB", "TOP1_AGREEMENT_FLOOR", "GuardedRunner",
-           "InferenceMode", "default_workers", "describe_inference", "guard_score", "image_size", "inference_mode", "load_image_batches",
-           "prepare_module", "same_size_batches"]
+           "InferenceMode", "default_workers", "describe_inference", "guard_score", "image_size", "inference_mode",
+           "load_image_batches", "prepare_module", "same_size_batches"]
 
 #: Images in [-1, 1]: the reduced-precision result of the first batch must have at least this PSNR against fp32.
 #: 30 dB is a mean error of about 4 of 255 grey levels, the usual floor for "visually the same" (lossy codecs aim

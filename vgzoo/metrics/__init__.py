@@ -1,5 +1,6 @@
 """Evaluation metrics: FID and KID on Inception, digits or any classifier's features, paired-translation scores
-(PSNR, SSIM, LPIPS, L1), the Inception Score, classifier accuracy. Heavy pieces (torchmetrics, torch-fidelity) load on first use."""
+(PSNR, SSIM, LPIPS, L1), the Inception Score, classifier accuracy. Heavy pieces (torchmetrics, torch-fidelity)
+load on first use."""
 
 from __future__ import annotations
 

@@ -230,7 +230,8 @@ def _weights_fingerprint(model: nn.Module) -> str:
     h = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
         h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        h.update(flat.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return h.hexdigest()[:16]
 
 

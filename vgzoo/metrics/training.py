@@ -43,7 +43,8 @@ def evaluate_generator(model: nn.Module, real: RealFeatures, *, num_samples: int
     """FID and KID of ``model``'s samples against ``real`` (a :class:`RealFeatures`), as flat floats.
 
     Class-conditional models sample the real set's labels (all of them, or ``num_samples`` seeded draws; the same
-    labels every call, so successive evaluations differ only in the weights); unconditional ones sample ``num_samples`` (default: the real set's size).
+    labels every call, so successive evaluations differ only in the weights); unconditional ones sample
+    ``num_samples`` (default: the real set's size).
     The latent draws are seeded with ``seed``; the model is put back in its training mode afterwards.
 
     Returns:

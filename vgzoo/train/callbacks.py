@@ -4,8 +4,9 @@ Hooks (each gets the run context and the :class:`~vgzoo.train.state.TrainState`)
 step, ``on_step`` after every step, ``on_log`` with the metrics row of each step, in order, once its logs are read back
 from the device (every ``log_every`` steps, and always before a checkpoint, an epoch's end and the run's end),
 ``on_epoch_end`` after an epoch's last step, ``on_train_end`` when the loop ends normally or on a signal, ``on_close``
-always (also on errors), ``on_finish`` after a complete run (every rank has finished). Side work that could draw random numbers (evaluation, pictures) runs with the global RNGs preserved, so a
-resumed run sees the very numbers an uninterrupted one sees.
+always (also on errors), ``on_finish`` after a complete run (every rank has finished). Side work that could draw
+random numbers (evaluation, pictures) runs with the global RNGs preserved, so a resumed run sees the very numbers an
+uninterrupted one sees.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The one schema of training options, shared by :func:`vgzoo.train.fit`, ``vgzoo train`` and the torchrun launcher.
 
 Two tables: :data:`RUN_OPTIONS` are the keywords of ``fit`` (each one a flag of ``vgzoo train``, and re-emitted by
-:func:`cli_argv` when ``--nproc`` re-launches the command under torchrun); :data:`ENGINE_OPTIONS` are the ``-o KEY=VALUE``
-options every task takes. Each recipe adds its own table (``Recipe.schema`` in :mod:`vgzoo.train.recipes`). A value
-is checked against its option's type before training starts (:func:`check_value`), so a typo fails at once.
+:func:`cli_argv` when ``--nproc`` re-launches the command under torchrun); :data:`ENGINE_OPTIONS` are the
+``-o KEY=VALUE`` options every task takes. Each recipe adds its own table (``Recipe.schema`` in
+:mod:`vgzoo.train.recipes`). A value is checked against its option's type before training starts (:func:`check_value`),
+so a typo fails at once.
 docs/train.md's option tables are generated from these tables by ``python docs/generate.py``.
 """
 

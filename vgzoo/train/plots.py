@@ -61,7 +61,8 @@ _PANELS: list[tuple[str, Any]] = [
     ("discriminator logits", lambda k: "logit" in k.lower()),
     ("generator: total loss", lambda k: k in ("G_loss", "G_total", "g_total", "g_loss")),
     ("discriminator loss", lambda k: re.match(r"^[Dd]_", k) is not None),
-    ("generator: reconstruction / L1", lambda k: re.search(r"cycle|idt|l1|recon|pretrain|perceptual", k.lower()) is not None),
+    ("generator: reconstruction / L1",
+     lambda k: re.search(r"cycle|idt|l1|recon|pretrain|perceptual", k.lower()) is not None),
     ("generator: adversarial", lambda k: re.match(r"^[Gg]_", k) is not None or "adv" in k.lower()),
     ("loss", lambda k: "loss" in k.lower()),
 ]
@@ -240,7 +241,8 @@ def _draw_panel(ax, name: str, series: dict, is_val: bool, twins: dict[str, str]
     for f in findings:  # the health monitor's findings on the time axis, one legend entry per kind
         legend = legend_findings and f["kind"] not in seen
         line = ax.axvline(f["step"], color="crimson" if f["severity"] == "fatal" else "0.35",
-                          linestyle=(0, (2, 2)), linewidth=1.0, label=f"health: {f['kind']}" if legend else "_nolegend_")
+                          linestyle=(0, (2, 2)), linewidth=1.0,
+                          label=f"health: {f['kind']}" if legend else "_nolegend_")
         line.set_gid("health-finding")
         seen.add(f["kind"])
     ax.set_title(name, fontsize=10, loc="left")
