@@ -172,9 +172,11 @@ def _check_sizes_first(spec, tag, cfg, kwargs: dict, weights_path: Path, source:
     with torch.device("meta"):
         skeleton = build(spec, tag, cfg, dict(kwargs), source)
     own = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    # the shapes as loading will see them: a ViT's position embedding is resampled to the model's size first
+    fitted = _hub.fitted_state_dict(skeleton, {k: torch.empty(v, device="meta") for k, v in header.items()},
+                                    spec.checkpoint_filter)
     try:
-        _hub.check_fit(own, {k: torch.empty(v, device="meta") for k, v in header.items() if k in own}, source,
-                       spec.name, strict=False)
+        _hub.check_fit(own, {k: v for k, v in fitted.items() if k in own}, source, spec.name, strict=False)
     except WeightsError as exc:
         raise WeightsError(f"{exc} The model was built from {str(config_dir / _hub.CONFIG_NAME)!r} "
                            f"({kwargs}); nothing was allocated at those sizes.") from None

@@ -348,13 +348,19 @@ def load_into(model, state_dict: dict, source: str, checkpoint_filter=None, stri
 
     Strict loading names every missing key, unexpected key and shape mismatch in one WeightsError.
     """
-    if checkpoint_filter is not None:
-        state_dict = checkpoint_filter(dict(state_dict), model)
-    state_dict = adapt_head_and_stem(dict(state_dict), model, getattr(model, "pretrained_cfg", {}))
+    state_dict = fitted_state_dict(model, state_dict, checkpoint_filter)
     own = model.state_dict()
     arch = getattr(model, "pretrained_cfg", {}).get("architecture", type(model).__name__)
     check_fit({k: v.shape for k, v in own.items()}, state_dict, source, arch, strict=strict)
     model.load_state_dict({k: v for k, v in state_dict.items() if k in own}, strict=strict)
+
+
+def fitted_state_dict(model, state_dict: dict, checkpoint_filter=None) -> dict:
+    """``state_dict`` as the model takes it: through the model's filter (foreign layouts, resampled position
+    embeddings) and the head/stem adaptation. Works on meta tensors too, so shapes can be checked first."""
+    if checkpoint_filter is not None:
+        state_dict = checkpoint_filter(dict(state_dict), model)
+    return adapt_head_and_stem(dict(state_dict), model, getattr(model, "pretrained_cfg", {}))
 
 
 def check_fit(own: Mapping[str, tuple[int, ...]], state_dict: Mapping[str, Any], source: str, arch: str,

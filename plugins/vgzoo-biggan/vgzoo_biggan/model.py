@@ -465,7 +465,7 @@ def _published_cfg(side: int, hub: bool = False) -> PretrainedCfg:
 
 TINY = dict(img_size=16, in_chans=3, num_classes=5, z_dim=8, class_embed_dim=8, channel_width=4,
             layers=[[False, 4, 4], [True, 4, 2], [True, 2, 1]], attention_position=1, d_channel_width=4,
-            d_layers=[[True, 1], [True, 2], [False, 2]])
+            d_layers=[[True, 1], [True, 2], [False, 2]], class_names=None)  # 5 classes: not ImageNet's names
 
 _family = ModelFamily("biggan", BigGAN, task="conditional_generation", test_kwargs=TINY)
 
