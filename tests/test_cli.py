@@ -38,13 +38,13 @@ def test_list_prints_one_name_per_line_and_nothing_else():
 def test_list_pattern_and_json():
     result = CliRunner().invoke(cli, ["list", "vit_*", "--json"])
     assert result.exit_code == 0
-    assert json.loads(result.output) == ["vit_b16_scratch", "vit_s16_scratch", "vit_ti16_scratch"]
+    assert json.loads(result.stdout) == ["vit_b16_scratch", "vit_s16_scratch", "vit_ti16_scratch"]
 
 
 def test_info_json_reports_parameters_config_and_distribution():
     result = CliRunner().invoke(cli, ["info", "vit_ti16_scratch", "--json"])
     assert result.exit_code == 0, result.output
-    info = json.loads(result.output)
+    info = json.loads(result.stdout)
     assert info["num_params"] == 5_717_416
     assert info["distribution"] == "vgzoo" and info["family"] == "vit"
     assert info["pretrained_cfg"]["input_size"] == [3, 224, 224]
@@ -73,7 +73,7 @@ def test_usage_error_exits_2():
 def test_plugins_lists_every_entry_point_with_its_status():
     result = CliRunner().invoke(cli, ["plugins", "--json"])
     assert result.exit_code == 0, result.output
-    rows = {r["name"]: r for r in json.loads(result.output)}
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
     assert set(vgzoo.list_models()) <= set(rows)
     assert rows["vit_b16_scratch"] == {
         "name": "vit_b16_scratch",

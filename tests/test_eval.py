@@ -79,7 +79,7 @@ def test_cli_fid_on_png_folders_with_digits_features(digit_folders):
     res = runner.invoke(cli, ["eval", "fid", str(real_dir), str(fake_dir), "--features", "digits", "--subsets", "10",
                               "--json", "--no-progress"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert out["features"] == "digits" and out["feature_dim"] == 64 and out["input_size"] == [1, 16, 16]
     assert (out["n_real"], out["n_fake"]) == (359, 200)
     assert out["kid_subset_size"] == 200 and out["kid_subsets"] == 10 and out["seed"] == 0
@@ -89,7 +89,7 @@ def test_cli_fid_on_png_folders_with_digits_features(digit_folders):
     # the same set against itself: ~0; the second read of REAL comes from the cache
     res = runner.invoke(cli, ["eval", "fid", str(real_dir), str(real_dir), "--features", "digits", "--subsets", "2",
                               "--json", "--no-progress"])
-    same = json.loads(res.output)
+    same = json.loads(res.stdout)
     assert abs(same["fid"]) < 1e-6 and same["real"]["cache_hit"]
     text = runner.invoke(cli, ["eval", "fid", str(real_dir), str(fake_dir), "--features", "digits", "--subsets", "3",
                                "--no-progress"])
@@ -276,8 +276,8 @@ def test_translate_scores_translated_test_a_against_test_b(tmp_path):
 def test_cli_generate_digits_and_the_shuffled_label_control():
     runner = CliRunner()
     args = ["eval", "generate", "cgan_embed_digits", "--pretrained", "--subsets", "2", "--json", "--no-progress"]
-    good = json.loads(runner.invoke(cli, args).output)
-    shuffled = json.loads(runner.invoke(cli, [*args, "--shuffle-labels"]).output)
+    good = json.loads(runner.invoke(cli, args).stdout)
+    shuffled = json.loads(runner.invoke(cli, [*args, "--shuffle-labels"]).stdout)
     assert good["features"] == "digits" and good["n_real"] == 359 and set(good["per_class"]) == set("0123456789")
     assert good["accuracy"] > 0.9 and shuffled["accuracy"] < 0.3
     assert good["class_fid_mean"] * 3 < shuffled["class_fid_mean"]
@@ -294,7 +294,7 @@ def test_cli_generate_scores_against_a_folder_of_real_images(tmp_path):
     runs = {opt: CliRunner().invoke(cli, [*args, opt, str(photos)]) for opt in ("--data", "--real")}
     for opt, res in runs.items():
         assert res.exit_code == 0, (opt, res.output)
-    data, real = (json.loads(runs[opt].output) for opt in ("--data", "--real"))
+    data, real = (json.loads(runs[opt].stdout) for opt in ("--data", "--real"))
     assert data["real"] == str(photos) and data["n_real"] == 40 and data["n_fake"] == 40
     assert data["fid"] == real["fid"]  # --real is the same option under its older name
     assert "--data" in CliRunner().invoke(cli, ["eval", "generate", "--help"]).output
@@ -465,7 +465,7 @@ def test_cli_generate_metrics_is_reads_the_inception_logits(monkeypatch):
             "--precision", "fp32", "--metrics", "fid,kid,is", "--no-progress"]
     res = CliRunner().invoke(cli, [*args, "--json"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert loaded == ["logits_unbiased"] and out["metrics"] == ["fid", "kid", "is"]
     assert out["is_num_images"] == 100 and np.isfinite(out["is_mean"]) and out["fid"] > 0
     assert any("IS over 100 images" in note for note in out["notes"])

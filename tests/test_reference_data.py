@@ -128,7 +128,7 @@ def test_fetch_list_and_default_direction(mirror, tmp_path):
     assert sorted(os.listdir(folder)) == ["testA", "testB", "trainA", "trainB"]
     assert len(os.listdir(folder / "trainB")) == 4
     assert (tmp_path / "cache" / "datasets" / "cyclegan" / "horse2zebra.zip.sha256").is_file()
-    rows = {r["name"]: r for r in json.loads(run(["data", "list", "--json"]).output)}
+    rows = {r["name"]: r for r in json.loads(run(["data", "list", "--json"]).stdout)}
     assert rows["cyclegan:horse2zebra"]["cached"] == "yes"
     assert rows["pix2pix:facades"]["cached"] == "no"
     assert rows["pix2pix:cityscapes"]["cached"] == "restricted"
