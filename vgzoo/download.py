@@ -1,4 +1,4 @@
-"""The one download layer of vgzoo: files from URLs into a local cache, with pooch doing the HTTP.
+"""The one download layer of vgzoo: files from URLs into a local cache, streamed with requests (see _download).
 
 Every networked feature (the reference datasets, published reference weights) fetches through :func:`fetch`, so the
 same three environment variables rule them all:
