@@ -28,6 +28,13 @@ from .errors import PluginError, VgzooError
 ENTRY_POINT_GROUP = "vgzoo.tasks"
 OUTPUTS = ("logits", "sample", "image")
 DEMO_PAGES = ("translation", "generation", "classification", "restoration")
+#: How a DATA folder holds a split for ``vgzoo eval`` (:func:`vgzoo.metrics.data_folders`): ``"domains"``
+#: (``{split}A/`` and ``{split}B/``), ``"pairs"`` (``{split}/`` of A|B images) or ``"classes"`` (one sub-folder per
+#: class, under ``{split}/`` when there is one).
+DATA_LAYOUTS = ("domains", "pairs", "classes")
+# the layout each of vgzoo's dataset classes reads, for a task that names none
+_DATASET_LAYOUTS = {"vgzoo.data.unaligned:UnalignedDataset": "domains", "vgzoo.data.aligned:AlignedDataset": "pairs",
+                    "vgzoo.data.labelled:LabelledImageFolder": "classes"}
 
 
 class UnknownTaskError(VgzooError, ValueError):
@@ -62,6 +69,8 @@ class Task:
             model's ``hf-hub:`` source.
         demo_page: the ``vgzoo demo`` page layout: ``"translation"``, ``"generation"``, ``"classification"`` or
             ``"restoration"``; None picks one from ``output`` (so a plugin task gets a page too).
+        data_layout: how ``vgzoo eval`` finds a split in a DATA folder, one of :data:`DATA_LAYOUTS`; None takes the
+            layout of ``dataset`` when it is one of vgzoo's (a plugin task reusing one gets it too), else none.
         distribution: the distribution that defines it (``"vgzoo"`` for the built-ins).
     """
 
@@ -79,6 +88,7 @@ class Task:
     summary_for_card: str = ""
     usage: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] = ((), (), ())
     demo_page: str | None = None
+    data_layout: str | None = None
     distribution: str = field(default="vgzoo", compare=False)
 
     def __post_init__(self) -> None:
@@ -89,12 +99,20 @@ class Task:
         if self.demo_page is not None and self.demo_page not in DEMO_PAGES:
             raise ValueError(f"Task {self.name!r}: demo_page={self.demo_page!r}, expected one of "
                              f"{', '.join(DEMO_PAGES)}.")
+        if self.data_layout is not None and self.data_layout not in DATA_LAYOUTS:
+            raise ValueError(f"Task {self.name!r}: data_layout={self.data_layout!r}, expected one of "
+                             f"{', '.join(DATA_LAYOUTS)}.")
 
     @property
     def page(self) -> str:
         """The demo page layout: ``demo_page``, else the one that fits what ``forward`` gives."""
         by_output = {"logits": "classification", "sample": "generation", "image": "restoration"}
         return self.demo_page or by_output[self.output]
+
+    @property
+    def layout(self) -> str | None:
+        """The DATA folder layout of ``vgzoo eval``: ``data_layout``, else the one ``dataset`` reads (None: none)."""
+        return self.data_layout or _DATASET_LAYOUTS.get(self.dataset)
 
     @property
     def card_summary(self) -> str:

@@ -1,8 +1,8 @@
 """The evaluations behind ``vgzoo eval``: folders (FID/KID), translators, paired translators, generators, classifiers.
 
 Every function returns a JSON-ready dict that records what was measured: the features, image counts, the resize
-rule, KID's subset count and size, and the seed. Data arguments go through :func:`data_folders`, the one place that
-turns a DATA argument into folders.
+rule, KID's subset count and size, and the seed. Data arguments go through :func:`layout_folders` (by a task's
+folder layout: :func:`data_folders`), the one place that turns a DATA argument into folders.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ __all__ = [
     "eval_generate",
     "eval_paired",
     "eval_translate",
+    "layout_folders",
     "real_features",
     "sample_generator",
     "GENERATE_METRICS",
@@ -57,10 +58,11 @@ __all__ = [
 GENERATE_METRICS = ("fid", "kid", "is")
 _IS_PROTOCOL_IMAGES = 50000  # the sample count behind published Inception Scores (Salimans et al. 2016)
 
-_TRANSLATION_LAYOUT = {
-    "unpaired_translation": "DATA/{split}A and DATA/{split}B (the CycleGAN layout)",
-    "paired_translation": "DATA/{split}/ of A|B side-by-side images (the pix2pix layout), or such a folder itself",
-    "classification": "DATA/<class>/<image> (one sub-folder per class)",
+#: What each layout of :data:`vgzoo.tasks.DATA_LAYOUTS` expects, for the messages.
+_LAYOUT_TEXT = {
+    "domains": "DATA/{split}A and DATA/{split}B (the CycleGAN layout)",
+    "pairs": "DATA/{split}/ of A|B side-by-side images (the pix2pix layout), or such a folder itself",
+    "classes": "DATA/<class>/<image> (one sub-folder per class)",
 }
 
 
@@ -98,37 +100,50 @@ def default_direction(spec: str | os.PathLike, direction: str | None) -> str:
 
 
 def data_folders(spec: str | os.PathLike, task: str, split: str) -> dict[str, Path]:
-    """The folders a DATA argument stands for, for ``task`` and ``split``.
+    """The folders a DATA argument stands for, for ``task`` and ``split``, in the layout its task record names
+    (:attr:`vgzoo.tasks.Task.layout`, so a plugin task gets one too).
 
-    - ``unpaired_translation``: ``{"A": DATA/{split}A, "B": DATA/{split}B}``.
-    - ``paired_translation``: ``{"pairs": DATA/{split}}`` (or DATA itself when it holds the images).
-    - ``classification``: ``{"root": DATA/{split}}`` when that exists, else ``{"root": DATA}``.
+    - ``domains`` (``unpaired_translation``): ``{"A": DATA/{split}A, "B": DATA/{split}B}``.
+    - ``pairs`` (``paired_translation``): ``{"pairs": DATA/{split}}`` (or DATA itself when it holds the images).
+    - ``classes`` (``classification``): ``{"root": DATA/{split}}`` when that exists, else ``{"root": DATA}``.
 
     DATA is a folder or a reference dataset name (``cyclegan:horse2zebra``, ``pix2pix:facades``), fetched into
     ``$VGZOO_CACHE/datasets`` when missing (``VGZOO_OFFLINE=1`` forbids that).
 
     Raises:
         DataNotFoundError: a missing folder, naming the layout that was expected.
+        DataError: a task whose record names no folder layout.
     """
+    from ..tasks import get_task
+
+    layout = get_task(task).layout
+    if layout is None:
+        raise DataError(f"no folder layout for task {task!r}; its task record names none (data_layout), and "
+                        f"vgzoo eval reads {', '.join(_LAYOUT_TEXT)} folders.")
+    return layout_folders(spec, layout, split)
+
+
+def layout_folders(spec: str | os.PathLike, layout: str, split: str) -> dict[str, Path]:
+    """The folders of ``split`` in a DATA argument laid out as ``layout`` (see :func:`data_folders`)."""
     root = _dataset_root(spec)
-    if task == "unpaired_translation":
+    if layout == "domains":
         folders = {side: root / f"{split}{side}" for side in ("A", "B")}
         missing = [str(p) for p in folders.values() if not p.is_dir()]
         if missing:
             subdirs = sorted(p.name for p in root.iterdir() if p.is_dir())
             raise DataNotFoundError(
-                f"{str(root)!r} lacks {', '.join(missing)}; expected {_TRANSLATION_LAYOUT[task].format(split=split)} "
+                f"{str(root)!r} lacks {', '.join(missing)}; expected {_LAYOUT_TEXT[layout].format(split=split)} "
                 f"(found sub-folders: {subdirs or 'none'}); choose the split with --split."
             )
         return folders
-    if task == "paired_translation":
+    if layout == "pairs":
         from ..data.images import resolve_folder
 
         return {"pairs": resolve_folder(root, split, what="paired dataset folder")}
-    if task == "classification":
+    if layout == "classes":
         candidate = root / split
         return {"root": candidate if split and candidate.is_dir() else root}
-    raise DataError(f"no folder layout for task {task!r}; expected one of {', '.join(_TRANSLATION_LAYOUT)}.")
+    raise DataError(f"no folder layout {layout!r}; expected one of {', '.join(_LAYOUT_TEXT)}.")
 
 
 # ----------------------------------------------------------------------------------------- scores
@@ -200,7 +215,7 @@ def eval_translate(model: str | os.PathLike | nn.Module, data: str | os.PathLike
     from ..translate import translate
 
     direction = default_direction(data, direction)
-    folders = data_folders(data, "unpaired_translation", split)
+    folders = layout_folders(data, "domains", split)
     source, target = (folders["A"], folders["B"]) if direction == "AtoB" else (folders["B"], folders["A"])
     extractor = get_features(features, device or "auto", precision, compile)
     with tempfile.TemporaryDirectory(prefix="vgzoo-eval-") as tmp:
@@ -277,7 +292,7 @@ def eval_paired(model: str | os.PathLike | nn.Module, data: str | os.PathLike, *
 
     dev = check_device(device, default="auto")
     direction = default_direction(data, direction)
-    folder = data_folders(data, "paired_translation", split)["pairs"]
+    folder = layout_folders(data, "pairs", split)["pairs"]
     generator = load_translator(model, "AtoB", pretrained).to(dev).eval()
     in_chans = int(getattr(generator, "in_chans", 3))
     out_chans = int(getattr(generator, "out_chans", in_chans))
@@ -535,7 +550,7 @@ def eval_classify(model: str | os.PathLike | nn.Module, data: str | os.PathLike,
         batches = ((images[i:i + batch_size], targets[i:i + batch_size]) for i in range(0, len(images), batch_size))
         total = len(images)
     else:
-        root = data_folders(data, "classification", split)["root"]
+        root = layout_folders(data, "classes", split)["root"]
         ds = LabelledImageFolder(root, load_size=(h, w), channels=channels)
         class_names = ds.classes
         total = len(ds)

@@ -266,6 +266,14 @@ class DemoModel:
             y = run(x)[0]
         return _to_pil(x[0]), _to_pil(y)
 
+    @property
+    def directions(self) -> tuple[str, ...]:
+        """The ways the model translates (a :class:`~vgzoo.protocols.Translator`'s ``directions``): the page offers
+        a choice when there are several, whatever the task is called."""
+        from ..protocols import Translator
+
+        return tuple(self.model.directions) if isinstance(self.model, Translator) else ("AtoB",)
+
     def class_names(self) -> list[str]:
         n = int(getattr(self.model, "num_classes", 0) or self.cfg.get("num_classes") or 0)
         names = self.cfg.get("label_names") or self.cfg.get("class_names")
@@ -380,11 +388,11 @@ def _save_png(image, folder: Path, stem: str) -> str:
 
 
 def _translation_page(gr, m: DemoModel, guard, note: str, out_dir: Path) -> None:
-    """Upload -> input and output side by side, a PNG to download (direction for CycleGAN)."""
+    """Upload -> input and output side by side, a PNG to download (a direction picker for a two-way translator)."""
     with gr.Row():
         upload = gr.File(label="Input image", file_types=["image"], type="filepath", elem_id="upload")
-        direction = gr.Radio(["AtoB", "BtoA"], value="AtoB", label="Direction",
-                             visible=m.task == "unpaired_translation", elem_id="direction")
+        direction = gr.Radio(list(m.directions), value=m.directions[0], label="Direction",
+                             visible=len(m.directions) > 1, elem_id="direction")
     gr.Markdown(note + f" Larger than {m.max_side} px on a side is scaled down.")
     run = gr.Button("Translate", variant="primary", elem_id="run")
     with gr.Row():
