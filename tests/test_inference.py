@@ -30,7 +30,12 @@ AMX_FLAGS = {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
 AVX2_FLAGS = {"avx", "avx2", "fma"}
 
 
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+
+
 def _cpu(monkeypatch, flags, capability):
+    for name in ISA_CAPS:
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(prec, "_cpu_flags", lambda: frozenset(flags))
     monkeypatch.setattr(prec, "_cpu_capability", lambda: capability)
 
@@ -126,6 +131,112 @@ def test_this_machine_auto_mode_is_reported(monkeypatch):
     fast, why = prec.cpu_bf16_support()
     mode = inference_mode("cpu", "auto")
     assert mode.dtype_name == ("bf16" if fast else "fp32") and why in mode.precision.reason
+
+
+@pytest.mark.parametrize("env, capped", [
+    ({}, None),
+    ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, "ONEDNN_MAX_CPU_ISA=AVX2"),
+    ({"ONEDNN_MAX_CPU_ISA": "avx512_core"}, "ONEDNN_MAX_CPU_ISA=avx512_core"),  # AVX512 without bf16
+    ({"DNNL_MAX_CPU_ISA": "AVX2_VNNI"}, "DNNL_MAX_CPU_ISA=AVX2_VNNI"),
+    ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"}, None),  # still has the bf16 instructions
+    ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"}, None),
+    ({"ONEDNN_MAX_CPU_ISA": "ALL"}, None),
+    ({"ATEN_CPU_CAPABILITY": "avx2"}, "ATEN_CPU_CAPABILITY=avx2"),
+    ({"ATEN_CPU_CAPABILITY": "default"}, "ATEN_CPU_CAPABILITY=default"),
+    ({"ATEN_CPU_CAPABILITY": "avx512"}, None),
+])
+def test_an_isa_cap_below_bf16_means_no_fast_bf16(env, capped):
+    assert prec.isa_cap(env) == capped
+    fast, why = prec.cpu_bf16_support(AMX_FLAGS, "AVX512", env=env)
+    assert fast is (capped is None)
+    assert capped is None or (capped in why and "emulated" in why)
+    assert prec.cpu_bf16_support(AVX2_FLAGS, "AVX2", env=env)[0] is False  # no units: capped or not
+
+
+@pytest.mark.parametrize("name, value", [("ONEDNN_MAX_CPU_ISA", "AVX2"), ("ATEN_CPU_CAPABILITY", "avx2")])
+def test_isa_cap_read_by_a_process_that_starts_with_it(name, value):
+    """As a user sets it: torch starts with the variable, and auto precision keeps fp32 whatever this CPU has."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import json, torch; from vgzoo import precision as p; from vgzoo.inference import inference_mode; "
+            "print(json.dumps([p.device_has_fast_bf16('cpu'), p.cpu_bf16_support({'avx512_bf16', 'amx_bf16'}, "
+            "'AVX512'), inference_mode('cpu', 'auto').to_dict()]))")
+    env = {k: v for k, v in os.environ.items() if k not in ISA_CAPS}
+    done = subprocess.run([sys.executable, "-c", code], env={**env, name: value}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    here, stand_in, record = json.loads(done.stdout.splitlines()[-1])
+    assert here[0] is False and stand_in[0] is False  # this machine, and one with AMX-BF16 and AVX512-BF16
+    assert f"{name}={value}" in stand_in[1]
+    assert record["precision"] == "fp32" and record["reason"].startswith("fp32 (auto")
+
+
+def test_bf16_pays_by_work_per_call():
+    floor = prec.CPU_BF16_MIN_FLOPS
+    assert prec.bf16_pays(floor, "cpu")[0] and prec.bf16_pays(100 * floor, "cpu")[0]
+    small, why = prec.bf16_pays(floor / 10, "cpu")
+    assert not small and "GFLOP per forward call, below" in why
+    assert prec.bf16_pays(1, "cuda")[0]  # the size rule is the CPU's
+    assert prec.bf16_pays(None, "cpu")[0]
+
+
+class CountingNet(nn.Module):
+    """A linear layer of ``width``: 2 * batch * width**2 FLOPs per call; records the dtype it computed in."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+        self.dtypes = []
+
+    def forward(self, x):
+        y = self.fc(x)
+        self.dtypes.append(y.dtype)
+        return torch.tanh(y)
+
+
+def test_auto_runs_fp32_for_a_call_too_small_for_bf16(monkeypatch):
+    _cpu(monkeypatch, AMX_FLAGS, "AVX512")
+    monkeypatch.setattr(prec, "CPU_BF16_MIN_FLOPS", 2 * 4 * 64 * 64 + 1)  # one FLOP more than the net does
+    net = CountingNet(64)
+    mode = inference_mode("cpu", "auto")
+    assert mode.dtype_name == "bf16"  # the hardware half says bf16 ...
+    run = GuardedRunner(net, mode, "images")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # deciding by size is not a fallback: nothing to warn about
+        out = run(torch.full((4, 64), 0.01))
+    assert net.dtypes == [torch.float32]  # ... the size half says fp32: one fp32 pass, no bf16 pass to compare
+    assert mode.dtype_name == "fp32" and not mode.fell_back and mode.guard is None
+    assert mode.flops_per_call == 2 * 4 * 64 * 64
+    assert mode.to_dict()["reason"].startswith("fp32 (auto: ") and "GFLOP per forward call, below" in mode.to_dict()[
+        "reason"]
+    torch.testing.assert_close(out, net(torch.full((4, 64), 0.01)))
+    run(torch.zeros(4, 64))
+    assert net.dtypes[-1] == torch.float32  # later batches stay fp32
+
+
+def test_auto_keeps_bf16_for_a_call_large_enough(monkeypatch):
+    _cpu(monkeypatch, AMX_FLAGS, "AVX512")
+    monkeypatch.setattr(prec, "CPU_BF16_MIN_FLOPS", 2 * 4 * 64 * 64)  # exactly what the net does
+    net = CountingNet(64)
+    mode = inference_mode("cpu", "auto")
+    run = GuardedRunner(net, mode, "images")
+    run(torch.full((4, 64), 0.01))
+    assert net.dtypes == [torch.float32, torch.bfloat16]  # the fp32 reference (counted), then the bf16 run checked
+    assert mode.dtype_name == "bf16" and mode.guard.startswith("first batch bf16: PSNR")
+    assert "GFLOP per forward call (bf16 pays from" in mode.guard
+    run(torch.zeros(4, 64))
+    assert net.dtypes[-1] == torch.bfloat16 and len(net.dtypes) == 3  # no more checks
+
+
+def test_an_explicit_bf16_is_not_overruled_by_size(monkeypatch):
+    _cpu(monkeypatch, AMX_FLAGS, "AVX512")
+    net = CountingNet(4)  # far below the floor
+    mode = inference_mode("cpu", "bf16")
+    GuardedRunner(net, mode, "images")(torch.full((1, 4), 0.01))
+    assert mode.dtype_name == "bf16" and net.dtypes == [torch.float32, torch.bfloat16]
 
 
 # ------------------------------------------------------------------------------------------ the quality guard
@@ -260,7 +371,7 @@ def test_generate_and_eval_record_what_ran(tmp_path):
     assert res.inference["guard"].startswith("first batch bf16")
     fp32 = generate(cgan, out=tmp_path / "h.png", labels=[1, 2], per_class=2, precision="fp32")
     assert fp32.inference == {"device": "cpu", "precision": "fp32", "asked": "fp32", "reason": "fp32 (asked for)",
-                              "compile": False, "guard": None, "fell_back": False}
+                              "compile": False, "guard": None, "fell_back": False, "flops_per_call": None}
     clf = vgzoo.create("vit_ti16_scratch", img_size=16, patch_size=8, in_chans=1, num_classes=10, depth=1)
     out = eval_classify(clf, "builtin:digits", split="val", precision="bf16", progress=False,
                         confusion_png=tmp_path / "c.png")

@@ -290,7 +290,9 @@ _INFER_PRECISION = click.option(
     "--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
     envvar="VGZOO_PRECISION",
     help="auto: bf16 autocast where the hardware has bf16 units (CPUs with AVX512-BF16 or AMX, CUDA GPUs with bf16), "
-         "else fp32. A reduced precision is checked against fp32 on the first batch and falls back to fp32 below "
+         "else fp32; on a CPU also fp32 when a forward call does under 0.2 GFLOP (small networks and batches, "
+         "where autocast's casts cost more than they save) or ONEDNN_MAX_CPU_ISA/ATEN_CPU_CAPABILITY cap the CPU "
+         "below bf16. A reduced precision is checked against fp32 on the first batch and falls back to fp32 below "
          "the quality floor (docs/gpu.md). Default from $VGZOO_PRECISION when set.")
 _INFER_COMPILE = click.option("--compile", "compile_", is_flag=True, help="torch.compile the network first.")
 

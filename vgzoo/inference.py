@@ -6,7 +6,9 @@ around their forward passes:
 - ``--device auto``: ``$VGZOO_DEVICE`` when set, else CUDA when a GPU is visible, else the CPU
   (:func:`vgzoo._runtime.auto_device`).
 - ``--precision auto``: bf16 autocast where the hardware has bf16 units (CPUs with AVX512-BF16 or AMX, CUDA GPUs
-  with native bf16), fp32 elsewhere (:func:`vgzoo.precision.inference_precision` decides).
+  with native bf16) and, on a CPU, the network does enough work per forward call for bf16 to pay; fp32 elsewhere
+  (:func:`vgzoo.precision.inference_precision` decides the hardware half, :func:`vgzoo.precision.bf16_pays` the size
+  half from the FLOPs of the first batch).
 - A quality guard (:class:`GuardedRunner`): the first batch of a reduced-precision run is also run in fp32 and
   compared. Images must stay within :data:`PSNR_FLOOR_DB` of the fp32 result, class logits must agree on the top-1
   class for :data:`TOP1_AGREEMENT_FLOOR` of the batch, features within :data:`FEATURE_ERROR_CEILING` relative
@@ -30,9 +32,10 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from .errors import DataError
-from .precision import Precision, PrecisionWarning, inference_precision
+from .precision import Precision, PrecisionWarning, bf16_pays, inference_precision
 
 __all__ = ["FEATURE_ERROR_CEILING", "GUARD_KINDS", "PSNR_FLOOR_DB", "TOP1_AGREEMENT_FLOOR", "GuardedRunner",
            "InferenceMode", "default_workers", "describe_inference", "guard_score", "image_size", "inference_mode",
@@ -60,6 +63,7 @@ class InferenceMode:
         compile: whether the network is compiled.
         guard: what the first-batch comparison with fp32 found (None before it ran, or for fp32 runs).
         fell_back: the guard found the reduced precision too far from fp32 and switched to fp32.
+        flops_per_call: FLOPs of the first batch's forward call, counted where ``auto`` weighs them.
     """
 
     device: torch.device
@@ -68,6 +72,7 @@ class InferenceMode:
     compile: bool = False
     guard: str | None = None
     fell_back: bool = False
+    flops_per_call: int | None = None
 
     @property
     def dtype_name(self) -> str:
@@ -82,7 +87,7 @@ class InferenceMode:
         """JSON record of what ran."""
         return {"device": str(self.device), "precision": self.dtype_name, "asked": self.asked,
                 "reason": self.precision.reason, "compile": self.compile, "guard": self.guard,
-                "fell_back": self.fell_back}
+                "fell_back": self.fell_back, "flops_per_call": self.flops_per_call}
 
 
 def describe_inference(record: dict[str, Any]) -> str:
@@ -164,13 +169,15 @@ def _set_rng_state(state: tuple[torch.Tensor, list[torch.Tensor] | None]) -> Non
 
 
 class GuardedRunner:
-    """Call ``fn`` under the mode's precision; the first call of a reduced-precision run also checks it.
+    """Call ``fn`` under the mode's precision; the first call of a reduced-precision run decides and checks it.
 
-    The first batch runs twice: as it will run (autocast, compiled if asked) and in fp32 with ``reference_fn``
-    (``fn`` itself by default; pass the uncompiled call so the check does not compile an fp32 graph too). A result
-    that fails :func:`guard_score`, or a reduced-precision run that raises (an op without a kernel for the dtype),
-    switches ``mode`` to fp32 for this and every later batch, with one warning. The fp32 run raising is the caller's
-    error, raised as it is.
+    The first batch runs in fp32 with ``reference_fn`` (``fn`` itself by default; pass the uncompiled call so the
+    check does not compile an fp32 graph too), its FLOPs counted. Under ``--precision auto`` a call too small for
+    bf16 to pay (:func:`vgzoo.precision.bf16_pays`) switches ``mode`` to fp32 there and then, and the fp32 result is
+    used: no reduced-precision pass, no comparison. Otherwise the batch runs again as it will run (autocast, compiled
+    if asked); a result that fails :func:`guard_score`, or a reduced-precision run that raises (an op without a
+    kernel for the dtype), switches ``mode`` to fp32 for this and every later batch, with one warning. The fp32 run
+    raising is the caller's error, raised as it is.
 
     ``select`` picks the tensor to compare from ``fn``'s output (default: the output itself).
     """
@@ -192,20 +199,31 @@ class GuardedRunner:
             with self.mode.autocast():
                 return _as_float(self.fn(*args, **kwargs))
         rng = _rng_state()  # both runs draw the same random numbers (dropout kept on, samplers that draw noise)
+        with FlopCounterMode(display=False) as counter:
+            reference = _as_float(self.reference_fn(*args, **kwargs))  # raising here: the input's fault, check again
+        self.checked = True
+        self.mode.flops_per_call = counter.get_total_flops()
+        pays, why = bf16_pays(self.mode.flops_per_call, self.mode.device)
+        if self.mode.asked.strip().lower() == "auto":
+            if not pays:  # the fp32 result stands; no reduced-precision pass to compare
+                self.mode.precision = replace(self.mode.precision, dtype=None, reason=f"fp32 (auto: {why})")
+                return reference
+            self.mode.guard = why
+        after = _rng_state()
+        _set_rng_state(rng)
         try:
             with self.mode.autocast():
                 out = _as_float(self.fn(*args, **kwargs))
         except (RuntimeError, NotImplementedError, TypeError) as exc:  # an op without a kernel for this dtype
             out, failed = None, f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-        _set_rng_state(rng)
-        reference = _as_float(self.reference_fn(*args, **kwargs))  # raising here: the input's fault, check again
-        self.checked = True
+        _set_rng_state(after)
         if out is None:
             ok, measured = False, f"failed ({failed})"
         else:
             ok, measured = guard_score(self.kind, self.select(reference), self.select(out))
+        size = f"; {self.mode.guard}" if self.mode.guard else ""
         if ok:
-            self.mode.guard = f"first batch {self.mode.dtype_name}: {measured}"
+            self.mode.guard = f"first batch {self.mode.dtype_name}: {measured}{size}"
             return out
         was = self.mode.dtype_name
         self.mode.precision = replace(self.mode.precision, dtype=None,

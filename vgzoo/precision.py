@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import platform
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +36,9 @@ import torch
 
 from .errors import VgzooError
 
-__all__ = ["AMP_CHOICES", "INFERENCE_PRECISIONS", "Precision", "PrecisionError", "PrecisionWarning", "cpu_bf16_hint",
-           "cpu_bf16_support", "device_has_fast_bf16", "fast_cuda_kernels", "inference_precision",
+__all__ = ["AMP_CHOICES", "CPU_BF16_MIN_FLOPS", "INFERENCE_PRECISIONS", "Precision", "PrecisionError",
+           "PrecisionWarning", "bf16_pays", "cpu_bf16_hint", "cpu_bf16_support", "device_has_fast_bf16",
+           "fast_cuda_kernels", "inference_precision", "isa_cap",
            "precision_settings", "resolve_amp", "training_amp"]
 
 AMP_CHOICES = ("off", "auto", "on", "bf16", "fp16")
@@ -45,6 +47,9 @@ _ALIASES = {"off": "off", "false": "off", "no": "off", "none": "off", "fp32": "o
             "bf16": "bf16", "bfloat16": "bf16", "fp16": "fp16", "float16": "fp16", "half": "fp16"}
 #: /proc/cpuinfo flags (x86) and Features (ARM) that mean native bf16 arithmetic.
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
+#: oneDNN ISA names (``ONEDNN_MAX_CPU_ISA`` values) below ``AVX512_CORE_BF16``: a cap at one of them leaves no bf16
+#: instruction to oneDNN.
+ONEDNN_ISAS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
 
 
 class PrecisionError(VgzooError, ValueError):
@@ -78,16 +83,38 @@ def _cpu_capability() -> str:
         return "unknown"
 
 
-def cpu_bf16_support(flags: Iterable[str] | None = None, capability: str | None = None) -> tuple[bool, str]:
-    """Whether this CPU has bf16 units, and a sentence saying what was read.
+def isa_cap(env: Mapping[str, str] | None = None) -> str | None:
+    """The user's cap on the x86 instruction sets torch and oneDNN use, when it leaves out the bf16 ones.
+
+    ``ONEDNN_MAX_CPU_ISA`` (or its older name ``DNNL_MAX_CPU_ISA``) below ``AVX512_CORE_BF16`` keeps oneDNN's
+    convolutions and matmuls off the bf16 instructions; ``ATEN_CPU_CAPABILITY`` set to ``avx2`` or ``default`` keeps
+    torch's own kernels off AVX512. Either way bf16 is emulated through fp32, as on an AVX2-only CPU. Returns the
+    setting (``"ONEDNN_MAX_CPU_ISA=AVX2"``) or None when nothing caps bf16 (default: ``os.environ``).
+    """
+    env = os.environ if env is None else env
+    for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        value = env.get(name, "").strip()
+        if value.upper() in ONEDNN_ISAS_WITHOUT_BF16:
+            return f"{name}={value}"
+    value = env.get("ATEN_CPU_CAPABILITY", "").strip()
+    if value.lower() in ("avx2", "default"):
+        return f"ATEN_CPU_CAPABILITY={value}"
+    return None
+
+
+def cpu_bf16_support(flags: Iterable[str] | None = None, capability: str | None = None,
+                     env: Mapping[str, str] | None = None) -> tuple[bool, str]:
+    """Whether this CPU has bf16 units that torch will use, and a sentence saying what was read.
 
     Args:
         flags: CPU feature flags (default: /proc/cpuinfo).
         capability: torch's CPU capability (default: ``torch.backends.cpu.get_cpu_capability()``).
+        env: the environment read for the user's ISA cap (:func:`isa_cap`; default ``os.environ``).
 
     Returns:
         ``(fast, reason)``. ``fast`` is true with AMX-BF16 or AVX512-BF16 (x86; torch must dispatch to AVX512
-        kernels to use them) or the ARM ``bf16`` feature. Apple silicon (no /proc/cpuinfo) counts as fast.
+        kernels and no :func:`isa_cap` may keep oneDNN below them) or the ARM ``bf16`` feature. Apple silicon (no
+        /proc/cpuinfo) counts as fast.
     """
     flags = set(_cpu_flags() if flags is None else flags)
     capability = _cpu_capability() if capability is None else capability
@@ -95,6 +122,9 @@ def cpu_bf16_support(flags: Iterable[str] | None = None, capability: str | None 
     if not flags and platform.system() == "Darwin" and platform.machine() == "arm64":
         return True, "Apple silicon CPU (bf16 instructions)"
     x86_units = [f for f in found if f != "bf16"]
+    cap = isa_cap(env) if x86_units else None
+    if cap:
+        return False, f"CPU flags {', '.join(x86_units)} present but {cap} caps them, so bf16 is emulated"
     if x86_units:
         if capability.upper().startswith("AVX512"):
             return True, f"CPU flags {', '.join(x86_units)} with torch dispatching {capability} kernels"
@@ -280,6 +310,29 @@ def precision_settings(device: str | torch.device) -> dict:
     return out
 
 
+#: bf16 autocast on a CPU pays only for a forward call with this much arithmetic (FLOPs, a multiply-add counting 2,
+#: as ``torch.utils.flop_counter`` counts). Autocast adds a fixed cost per op (casting weights and activations to
+#: bf16 and back); a call with less work than this, such as a 32 px generator on a few latents, runs faster in plain
+#: fp32. The crossover and the margin above it are measured in benchmarks/RESULTS.md ("inference-default").
+CPU_BF16_MIN_FLOPS = 2e8
+
+
+def bf16_pays(flops_per_call: float | None, device: str | torch.device) -> tuple[bool, str]:
+    """Whether bf16 autocast pays for a forward call of ``flops_per_call`` FLOPs on ``device``, with the reason.
+
+    The size half of ``--precision auto`` (the hardware half is :func:`device_has_fast_bf16`): on a CPU, bf16 only
+    where a call does at least :data:`CPU_BF16_MIN_FLOPS`; on a GPU always (autocast's casts are tiny kernels
+    there). ``None`` (not counted) pays.
+    """
+    if torch.device(device).type != "cpu" or flops_per_call is None:
+        return True, "work per call not limiting"
+    gflops, floor = flops_per_call / 1e9, CPU_BF16_MIN_FLOPS / 1e9
+    if flops_per_call >= CPU_BF16_MIN_FLOPS:
+        return True, f"{gflops:.3g} GFLOP per forward call (bf16 pays from {floor:g})"
+    return False, (f"{gflops:.3g} GFLOP per forward call, below the {floor:g} GFLOP where bf16 autocast's per-op casts "
+                   "pay on a CPU")
+
+
 INFERENCE_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _INFERENCE_ALIASES = {"float32": "fp32", "off": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16"}
 
@@ -289,7 +342,9 @@ def inference_precision(precision: str | None, device: str | torch.device, *, wa
 
     ``auto`` (also ``None``) is bf16 autocast where :func:`device_has_fast_bf16` finds bf16 units (CPUs with
     AVX512-BF16 or AMX, CUDA GPUs with native bf16) and fp32 elsewhere, where emulated bf16 is slower than fp32.
-    Unlike training's ``auto``, a GPU without bf16 stays fp32: inference has no GradScaler to catch fp16 overflow.
+    Its size half, :func:`bf16_pays`, is applied on the first batch once the work per call is counted
+    (:class:`vgzoo.inference.GuardedRunner`): a CPU call below :data:`CPU_BF16_MIN_FLOPS` runs fp32. Unlike
+    training's ``auto``, a GPU without bf16 stays fp32: inference has no GradScaler to catch fp16 overflow.
     No GradScaler either way (``scaler`` is False).
 
     Raises:
