@@ -194,6 +194,11 @@ def standing_statistics(generator: nn.Module, draw, rows: list[int] | None = Non
     batch means and variances: BigGAN's standing statistics, so a trained model samples at any truncation the way
     the published ones do. ``draw(batch_size, truncation) -> (z, class_vector)`` gives the inputs (seeded by the
     caller); ``rows`` limits the work to some rows (all by default).
+
+    It runs eagerly even when the generator was ``torch.compile``d: its forwards differ from training's (eval-mode
+    spectral norms, a cached parametrization, batch statistics appended to each norm's ``collect`` list, a batch
+    size and truncation of their own), so each would be a graph of its own, recompiled as the lists grow, until
+    the recompile limit sends the training step itself back to eager.
     """
     norms = [m for m in generator.modules() if isinstance(m, TruncationBatchNorm)]
     if not norms:
@@ -204,7 +209,7 @@ def standing_statistics(generator: nn.Module, draw, rows: list[int] | None = Non
     for m in norms:
         m.training = True  # this module only: its gain and bias maps' spectral norms stay in eval mode
     try:
-        with nn.utils.parametrize.cached():  # the spectral norms' weights, computed once for all the forwards
+        with torch.compiler.set_stance("force_eager"), nn.utils.parametrize.cached():  # the spectral norms' weights, computed once for all the forwards
             for row in range(n_stats) if rows is None else rows:
                 truncation = row / (n_stats - 1)
                 for m in norms:
