@@ -304,7 +304,8 @@ class _Handler(BaseHTTPRequestHandler):
         tree = repo.commits[sha]
         files = []
         for f in json.loads(body)["files"]:
-            lfs = bool(self.hub.binary_suffixes) and f["path"].lower().endswith(self.hub.binary_suffixes) and f["size"] > 0
+            suffixes = self.hub.binary_suffixes
+            lfs = bool(suffixes) and f["path"].lower().endswith(suffixes) and f["size"] > 0
             old = tree.get(f["path"])
             oid = None
             if old is not None:
@@ -363,7 +364,8 @@ class _Handler(BaseHTTPRequestHandler):
                     lfs_paths.add(value["path"])
                 elif key in ("deletedFile", "deletedFolder"):
                     prefix = value["path"].rstrip("/") + "/"
-                    for p in [p for p in tree if p == value["path"] or (key == "deletedFolder" and p.startswith(prefix))]:
+                    gone = [p for p in tree if p == value["path"] or (key == "deletedFolder" and p.startswith(prefix))]
+                    for p in gone:
                         del tree[p]
                 else:
                     self._error(400, "BadRequest", f"unknown NDJSON key {key!r}")

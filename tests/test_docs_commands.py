@@ -7,7 +7,8 @@ Mechanism (documented in docs/index.md, "Docs that run"):
 - Downloads go to a loopback mirror (``VGZOO_MIRROR``) serving the reference datasets in their upstream archive
   formats (built as in tests/test_reference_data.py); the Hugging Face Hub is offline.
 - An HTML comment right above a block changes how it runs: ``<!-- docs-test: slow -->`` (run only with
-  ``VGZOO_TEST_SLOW=1``, which ``.ci/run`` sets, so CI runs every documented command), ``<!-- docs-test: network -->`` (needs the network: runs against the loopback mirror),
+  ``VGZOO_TEST_SLOW=1``, which ``.ci/run`` sets, so CI runs every documented command),
+  ``<!-- docs-test: network -->`` (needs the network: runs against the loopback mirror),
   ``<!-- docs-test: skip REASON -->`` (not run; the reason is shown by pytest -ra).
 """
 

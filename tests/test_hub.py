@@ -275,9 +275,11 @@ def test_unreachable_endpoint_fails_fast_with_the_offline_hint(tmp_path):
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "VGZOO_OFFLINE") and "proxy" not in k.lower()}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HF_HUB_OFFLINE", "VGZOO_OFFLINE") and "proxy" not in k.lower()}
     env.update(HF_ENDPOINT=f"http://127.0.0.1:{port}", HF_HUB_CACHE=str(tmp_path / "hf"), HF_HUB_DISABLE_TELEMETRY="1")
-    code = "import vgzoo\ntry:\n    vgzoo.create('hf-hub:org/repo')\nexcept Exception as e:\n    print(type(e).__name__, e)\n"
+    code = ("import vgzoo\ntry:\n    vgzoo.create('hf-hub:org/repo')\n"
+            "except Exception as e:\n    print(type(e).__name__, e)\n")
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     elapsed = time.monotonic() - start

@@ -155,7 +155,8 @@ def test_broken_plugin_is_listed_and_reported_by_name_without_breaking_the_zoo(f
             try:
                 vgzoo.create("fake_broken")
             except vgzoo.PluginError as exc:
-                errors.append({"msg": str(exc), "cause": repr(exc.__cause__), "is_import_error": isinstance(exc, ImportError)})
+                errors.append({"msg": str(exc), "cause": repr(exc.__cause__),
+                               "is_import_error": isinstance(exc, ImportError)})
         good = vgzoo.create("fake_good")
         print(json.dumps({"names": names, "errors": errors, "good": good.pretrained_cfg["architecture"]}))
     """, fakes))

@@ -132,7 +132,8 @@ def test_vit_tag_reads_a_timm_file_from_the_hub_cache_and_matches_timm(tmp_path)
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(commit)
     (repo / "snapshots" / commit).mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, repo / "snapshots" / commit / "model.safetensors")
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()},
+              repo / "snapshots" / commit / "model.safetensors")
     x = torch.rand(1, 3, 384, 384) * 2 - 1
     torch.save(x, tmp_path / "x.pt")
     with torch.no_grad():
@@ -145,10 +146,12 @@ with torch.no_grad():
     torch.testing.assert_close(m(x), torch.load({str(tmp_path / 'ref.pt')!r}), atol=2e-5, rtol=0)
 print(m.pretrained_cfg["input_size"], m.config["num_classes"], m.pretrained_cfg["weight_source"])
 """
-    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1", "VGZOO_CACHE": str(tmp_path / "c")}
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1",
+           "VGZOO_CACHE": str(tmp_path / "c")}
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert "(3, 384, 384) 1000" in proc.stdout and "hf-hub:timm/vit_tiny_patch16_384.augreg_in21k_ft_in1k" in proc.stdout
+    assert "(3, 384, 384) 1000" in proc.stdout
+    assert "hf-hub:timm/vit_tiny_patch16_384.augreg_in21k_ft_in1k" in proc.stdout
     # converted once: offline and with the Hub cache gone, it still loads
     env["VGZOO_OFFLINE"] = "1"
     env["HF_HUB_CACHE"] = str(tmp_path / "empty-hub")

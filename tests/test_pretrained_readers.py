@@ -137,7 +137,8 @@ def test_two_files_through_the_mirror_converted_once_then_offline(tiny_tags, cac
     assert STEM_URL in model.pretrained_cfg["weight_source"] and HEAD_URL in model.pretrained_cfg["weight_source"]
     folder = cache / "models" / f"{NAME}.pair"
     assert {"downloads/tiny/stem.safetensors", "downloads/tiny/head.json", f"models/{NAME}.pair/model.safetensors",
-            f"models/{NAME}.pair/config.json", f"models/{NAME}.pair/model.safetensors.sha256"} <= set(_cached_files(cache))
+            f"models/{NAME}.pair/config.json", f"models/{NAME}.pair/model.safetensors.sha256"
+            } <= set(_cached_files(cache))
     assert RecordingNet.built[0] == (WIDTH, "meta")  # checked before anything was allocated
 
     http_server.stop()
@@ -262,7 +263,8 @@ print(model.pretrained_cfg["weight_source"])
         fetched = [path for method, path, _ in hub.requests if method == "GET" and "/resolve/" in path]
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("(hf-hub:org/tiny-pair)")
-    assert any(p.endswith("weights/stem.safetensors") for p in fetched) and any(p.endswith("head.json") for p in fetched)
+    assert any(p.endswith("weights/stem.safetensors") for p in fetched)
+    assert any(p.endswith("head.json") for p in fetched)
     # converted once: offline, with the Hub gone, it still loads
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
                           env={**env, "HF_ENDPOINT": hub.url, "VGZOO_OFFLINE": "1"})

@@ -139,7 +139,8 @@ def test_fetch_list_and_default_direction(mirror, tmp_path):
     assert ds.direction == "BtoA" and len(ds) == 3
     a = ds[0]["A"]
     assert a[2].mean() > 0.7 and a[0].mean() < 0.3
-    ab = create_dataset("pix2pix:facades", "paired_translation", split="val", direction="AtoB", load_size=64, crop_size=64)
+    ab = create_dataset("pix2pix:facades", "paired_translation", split="val", direction="AtoB", load_size=64,
+                        crop_size=64)
     assert len(ab) == 2 and ab[0]["A"][0].mean() > 0.7
     assert mirror.requests == [H2Z, FACADES]  # each archive once
     with pytest.raises(DataError, match="aligned dataset"):

@@ -79,7 +79,8 @@ def test_register_model_validates_its_arguments():
     with pytest.raises(ValueError, match="task"):
         vgzoo.register_model("x", TinyNet, family="x", task="painting", cfgs={})
     with pytest.raises(ValueError, match="input_size"):
-        vgzoo.register_model("x", TinyNet, family="x", task="generation", cfgs={"mean": (0.5,), "std": (0.5,), "paper": ""})
+        vgzoo.register_model("x", TinyNet, family="x", task="generation",
+                             cfgs={"mean": (0.5,), "std": (0.5,), "paper": ""})
     with pytest.raises(TypeError, match="ZooModel"):
         vgzoo.register_model("x", nn.Linear, family="x", task="generation", cfgs={})
     with pytest.raises(ValueError, match="widht"):

@@ -1,4 +1,5 @@
-"""``vgzoo plugins new``: name validation, what the scaffold writes, and a scaffold that installs, conforms and lints."""
+"""``vgzoo plugins new``: name validation, what the scaffold writes, and a scaffold that installs, conforms and
+lints."""
 
 from __future__ import annotations
 
@@ -187,6 +188,7 @@ def test_scaffold_installs_lists_and_passes_its_own_conformance_test(tmp_path):
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert "3 passed" in tests.stdout
     # It was the installed copy that was tested: from the same cwd and path, the package resolves into the target.
-    where = subprocess.run([sys.executable, "-c", "import importlib.util as u; print(u.find_spec('vgzoo_scaffolded').origin)"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    find = "import importlib.util as u; print(u.find_spec('vgzoo_scaffolded').origin)"
+    where = subprocess.run([sys.executable, "-c", find], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=60)
     assert Path(where.stdout.strip()).parent.parent == site

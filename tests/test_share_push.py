@@ -104,7 +104,8 @@ def test_push_api_model_private_revision_default_transport(tmp_path):
         assert done.stdout.split()[0] == "v1" and done.stdout.split()[-1] == "main"
         repo = hub.repos["me/tiny-cgan"]
         assert repo.private and set(repo.branches) == {"main", "v1"}
-        assert "model.safetensors" in hub.files("me/tiny-cgan", "v1") and "model.safetensors" in hub.files("me/tiny-cgan")
+        assert "model.safetensors" in hub.files("me/tiny-cgan", "v1")
+        assert "model.safetensors" in hub.files("me/tiny-cgan")
         assert ("POST", "/api/models/me/tiny-cgan/branch/v1", True) in hub.requests
 
 

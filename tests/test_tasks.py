@@ -191,7 +191,8 @@ def test_broken_exiting_and_name_stealing_task_plugins_are_reported(fakes):
     """, fakes)
     report = out["report"]
     assert report["inpainting_fake"]["status"] == "ok"
-    assert report["broken_fake"]["status"] == "error" and "boom from a broken task plugin" in report["broken_fake"]["error"]
+    assert report["broken_fake"]["status"] == "error"
+    assert "boom from a broken task plugin" in report["broken_fake"]["error"]
     assert report["exiting_fake"]["status"] == "error" and "SystemExit" in report["exiting_fake"]["error"]
     assert report["classification"]["status"] == "error" and "built-in" in report["classification"]["error"]
     assert "vgzoo-broken-task" in out["raised"] and out["builtin"] == "vgzoo" and out["is_task"] is False

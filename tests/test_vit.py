@@ -26,7 +26,8 @@ def images(b=2, c=3, h=32, w=32, seed=1):
 
 # ---------------------------------------------------------------------------------------------- sizes
 @pytest.mark.parametrize(
-    "name, expected", [("vit_b16_scratch", 86_567_656), ("vit_s16_scratch", 22_050_664), ("vit_ti16_scratch", 5_717_416)]
+    "name, expected",
+    [("vit_b16_scratch", 86_567_656), ("vit_s16_scratch", 22_050_664), ("vit_ti16_scratch", 5_717_416)],
 )
 def test_parameter_counts_match_the_table(name, expected):
     factory = getattr(vit_module, name)
@@ -253,7 +254,8 @@ def test_local_dir_with_another_img_size(tmp_path):
 def test_wrong_class_count_reinitialises_head_with_warning(tmp_path):
     vgzoo._hub.save_state_dict(tiny().state_dict(), tmp_path / "w.safetensors")
     with pytest.warns(UserWarning, match="num_classes"):
-        model = vgzoo.create("vit_ti16_scratch", checkpoint_path=tmp_path / "w.safetensors", **{**TINY, "num_classes": 3})
+        model = vgzoo.create("vit_ti16_scratch", checkpoint_path=tmp_path / "w.safetensors",
+                             **{**TINY, "num_classes": 3})
     assert model.head.weight.shape == (3, 192)
 
 

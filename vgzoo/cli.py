@@ -241,7 +241,8 @@ class _WarningsAsNotes:
 @click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
 @click.option("--head-fusion", type=click.Choice(["mean", "max", "min"]), default="mean", show_default=True)
 @click.option("--alpha", type=float, default=0.5, show_default=True, help="Opacity of the heat map.")
-def attention_map_cmd(model_or_dir: str, image: str, out: str, pretrained: bool, head_fusion: str, alpha: float) -> None:
+def attention_map_cmd(model_or_dir: str, image: str, out: str, pretrained: bool, head_fusion: str,
+                      alpha: float) -> None:
     """Draw a ViT's attention rollout (MODEL name or saved folder) over IMAGE as a PNG."""
     from .viz import save_attention_map
 
@@ -446,7 +447,7 @@ def bench_cmd(ctx: click.Context, out: str, as_json: bool, budget: float, device
     """Measure attention's O(S^2) cost against convolution throughput.
 
     Bare `vgzoo bench` runs the default scaling sweep (vit_ti16_scratch, vit_s16_scratch, the cyclegan_resnet6
-    generator and timm's resnet50, batch 1, 64..448 px; about 2-3 minutes on 2 CPU cores; on a GPU, bf16, batch 16,
+    generator and timm's resnet50, batch 1, 64..448 px; a few minutes on a laptop's CPU; on a GPU, bf16, batch 16,
     224..1120 px and ViT-B too). Ctrl-C keeps and writes what was measured so far.
     """
     if ctx.invoked_subcommand is not None:
@@ -512,8 +513,8 @@ def bench_scaling_cmd(models: str | None, sizes: str | None, batch_size: int | N
 @_BENCH_THREADS
 @_BENCH_PROGRESS
 def bench_attention_cmd(seq_lens: str | None, operators: str | None, modes: str, batch_size: int, heads: int | None,
-                        head_dim: int, device: str, dtype: str | None, repeats: int, budget: float, out: str, as_json: bool,
-                        threads: str, progress: bool) -> None:
+                        head_dim: int, device: str, dtype: str | None, repeats: int, budget: float, out: str,
+                        as_json: bool, threads: str, progress: bool) -> None:
     """Naive softmax(QK^T/sqrt(d))V against scaled_dot_product_attention per backend, over S."""
     from .bench.attention import run_attention
     from .bench.defaults import bench_defaults, resolve_device
@@ -546,9 +547,9 @@ def bench_attention_cmd(seq_lens: str | None, operators: str | None, modes: str,
 @_BENCH_JSON
 @_BENCH_THREADS
 @_BENCH_PROGRESS
-def bench_model_cmd(name: str, batch_size: int | None, img_size: int | None, train: bool, amp: bool | None, amp_dtype: str,
-                    compile_: bool, channels_last: bool, device: str, vs_timm: str | None, repeats: int, warmup: int,
-                    out: str, as_json: bool, threads: str, progress: bool) -> None:
+def bench_model_cmd(name: str, batch_size: int | None, img_size: int | None, train: bool, amp: bool | None,
+                    amp_dtype: str, compile_: bool, channels_last: bool, device: str, vs_timm: str | None, repeats: int,
+                    warmup: int, out: str, as_json: bool, threads: str, progress: bool) -> None:
     """Inference or training-step throughput of NAME (a vgzoo model or timm:NAME), like timm's benchmark.py."""
     from .bench.defaults import bench_defaults, resolve_device
     from .bench.model import run_model
@@ -700,7 +701,8 @@ def data_list_cmd(as_json: bool) -> None:
 @data_cmd.command("fetch")
 @click.argument("name")
 @click.option("--force", is_flag=True,
-              help="Download and extract again; the cached archive and folder are replaced once the new ones are complete.")
+              help="Download and extract again; the cached archive and folder are replaced once the new ones are "
+                   "complete.")
 @click.option("--no-verify", is_flag=True, help="Keep the set even if some image headers cannot be read.")
 @click.option("--progress/--no-progress", default=True, help="Progress bars.")
 def data_fetch_cmd(name: str, force: bool, no_verify: bool, progress: bool) -> None:
@@ -786,9 +788,9 @@ def eval_fid_cmd(real: str, fake: str, features: str, subsets: int, subset_size:
 @_eval_precision_options
 @_EVAL_PROGRESS
 @_EVAL_JSON
-def eval_translate_cmd(model_or_dir: str, data: str, split: str, direction: str | None, pretrained: bool, out: str | None,
-                       features: str, subsets: int, subset_size: int, seed: int, batch_size: int, device: str,
-                       precision: str, compile_: bool, progress: bool, as_json: bool) -> None:
+def eval_translate_cmd(model_or_dir: str, data: str, split: str, direction: str | None, pretrained: bool,
+                       out: str | None, features: str, subsets: int, subset_size: int, seed: int, batch_size: int,
+                       device: str, precision: str, compile_: bool, progress: bool, as_json: bool) -> None:
     """Translate DATA's {split}A with MODEL_OR_DIR and score it against {split}B with FID/KID.
 
     DATA is a folder or a reference dataset (cyclegan:horse2zebra, fetched into the cache when missing)."""
@@ -949,7 +951,8 @@ def push_cmd(folder: str, repo_id: str, private: bool, revision: str | None, com
 @click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to serve on; 0.0.0.0 exposes the page to your network.")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (default: Gradio's, 7860 or next free).")
+@click.option("--port", type=click.IntRange(0, 65535), default=None,
+              help="Port (default: Gradio's, 7860 or next free).")
 @click.option("--max-upload-mb", type=click.FloatRange(min=0.01), default=10.0, show_default=True,
               help="Largest upload accepted.")
 @_INFER_DEVICE

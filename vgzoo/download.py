@@ -269,7 +269,8 @@ def _lock_file(path: Path) -> Path:
 
 @contextlib.contextmanager
 def cache_lock(path: str | os.PathLike, what: str | None = None) -> Iterator[None]:
-    """Hold an OS file lock for ``path`` (``VGZOO_CACHE/.locks/RELPATH.lock``) while fetching, extracting or converting it.
+    """Hold an OS file lock for ``path`` (``VGZOO_CACHE/.locks/RELPATH.lock``) while fetching, extracting or
+    converting it.
 
     A second process that wants the same file waits here, says so once on stderr, and then finds the first one's
     result in place. The lock is released on any exit, a killed process included (the OS drops it).

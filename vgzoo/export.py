@@ -307,8 +307,8 @@ def _trace(target: ExportTarget):
         size = tuple(max(s, 2 * target.size_multiple) for s in target.native_size)
     example = target.make_inputs(2, size)
     if not hasattr(fx_config, "backed_size_oblivious") or not hasattr(torch.compiler, "is_exporting"):
-        raise ExportError(f"vgzoo export needs a newer torch than {torch.__version__} (torch.export with size-oblivious "
-                          "tracing); upgrade torch (pip install -U torch).")
+        raise ExportError(f"vgzoo export needs a newer torch than {torch.__version__} (torch.export with "
+                          "size-oblivious tracing); upgrade torch (pip install -U torch).")
     try:
         with fx_config.patch(backed_size_oblivious=True):
             program = torch.export.export(target.module, example, dynamic_shapes=_dynamic_shapes(target))

@@ -129,7 +129,8 @@ def to_unit_range(images: torch.Tensor, value_range: tuple[float, float] = (0.0,
         tol = _RANGE_TOLERANCE * (hi - lo)
         if mn < lo - tol or mx > hi + tol:
             hint = " Generator outputs lie in [-1, 1]: pass value_range=(-1.0, 1.0)." if mn < 0 else ""
-            raise ValueError(f"images lie in [{mn:.3f}, {mx:.3f}], outside the declared value_range {value_range}.{hint}")
+            raise ValueError(f"images lie in [{mn:.3f}, {mx:.3f}], outside the declared value_range "
+                             f"{value_range}.{hint}")
     return ((images - lo) / (hi - lo)).clamp(0.0, 1.0)
 
 
@@ -219,7 +220,8 @@ def diversity_ratio(samples_by_class: Mapping[int, torch.Tensor], real_by_class:
         raise ValueError("samples_by_class is empty: pass a dict class -> (N, C, H, W) samples.")
     missing = sorted(set(samples_by_class) - set(real_by_class))
     if missing:
-        raise ValueError(f"real_by_class has no images of class(es) {missing}; pass real images of every class sampled.")
+        raise ValueError(f"real_by_class has no images of class(es) {missing}; pass real images of every class "
+                         "sampled.")
     ratios: dict[int, float] = {}
     for cls in sorted(samples_by_class):
         fake = _embed(_prepare(samples_by_class[cls], value_range), space)

@@ -97,14 +97,15 @@ def plugin_names(name: str, model: str | None = None) -> tuple[str, str, str]:
             "start the name with a letter (for example 'vgzoo-3d-gan' instead of '3d-gan')."
         )
     if keyword.iskeyword(package):
-        raise ScaffoldError(f"plugin name {name!r} gives the package name {package!r}, a Python keyword; choose another name.")
+        raise ScaffoldError(f"plugin name {name!r} gives the package name {package!r}, a Python keyword; "
+                            "choose another name.")
     if model is None:
         model = package.removeprefix("vgzoo_") or package
     if not _MODEL_NAME.match(model) or keyword.iskeyword(model):
         raise ScaffoldError(
             f"model name {model!r} is not usable: a model name is also the Python name its registration is bound "
-            "to in the plugin's module, so it must be a lower-case identifier (letters, digits, '_', starting with a letter), for example 'mygan_small'. "
-            "Pass another one with --model."
+            "to in the plugin's module, so it must be a lower-case identifier (letters, digits, '_', starting with a "
+            "letter), for example 'mygan_small'. Pass another one with --model."
         )
     return name, package, model
 

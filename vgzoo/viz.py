@@ -33,7 +33,8 @@ def preprocess_image(image, cfg: dict[str, Any]):
     if c not in (1, 3):
         raise ValueError(f"can only draw attention maps for 1- or 3-channel models, this one takes {c} channels.")
     image = image.convert("RGB" if c == 3 else "L")
-    resample = Image.Resampling.BICUBIC if cfg.get("interpolation", "bicubic") == "bicubic" else Image.Resampling.BILINEAR
+    bicubic = cfg.get("interpolation", "bicubic") == "bicubic"
+    resample = Image.Resampling.BICUBIC if bicubic else Image.Resampling.BILINEAR
     arr = np.asarray(image.resize((w, h), resample), dtype=np.float32) / 255.0
     x = torch.from_numpy(arr.reshape(h, w, c)).permute(2, 0, 1)
     mean = torch.tensor(cfg.get("mean", (0.5,) * c), dtype=torch.float32).view(c, 1, 1)

@@ -53,7 +53,8 @@ class TemplateGAN(GANModel, UnconditionalSampler):
             nn.Tanh(),
             nn.Unflatten(1, (in_chans, img_size, img_size)),
         )
-        self.discriminator = nn.Sequential(nn.Flatten(), nn.Linear(pixels, width), nn.LeakyReLU(0.2), nn.Linear(width, 1))
+        self.discriminator = nn.Sequential(nn.Flatten(), nn.Linear(pixels, width), nn.LeakyReLU(0.2),
+                                           nn.Linear(width, 1))
         # What the built model knows of its inputs; create() adds architecture, family and task.
         self.pretrained_cfg: dict[str, Any] = {
             "input_size": (in_chans, img_size, img_size),

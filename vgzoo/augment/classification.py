@@ -264,7 +264,8 @@ class ClassificationTrainTransform(SeededModule):
                 return x
             soft = None
             if mixing and float(torch.rand(())) < self.mix_prob:
-                use_cutmix = self.mixup is None or (self.cutmix is not None and float(torch.rand(())) < self.switch_prob)
+                use_cutmix = self.mixup is None or (
+                    self.cutmix is not None and float(torch.rand(())) < self.switch_prob)
                 if use_cutmix:
                     x, labels = self.cutmix(x, y)
                     soft = mix_soft_targets(labels, self.num_classes, "cutmix", self.label_smoothing)

@@ -129,7 +129,8 @@ class AlignedDataset(Dataset):
         """Check every file now (headers; ``decode=True`` decodes fully) and raise one error listing all bad files.
 
         Raises:
-            DataError: unreadable files, odd widths, or halves smaller than ``crop_size`` (when ``load_size`` is ``None``).
+            DataError: unreadable files, odd widths, or halves smaller than ``crop_size`` (when ``load_size`` is
+                ``None``).
         """
         min_size = self.crop_size if self.load_size is None else None
         verify_images(self.paths, min_size=min_size, aligned=True, decode=decode, progress=progress,

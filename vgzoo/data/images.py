@@ -219,7 +219,8 @@ def list_images(folder: str | os.PathLike, *, what: str = "image folder", recurs
 def resolve_folder(root: str | os.PathLike, phase: str | None, *, what: str = "dataset folder") -> Path:
     """The folder that holds a split's images: ``root/phase`` when it exists, else ``root`` if it holds images itself.
 
-    This lets users pass either the dataset root (``facades/`` with ``train/``, ``val/``, ``test/``) or the split folder.
+    This lets users pass either the dataset root (``facades/`` with ``train/``, ``val/``, ``test/``) or the split
+    folder.
 
     Raises:
         DataNotFoundError: neither ``root/phase`` nor images directly inside ``root``.
@@ -357,7 +358,7 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
     if img.mode == "F":
         arr = np.asarray(img, dtype=np.float32)[None] / 255.0
         return torch.from_numpy(np.clip(arr, 0.0, 1.0))
-    # numpy, not torch ops: per-image tensor ops go through torch's thread pool, which costs 30x on a busy machine
+    # numpy, not torch ops: per-image tensor ops go through torch's thread pool, which stalls on a busy machine
     arr = np.asarray(img, dtype=np.uint8)
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
     out = np.ascontiguousarray(arr, dtype=np.float32)  # a fresh C-ordered (C, H, W) array

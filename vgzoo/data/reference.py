@@ -11,8 +11,8 @@ its image size and where the images come from. A spec names an entry, optionally
 moves it into place at ``VGZOO_CACHE/datasets/<collection>/<name>/``. A folder already there (fetched before, or
 unpacked by hand) is used as it is once its layout checks out. A fetch holds a file lock on the dataset folder, so
 concurrent fetches of one set wait for the first and reuse its folder; SIGTERM removes the temporary extraction, and
-what a killed process left (``.NAME.*.extracting``) is swept by the next fetch. The upstream servers publish no checksums: the
-SHA-256 of the archive is recorded on first fetch and checked when the archive is reused.
+what a killed process left (``.NAME.*.extracting``) is swept by the next fetch. The upstream servers publish no
+checksums: the SHA-256 of the archive is recorded on first fetch and checked when the archive is reused.
 
 The image counts, sizes and sources below are taken from the reference's dataset documentation; they were not
 checked against the servers here.
@@ -144,18 +144,20 @@ _ENTRIES = [
     _cg("vangogh2photo", "Van Gogh paintings (401 for training) and landscape photos", _ART),
     _cg("maps", "1096 training aerial photos and maps scraped from Google Maps, unpaired",
         "Google Maps imagery: Google's terms; research use", image_size=600),
-    _cg("facades", "400 CMP Facades labels and photos, unpaired", "CMP Facades database: research use; cite Tylecek & Sara 2013"),
+    _cg("facades", "400 CMP Facades labels and photos, unpaired",
+        "CMP Facades database: research use; cite Tylecek & Sara 2013"),
     _cg("iphone2dslr_flower", "flower photos from Flickr: 1813 iPhone, 3316 DSLR for training", _FLICKR),
-    _cg("ae_photos", "test photos of the reference's pretrained style models", "research use (see the reference implementation)",
-        splits=("testA",), kind="images", image_size=None),
+    _cg("ae_photos", "test photos of the reference's pretrained style models",
+        "research use (see the reference implementation)", splits=("testA",), kind="images", image_size=None),
     _cg("cityscapes", "2975 Cityscapes training images, labels and photos, unpaired",
         "Cityscapes licence: registration, no redistribution", restricted=_CITYSCAPES),
     _cg("mini", "a few horse2zebra-style images, for smoke tests", "as horse2zebra (ImageNet terms)",
         image_size=None),
     _cg("mini_pix2pix", "a few aligned pairs, for smoke tests", "as the pix2pix set it was cut from",
         splits=("train", "val", "test"), kind="aligned", required=("train",), image_size=None),
-    _cg("mini_colorization", "a few RGB images for colorization, for smoke tests", "research use (see the reference implementation)",
-        splits=("train", "test"), kind="images", required=("train",), image_size=None),
+    _cg("mini_colorization", "a few RGB images for colorization, for smoke tests",
+        "research use (see the reference implementation)", splits=("train", "test"), kind="images",
+        required=("train",), image_size=None),
 ]
 
 #: Every reference dataset by spec (``collection:name``).

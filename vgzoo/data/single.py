@@ -1,8 +1,9 @@
 """Single-folder image datasets: the reference's ``single`` mode for inference, and unlabelled image folders.
 
 ``SingleDataset`` reads one folder of images the way the pix2pix/CycleGAN reference implementation's ``single`` mode
-does (Isola et al. 2017; Zhu et al. 2017), to run one generator over them. ``ImageFolderDataset`` is the same reading for
-unconditional generation and restoration (``{"image": x}`` batches), with an optional deterministic train/val split.
+does (Isola et al. 2017; Zhu et al. 2017), to run one generator over them. ``ImageFolderDataset`` is the same reading
+for unconditional generation and restoration (``{"image": x}`` batches), with an optional deterministic train/val
+split.
 """
 
 from __future__ import annotations

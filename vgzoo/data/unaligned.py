@@ -2,9 +2,9 @@
 
 Zhu et al. 2017, "Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks": the images of the
 two domains live in ``root/trainA`` and ``root/trainB`` (``testA``/``testB`` for ``phase="test"``) with no
-correspondence. An epoch has ``max(|A|, |B|)`` items; item ``i`` takes A image ``i mod |A|`` and a B image drawn at random
-(uniform, with replacement, as the reference does) or serially (``i mod |B|``). Unlike the reference, the random draw
-is a pure function of ``(seed, epoch, index)``, so it is reproducible across runs and DataLoader workers; call
+correspondence. An epoch has ``max(|A|, |B|)`` items; item ``i`` takes A image ``i mod |A|`` and a B image drawn at
+random (uniform, with replacement, as the reference does) or serially (``i mod |B|``). Unlike the reference, the random
+draw is a pure function of ``(seed, epoch, index)``, so it is reproducible across runs and DataLoader workers; call
 :meth:`UnalignedDataset.set_epoch` to get new pairings every epoch.
 """
 

@@ -101,7 +101,8 @@ class Attention(nn.Module):
     ) -> None:
         super().__init__()
         if dim % num_heads != 0:
-            raise ValueError(f"Attention: dim {dim} is not divisible by num_heads {num_heads}; pick a divisor of {dim}.")
+            raise ValueError(f"Attention: dim {dim} is not divisible by num_heads {num_heads}; "
+                             f"pick a divisor of {dim}.")
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.scale = self.head_dim**-0.5

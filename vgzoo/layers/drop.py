@@ -12,7 +12,8 @@ from torch import nn
 __all__ = ["DropPath", "drop_path"]
 
 
-def drop_path(x: torch.Tensor, drop_prob: float = 0.0, training: bool = False, scale_by_keep: bool = True) -> torch.Tensor:
+def drop_path(x: torch.Tensor, drop_prob: float = 0.0, training: bool = False,
+              scale_by_keep: bool = True) -> torch.Tensor:
     """Zero whole samples of a residual branch with probability ``drop_prob`` (training only).
 
     Args:

@@ -295,7 +295,8 @@ class VisionTransformer(ZooModel, Classifier):
         take = set()
         for i in indices:
             if not -depth <= i < depth:
-                raise ValueError(f"block index {i} is out of range for a model with {depth} blocks (-{depth}..{depth - 1}).")
+                raise ValueError(f"block index {i} is out of range for a model with {depth} blocks "
+                                 f"(-{depth}..{depth - 1}).")
             take.add(i % depth)
         return take
 

@@ -132,7 +132,8 @@ def push_to_hub(
             model = _load_checked(folder)
         token = _resolve_token(token)  # after the folder check: a broken folder is reported first
         card = folder / CARD_NAME
-        if overwrite_card or not card.is_file() or is_generated_card(card.read_text(encoding="utf-8", errors="replace")):
+        ours = card.is_file() and is_generated_card(card.read_text(encoding="utf-8", errors="replace"))
+        if overwrite_card or not card.is_file() or ours:
             write_model_card(model, folder, overwrite=True, repo_id=repo_id)  # the card names the repository
         return _upload(folder, repo_id, private=private, revision=revision, token=token,
                        commit_message=commit_message or f"Upload {model.pretrained_cfg.get('architecture')} with vgzoo")

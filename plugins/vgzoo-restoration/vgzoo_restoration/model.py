@@ -115,7 +115,8 @@ class PatchCritic(nn.Module):
         for _ in range(n_layers):
             layers += [nn.Conv2d(chans, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
             chans, width = width, min(width * 2, ndf * 8)
-        layers += [nn.Conv2d(chans, chans, 3, padding=1), nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(chans, 1, 3, padding=1)]
+        layers += [nn.Conv2d(chans, chans, 3, padding=1), nn.LeakyReLU(0.2, inplace=True),
+                   nn.Conv2d(chans, 1, 3, padding=1)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

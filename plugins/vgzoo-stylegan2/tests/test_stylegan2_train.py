@@ -242,7 +242,8 @@ def test_a_published_tag_trains_on_from_its_g_d_and_g_ema(tmp_path):
         p.data.normal_()
     save_state_dict(published.state_dict(), tmp_path / "snapshot.safetensors")
     cfg = {"input_size": (1, 16, 16), "mean": (0.5,), "std": (0.5,), "paper": "test", "description": "test"}
-    cfgs = {"": _registry.make_cfg(**cfg), "mine": _registry.make_cfg(**cfg, file=str(tmp_path / "snapshot.safetensors"))}
+    cfgs = {"": _registry.make_cfg(**cfg),
+            "mine": _registry.make_cfg(**cfg, file=str(tmp_path / "snapshot.safetensors"))}
     vgzoo.register_model("stylegan2_tagged_test", model_module.StyleGAN2, family="stylegan2", task="generation",
                          cfgs=cfgs, model_args=TINY)
     seen = {}

@@ -53,8 +53,8 @@ from vgzoo.train.recipes import (
 
 from .augment import AUGMENT_MODES, PIPES, create_augment
 
-__all__ = ["StyleGAN2Recipe", "ConditionalStyleGAN2Recipe", "CONFIGS", "training_spec", "per_process_batch", "ema_beta", "r1_penalty",
-           "PathLengthPenalty", "stylegan2_generation", "stylegan2_conditional_generation"]
+__all__ = ["StyleGAN2Recipe", "ConditionalStyleGAN2Recipe", "CONFIGS", "training_spec", "per_process_batch",
+           "ema_beta", "r1_penalty", "PathLengthPenalty", "stylegan2_generation", "stylegan2_conditional_generation"]
 
 #: The reference's ``--cfg`` presets (train.py), their optimisation half: batch over all GPUs, learning rate, G_ema
 #: half-life in kimg and ramp-up. The other half (channels, mapping depth, mbstd group, R1 gamma, path length, style

@@ -208,7 +208,8 @@ gan_vanilla = register_model(
         "mean": (0.5,),
         "std": (0.5,),
         "paper": PAPER,
-        "description": "Unconditional GAN: uniform z (nz=20) -> Linear -> 8x8 -> upsampling -> Tanh; conv discriminator.",
+        "description": "Unconditional GAN: uniform z (nz=20) -> Linear -> 8x8 -> upsampling -> Tanh; "
+                       "conv discriminator.",
     },
     test_kwargs={"img_size": 16, "base_chans": 16, "ndf": 8},
 )
