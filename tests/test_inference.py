@@ -455,3 +455,18 @@ def test_compiled_translation_matches_eager(tmp_path):
     assert compiled.inference["compile"] is True
     a, b = (np.asarray(Image.open(p[0]), dtype=int) for p in (eager, compiled))
     assert np.abs(a - b).max() <= 1  # inductor may fuse differently: at most one grey level
+
+
+def test_make_grid_places_every_cell_and_pads_the_rest():
+    from vgzoo.generate import make_grid
+
+    images = torch.arange(5 * 2 * 3 * 1, dtype=torch.uint8).view(5, 2, 3, 1)
+    grid = make_grid(images, cols=3, padding=1, scale=2, pad_value=200)
+    assert grid.shape == (2 * (4 + 1) + 1, 3 * (6 + 1) + 1, 1)
+    for i in range(5):
+        r, k = divmod(i, 3)
+        top, left = 1 + r * 5, 1 + k * 7
+        cell = images[i].repeat_interleave(2, 0).repeat_interleave(2, 1)
+        assert torch.equal(grid[top:top + 4, left:left + 6], cell)
+        grid[top:top + 4, left:left + 6] = 200
+    assert (grid == 200).all()  # padding and the empty sixth cell
