@@ -80,7 +80,9 @@ def test_cyclegan_tag_downloads_converts_once_then_loads_offline(cache, http_ser
     x = model.example_inputs(1)[0]
     with torch.no_grad():
         first = model(x)
-    assert (cache / "models" / "cyclegan_resnet.horse2zebra" / "model.safetensors").is_file()
+    # the tag is an alias: the generator alone is its own name, and the cache folder is named after it
+    assert cfg["architecture"] == "cyclegan_resnet_generator"
+    assert (cache / "models" / "cyclegan_resnet_generator.horse2zebra" / "model.safetensors").is_file()
 
     http_server.stop()
     monkeypatch.setenv("VGZOO_OFFLINE", "1")
@@ -99,6 +101,36 @@ def test_cyclegan_tag_downloads_converts_once_then_loads_offline(cache, http_ser
     assert result.exit_code == 0, result.output
     assert "random weights" not in result.output
     assert Image.open(cache.parent / "out.png").size == (12, 10)
+
+
+@needs_keys
+def test_folders_converted_by_0_2_are_converted_again_or_loaded_as_the_generator(cache, http_server, tmp_path):  # noqa: F811
+    """0.2 wrote the tag's folder with config.json naming ``cyclegan_resnet`` (its tag built another class)."""
+    data, sd = reference_pth("resnet_9blocks_instance_G")
+    http_server.add(H2Z, data)
+    model = vgzoo.create("cyclegan_resnet.horse2zebra", pretrained=True).eval()
+    folder = cache / "models" / "cyclegan_resnet_generator.horse2zebra"
+    config = json.loads((folder / "config.json").read_text())
+    old = {**config, "architecture": "cyclegan_resnet", "vgzoo_version": "0.2.0"}
+    old["pretrained_cfg"] = {**config["pretrained_cfg"], "architecture": "cyclegan_resnet", "family": "cyclegan"}
+
+    # a 0.2 folder the user kept (or copied out of the cache) loads as the generator, with its weights
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
+    (kept / "config.json").write_text(json.dumps(old))
+    again = vgzoo.create(f"local-dir:{kept}")
+    assert isinstance(again, GeneratorTranslator) and again.pretrained_cfg["architecture"] == "cyclegan_resnet_generator"
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items())
+
+    # a cached folder whose config names another architecture is never loaded as the tag: it is converted again
+    (folder / "config.json").write_text(json.dumps(old))
+    with pytest.warns(UserWarning, match="holds a 'cyclegan_resnet' model, not 'cyclegan_resnet_generator'"):
+        fresh = vgzoo.create("cyclegan_resnet.horse2zebra", pretrained=True)
+    assert isinstance(fresh, GeneratorTranslator)
+    assert torch.equal(fresh.generator.stem.conv.weight, sd["model.1.weight"])
+    assert json.loads((folder / "config.json").read_text())["architecture"] == "cyclegan_resnet_generator"
+    assert http_server.requests.count(H2Z) == 1  # converted again from the downloaded file
 
 
 @needs_keys
@@ -230,6 +262,13 @@ def test_cli_lists_pretrained_tags_and_describes_one():
     assert len([n for n in names if n.startswith("cyclegan_resnet.")]) == 18
     assert len([n for n in names if n.startswith("pix2pix_unet.")]) == 5
     assert "cyclegan_resnet" not in names  # the composite has no weights
+    # the composite's tags are aliases of the generator-only name, and say so
+    assert "cyclegan_resnet.horse2zebra -> cyclegan_resnet_generator.horse2zebra" in listed.output
+    assert len([n for n in listed.output.splitlines() if n.startswith("cyclegan_resnet_generator.")]) == 18
+    alias = runner.invoke(cli, ["info", "cyclegan_resnet.horse2zebra"])
+    assert alias.exit_code == 0, alias.output
+    assert "cyclegan_resnet.horse2zebra is an alias of cyclegan_resnet_generator.horse2zebra" in alias.output
+    assert re.search(r"^family\s+translator$", alias.output, re.M) and "horse2zebra.pth" in alias.output
     info = runner.invoke(cli, ["info", "pix2pix_unet.facades_label2photo"])
     assert info.exit_code == 0, info.output
     for text in ("http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/facades_label2photo.pth", "BtoA",

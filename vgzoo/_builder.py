@@ -25,7 +25,7 @@ def build(spec: ModelSpec, tag: str, cfg: PretrainedCfg, kwargs: dict[str, Any],
     Raises:
         TypeError: a keyword argument the model class does not accept (the message lists the accepted ones).
     """
-    accepted = spec.accepted_kwargs(cfg)
+    accepted = spec.accepted_kwargs()
     if accepted is not None:
         unknown = sorted(set(kwargs) - set(accepted))
         if unknown:
@@ -37,7 +37,6 @@ def build(spec: ModelSpec, tag: str, cfg: PretrainedCfg, kwargs: dict[str, Any],
     model = spec.build(cfg, **kwargs)
     published = cfg.to_dict()
     published.pop("model_args", None)
-    published.pop("model_cls", None)
     pretrained_cfg = {**published, **(getattr(model, "pretrained_cfg", None) or {})}  # the built model's facts win
     for key in ("mean", "std"):  # ... except the published normalisation, where it fits the model's channels
         if key in published and len(published[key]) == len(pretrained_cfg.get(key, ())):

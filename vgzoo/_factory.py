@@ -15,7 +15,7 @@ from typing import Any
 
 from . import _hub
 from ._builder import build
-from ._registry import entry_points, get_entry_point, load_spec, split_name
+from ._registry import entry_points, get_entry_point, load_spec, resolve_name, split_name
 from .errors import UnknownModelError, WeightsError, WeightsNotFoundError
 
 LOCAL_PREFIX = "local-dir:"
@@ -38,14 +38,20 @@ class ModelInfo:
     test_kwargs: dict[str, Any] = field(default_factory=dict)
     tag: str | None = None
     tags: list[str] = field(default_factory=list)
+    alias_of: str | None = None  # the name.tag asked for, when it is an alias of this one
+    aliases: dict[str, str] = field(default_factory=dict)  # this name's alias tags -> where each points
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
 def model_info(name: str) -> ModelInfo:
-    """Name, family, task, providing distribution and config of ``name`` or ``name.tag`` (nothing is built)."""
-    arch, tag = split_name(name)
+    """Name, family, task, providing distribution and config of ``name`` or ``name.tag`` (nothing is built).
+
+    An alias is described as the ``name.tag`` it points to, with ``alias_of`` naming what was asked for.
+    """
+    resolved = resolve_name(name)
+    arch, tag = split_name(resolved)
     spec = load_spec(arch)
     tag, cfg = spec.cfg_for(tag)
     if arch in entry_points():
@@ -66,6 +72,8 @@ def model_info(name: str) -> ModelInfo:
         test_kwargs=dict(spec.test_kwargs),
         tag=tag or None,
         tags=[t for t in spec.cfgs if t],
+        alias_of=name if resolved != name else None,
+        aliases={f"{arch}.{t}": target for t, target in spec.aliases.items()},
     )
 
 
@@ -113,7 +121,7 @@ def create(
         weights_path = _hub.hf_hub_file(repo_id, _hub.WEIGHTS_NAME, revision)
         return _create_from_files(config_path.parent, weights_path, name, kwargs, strict)
 
-    arch, tag = split_name(name)
+    arch, tag = split_name(resolve_name(name))
     spec = load_spec(arch)
     tag, cfg = spec.cfg_for(tag)
     source = None
@@ -143,15 +151,17 @@ def _create_from_dir(directory: Path, source: str, overrides: dict, strict: bool
 
 def _create_from_files(config_dir: Path, weights_path: Path, source: str, overrides: dict, strict: bool):
     config = _hub.read_config(config_dir)
-    arch = config["architecture"]
+    arch, tag = config["architecture"], config.get("tag") or None
     try:
+        # a folder written before a tag moved to a name of its own records the old name.tag: its alias says where
+        arch, tag = split_name(resolve_name(f"{arch}.{tag}" if tag else arch))
         spec = load_spec(arch)
     except UnknownModelError as exc:
         raise WeightsError(
             f"{source!r}: config.json names architecture {arch!r}, which is not installed. {exc} "
             "Install the plugin that provides it."
         ) from exc
-    tag, cfg = spec.cfg_for(config.get("tag") or None)
+    tag, cfg = spec.cfg_for(tag)
     kwargs = {**config["config"], **overrides}
     _check_sizes_first(spec, tag, cfg, kwargs, weights_path, source, config_dir)
     weights = _hub.load_state_dict(weights_path)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import importlib
 import inspect
 import sys
 from collections.abc import Callable
@@ -38,10 +37,10 @@ class PretrainedCfg:
     files in another layout names a ``reader`` (``"package.module:function"``, imported when first used) and its
     files: ``files`` (name -> URL; a lone ``url`` is ``{"weights": url}``) and/or ``hf_hub_files`` (name -> file
     name in ``hf_hub_id``'s repository); :mod:`vgzoo.pretrained` fetches them, calls
-    ``reader(files: dict[str, Path], cfg) -> vgzoo.ConvertedWeights`` and keeps the converted model. ``model_cls``
-    (``"module:Class"``) names another class when the published file holds only part of the architecture (a
-    reference CycleGAN generator without its discriminators builds a generator-only translator); ``task`` is that
-    class's task when it is not the name's (a class-conditional published generator under an unconditional name).
+    ``reader(files: dict[str, Path], cfg) -> vgzoo.ConvertedWeights`` and keeps the converted model. A tag never
+    changes the class: weights that hold only part of an architecture (a reference CycleGAN generator without its
+    discriminators) are published under a name of their own, which the tag an older name used points to through
+    ``aliases`` (:func:`register_model`). ``task`` is the tag's task when it is not the name's.
     ``direction`` is the side of the reference dataset the model translates from (``"BtoA"``: feed the dataset's B
     images).
     ``value_range`` is the range of what ``forward`` takes once pixels in [0, 1] are normalised with mean/std.
@@ -74,7 +73,6 @@ class PretrainedCfg:
     dataset: str | None = None
     direction: str | None = None
     model_args: dict[str, Any] = field(default_factory=dict)
-    model_cls: str | None = None
     task: str | None = None
     notes: str = ""
 
@@ -90,7 +88,7 @@ class PretrainedCfg:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None or (f.name in ("model_args", "model_cls", "notes", "files", "hf_hub_files") and not value):
+            if value is None or (f.name in ("model_args", "notes", "files", "hf_hub_files") and not value):
                 continue
             out[f.name] = dict(value) if isinstance(value, dict) else value
         return out
@@ -134,7 +132,10 @@ class ModelSpec:
     """What the registry knows of one model name: its class, architecture arguments and published configs.
 
     Variants are data: a name is a model class plus ``model_args`` (the architecture arguments that make
-    this variant) plus its pretrained configs. Calling the spec builds the model.
+    this variant) plus its pretrained configs. Calling the spec builds the model. ``aliases`` maps a tag this name
+    once published to the ``name.tag`` that holds it now (resolved by :func:`resolve_name` before anything is
+    built); ``inference_only`` marks a model that serves its task's commands but is not trained (a published
+    generator without its discriminator).
     """
 
     name: str
@@ -146,6 +147,8 @@ class ModelSpec:
     test_kwargs: dict[str, Any] = field(default_factory=dict)
     checkpoint_filter: Callable[[dict, Any], dict] | None = None
     description: str = ""
+    aliases: dict[str, str] = field(default_factory=dict)
+    inference_only: bool = False
 
     @property
     def module(self) -> str:
@@ -159,41 +162,40 @@ class ModelSpec:
     def default_cfg(self) -> PretrainedCfg:
         return self.cfgs[self.default_tag]
 
-    def cls_for(self, cfg: PretrainedCfg | None = None) -> type:
-        """The class a config builds: the name's own, or the one a published config names (``model_cls``)."""
-        if cfg is None or not cfg.model_cls:
-            return self.model_cls
-        module, _, attr = cfg.model_cls.partition(":")
-        return getattr(importlib.import_module(module), attr)
-
-    def accepted_kwargs(self, cfg: PretrainedCfg | None = None) -> list[str] | None:
-        """Keyword arguments the model class (of ``cfg``, default the name's own) accepts; None for ``**kwargs``."""
-        params = list(inspect.signature(self.cls_for(cfg).__init__).parameters.values())[1:]
+    def accepted_kwargs(self) -> list[str] | None:
+        """Keyword arguments the model class accepts; None for ``**kwargs``."""
+        params = list(inspect.signature(self.model_cls.__init__).parameters.values())[1:]
         if any(p.kind is p.VAR_KEYWORD for p in params):
             return None
         return [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
     def default_kwargs(self, cfg: PretrainedCfg | None = None) -> dict[str, Any]:
         """Every constructor argument with its default: what ``create(name)`` (or ``name.tag``) builds."""
-        params = list(inspect.signature(self.cls_for(cfg).__init__).parameters.values())[1:]
+        params = list(inspect.signature(self.model_cls.__init__).parameters.values())[1:]
         defaults = {p.name: p.default for p in params if p.default is not p.empty}
-        if cfg is not None and cfg.model_cls:
-            return {**defaults, **cfg.model_args}
         return {**defaults, **self.model_args, **(cfg.model_args if cfg else {})}
 
     def build(self, cfg: PretrainedCfg | None = None, **kwargs: Any):
         """The model of ``cfg`` (default: this name's own) with ``kwargs`` over its architecture arguments."""
-        if cfg is not None and cfg.model_cls:
-            return self.cls_for(cfg)(**{**cfg.model_args, **kwargs})
         return self.model_cls(**{**self.model_args, **(cfg.model_args if cfg else {}), **kwargs})
 
+    def published_tags(self) -> list[str]:
+        """The tags a user can load weights by: its configs with weights, then its aliases (which point at some)."""
+        return [t for t, c in self.cfgs.items() if t and c.has_weights] + list(self.aliases)
+
     def cfg_for(self, tag: str | None) -> tuple[str, PretrainedCfg]:
-        """The tag (default when None) and its config; an unknown tag names the close ones."""
+        """The tag (default when None) and its config; an unknown tag names the close ones.
+
+        An alias tag is resolved by :func:`resolve_name` first; here it is named as what it points to.
+        """
         if tag is None:
             return self.default_tag, self.default_cfg
         if tag in self.cfgs:
             return tag, self.cfgs[tag]
-        tags = [t for t in self.cfgs if t]
+        if tag in self.aliases:
+            raise UnknownModelError(f"{self.name}.{tag} is an alias of {self.aliases[tag]}; use that name (or "
+                                    "vgzoo.create, which resolves aliases).")
+        tags = [t for t in (*self.cfgs, *self.aliases) if t]
         if not tags:
             raise UnknownModelError(
                 f"{self.name} has no tags ({self.name}.{tag} asked for one). Use the plain name {self.name!r}."
@@ -239,6 +241,8 @@ def register_model(
     model_args: dict[str, Any] | None = None,
     test_kwargs: dict[str, Any] | None = None,
     checkpoint_filter: Callable[[dict, Any], dict] | None = None,
+    aliases: dict[str, str] | None = None,
+    inference_only: bool = False,
 ) -> ModelSpec:
     """Register ``name`` as ``model_cls`` built with ``model_args``; returns the spec (an entry point's target).
 
@@ -254,6 +258,12 @@ def register_model(
         test_kwargs: a tiny configuration for the conformance kit and quick benchmarks.
         checkpoint_filter: ``fn(state_dict, model) -> state_dict`` run on every load path before the
             strict load (foreign key layouts, resampled position embeddings).
+        aliases: ``{tag: "other_name.tag"}``: tags of this name that another name holds (weights that build
+            another class were moved to a name of their own); ``name.tag`` keeps working and resolves there
+            before anything is built, and ``vgzoo info`` / ``vgzoo list --pretrained`` say where it points.
+        inference_only: the model serves its task's commands (translate, generate, export, the demo) but is not
+            trained (a published generator without its discriminator): the conformance kit does not ask it for
+            the GAN training protocol.
     """
     from .protocols import ZooModel
 
@@ -271,6 +281,7 @@ def register_model(
         if cfg.task is not None and not is_task(cfg.task):
             raise ValueError(f"register_model({name!r}): tag {tag!r} has task {cfg.task!r}, not one of "
                              f"{', '.join(list_tasks())}")
+    aliases = _checked_aliases(name, aliases, cfg_map)
     model_args = dict(model_args or {})
     accepted = ModelSpec(name, model_cls, family, task, {}, cfg_map).accepted_kwargs()
     if accepted is not None:
@@ -289,6 +300,8 @@ def register_model(
         test_kwargs=dict(test_kwargs or {}),
         checkpoint_filter=checkpoint_filter,
         description=default.description or (doc.splitlines()[0] if doc else ""),
+        aliases=aliases,
+        inference_only=inference_only,
     )
     if _is_builtin(_specs.get(name)) and not _is_builtin(spec):
         return spec  # a plugin re-registering a built-in name: the built-in stays (get_entry_point picks it too)
@@ -296,17 +309,31 @@ def register_model(
     return spec
 
 
+def _checked_aliases(name: str, aliases: dict[str, str] | None, cfgs: dict[str, PretrainedCfg]) -> dict[str, str]:
+    """``aliases`` as ``{tag: "name.tag"}``, refused where a tag is also a config or a target is not a name."""
+    aliases = dict(aliases or {})
+    for tag, target in aliases.items():
+        if not tag or tag in cfgs:
+            raise ValueError(f"register_model({name!r}): alias tag {tag!r} is empty or also one of its configs.")
+        arch = target.partition(".")[0] if isinstance(target, str) else ""
+        if not arch or arch == name:
+            raise ValueError(f"register_model({name!r}): alias {tag!r} -> {target!r}: expected another "
+                             "registered model's 'name' or 'name.tag'.")
+    return aliases
+
+
 class ModelFamily:
     """Registers the variants of one family, which share a class, a task and test settings."""
 
     def __init__(self, family: str, model_cls: type, *, task: str, test_kwargs: dict[str, Any] | None = None,
-                 checkpoint_filter: Callable[[dict, Any], dict] | None = None) -> None:
+                 checkpoint_filter: Callable[[dict, Any], dict] | None = None, inference_only: bool = False) -> None:
         self.family, self.model_cls, self.task = family, model_cls, task
-        self.test_kwargs, self.checkpoint_filter = test_kwargs, checkpoint_filter
+        self.test_kwargs, self.checkpoint_filter, self.inference_only = test_kwargs, checkpoint_filter, inference_only
 
     def variant(self, name: str, cfgs, model_args: dict[str, Any] | None = None, **overrides: Any) -> ModelSpec:
         """Register ``name``: this family's class with ``model_args``; ``overrides`` replace family settings."""
-        settings = {"task": self.task, "test_kwargs": self.test_kwargs, "checkpoint_filter": self.checkpoint_filter}
+        settings = {"task": self.task, "test_kwargs": self.test_kwargs, "checkpoint_filter": self.checkpoint_filter,
+                    "inference_only": self.inference_only}
         settings.update(overrides)
         return register_model(name, self.model_cls, family=self.family, cfgs=cfgs, model_args=model_args,
                               **settings)
@@ -369,6 +396,49 @@ def load_spec(name: str) -> ModelSpec:
     return spec
 
 
+MAX_ALIAS_HOPS = 8
+
+
+def resolve_name(name: str) -> str:
+    """``name.tag`` with its aliases followed: the ``name.tag`` (or plain name) that holds the model.
+
+    A name without an alias is returned as given. Only the modules of the names on the way are imported.
+
+    Raises:
+        UnknownModelError: no installed model has the name.
+        PluginError: aliases that run in a circle (a plugin's mistake).
+    """
+    seen = [name]
+    while True:
+        arch, tag = split_name(seen[-1])
+        target = load_spec(arch).aliases.get(tag) if tag else None
+        if target is None:
+            return seen[-1]
+        if target in seen or len(seen) > MAX_ALIAS_HOPS:
+            raise PluginError(f"The aliases {' -> '.join([*seen, target])} run in a circle (or too long a chain); "
+                              "the plugins that declare them must point each alias at a name.tag with a config.")
+        seen.append(target)
+
+
+def list_aliases(pattern: str | list[str] = "*", family: str | None = None) -> dict[str, str]:
+    """Every alias ``name.tag`` matching ``pattern`` -> the ``name.tag`` it resolves to (model modules are imported)."""
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    out = {}
+    for name in list_models("*", family=family):
+        try:
+            spec = load_spec(name)
+        except PluginError:
+            continue
+        for tag in spec.aliases:
+            full = f"{name}.{tag}"
+            if any(fnmatch.fnmatchcase(full, p) for p in patterns):
+                try:
+                    out[full] = resolve_name(full)
+                except (UnknownModelError, PluginError):  # its target's plugin is missing: create names it
+                    continue
+    return dict(sorted(out.items()))
+
+
 def list_models(pattern: str | list[str] = "*", family: str | None = None) -> list[str]:
     """Names of the installed models, sorted.
 
@@ -400,7 +470,8 @@ def list_pretrained(pattern: str | list[str] = "*", family: str | None = None) -
     """Every ``name.tag`` with published weights (a name alone when its only config has them), sorted.
 
     Like ``timm.list_pretrained``: the model modules are imported to read their tags; ``pattern`` matches
-    ``name.tag``.
+    ``name.tag``. An alias whose target has weights is listed too (it is a name users type;
+    :func:`list_aliases` says where each points).
     """
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
     out = []
@@ -413,6 +484,10 @@ def list_pretrained(pattern: str | list[str] = "*", family: str | None = None) -
             full = f"{name}.{tag}" if tag else name
             if cfg.has_weights and any(fnmatch.fnmatchcase(full, p) for p in patterns):
                 out.append(full)
+    for alias, target in list_aliases(patterns, family=family).items():
+        arch, tag = split_name(target)
+        if load_spec(arch).cfg_for(tag)[1].has_weights:
+            out.append(alias)
     return sorted(out)
 
 

@@ -68,15 +68,16 @@ def _echo_json(obj) -> None:
               help="Every name.tag with published weights (like timm.list_pretrained; imports the model modules).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def list_cmd(pattern: str, family: str | None, pretrained: bool, as_json: bool) -> None:
-    """List installed models matching PATTERN (fnmatch), one per line."""
-    from ._registry import list_models, list_pretrained
+    """List installed models matching PATTERN (fnmatch), one per line; an alias says what it points to."""
+    from ._registry import list_aliases, list_models, list_pretrained
 
     names = list_pretrained(pattern, family=family) if pretrained else list_models(pattern, family=family)
+    aliases = list_aliases(pattern, family=family) if pretrained else {}
     if as_json:
         _echo_json(names)
     else:
         for name in names:
-            click.echo(name)
+            click.echo(f"{name} -> {aliases[name]}" if name in aliases else name)
 
 
 @cli.command("info")
@@ -97,9 +98,14 @@ def info_cmd(name: str, as_json: bool) -> None:
     if as_json:
         _echo_json(info)
         return
+    if info["alias_of"]:
+        shown = f"{info['name']}.{info['tag']}" if info["tag"] else info["name"]
+        click.echo(f"{'alias':13s} {info['alias_of']} is an alias of {shown}")
     for key in ("name", "tag", "description", "family", "task", "distribution", "entry_point", "paper"):
         if info[key] is not None:
             click.echo(f"{key:13s} {info[key]}")
+    for alias, target in info["aliases"].items():
+        click.echo(f"{'alias':13s} {alias} -> {target}")
     click.echo(f"{'parameters':13s} {info['num_params']:,}")
     if info["weights"]:
         for key, value in info["weights"].items():
@@ -115,14 +121,14 @@ def info_cmd(name: str, as_json: bool) -> None:
 def _published_weights(name: str, model) -> dict[str, str]:
     """Where a name's published weights come from, their size and whether they are cached (empty: none)."""
     from ._factory import split_name
-    from ._registry import load_spec
+    from ._registry import load_spec, resolve_name
     from .pretrained import converted_dir, source_of
 
-    arch, tag = split_name(name)
+    arch, tag = split_name(resolve_name(name))
     spec = load_spec(arch)
     tag, cfg = spec.cfg_for(tag)
     if not cfg.has_weights:
-        tags = [t for t, c in spec.cfgs.items() if t and c.has_weights]
+        tags = spec.published_tags()
         return {"weights": f"none published; tags with weights: {', '.join(tags)}"} if tags else {}
     nbytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     out = {"source": source_of(cfg), "size": f"{nbytes / 1e6:.1f} MB of tensors"}

@@ -32,8 +32,7 @@ class Converter:
 
     Attributes:
         model: the registered model name the converted folder holds (its default tag's config is the reader's
-            ``cfg``), or ``name.tag`` for a tag whose config builds another class (``model_cls``, e.g. a
-            generator-only tag of a GAN family) and is recorded in the folder, so it reloads as that class.
+            ``cfg``), or ``name.tag`` for a tag whose config (``model_args``, licence, ...) the folder records.
         reader: ``"package.module:function"`` (imported when the command runs) or the function itself.
         description: one line for ``vgzoo convert --help``.
         file_names: the names the reader's ``files`` dict uses, in the order the command takes the files.
@@ -120,9 +119,9 @@ def convert_files(name: str, paths: list[str | os.PathLike], out: str | os.PathL
 
 def _spec_and_cfg(name: str):
     """``name`` or ``name.tag`` -> the spec, the tag (the default one for a plain name) and its config."""
-    from ._registry import load_spec, split_name
+    from ._registry import load_spec, resolve_name, split_name
 
-    arch, tag = split_name(name)
+    arch, tag = split_name(resolve_name(name))
     spec = load_spec(arch)
     return (spec, *spec.cfg_for(tag))
 
@@ -135,7 +134,7 @@ timm_vit = Converter(
     command="vgzoo.cli:convert_timm_vit_cmd",
 )
 pix2pix_reference = Converter(
-    model="cyclegan_resnet",
+    model="cyclegan_resnet_generator",
     reader="vgzoo.convert.reference:read_published_generator",
     description="A pytorch-CycleGAN-and-pix2pix generator .pth (or a checkpoints folder) -> a vgzoo folder.",
     command="vgzoo.cli:convert_pix2pix_reference_cmd",

@@ -69,7 +69,7 @@ def pretrained_weights(spec: ModelSpec, tag: str, cfg: PretrainedCfg) -> tuple[P
             )
         return path, f"file:{cfg.file}", {}
     if not (published_urls(cfg) or cfg.hf_hub_id):
-        tags = [t for t, c in spec.cfgs.items() if t and c.has_weights]
+        tags = spec.published_tags()
         hint = f" Its tags with weights: {', '.join(f'{spec.name}.{t}' for t in tags)}." if tags else ""
         raise WeightsNotFoundError(
             f"{shown} has no published weights.{hint} Use pretrained=False to train from scratch, or pass "
@@ -77,13 +77,13 @@ def pretrained_weights(spec: ModelSpec, tag: str, cfg: PretrainedCfg) -> tuple[P
         )
     folder = converted_dir(spec, tag)
     weights = folder / _hub.WEIGHTS_NAME
-    damage = _damage(folder)
+    damage = _damage(folder, spec.name)
     if damage is not None:
         from .download import cache_lock, record_sha256, recorded_sha256, sha256_file
 
         with cache_lock(folder, shown):  # a concurrent first load waits, then reads what the first one converted
             if not (weights.is_file() and (folder / _hub.CONFIG_NAME).is_file()
-                    and recorded_sha256(weights) == sha256_file(weights)):
+                    and recorded_sha256(weights) == sha256_file(weights) and _architecture(folder) == spec.name):
                 try:
                     model = _convert(spec, tag, cfg)
                 except (VgzooError, OSError) as exc:
@@ -150,18 +150,28 @@ def download_path(url: str) -> Path:
     return Path(DOWNLOADS_DIR, *urlsplit(url).path.lstrip("/").split("/"))
 
 
-def _damage(folder: Path) -> str | None:
+def _damage(folder: Path, architecture: str) -> str | None:
     """``None`` when the converted folder can be used; else why not (``""``: it is not there, nothing to say).
 
     The weights' SHA-256, recorded when they were converted, is checked on every load; a file that no longer has it
     is converted again from the published files (warned), and named in the error when that is not possible. A
     folder without a record (converted by hand, or by an earlier version) gets one now and is checked from then on.
+    A folder whose config.json names another architecture than ``architecture`` (written by a version that built
+    the tag under another name) is converted again too, never loaded as what it is not.
     """
     from .download import record_sha256, recorded_sha256, sha256_file
 
     weights = folder / _hub.WEIGHTS_NAME
     if not (weights.is_file() and (folder / _hub.CONFIG_NAME).is_file()):
         return ""
+    recorded_architecture = _architecture(folder)
+    if recorded_architecture != architecture:
+        import warnings
+
+        damage = (f"{str(folder)!r} holds a {recorded_architecture!r} model, not {architecture!r} (converted by an "
+                  "earlier version, or its config.json is damaged)")
+        warnings.warn(f"{damage}; converting the published files again.", stacklevel=4)
+        return damage
     recorded, actual = recorded_sha256(weights), sha256_file(weights)
     if recorded is None:
         record_sha256(weights, actual)
@@ -174,6 +184,14 @@ def _damage(folder: Path) -> str | None:
               "the file was damaged or replaced")
     warnings.warn(f"{damage}; converting the published files again.", stacklevel=4)
     return damage
+
+
+def _architecture(folder: Path) -> str | None:
+    """The architecture a converted folder's config.json names (None: unreadable)."""
+    try:
+        return _hub.read_config(folder)["architecture"]
+    except VgzooError:
+        return None
 
 
 def _offline() -> bool:

@@ -46,7 +46,7 @@ from ..layers.resnet_generator import ResnetGenerator
 from ..losses import ImagePool, discriminator_adversarial_loss, frozen, generator_adversarial_loss, gradient_penalty
 from ..protocols import GANModel, LossLogs, Translator
 from .pix2pix import check_gan_mode, same_tensor
-from .translator import reference_cfgs, translation_cfg
+from .translator import GENERATORS, aliases_to, reference_cfgs, translation_cfg
 
 PAPER = ("Zhu et al. 2017, Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks, ICCV "
          "(arXiv:1703.10593)")
@@ -263,7 +263,13 @@ _cyclegan = ModelFamily("cyclegan", CycleGAN, task="unpaired_translation",
 _RESNET9 = translation_cfg(256, PAPER, "CycleGAN: two 9-block ResNet generators + two 70x70 PatchGANs, instance norm")
 _RESNET6 = translation_cfg(128, PAPER, "CycleGAN: two 6-block ResNet generators + two 70x70 PatchGANs, for 128 px")
 
-cyclegan_resnet = _cyclegan.variant(
-    "cyclegan_resnet", reference_cfgs(_RESNET9, _REFERENCE_TAGS, REFERENCE_URL, _GENERATOR_ARGS, "CycleGAN generator"),
-    dict(n_blocks=9, img_size=256))
+_GENERATOR = translation_cfg(256, PAPER, "CycleGAN's 9-block ResNet generator alone (A -> B); its tags are the "
+                                        "reference's published generators")
+
+cyclegan_resnet_generator = GENERATORS.variant(
+    "cyclegan_resnet_generator",
+    reference_cfgs(_GENERATOR, _REFERENCE_TAGS, REFERENCE_URL, _GENERATOR_ARGS, "CycleGAN generator"),
+    _GENERATOR_ARGS, task="unpaired_translation", test_kwargs={"ngf": 4, "n_blocks": 2, "img_size": 32})
+cyclegan_resnet = _cyclegan.variant("cyclegan_resnet", _RESNET9, dict(n_blocks=9, img_size=256),
+                                    aliases=aliases_to("cyclegan_resnet_generator", _REFERENCE_TAGS))
 cyclegan_resnet6 = _cyclegan.variant("cyclegan_resnet6", _RESNET6, dict(n_blocks=6, img_size=128))

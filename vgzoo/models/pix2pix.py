@@ -36,7 +36,7 @@ from ..losses import (
     gradient_penalty,
 )
 from ..protocols import GANModel, LossLogs, Translator
-from .translator import reference_cfgs, translation_cfg
+from .translator import GENERATORS, aliases_to, reference_cfgs, translation_cfg
 
 PAPER = ("Isola et al. 2017, Image-to-Image Translation with Conditional Adversarial Networks, CVPR "
          "(arXiv:1611.07004)")
@@ -204,8 +204,14 @@ _pix2pix = ModelFamily("pix2pix", Pix2Pix, task="paired_translation", test_kwarg
 _UNET256 = translation_cfg(256, PAPER, "pix2pix: U-Net 256 generator (8 downs) + 70x70 PatchGAN on pairs, batch norm")
 _UNET128 = translation_cfg(128, PAPER, "pix2pix: U-Net 128 generator (7 downs) + 70x70 PatchGAN on pairs, batch norm")
 
-pix2pix_unet = _pix2pix.variant(
-    "pix2pix_unet", reference_cfgs(_UNET256, _REFERENCE_TAGS, REFERENCE_URL, _GENERATOR_ARGS,
-                                   "pix2pix U-Net generator (trained with dropout)"),
-    dict(num_downs=8))
+_GENERATOR = translation_cfg(256, PAPER, "pix2pix's U-Net 256 generator alone (8 downs, batch norm, dropout); its "
+                                        "tags are the reference's published generators")
+
+pix2pix_unet_generator = GENERATORS.variant(
+    "pix2pix_unet_generator",
+    reference_cfgs(_GENERATOR, _REFERENCE_TAGS, REFERENCE_URL, _GENERATOR_ARGS,
+                   "pix2pix U-Net generator (trained with dropout)"),
+    _GENERATOR_ARGS, task="paired_translation", test_kwargs={"ngf": 4, "num_downs": 5, "img_size": 32})
+pix2pix_unet = _pix2pix.variant("pix2pix_unet", _UNET256, dict(num_downs=8),
+                                aliases=aliases_to("pix2pix_unet_generator", _REFERENCE_TAGS))
 pix2pix_unet128 = _pix2pix.variant("pix2pix_unet128", _UNET128, dict(num_downs=7))

@@ -6,6 +6,10 @@ discriminators or the opposite generator. Loading one into a whole CycleGAN woul
 networks behind, so a published tag builds this model instead: the generator alone, translating the way it
 was trained. It is a :class:`~vgzoo.protocols.Translator` (``vgzoo translate``, export and the demo use it
 like any translation model) but no :class:`~vgzoo.protocols.GANModel`: there is nothing to train it against.
+
+It is the ``translator`` family: ``cyclegan_resnet_generator`` and ``pix2pix_unet_generator`` (registered beside
+their composites, in cyclegan.py and pix2pix.py) hold the published tags, which the composites' names keep as
+aliases (``cyclegan_resnet.horse2zebra`` is ``cyclegan_resnet_generator.horse2zebra``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._registry import PretrainedCfg, make_cfg
+from .._registry import ModelFamily, PretrainedCfg, make_cfg
 from ..layers.norm import check_norm
 from ..layers.resnet_generator import ResnetGenerator
 from ..layers.unet import UnetGenerator
@@ -81,12 +85,13 @@ def translation_cfg(size: int, paper: str, description: str, **facts) -> Pretrai
 
 def reference_cfgs(default: PretrainedCfg, tags: dict[str, tuple], url: str, generator_args: dict,
                    what: str) -> dict[str, PretrainedCfg]:
-    """The untagged composite first (no weights), then a generator-only config per published reference tag.
+    """A generator name's configs: the untagged architecture first (no weights), then one per published tag.
 
     Args:
         tags: tag -> (what it translates, reference dataset, which side of it the generator reads).
         url: the download URL with a ``{tag}`` field.
-        generator_args: the :class:`GeneratorTranslator` arguments of the published generators.
+        generator_args: the :class:`GeneratorTranslator` arguments of the published generators (the reader
+            builds its key map from them).
         what: how the description names the generator (e.g. ``"CycleGAN generator"``).
     """
     cfgs = {"": default}
@@ -94,7 +99,15 @@ def reference_cfgs(default: PretrainedCfg, tags: dict[str, tuple], url: str, gen
         cfgs[tag] = translation_cfg(
             256, default.paper, f"{what} {translates} (the reference's published {tag}.pth; generator only)",
             url=url.format(tag=tag), reader="vgzoo.convert.reference:read_published_generator",
-            model_cls=f"{__name__}:GeneratorTranslator", model_args=dict(generator_args), dataset=dataset,
-            direction=direction, license=REFERENCE_LICENSE,
+            model_args=dict(generator_args), dataset=dataset, direction=direction, license=REFERENCE_LICENSE,
             notes="licence of the reference code; no separate licence is stated for the weights")
     return cfgs
+
+
+def aliases_to(name: str, tags: dict[str, tuple]) -> dict[str, str]:
+    """``{tag: "name.tag"}``: a composite's published tags, which ``name`` (its generator alone) holds."""
+    return {tag: f"{name}.{tag}" for tag in tags}
+
+
+# The family of generator-only translators (one class); each name picks its task and a tiny test configuration.
+GENERATORS = ModelFamily("translator", GeneratorTranslator, task="unpaired_translation", inference_only=True)

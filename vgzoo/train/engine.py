@@ -324,16 +324,14 @@ def _merge_config(saved: dict, file_cfg: dict, explicit: dict, model_kwargs: dic
 def _names_published_weights(name: str) -> bool:
     """Whether ``name`` is ``NAME.TAG`` with a tag that publishes weights: training then starts from them
     (fine-tuning, transfer learning); a bare ``NAME`` (its default tag) starts from a random initialisation."""
-    from .._registry import load_spec, split_name
+    from .._registry import load_spec, resolve_name, split_name
     from ..errors import VgzooError
 
-    if ":" in name:
-        return False
-    arch, tag = split_name(name)
-    if tag is None:
+    if ":" in name or split_name(name)[1] is None:
         return False
     try:
-        return load_spec(arch).cfg_for(tag)[1].has_weights
+        arch, tag = split_name(resolve_name(name))  # an alias (stylegan2.cifar10) names weights too
+        return tag is not None and load_spec(arch).cfg_for(tag)[1].has_weights
     except VgzooError:  # an unknown name or tag: create() reports it
         return False
 

@@ -153,8 +153,8 @@ def test_vgzoo_convert_writes_a_generator_folder_that_reproduces_the_fixture(tmp
     model = vgzoo.create(f"local-dir:{tmp_path / 'out'}").eval()
     assert type(model) is BigGANDeep and not hasattr(model, "discriminator")  # the generator alone, as published
     cfg = model.pretrained_cfg
-    assert (cfg["architecture"], cfg["tag"], cfg["input_size"], cfg["num_classes"]) == ("biggan_deep", "generator",
-                                                                                          (3, 64, 64), 20)
+    assert (cfg["architecture"], cfg["tag"], cfg["input_size"], cfg["num_classes"]) == ("biggan_deep_generator",
+                                                                                          None, (3, 64, 64), 20)
     with torch.no_grad():
         image = model(tiny_io["z_04"], tiny_io["class_vector_04"], 0.4)
     assert (image - tiny_io["image_04"]).abs().max() < 1e-4

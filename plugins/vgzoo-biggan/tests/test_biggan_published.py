@@ -74,7 +74,7 @@ def test_mirror_serves_the_128_px_files_converted_once_then_offline(cache, http_
     with torch.no_grad():
         first = model.generate_images(z, torch.tensor([207]), 0.4)
     assert first.shape == (1, 3, 128, 128) and torch.isfinite(first).all()
-    folder = cache / "models" / "biggan_deep.128"
+    folder = cache / "models" / "biggan_deep_generator.128"
     assert (folder / "model.safetensors").is_file()
     assert http_server.requests.count(S3 + "pytorch_model.bin") == 1
 
@@ -100,14 +100,14 @@ def test_a_missing_or_cut_file_is_a_clear_error_and_nothing_is_kept(cache, http_
     with pytest.raises(VgzooError) as info:
         vgzoo.create("biggan_deep.128", pretrained=True)
     assert "biggan-deep-128-pytorch_model.bin" in str(info.value)
-    assert not (cache / "models" / "biggan_deep.128" / "model.safetensors").exists()
+    assert not (cache / "models" / "biggan_deep_generator.128" / "model.safetensors").exists()
 
     # whole files of another generator (the tiny one) are refused for the tag, and dropped from the cache
     http_server.truncated.clear()
     http_server.add(S3 + "pytorch_model.bin", weights)
     with pytest.raises(VgzooError, match=r"another generator than this tag's: img_size=64 \(the tag has 128\), num_classes=20"):
         vgzoo.create("biggan_deep.128", pretrained=True)
-    assert not (cache / "models" / "biggan_deep.128").exists()
+    assert not (cache / "models" / "biggan_deep_generator.128").exists()
     assert not list((cache / "downloads").rglob("*pytorch_model.bin"))
 
 

@@ -168,10 +168,9 @@ def read(files: dict[str, Path], cfg: Any = None) -> ConvertedWeights:
 
 
 
-# The tag has no model_args, so read() takes every size from the user's config.json; the folder records the tag,
-# whose model_cls makes it reload as the generator alone.
+# The name's untagged config has no model_args, so read() takes every size from the user's config.json.
 biggan_deep_converter = Converter(
-    model="biggan_deep.generator",
+    model="biggan_deep_generator",
     reader="vgzoo_biggan.convert:read",
     description="A pytorch-pretrained-biggan config.json + pytorch_model.bin (a pickle: read with "
                 "torch.load(weights_only=True)) -> a biggan_deep generator folder.",

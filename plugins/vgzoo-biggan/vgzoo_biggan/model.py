@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vgzoo import ModelFamily, PretrainedCfg
+from vgzoo import ModelFamily, PretrainedCfg, register_model
 from vgzoo.layers import validate_labels
 from vgzoo.protocols import ConditionalSampler, GANModel, LossLogs, SeededSampler, ZooModel
 
@@ -455,7 +455,6 @@ def _published_cfg(side: int, hub: bool = False) -> PretrainedCfg:
         description=f"The published BigGAN-deep ImageNet generator, {side} x {side}, 1000 classes (generator only"
                     f"{', from the Hugging Face Hub' if hub else ''}).",
         reader="vgzoo_biggan.convert:read", license="Apache-2.0", dataset="ImageNet-1k",
-        model_cls="vgzoo_biggan.model:BigGANDeep",
         model_args=dict(img_size=side, in_chans=3, num_classes=1000, z_dim=128, class_embed_dim=128,
                         channel_width=128, layers=layers, attention_position=8, to_rgb_chans=128,
                         class_names="imagenet-1k"),
@@ -474,18 +473,26 @@ biggan = _family.variant(
     PretrainedCfg(input_size=(1, 32, 32), mean=(0.5,), std=(0.5,), paper=PAPER, num_classes=10,
                   description="BigGAN-deep generator and BigGAN discriminator sized for 32 px, 10 classes (CPU "
                               "training, e.g. builtin:digits)."))
+# The published generators build BigGANDeep (no discriminator was published): a name of their own, whose tags
+# biggan_deep.TAG keeps naming (aliases). Its untagged config has no model_args, so `vgzoo convert biggan-deep`
+# takes every size from the user's config.json.
+_PUBLISHED_TAGS = {**{str(side): _published_cfg(side) for side in (128, 256, 512)},
+                   **{f"{side}_hub": _published_cfg(side, hub=True) for side in (128, 256, 512)}}
+biggan_deep_generator = register_model(
+    "biggan_deep_generator", BigGANDeep, family="biggan", task="conditional_generation",
+    cfgs={"": PretrainedCfg(input_size=(3, 128, 128), mean=(0.5,) * 3, std=(0.5,) * 3, paper=PAPER, num_classes=1000,
+                            description="The BigGAN-deep generator alone, in pytorch-pretrained-biggan's layout (what "
+                                        "vgzoo convert biggan-deep writes; the files set its size); the tags .128, "
+                                        ".256, .512 are the published ImageNet generators."),
+          **_PUBLISHED_TAGS},
+    test_kwargs={k: v for k, v in TINY.items() if not k.startswith("d_")}, inference_only=True)
 biggan_deep = _family.variant(
     "biggan_deep",
-    {"": PretrainedCfg(input_size=(3, 128, 128), mean=(0.5,) * 3, std=(0.5,) * 3, paper=PAPER, num_classes=1000,
-                       description="BigGAN-deep 128 px (ImageNet's architecture) with BigGAN's discriminator, to "
-                                   "train; the tags .128, .256, .512 are the published generators."),
-     # no weights: the class `vgzoo convert biggan-deep` builds for a config.json + pytorch_model.bin of your own
-     "generator": PretrainedCfg(input_size=(3, 128, 128), mean=(0.5,) * 3, std=(0.5,) * 3, paper=PAPER,
-                                num_classes=1000, model_cls="vgzoo_biggan.model:BigGANDeep",
-                                description="The BigGAN-deep generator alone, in pytorch-pretrained-biggan's layout "
-                                            "(what vgzoo convert biggan-deep writes; the files set its size)."),
-     **{str(side): _published_cfg(side) for side in (128, 256, 512)},
-     **{f"{side}_hub": _published_cfg(side, hub=True) for side in (128, 256, 512)}},
+    PretrainedCfg(input_size=(3, 128, 128), mean=(0.5,) * 3, std=(0.5,) * 3, paper=PAPER, num_classes=1000,
+                  description="BigGAN-deep 128 px (ImageNet's architecture) with BigGAN's discriminator, to train; the "
+                              "tags .128, .256, .512 are the published generators (biggan_deep_generator's)."),
     dict(img_size=128, in_chans=3, num_classes=1000, z_dim=128, class_embed_dim=128, channel_width=128,
          layers=DEEP_128, attention_position=8, to_rgb_chans=128, class_names="imagenet-1k",
-         d_channel_width=128, d_layers=D_128))
+         d_channel_width=128, d_layers=D_128),
+    aliases={"generator": "biggan_deep_generator",
+             **{tag: f"biggan_deep_generator.{tag}" for tag in _PUBLISHED_TAGS}})

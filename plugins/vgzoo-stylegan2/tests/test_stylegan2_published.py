@@ -130,4 +130,6 @@ def test_a_tag_records_its_licence_in_info_and_the_card(tmp_path, monkeypatch, h
     meta = yaml.safe_load(card.split("---\n")[1])  # the Hub's metadata: its id list lacks this licence
     assert meta["license"] == "other" and meta["license_name"] == "nvidia-source-code-license-nc"
     assert meta["license_link"] == "https://nvlabs.github.io/stylegan2-ada-pytorch/license.html"
-    assert "class-conditional image generator" in card and 'vgzoo.create("stylegan2.cifar10", ' in card
+    # the card names the tag where it lives (stylegan2.cifar10 is an alias of it)
+    assert "class-conditional image generator" in card and 'vgzoo.create("stylegan2_cifar.cifar10", ' in card
+    assert "stylegan2.cifar10 is an alias of stylegan2_cifar.cifar10" in info.output

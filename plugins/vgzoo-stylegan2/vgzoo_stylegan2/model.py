@@ -310,33 +310,38 @@ PUBLISHED = {
 }
 
 
-def published_cfgs(default: dict[str, Any]) -> dict[str, PretrainedCfg]:
-    """The untagged configuration first (no weights), then one per published snapshot, read by the safe reader.
+def published_cfgs(default: dict[str, Any], conditional: bool) -> dict[str, PretrainedCfg]:
+    """The untagged configuration first (no weights), then one per published snapshot of that kind (class-
+    conditional or not), read by the safe reader.
 
     A snapshot records its own constructor arguments; ``model_args`` here are the configuration it was trained
     with (what ``vgzoo info`` shows before the download, and the loss weights transfer learning starts from).
     """
     cfgs = {"": PretrainedCfg(**default)}
     for tag, (res, config, dataset, what) in PUBLISHED.items():
-        conditional = CONFIGS[config].get("c_dim", 0) > 0
+        if (CONFIGS[config].get("c_dim", 0) > 0) != conditional:
+            continue
         facts: dict[str, Any] = dict(
             url=PUBLISHED_URL.format(tag=tag), reader="vgzoo_stylegan2.snapshot:read_reference_snapshot",
             license=LICENSE, license_link=LICENSE_URL, dataset=dataset, model_args=dict(CONFIGS[config]),
             notes=f"Non-commercial use only ({LICENSE_URL}). The published snapshot ({tag}.pkl) is read as data; "
                   "its embedded code never runs.")
         if conditional:
-            facts.update(num_classes=10, model_cls=f"{__name__}:StyleGAN2Conditional", task="conditional_generation",
-                         model_args={**CONFIGS[config], "class_names": list(CIFAR10_CLASSES)})
+            facts.update(num_classes=10, model_args={**CONFIGS[config], "class_names": list(CIFAR10_CLASSES)})
         cfgs[tag] = PretrainedCfg(**_cfg(res, f"StyleGAN2-ADA: {what} (the reference's published {tag}.pkl; G, D "
                                                 "and G_ema)", **facts))
     return cfgs
 
 
+# the class-conditional snapshots are stylegan2_cifar's tags; stylegan2.TAG keeps naming them (an alias)
+_CONDITIONAL_TAGS = [tag for tag, (_, config, _, _) in PUBLISHED.items() if CONFIGS[config].get("c_dim", 0) > 0]
+
 _family = ModelFamily("stylegan2", StyleGAN2, task="generation", test_kwargs=TINY)
 
 stylegan2 = _family.variant(
     "stylegan2", published_cfgs(_cfg(1024, "StyleGAN2-ADA, the reference's 'stylegan2' configuration (1024 px, 8 "
-                                           "mapping layers, R1 gamma 10).")), CONFIGS["stylegan2"])
+                                           "mapping layers, R1 gamma 10)."), conditional=False), CONFIGS["stylegan2"],
+    aliases={tag: f"stylegan2_cifar.{tag}" for tag in _CONDITIONAL_TAGS})
 stylegan2_paper256 = _family.variant(
     "stylegan2_paper256", _cfg(256, "StyleGAN2-ADA 'paper256' configuration (256 px, half the channels)."),
     CONFIGS["paper256"])
@@ -347,8 +352,8 @@ stylegan2_paper1024 = _family.variant(
     CONFIGS["paper1024"])
 stylegan2_cifar = register_model(
     "stylegan2_cifar", StyleGAN2Conditional, family="stylegan2", task="conditional_generation",
-    cfgs=_cfg(32, "Class-conditional StyleGAN2-ADA, the reference's 'cifar' configuration (32 px, 10 classes, "
-                  "2 mapping layers, D architecture 'orig').", num_classes=10),
+    cfgs=published_cfgs(_cfg(32, "Class-conditional StyleGAN2-ADA, the reference's 'cifar' configuration (32 px, 10 "
+                                 "classes, 2 mapping layers, D architecture 'orig').", num_classes=10), conditional=True),
     model_args=CONFIGS["cifar"], test_kwargs={**TINY, "c_dim": 10})
 stylegan2_tiny = _family.variant(
     "stylegan2_tiny", _cfg(16, "A tiny StyleGAN2 (16 px, 16 channels) for tests and quick runs."), TINY)
