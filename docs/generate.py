@@ -113,9 +113,13 @@ def pretrained_table() -> str:
     from vgzoo import _registry
     from vgzoo.pretrained import source_of
 
-    lines = ["| name.tag | what | source | licence | dataset (direction) | input | parameters |",
+    lines = ["| name.tag (alias) | what | source | licence | dataset (direction) | input | parameters |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
+    aliases = _registry.list_aliases()
+    alias_of = {target: alias for alias, target in aliases.items()}
     for full in vgzoo.list_pretrained():
+        if full in aliases:  # shown beside the name.tag it points to
+            continue
         arch, tag = _registry.split_name(full)
         spec = _registry.load_spec(arch)
         if vgzoo.model_info(arch).distribution != "vgzoo":
@@ -126,7 +130,8 @@ def pretrained_table() -> str:
         what = cfg.description.split(" (the reference")[0].split("; timm ")[0]
         data = (f"`{cfg.dataset}`" + (f" ({cfg.direction})" if cfg.direction else "")) if cfg.dataset else "-"
         size = "x".join(map(str, cfg.input_size))
-        lines.append(f"| `{full}` | {what} | {source_of(cfg)} | {cfg.license or 'not stated'} | {data} | {size} "
+        shown = f"`{full}` (`{alias_of[full]}`)" if full in alias_of else f"`{full}`"
+        lines.append(f"| {shown} | {what} | {source_of(cfg)} | {cfg.license or 'not stated'} | {data} | {size} "
                      f"| {params:,} |")
     return "\n".join(lines)
 
