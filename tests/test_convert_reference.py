@@ -17,7 +17,6 @@ from vgzoo.convert.reference import (
     discriminator_key_map,
     generator_key_map,
     infer_generator_config,
-    load_generator_dir,
     read_reference_state_dict,
 )
 from vgzoo.converters import reference_composite
@@ -25,6 +24,7 @@ from vgzoo.errors import WeightsError
 from vgzoo.layers.patchgan import PatchDiscriminator
 from vgzoo.layers.resnet_generator import ResnetGenerator
 from vgzoo.layers.unet import UnetGenerator
+from vgzoo.models.translator import GeneratorTranslator
 
 REF = Path(__file__).resolve().parents[2] / "shared" / "reference"
 needs_ref = pytest.mark.skipif(not REF.is_dir(), reason=f"reference checkpoints not found at {REF}")
@@ -202,21 +202,84 @@ def test_pix2pix_composite_from_real_reference_files(tmp_path):
 
 
 @needs_ref
-def test_cli_converts_one_generator(tmp_path):
+@pytest.mark.parametrize("case, name", [("unet_256_ngf4_batch_G", "pix2pix_unet_generator"),
+                                        ("resnet_9blocks_ngf8_instance_G", "cyclegan_resnet_generator")])
+def test_cli_converts_one_generator_into_a_model_folder(tmp_path, case, name):
+    """One reference generator becomes a save_pretrained folder of the generator-only translator of its kind."""
     out = tmp_path / "g"
     runner = CliRunner()
-    result = runner.invoke(cli, ["convert", "pix2pix-reference", str(REF / "unet_256_ngf4_batch_G.pth"), str(out)])
+    result = runner.invoke(cli, ["convert", "pix2pix-reference", str(REF / f"{case}.pth"), str(out)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["generator.json", "generator.safetensors"]
-    model = load_generator_dir(out)
-    io = load_file(str(REF / "unet_256_ngf4_batch_G.io.safetensors"))
+    assert {"config.json", "model.safetensors", "README.md"} <= {p.name for p in out.iterdir()}
+    assert json.loads((out / "config.json").read_text())["architecture"] == name
+    model = vgzoo.create(f"local-dir:{out}").eval()
+    assert isinstance(model, GeneratorTranslator) and model.pretrained_cfg["architecture"] == name
+    io = load_file(str(REF / f"{case}.io.safetensors"))
     with torch.no_grad():
         assert (model(io["input"]) - io["output"]).abs().max().item() < 1e-5
-    bad = runner.invoke(cli, ["convert", "pix2pix-reference", str(REF / "unet_256_ngf4_batch_G.pth")])
+    # translate reads it through the core, like any model folder
+    from vgzoo.translate import load_translator
+
+    assert load_translator(out) is not None and isinstance(load_translator(out), torch.nn.Module)
+    bad = runner.invoke(cli, ["convert", "pix2pix-reference", str(REF / f"{case}.pth")])
     assert bad.exit_code == 2 and "DST_DIR" in bad.output
-    wrong = runner.invoke(cli, ["convert", "pix2pix-reference", str(REF / "unet_256_ngf4_batch_G.pth"), str(out),
-                                "--norm", "instance"])
+    again = runner.invoke(cli, ["convert", "pix2pix-reference", str(REF / f"{case}.pth"), str(out)])
+    assert again.exit_code == 1 and "--overwrite" in again.output  # nothing replaced unasked
+    other_norm = "instance" if "batch" in case else "batch"
+    wrong = runner.invoke(cli, ["convert", "pix2pix-reference", str(REF / f"{case}.pth"), str(out), "--overwrite",
+                                "--norm", other_norm])
     assert wrong.exit_code == 1 and "does not fit" in wrong.output
+    assert vgzoo.create(f"local-dir:{out}").pretrained_cfg["architecture"] == name  # the failed run kept the folder
+
+
+def _write_0_2_generator_folder(folder: Path, case: str) -> dict:
+    """A folder as vgzoo 0.2's `vgzoo convert pix2pix-reference SRC.pth DST` wrote it (generator.json + weights)."""
+    from safetensors.torch import save_file
+
+    generator = reference_generator(REF / f"{case}.pth")
+    cfg = generator.reference_config
+    kind, depth = ("unet", 8) if cfg["netG"] == "unet_256" else ("resnet", 9)
+    kwargs = {"in_chans": cfg["in_chans"], "out_chans": cfg["out_chans"], "ngf": cfg["ngf"],
+              ("num_downs" if kind == "unet" else "n_blocks"): depth, "norm": cfg["norm"], "dropout": cfg["dropout"]}
+    folder.mkdir()
+    save_file(generator.state_dict(), str(folder / "generator.safetensors"), {"kind": kind})
+    (folder / "generator.json").write_text(json.dumps({"kind": kind, "kwargs": kwargs, "source": "x.pth"}))
+    return {k: v.clone() for k, v in generator.state_dict().items()}
+
+
+@needs_ref
+@pytest.mark.parametrize("case, name", [("unet_256_ngf4_batch_G", "pix2pix_unet_generator"),
+                                        ("resnet_9blocks_ngf8_instance_G", "cyclegan_resnet_generator")])
+def test_a_0_2_generator_folder_is_named_and_migrated(tmp_path, case, name):
+    """The 0.2 generator.json format is no longer read: every command says how to rewrite it, and it is rewritten."""
+    old = tmp_path / "old"
+    state = _write_0_2_generator_folder(old, case)
+    with pytest.raises(WeightsError, match="vgzoo convert generator-json") as info:
+        vgzoo.create(f"local-dir:{old}")
+    assert "written by vgzoo 0.2" in str(info.value)
+    runner = CliRunner()
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "in.png")
+    translated = runner.invoke(cli, ["translate", str(old), str(tmp_path / "in.png"), str(tmp_path / "o.png")])
+    assert translated.exit_code == 1 and "vgzoo convert generator-json" in translated.output
+
+    new = tmp_path / "new"
+    result = runner.invoke(cli, ["convert", "generator-json", str(old / "generator.json"),
+                                 str(old / "generator.safetensors"), str(new)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in old.iterdir()) == ["generator.json", "generator.safetensors"]  # left as it was
+    model = vgzoo.create(f"local-dir:{new}").eval()
+    assert isinstance(model, GeneratorTranslator) and model.pretrained_cfg["architecture"] == name
+    assert all(torch.equal(model.generator.state_dict()[k], v) for k, v in state.items())
+    io = load_file(str(REF / f"{case}.io.safetensors"))
+    with torch.no_grad():
+        assert (model(io["input"]) - io["output"]).abs().max().item() < 1e-5
+    (tmp_path / "bad.json").write_text(json.dumps({"kind": "transformer", "kwargs": {}}))
+    bad = runner.invoke(cli, ["convert", "generator-json", str(tmp_path / "bad.json"),
+                              str(old / "generator.safetensors"), str(tmp_path / "bad")])
+    assert bad.exit_code == 1 and "not a generator.json written by vgzoo 0.2" in bad.output
+    assert not (tmp_path / "bad").exists()
 
 
 def test_infer_rejects_unknown_layouts():

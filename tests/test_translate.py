@@ -10,7 +10,7 @@ from PIL import Image
 
 import vgzoo
 from vgzoo.cli import cli
-from vgzoo.errors import DataError, DataNotFoundError
+from vgzoo.errors import DataError, DataNotFoundError, WeightsNotFoundError
 from vgzoo.translate import load_translator, pad_to_multiple, read_image, translate, translate_tensor
 
 
@@ -101,7 +101,7 @@ def test_errors(tmp_path):
     with pytest.raises(DataError, match="broken.png"):
         translate(model, tmp_path / "bad", tmp_path / "out", progress=False)
     (tmp_path / "plain").mkdir()
-    with pytest.raises(DataNotFoundError, match="config.json"):
+    with pytest.raises(WeightsNotFoundError, match="config.json"):  # the core's resolver reports it, as for every command
         load_translator(tmp_path / "plain")
 
 

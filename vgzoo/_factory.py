@@ -146,7 +146,26 @@ def _create_from_dir(directory: Path, source: str, overrides: dict, strict: bool
         raise WeightsNotFoundError(
             f"{source!r}: {str(directory)!r} is not a folder. Expected a folder written by vgzoo.save_pretrained."
         )
+    if not (directory / _hub.CONFIG_NAME).is_file():
+        _explain_foreign_folder(directory, source)
     return _create_from_files(directory, directory / _hub.WEIGHTS_NAME, source, overrides, strict)
+
+
+def _explain_foreign_folder(directory: Path, source: str) -> None:
+    """A folder without config.json that holds something vgzoo can convert: say so, and how (nothing is read)."""
+    legacy = directory / "generator.json"
+    if legacy.is_file():
+        raise WeightsError(
+            f"{source!r} is a generator folder written by vgzoo 0.2 (generator.json + generator.safetensors), a "
+            "format vgzoo no longer reads. Rewrite it once as a model folder (your files are left as they are): "
+            f"vgzoo convert generator-json {legacy} {directory / 'generator.safetensors'} NEW_DIR"
+        )
+    if any(directory.glob("*_net_*.pth")):
+        raise WeightsNotFoundError(
+            f"{source!r} holds no config.json but reference .pth checkpoints: convert them first with `vgzoo convert "
+            "pix2pix-reference --dir DIR --model cycle_gan|pix2pix OUT_DIR` (or one generator: `vgzoo convert "
+            "pix2pix-reference DIR/latest_net_G.pth OUT_DIR`)."
+        )
 
 
 def _create_from_files(config_dir: Path, weights_path: Path, source: str, overrides: dict, strict: bool):

@@ -362,10 +362,15 @@ def translate_cmd(model_or_dir: str, input_path: str, output_path: str, directio
 @click.option("--in-chans", type=int, default=None, help="Default: read.")
 @click.option("--out-chans", type=int, default=None, help="Default: read.")
 @click.option("--dropout/--no-dropout", default=None, help="ResNet dropout variant (default: detected).")
+@click.option("--overwrite", is_flag=True, help="Replace a DST_DIR that is not empty (one generator).")
 def convert_pix2pix_reference_cmd(paths: tuple[str, ...], ref_dir: str | None, ref_model: str | None,
                                   epoch: str, netG: str | None, ngf: int | None, norm: str | None,
-                                  in_chans: int | None, out_chans: int | None, dropout: bool | None) -> None:
-    """Convert a pytorch-CycleGAN-and-pix2pix generator SRC.pth (or a whole --dir) into DST_DIR (safetensors).
+                                  in_chans: int | None, out_chans: int | None, dropout: bool | None,
+                                  overwrite: bool) -> None:
+    """Convert a pytorch-CycleGAN-and-pix2pix generator SRC.pth (or a whole --dir) into DST_DIR, a model folder.
+
+    One generator becomes cyclegan_resnet_generator (ResNet) or pix2pix_unet_generator (U-Net); --dir assembles
+    the whole CycleGAN or pix2pix composite.
 
     Reading a .pth is a pickle load (torch.load(weights_only=True)); running this command is the opt-in.
     """
@@ -383,13 +388,11 @@ def convert_pix2pix_reference_cmd(paths: tuple[str, ...], ref_dir: str | None, r
         vgzoo.save_pretrained(model, dst_dir)
         click.echo(f"wrote {model.pretrained_cfg['architecture']} to {dst_dir} (use: vgzoo translate {dst_dir} ...)")
         return
-    from .convert.reference import reference_generator, save_generator_dir
+    from .converters import convert_reference_generator
 
-    generator = reference_generator(src, netG=netG, ngf=ngf, norm=norm, in_chans=in_chans, out_chans=out_chans,
-                                    dropout=dropout)
-    save_generator_dir(generator, dst_dir, source=str(src))
-    netg = generator.reference_config["netG"]
-    click.echo(f"wrote {netg} generator to {dst_dir} (use: vgzoo translate {dst_dir} ...)")
+    model, _ = convert_reference_generator(src, dst_dir, overwrite=overwrite, netG=netG, ngf=ngf, norm=norm,
+                                           in_chans=in_chans, out_chans=out_chans, dropout=dropout)
+    click.echo(f"wrote {model.pretrained_cfg['architecture']} to {dst_dir} (use: vgzoo translate {dst_dir} ...)")
 
 
 def _bench_finish(doc, out: str, as_json: bool) -> None:

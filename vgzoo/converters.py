@@ -117,6 +117,33 @@ def convert_files(name: str, paths: list[str | os.PathLike], out: str | os.PathL
     return model, out
 
 
+def convert_reference_generator(src: str | os.PathLike, out: str | os.PathLike, overwrite: bool = False,
+                                **overrides):
+    """A pytorch-CycleGAN-and-pix2pix generator ``.pth`` as a saved generator-only translator folder.
+
+    ``overrides`` are :func:`vgzoo.convert.reference_generator`'s (``netG``, ``ngf``, ``norm``, ``in_chans``,
+    ``out_chans``, ``dropout``; None reads them from the checkpoint). ``out`` must not hold anything unless
+    ``overwrite``; it is written atomically either way.
+
+    Returns:
+        ``(model, path)``: the ``cyclegan_resnet_generator`` (ResNet) or ``pix2pix_unet_generator`` (U-Net) model
+        and the folder written, which ``vgzoo.create("local-dir:OUT")``, translate, export and the demo read.
+    """
+    from ._builder import save_atomically
+    from .convert.reference import read_reference_generator
+    from .share.card import save_pretrained
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{str(out)!r} exists and is not empty; pass --overwrite to replace it, or name a new "
+                              "folder.")
+    converted = read_reference_generator(src, **{k: v for k, v in overrides.items() if v is not None})
+    spec, tag, cfg = _spec_and_cfg(converted.model)
+    model = build_converted(spec, tag, cfg, converted, str(src))
+    save_atomically(model, out, save=save_pretrained)
+    return model, out
+
+
 def _spec_and_cfg(name: str):
     """``name`` or ``name.tag`` -> the spec, the tag (the default one for a plain name) and its config."""
     from ._registry import load_spec, resolve_name, split_name
@@ -138,6 +165,13 @@ pix2pix_reference = Converter(
     reader="vgzoo.convert.reference:read_published_generator",
     description="A pytorch-CycleGAN-and-pix2pix generator .pth (or a checkpoints folder) -> a vgzoo folder.",
     command="vgzoo.cli:convert_pix2pix_reference_cmd",
+)
+generator_json = Converter(
+    model="cyclegan_resnet_generator",  # or pix2pix_unet_generator: the reader says which from the JSON's kind
+    reader="vgzoo.convert.reference:read_generator_json",
+    description="A generator folder written by vgzoo 0.2 (generator.json + generator.safetensors) -> a model folder "
+                "(cyclegan_resnet_generator or pix2pix_unet_generator).",
+    file_names=("config", "weights"),
 )
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._runtime import run_model_folder
 from .data.images import IMG_EXTENSIONS, load_image, save_image, to_tensor, to_uint8
 from .data.reference import resolve_input
 from .errors import DataError, DataNotFoundError
@@ -49,12 +47,15 @@ class TranslationError(DataError):
 
 def load_translator(model_or_dir: str | os.PathLike | nn.Module, direction: str = "AtoB",
                     pretrained: bool = False) -> nn.Module:
-    """The generator that translates in ``direction``, from a model, a name or a folder.
+    """The generator that translates in ``direction``, from a model, a name, a folder or an exported ``.onnx``.
+
+    Everything but ``.onnx`` is resolved by :func:`vgzoo._factory.load_model`, as for every command.
 
     Args:
-        model_or_dir: a built model or generator; a folder written by ``vgzoo.save_pretrained`` or by
-            ``vgzoo convert pix2pix-reference``; ``local-dir:``/``hf-hub:`` sources; a registered model name; or
-            a ``.onnx`` file written by ``vgzoo export`` (run with onnxruntime, see vgzoo.export).
+        model_or_dir: a built model or generator; a folder written by ``vgzoo.save_pretrained`` or ``vgzoo
+            convert`` (a ``vgzoo train`` run folder means its final model); ``local-dir:``/``hf-hub:`` sources; a
+            registered model name or ``name.tag``; or a ``.onnx`` file written by ``vgzoo export`` (run with
+            onnxruntime, see vgzoo.export).
         direction: ``"AtoB"`` or ``"BtoA"`` (CycleGAN only; pix2pix and lone generators translate one way).
         pretrained: with a model name, load its published weights (otherwise its weights are random).
     """
@@ -62,31 +63,13 @@ def load_translator(model_or_dir: str | os.PathLike | nn.Module, direction: str 
 
     if direction not in ("AtoB", "BtoA"):
         raise ValueError(f"direction={direction!r}; expected 'AtoB' or 'BtoA'.")
-    path = None if isinstance(model_or_dir, nn.Module) else Path(str(model_or_dir))
-    if path is not None and path.suffix.lower() == ".onnx" and path.is_file():  # an exported file: onnxruntime
-        from .export import load_onnx_translator
+    if not isinstance(model_or_dir, nn.Module):
+        path = Path(str(model_or_dir))
+        if path.suffix.lower() == ".onnx" and path.is_file():  # an exported file: onnxruntime
+            from .export import load_onnx_translator
 
-        return load_onnx_translator(path, direction)
-    final = run_model_folder(path) if path is not None else None
-    if final is not None:  # a `vgzoo train` run directory: its finished model
-        warnings.warn(f"{str(path)!r} is a training run; using its final model {str(final)!r}", stacklevel=2)
-        path = model_or_dir = final
-    if path is not None and path.is_dir() and not (path / "config.json").is_file():
-        from .convert.reference import GENERATOR_CONFIG, load_generator_dir
-
-        if (path / GENERATOR_CONFIG).is_file():
-            model = load_generator_dir(path)
-        else:
-            hint = ""
-            if any(path.glob("*_net_*.pth")):
-                hint = (" It holds reference .pth checkpoints: convert them first with `vgzoo convert "
-                        "pix2pix-reference --dir DIR --model cycle_gan|pix2pix OUT_DIR`.")
-            raise DataNotFoundError(
-                f"{str(path)!r} is a folder but holds neither config.json (vgzoo.save_pretrained) nor "
-                f"{GENERATOR_CONFIG} (vgzoo convert pix2pix-reference).{hint}"
-            )
-    else:
-        model = load_model(model_or_dir, pretrained=pretrained, tasks=TRANSLATION_TASKS)
+            return load_onnx_translator(path, direction)
+    model = load_model(model_or_dir, pretrained=pretrained, tasks=TRANSLATION_TASKS)
     if isinstance(model, ZooModel) and not isinstance(model, Translator):
         raise ValueError(f"{type(model).__name__} is not a translation model (vgzoo.protocols.Translator).")
     directions = model.directions if isinstance(model, Translator) else ("AtoB",)  # a lone generator: one way

@@ -326,69 +326,61 @@ def reference_discriminator(
     return model.eval()
 
 
-# ------------------------------------------------------------------------- single-generator folders
-GENERATOR_WEIGHTS = "generator.safetensors"
-GENERATOR_CONFIG = "generator.json"
+# ------------------------------------------------------------------------- generator-only translators
+# The registered generator-only translator (vgzoo.models.translator.GeneratorTranslator) of each generator kind.
+GENERATOR_NAMES = {"resnet": "cyclegan_resnet_generator", "unet": "pix2pix_unet_generator"}
 
 
-def save_generator_dir(generator: nn.Module, directory: str | os.PathLike, source: str | None = None) -> Path:
-    """Write a lone generator as ``generator.safetensors`` + ``generator.json`` (rebuilt by :func:`load_generator_dir`).
+def translator_config(kind: str, depth: int, in_chans: int, out_chans: int, ngf: int, norm: str, dropout: bool,
+                      img_size: int | None = None) -> dict[str, Any]:
+    """A GeneratorTranslator's constructor arguments for a generator of ``kind`` (``depth`` blocks or downs)."""
+    size = img_size or (2 ** depth if kind == "unet" else 256)
+    return {"kind": kind, "in_chans": in_chans, "out_chans": out_chans, "ngf": ngf,
+            ("n_blocks" if kind == "resnet" else "num_downs"): depth, "norm": norm, "dropout": dropout,
+            "img_size": size}
 
-    Used for converted reference generators that belong to no registered composite (``vgzoo translate``
-    accepts such folders).
+
+def read_reference_generator(path: str | os.PathLike, **overrides: Any) -> ConvertedWeights:
+    """One reference generator ``.pth`` as a generator-only translator: its arguments, weights and name.
+
+    ``overrides`` are :func:`reference_generator`'s (``netG``, ``ngf``, ``norm``, ...; None reads them). The
+    model is ``cyclegan_resnet_generator`` for a ResNet generator, ``pix2pix_unet_generator`` for a U-Net.
     """
-    from .._hub import atomic_write_json, save_state_dict
-
-    if isinstance(generator, ResnetGenerator):
-        block = generator.blocks[0] if len(generator.blocks) else None
-        kwargs = {"in_chans": generator.in_chans, "out_chans": generator.out_chans,
-                  "ngf": generator.stem.conv.out_channels, "n_blocks": generator.n_blocks,
-                  "norm": _norm_name(generator.stem.norm),
-                  "dropout": block is not None and not isinstance(block.dropout, nn.Identity)}
-        kind = "resnet"
-    elif isinstance(generator, UnetGenerator):
-        middle = [b for b in generator.blocks() if b.position == "middle"]
-        kwargs = {"in_chans": generator.in_chans, "out_chans": generator.out_chans,
-                  "num_downs": generator.num_downs, "ngf": generator.block.down_conv.out_channels,
-                  "norm": _norm_name(middle[0].down_norm),
-                  "dropout": any(not isinstance(b.dropout, nn.Identity) for b in middle)}
-        kind = "unet"
-    else:
-        raise TypeError(
-            f"save_generator_dir: expected a ResnetGenerator or UnetGenerator, got {type(generator).__name__}.")
-    directory = Path(directory)
-    save_state_dict(generator.state_dict(), directory / GENERATOR_WEIGHTS, {"kind": kind})
-    atomic_write_json(directory / GENERATOR_CONFIG, {"kind": kind, "kwargs": kwargs, "source": source})
-    return directory
+    generator = reference_generator(path, **overrides)
+    cfg = generator.reference_config
+    kind, depth = parse_netG(cfg["netG"])
+    config = translator_config(kind, depth, cfg["in_chans"], cfg["out_chans"], cfg["ngf"], cfg["norm"],
+                               cfg["dropout"])
+    state = {f"generator.{k}": v for k, v in generator.state_dict().items()}
+    return ConvertedWeights(config=config, state_dict=state, model=GENERATOR_NAMES[kind])
 
 
-def load_generator_dir(directory: str | os.PathLike) -> nn.Module:
-    """Rebuild a generator written by :func:`save_generator_dir` (safetensors and JSON only), in eval mode."""
+# vgzoo 0.2 wrote a lone converted generator as generator.json ({"kind", "kwargs", "source"}) + generator.safetensors;
+# the reader below turns such a pair into a generator-only translator folder (`vgzoo convert generator-json`).
+
+
+def read_generator_json(files: dict[str, Path], cfg=None) -> ConvertedWeights:
+    """A vgzoo 0.2 ``generator.json`` + ``generator.safetensors`` pair (JSON and safetensors only).
+
+    Raises:
+        WeightsError: the JSON is not such a config, or the weights are not a safetensors file.
+    """
     import json
 
     from .._hub import load_state_dict
 
-    directory = Path(directory)
-    cfg_path = directory / GENERATOR_CONFIG
-    if not cfg_path.is_file():
-        raise WeightsNotFoundError(f"{str(cfg_path)!r} does not exist; expected a folder written by "
-                                   "`vgzoo convert pix2pix-reference SRC.pth DST_DIR`.")
+    path = Path(files["config"])
     try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        cls = {"resnet": ResnetGenerator, "unet": UnetGenerator}[cfg["kind"]]
-        model = cls(**cfg["kwargs"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise WeightsError(f"{str(cfg_path)!r} is not a valid generator config ({exc!r}); convert again.") from exc
-    try:
-        model.load_state_dict(load_state_dict(directory / GENERATOR_WEIGHTS))
-    except RuntimeError as exc:
-        raise WeightsError(f"{directory}: {GENERATOR_WEIGHTS} does not fit {GENERATOR_CONFIG}: {exc}") from exc
-    return model.eval()
-
-
-def _norm_name(module: nn.Module) -> str:
-    if isinstance(module, nn.BatchNorm2d):
-        return "batch"
-    if isinstance(module, nn.InstanceNorm2d):
-        return "instance"
-    return "none"
+        legacy = json.loads(path.read_text(encoding="utf-8"))
+        kind, kwargs = legacy["kind"], dict(legacy["kwargs"])
+        depth = kwargs.pop("n_blocks" if kind == "resnet" else "num_downs")
+        config = translator_config(kind, depth, kwargs.pop("in_chans", 3), kwargs.pop("out_chans", 3),
+                                   kwargs.pop("ngf", 64), kwargs.pop("norm", "instance"), kwargs.pop("dropout", False))
+        name = GENERATOR_NAMES[kind]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise WeightsError(f"{str(path)!r} is not a generator.json written by vgzoo 0.2 (expected {{'kind': "
+                           f"'resnet'|'unet', 'kwargs': {{...}}}}; {exc!r}).") from exc
+    if kwargs:
+        raise WeightsError(f"{str(path)!r} holds generator arguments vgzoo does not know: {sorted(kwargs)}.")
+    state = {f"generator.{k}": v for k, v in load_state_dict(files["weights"]).items()}
+    return ConvertedWeights(config=config, state_dict=state, model=name)
