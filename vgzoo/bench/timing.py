@@ -17,17 +17,21 @@ from typing import Any
 
 import torch
 
-from ..train.policy import load_average
+from ..train.policy import load_average, threads_for_load
 
 __all__ = ["Timing", "load_note", "resolve_threads", "synchronize", "threads", "time_fn"]
 
 
 def resolve_threads(spec: int | str | None) -> int | None:
-    """``"auto"``: one thread when the machine is already busy (1-minute load average above half its cores), else
-    ``None`` (torch's default, all cores); an int is taken as is; ``None`` stays ``None``."""
+    """``"auto"``: one thread when the machine is already busy (1-minute load average above half its logical
+    cores), else ``None`` (torch's default, all cores); an int is taken as is; ``None`` stays ``None``.
+
+    The load rule is the trainer's (:func:`vgzoo.train.policy.threads_for_load`), read for timings: the trainer's
+    ``auto`` takes the cores free now, a benchmark either all of them or one steady thread.
+    """
     if spec != "auto":
         return None if spec is None else int(spec)
-    return 1 if load_average() > 0.5 * (os.cpu_count() or 1) else None
+    return threads_for_load(os.cpu_count() or 1, "one_when_busy")
 
 
 @contextlib.contextmanager

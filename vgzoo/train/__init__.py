@@ -28,7 +28,8 @@ _EXPORTS = {
     "save_checkpoint": "checkpoint",
     "GANHealthMonitor": "monitor", "MonitorConfig": "monitor", "Finding": "monitor",
     "RECIPES": "recipes", "Recipe": "recipes", "recipe_for": "recipes",
-    "Option": "options", "RUN_OPTIONS": "options", "ENGINE_OPTIONS": "options",
+    "Option": "options", "RUN_OPTIONS": "options", "ENGINE_OPTIONS": "options", "RunOptions": "options",
+    "EngineOptions": "options", "RunView": "view",
 }
 __all__ = sorted(_EXPORTS)
 

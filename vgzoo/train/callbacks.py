@@ -1,6 +1,7 @@
 """What the training loop does besides training: one callback per concern, called in order at fixed points.
 
-Hooks (each gets the run context and the :class:`~vgzoo.train.state.TrainState`): ``on_start`` before the first
+Hooks (each gets a read-only view of the run, :class:`~vgzoo.train.view.RunView`, and the
+:class:`~vgzoo.train.state.TrainState`): ``on_start`` before the first
 step, ``on_step`` after every step, ``on_log`` with the metrics row of each step, in order, once its logs are read back
 from the device (every ``log_every`` steps, and always before a checkpoint, an epoch's end and the run's end),
 ``on_epoch_end`` after an epoch's last step, ``on_train_end`` when the loop ends normally or on a signal, ``on_close``
@@ -19,7 +20,7 @@ import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,9 +31,7 @@ from ..errors import TrainingError
 from . import checkpoint as ckpt
 from . import plots
 from .state import TrainState
-
-if TYPE_CHECKING:
-    from .engine import RunContext
+from .view import RunView
 
 PLOT_INTERVAL_S = 20.0
 PICTURE_INTERVAL_S = 5.0
@@ -54,13 +53,13 @@ def rng_preserved(device: torch.device) -> Iterator[None]:
 class Callback:
     """Base: every hook does nothing."""
 
-    def on_start(self, run: RunContext, st: TrainState) -> None: ...
-    def on_step(self, run: RunContext, st: TrainState) -> None: ...
-    def on_log(self, run: RunContext, st: TrainState, row: dict[str, Any]) -> None: ...
-    def on_epoch_end(self, run: RunContext, st: TrainState) -> None: ...
-    def on_train_end(self, run: RunContext, st: TrainState) -> None: ...
-    def on_close(self, run: RunContext, st: TrainState) -> None: ...
-    def on_finish(self, run: RunContext, st: TrainState) -> None: ...
+    def on_start(self, run: RunView, st: TrainState) -> None: ...
+    def on_step(self, run: RunView, st: TrainState) -> None: ...
+    def on_log(self, run: RunView, st: TrainState, row: dict[str, Any]) -> None: ...
+    def on_epoch_end(self, run: RunView, st: TrainState) -> None: ...
+    def on_train_end(self, run: RunView, st: TrainState) -> None: ...
+    def on_close(self, run: RunView, st: TrainState) -> None: ...
+    def on_finish(self, run: RunView, st: TrainState) -> None: ...
 
 
 class HealthCheck(Callback):
@@ -146,7 +145,7 @@ class Progress(Callback):
         if run.info.is_main and run.progress:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=st.total, initial=st.step, desc=f"train {run.cfg['model']}", unit="step",
+            self.bar = tqdm(total=st.total, initial=st.step, desc=f"train {run.options.model}", unit="step",
                             dynamic_ncols=True)
 
     def on_step(self, run, st):
@@ -192,7 +191,7 @@ class Evaluation(Callback):
         self.track_best(st, st.last_val)
 
     @staticmethod
-    def evaluate(run: RunContext, st: TrainState) -> dict[str, float]:
+    def evaluate(run: RunView, st: TrainState) -> dict[str, float]:
         if run.val_ds is None or not len(run.val_ds):
             return {}
         loader = DataLoader(run.val_ds, batch_size=max(run.batch_size, 32), shuffle=False)
@@ -230,7 +229,7 @@ class GeneratorScores(Callback):
         self.every = 0
 
     def on_start(self, run, st):
-        self.every = int(run.opts.get("eval_every") or 0)
+        self.every = run.options.engine.eval_every
         if not self.every or not run.info.is_main:
             return
         from ..metrics.training import prepare_real_features
@@ -239,13 +238,13 @@ class GeneratorScores(Callback):
         if not isinstance(st.model, (ConditionalSampler, UnconditionalSampler)):
             raise TrainingError(
                 f"-o eval_every={self.every}: FID/KID during training scores generators (tasks generation and "
-                f"conditional_generation); this is a {run.cfg.get('task')} model. Use `vgzoo eval` on its outputs."
+                f"conditional_generation); this is a {run.options.task} model. Use `vgzoo eval` on its outputs."
             )
-        data = run.opts.get("eval_data") or run.cfg.get("data")
+        data = run.options.engine.eval_data or run.options.data
         if not isinstance(data, str):
             raise TrainingError(f"-o eval_every={self.every}: name the real images with -o eval_data=DATASET_OR_FOLDER "
                                 "(the training data is an in-memory dataset).")
-        self.real = prepare_real_features(data, run.opts.get("eval_features") or "digits", split="val",
+        self.real = prepare_real_features(data, run.options.engine.eval_features or "digits", split="val",
                                           device=run.device)
 
     def on_step(self, run, st):
@@ -256,7 +255,7 @@ class GeneratorScores(Callback):
         run.flush_logs(st)  # the train rows before this val row
 
         with rng_preserved(run.device):
-            scores = _in_eval(st.model, lambda: evaluate_generator(st.model, self.real, seed=int(run.cfg["seed"])))
+            scores = _in_eval(st.model, lambda: evaluate_generator(st.model, self.real, seed=int(run.options.seed)))
         run.metrics.record(st, {"step": st.step, "epoch": st.epoch, "split": "val", **scores})
         run.log(f"step {st.step}: FID {scores['fid']:.4g}, KID {scores['kid']:.4g}")
 
@@ -275,7 +274,7 @@ class Pictures(Callback):
         self.plotted: tuple[int, int] | None = None  # (rows, findings) when the curves were last drawn
 
     def on_epoch_end(self, run, st):
-        every = int(run.opts.get("plot_every", 1) or 1)
+        every = run.options.engine.plot_every or 1
         if not run.info.is_main or st.epoch % every:
             return
         now = time.monotonic()
@@ -292,9 +291,9 @@ class Pictures(Callback):
         if run.info.is_main and self.plotted != (len(st.history), len(st.monitor.findings)):  # unless unchanged
             self.curves(run, st)
 
-    def curves(self, run: RunContext, st: TrainState) -> None:
-        plots.plot_loss_curves(st.history, run.run_dir / "loss_curves.png", title=str(run.cfg["model"]),
-                               seed=int(run.cfg["seed"]), findings=st.monitor.findings)
+    def curves(self, run: RunView, st: TrainState) -> None:
+        plots.plot_loss_curves(st.history, run.run_dir / "loss_curves.png", title=str(run.options.model),
+                               seed=int(run.options.seed), findings=st.monitor.findings)
         self.plotted = (len(st.history), len(st.monitor.findings))
 
     def on_finish(self, run, st):
@@ -302,10 +301,10 @@ class Pictures(Callback):
             self.grid(run, st, "final")
 
     @staticmethod
-    def grid(run: RunContext, st: TrainState, tag: str) -> None:
+    def grid(run: RunView, st: TrainState, tag: str) -> None:
         with rng_preserved(run.device):
             try:
-                title = plots.run_title(str(run.cfg["model"]), st.step, int(run.cfg["seed"]), "samples")
+                title = plots.run_title(str(run.options.model), st.step, int(run.options.seed), "samples")
                 _in_eval(st.model, lambda: st.recipe.save_samples(run.fixed, run.run_dir / "samples" / f"{tag}.png",
                                                                   title))
             except Exception as exc:  # a picture must never stop training
@@ -315,15 +314,15 @@ class Pictures(Callback):
 class Checkpoints(Callback):
     """Checkpoints every ``save_every`` steps, at epoch ends and at the end (metrics synced first); final/ folders."""
 
-    def save(self, run: RunContext, st: TrainState, is_best: bool = False) -> None:
+    def save(self, run: RunView, st: TrainState, is_best: bool = False) -> None:
         run.flush_logs(st)  # the health check sees every step first: no checkpoint is written past a NaN
         if run.info.is_main:
             run.metrics.sync()
-            st.save(run.run_dir, run.cfg, int(run.opts.get("keep_last", 3)), is_best=is_best)
+            st.save(run.run_dir, dict(run.config), run.options.engine.keep_last, is_best=is_best)
         st.saved_step = st.step
 
     def on_step(self, run, st):
-        every = int(run.opts.get("save_every") or 0)
+        every = run.options.engine.save_every
         if every and st.step % every == 0 and not st.epoch_done and st.step < st.total:
             self.save(run, st)
 
@@ -339,7 +338,7 @@ class Checkpoints(Callback):
             save_final(run, st)
 
 
-def save_final(run: RunContext, st: TrainState) -> None:
+def save_final(run: RunView, st: TrainState) -> None:
     """``final/`` (and ``final_ema/``): ``local-dir:`` folders of the trained model."""
     from ..protocols import ZooModel
     from ..share.card import save_pretrained

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from . import distributed
-from .options import cli_argv, parse_key_values
+from .options import RUN_OPTIONS, cli_argv, parse_key_values
 
 
 def _key_values(pairs, what: str) -> dict[str, Any]:
@@ -36,11 +36,11 @@ def train_command(model: str, values: dict[str, Any]) -> int:
         return 0
     from .engine import fit
 
-    kw = {k: values.get(k) for k in ("data", "epochs", "steps", "batch_size", "lr", "device", "amp", "compile",
-                                     "seed")}
-    result = fit(model, out=out, resume=bool(values.get("resume")), overwrite=bool(values.get("overwrite")),
-                 config=values.get("config"), model_kwargs=_key_values(values.get("model_kwargs"), "-k") or None,
-                 options=_key_values(values.get("options"), "-o"), progress=values.get("progress", True), **kw)
+    kw = {o.name: values.get(o.name) for o in RUN_OPTIONS if o.flag and o.name != "nproc"}  # nproc: handled above
+    kw.update(out=out, resume=bool(values.get("resume")), overwrite=bool(values.get("overwrite")),
+              model_kwargs=_key_values(values.get("model_kwargs"), "-k") or None,
+              options=_key_values(values.get("options"), "-o"), progress=values.get("progress", True))
+    result = fit(model, **kw)
     if int(os.environ.get("RANK", "0") or 0) != 0:  # under torchrun rank 0 alone reports
         return 0
     if result.interrupted:

@@ -17,6 +17,7 @@ so a resumed run is always the run it claims to be.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -44,13 +45,14 @@ from . import distributed as ddp
 from . import rundir
 from .callbacks import DEFAULT_CALLBACKS, Callback, MetricsLog, rng_preserved
 from .monitor import GANHealthMonitor, MonitorConfig
-from .options import ENGINE_DEFAULTS, FIT_KEYS
+from .options import FIT_KEYS, RUN_OPTIONS, SETTINGS, RunOptions, docstring, thawed
 from .policy import deterministic_mode, resolve_log_every, resolve_threads, resolve_workers
 from .recipes import Recipe, first_items, recipe_for
 from .state import TrainState
+from .view import RunView
 
 logger = logging.getLogger("vgzoo.train")
-__all__ = ["fit", "TrainResult", "TrainingError", "RunContext"]
+__all__ = ["fit", "TrainResult", "TrainingError"]
 
 
 @dataclass
@@ -248,34 +250,16 @@ def fit(
     """Train a model with its task's recipe, writing everything into ``out`` (the run directory).
 
     The keywords are the run options of :mod:`vgzoo.train.options` (``vgzoo train``'s flags); ``options`` takes the
-    engine options of that module and the recipe's own (``Recipe.schema``), both listed in docs/train.md.
+    engine options of that module and the recipe's own (``Recipe.schema``), both listed in docs/train.md. In Python,
+    ``data`` may also be a dataset whose items follow the data contract, ``out`` and ``resume`` paths, ``device`` a
+    ``torch.device``, ``config`` a dict; a keyword left at None takes the --config file's, a resumed run's or the
+    recipe's value. The values are checked and frozen once, into a :class:`~vgzoo.train.options.RunOptions`.
 
     Args:
-        model: a registered model name (built with ``model_kwargs``) or a model instance (its ``pretrained_cfg``
-            must name the ``task``, or pass ``task=``).
-        data: ``"builtin:digits"``, a folder in the task's format (see :func:`vgzoo.data.create_dataset`), or a
-            dataset whose items follow the data contract.
-        out: the run directory: a new or empty folder, or (with ``resume``) a run of the same model.
-        task: the task, when ``model`` is an instance without one in its config.
-        epochs: epochs to train (default: the recipe's).
-        steps: total steps of the run (overrides ``epochs``); with ``resume`` the run continues up to this total.
-        batch_size: per-process batch size (default: the recipe's).
-        lr: base learning rate (default: the recipe's).
-        resume: continue from the newest checkpoint in ``out`` (or in the given run directory / checkpoint folder).
-        overwrite: move what ``out`` holds aside to ``OUT.old-<UTC time>`` (never deleted) and start afresh.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``... (default: CUDA when available).
-        amp: mixed precision: ``auto``, ``on`` (``True``), ``bf16``, ``fp16`` or ``off`` (``False``); default
-            ``auto`` on a GPU (bf16, or fp16 + GradScaler on GPUs without bf16) and fp32 on the CPU
-            (:func:`vgzoo.precision.training_amp`, docs/gpu.md).
-        compile: ``torch.compile`` the model's networks (state-dict keys are unchanged).
-        seed: the seed of initialisation, data order and augmentation (default 0).
-        config: a JSON file (or dict) with any of these keyword arguments; explicit arguments win.
-        model_kwargs: constructor arguments of the model (they become model.config).
-        options: recipe and engine options (``threads``: see :func:`vgzoo.train.policy.resolve_threads`).
-        val_data: a validation dataset, when ``data`` is a dataset.
-        progress: show a tqdm bar.
+{run_options}
         log: where messages go (default: ``tqdm.write`` on rank 0).
-        callbacks: further :class:`~vgzoo.train.callbacks.Callback` objects, called after the built-in ones.
+        callbacks: further :class:`~vgzoo.train.callbacks.Callback` objects, called after the built-in ones with a
+            read-only :class:`~vgzoo.train.view.RunView` of the run.
 
     Returns:
         A :class:`TrainResult`.
@@ -284,26 +268,31 @@ def fit(
         RunDirError: ``out`` holds something else than a run of this model to resume, or another run is writing
             into it now (its folder lock is held); nothing is written.
         TrainingError: a loss became NaN/Inf (the last good checkpoint is kept), or the run cannot start.
+        ValueError: an option's value has the wrong type.
     """
-    explicit = {k: v for k, v in dict(task=task, epochs=epochs, steps=steps, batch_size=batch_size, lr=lr,
-                                      device=device, amp=amp, compile=compile, seed=seed).items() if v is not None}
+    given = locals()
+    explicit = {k: given[k] for k in SETTINGS if given[k] is not None}
     file_cfg = _read_config(config)
     run_dir = Path(out if out is not None else file_cfg.get("out", "runs/train"))
-    ctx = RunContext(model, data, val_data, run_dir, progress, log, list(callbacks))
+    builder = _RunBuilder(model, data, val_data, run_dir, progress, log, list(callbacks))
     saved_cfg: dict[str, Any] = {}
     if resume and overwrite:
         raise TrainingError("pass resume (--resume) or overwrite (--overwrite), not both.")
-    with rundir.RunLock(run_dir, enabled=ctx.info.is_main, log=ctx.log) as lock:
+    with rundir.RunLock(run_dir, enabled=builder.info.is_main, log=builder.log) as lock:
         if resume:
-            ctx.resume_from, saved_cfg = _resume_point(run_dir, resume, model, explicit, model_kwargs)
-            if ctx.resume_from is None and ctx.info.is_main:  # its first save never completed: the run starts over
-                rundir.claim(run_dir, overwrite=True, log=ctx.log, lock=lock)
-        elif ctx.info.is_main:
-            rundir.claim(run_dir, overwrite=overwrite, log=ctx.log, lock=lock)
+            builder.resume_from, saved_cfg = _resume_point(run_dir, resume, model, explicit, model_kwargs)
+            if builder.resume_from is None and builder.info.is_main:  # its first save never completed: start over
+                rundir.claim(run_dir, overwrite=True, log=builder.log, lock=lock)
+        elif builder.info.is_main:
+            rundir.claim(run_dir, overwrite=overwrite, log=builder.log, lock=lock)
         given_options = {**file_cfg.get("options", {}), **(options or {})}
-        ctx.configure(_merge_config(saved_cfg, file_cfg, explicit, model_kwargs, given_options, run_dir),
-                      replan="schedule_steps" in given_options)
-        return ctx.run()
+        merged = _merge_config(saved_cfg, file_cfg, explicit, model_kwargs, given_options, run_dir)
+        builder.configure(RunOptions.from_config(merged), replan="schedule_steps" in given_options)
+        return builder.run()
+
+
+if fit.__doc__:  # (python -OO strips docstrings)
+    fit.__doc__ = fit.__doc__.replace("{run_options}", docstring(o for o in RUN_OPTIONS if o.name != "nproc"))
 
 
 def _merge_config(saved: dict, file_cfg: dict, explicit: dict, model_kwargs: dict | None, options: dict,
@@ -315,8 +304,6 @@ def _merge_config(saved: dict, file_cfg: dict, explicit: dict, model_kwargs: dic
     cfg["options"] = {**saved.get("options", {}), **options}
     if "steps" in explicit:
         cfg.pop("epochs", None)
-    for key, default in (("seed", 0), ("amp", None), ("compile", False), ("model_kwargs", {})):
-        cfg.setdefault(key, default)
     cfg["out"] = str(run_dir)
     return cfg
 
@@ -385,8 +372,13 @@ def _resume_point(run_dir: Path, resume, model, explicit: dict,
     return resume_from, saved_cfg
 
 
-class RunContext:
-    """One run: its configuration and what the callbacks share (run folder, device, datasets, fixed batches)."""
+class _RunBuilder:
+    """Builds one run from its options (device, threads, model, data, recipe, state), then hands it to the loop.
+
+    The options are a frozen :class:`~vgzoo.train.options.RunOptions`; each value the build settles (the device and
+    precision that ran, the recipe's learning rate and batch size, the thread count) replaces it with a new object,
+    so what the loop, the callbacks and the run folder see is the run as it ran.
+    """
 
     def __init__(self, model, data, val_data, run_dir: Path, progress: bool, log, callbacks: list) -> None:
         self.model_arg, self.data_arg, self.val_arg = model, data, val_data
@@ -395,22 +387,22 @@ class RunContext:
         self.info = ddp.env_info()
         self.resume_from: Path | None = None
         self.replan = False
-        self.cfg: dict[str, Any] = {}
-        self.opts: dict[str, Any] = {}
+        self.options = RunOptions()
+        self.config: dict[str, Any] = {}  # what checkpoints record: the options as JSON, with the run's length
         self.device = torch.device("cpu")
         self.val_ds: Dataset | None = None
         self.batch_size = 0
         self.fixed: dict[str, Any] = {}
         self.real: dict[str, Any] | None = None
-        self.metrics = MetricsLog()
-        self.callbacks: list[Callback] = []
-        self.log_every = 1
-        self.pending: list[dict[str, Any]] = []  # rows of steps whose logs are still on the device
 
-    def configure(self, cfg: dict[str, Any], replan: bool) -> None:
-        self.cfg, self.opts, self.replan = cfg, cfg["options"], replan
+    def configure(self, options: RunOptions, replan: bool) -> None:
+        self.options, self.replan = options, replan
         if self.data_arg is None:
-            self.data_arg = cfg.get("data")
+            self.data_arg = options.data
+
+    def settle(self, **values: Any) -> None:
+        """Record settled run options (a new frozen object)."""
+        self.options = dataclasses.replace(self.options, **values)
 
     def log(self, msg: str) -> None:
         if not self.info.is_main:
@@ -424,20 +416,21 @@ class RunContext:
 
     # --------------------------------------------------------------------------------------- setup
     def run(self) -> TrainResult:
-        self.device = ddp.resolve_device(self.cfg.get("device"), self.info)
-        self.cfg["device"] = str(self.device)
+        self.device = ddp.resolve_device(self.options.device, self.info)
+        self.settle(device=str(self.device))
         self.info = ddp.init(self.device)
         threads_before = torch.get_num_threads()
         try:
-            threads, why = resolve_threads(self.opts.get("threads", "cores"), self.device, self.info)
+            threads, why = resolve_threads(self.options.engine.threads, self.device, self.info)
             if threads is not None:
-                self.opts["threads"] = threads  # saved with the run: a resumed run computes with the same count
+                # saved with the run: a resumed run computes with the same count
+                self.options = self.options.with_options(threads=threads)
                 if threads != threads_before:
                     torch.set_num_threads(threads)
                 if why.startswith("load"):  # load-based on request: say so, the results now depend on it
                     self.log(f"CPU: {threads} intra-op thread(s) ({why}); runs with another count differ in "
                              "the last bits")
-            deterministic = bool(self.opts.get("deterministic"))
+            deterministic = bool(self.options.engine.deterministic)
             with deterministic_mode(deterministic), fast_cuda_kernels(self.device, enabled=not deterministic):
                 if self.device.type == "cuda":
                     self.log("CUDA: TF32 matmuls and cuDNN autotuning " + (
@@ -450,24 +443,24 @@ class RunContext:
             ddp.shutdown()
 
     def _build_model(self) -> tuple[nn.Module, str]:
-        torch.manual_seed(int(self.cfg["seed"]))
+        torch.manual_seed(int(self.options.seed))
         if isinstance(self.model_arg, str):
             from .._factory import create
 
             model = create(self.model_arg, **{"pretrained": _names_published_weights(self.model_arg),
-                                              **self.cfg["model_kwargs"]})
+                                              **self.options.model_kwargs})
         else:
             model = self.model_arg
-        self.cfg["model"] = _model_name(self.model_arg)
+        self.settle(model=_model_name(self.model_arg))
         cfg = getattr(model, "pretrained_cfg", {}) or {}
         # a family whose training differs from its task's generic recipe names its own training task
-        task = self.cfg.get("task") or cfg.get("train_task") or cfg.get("task")
+        task = self.options.task or cfg.get("train_task") or cfg.get("task")
         if task is None:
             from ..tasks import list_tasks
 
             raise TrainingError(f"cannot tell the task of {type(model).__name__}: its pretrained_cfg has no 'task'. "
                                 f"Pass task= (one of {', '.join(list_tasks())}).")
-        self.cfg["task"] = task
+        self.settle(task=task)
         return model, task
 
     def _native_size(self, model: nn.Module, task: str, data_kwargs: dict) -> dict:
@@ -488,15 +481,17 @@ class RunContext:
     def _datasets(self, task: str, model: nn.Module) -> tuple[Dataset, Dataset | None]:
         from ..data import data_options
 
-        data_kwargs = data_options(self.cfg["options"])  # -o direction=AtoB joins the dataset keywords
+        options = thawed(self.options.options)
+        data_kwargs = data_options(options)  # -o direction=AtoB joins the dataset keywords (saved so, with the run)
+        self.settle(options=options)
         verify = data_kwargs.pop("verify", "headers")  # every file is checked before step 1 (vgzoo.data.verify)
         if isinstance(self.data_arg, Dataset):
-            self.cfg["data"] = type(self.data_arg).__name__
+            self.settle(data=type(self.data_arg).__name__)
             return self.data_arg, self.val_arg
         if self.data_arg is None:
             raise TrainingError("no training data: pass data= (e.g. 'builtin:digits' or a folder in the task's "
                                 "format).")
-        self.cfg["data"] = str(self.data_arg)
+        self.settle(data=str(self.data_arg))
         data_kwargs = self._native_size(model, task, data_kwargs)
         train = _build_data(self.data_arg, task, "train", data_kwargs)
         val = self.val_arg if self.val_arg is not None else _build_data(self.data_arg, task, "val", data_kwargs)
@@ -515,7 +510,7 @@ class RunContext:
         model.to(self.device)
         if self.info.enabled:
             model = ddp.convert_sync_batchnorm(model, self.device, self.log)
-        if self.cfg["compile"]:
+        if self.options.compile:
             parts = [*model.generators().values(), *model.discriminators().values()] \
                 if isinstance(model, GANModel) else [model]
             for part in parts:
@@ -527,14 +522,14 @@ class RunContext:
         from ..precision import cpu_bf16_hint, resolve_amp, training_amp
 
         dev = self.device.type
-        asked = self.cfg.get("amp")
+        asked = self.options.amp
         if recipe_cls.own_precision:  # the networks choose their own dtypes (StyleGAN2's fp16 blocks on CUDA)
             if asked not in (None, False, "off"):
                 raise TrainingError(f"--amp {asked}: {recipe_cls.__name__} keeps its own mixed precision (its "
                                     "networks pick their dtypes); train without --amp.")
             asked = "off"
         precision = resolve_amp(training_amp(asked, self.device), self.device)
-        self.cfg["amp"] = precision.mode  # what ran, so a resumed run computes at the same precision
+        self.settle(amp=precision.mode)  # what ran, so a resumed run computes at the same precision
         if precision.dtype is not None:
             autocast = lambda: torch.autocast(dev, dtype=precision.dtype)  # noqa: E731
             self.log(f"precision: {precision.reason}")
@@ -549,33 +544,34 @@ class RunContext:
         else:
             wrapped = ddp.wrap(ddp.LossCall(model), self.info, self.device, find_unused=True)
             call = wrapped if self.info.enabled else (lambda method, *a: getattr(model, method)(*a))
-        recipe = recipe_cls(model, call, lr=self.cfg.get("lr"), batch_size=self.batch_size, options=self.opts,
-                            device=self.device, autocast=autocast, scaler=scaler)
-        self.cfg["lr"] = recipe.lr
-        augment = self.opts.get("augment", {})  # transform overrides; a recipe may own the name (StyleGAN2's ADA)
-        recipe.make_transforms(dict(augment) if isinstance(augment, dict) else {})
+        recipe = recipe_cls(model, call, lr=self.options.lr, batch_size=self.batch_size,
+                            options=thawed(self.options.options), device=self.device, autocast=autocast,
+                            scaler=scaler)
+        self.settle(lr=recipe.lr)
+        # transform overrides; a recipe may own the name (StyleGAN2's ADA)
+        recipe.make_transforms(thawed(self.options.engine.augment))
         return recipe
 
     def _length(self, recipe_cls: type[Recipe], spe: int) -> int:
-        if self.cfg.get("steps") is not None:
-            return int(self.cfg["steps"])
-        self.cfg["epochs"] = int(self.cfg.get("epochs") or recipe_cls.defaults["epochs"])
-        return self.cfg["epochs"] * spe
+        if self.options.steps is not None:
+            return int(self.options.steps)
+        self.settle(epochs=int(self.options.epochs or recipe_cls.defaults["epochs"]))
+        return self.options.epochs * spe
 
     def _horizon(self, total: int) -> int:
         """The LR schedule's horizon: fixed when the run starts, kept on resume unless re-planned explicitly."""
         if self.resume_from is None:
-            return int(self.opts.get("schedule_steps") or total)
+            return int(self.options.engine.schedule_steps or total)
         return int(ckpt.read_trainer_state(self.resume_from).get("horizon") or total)
 
     def _state(self, model: nn.Module, recipe: Recipe, total: int, horizon: int, spe: int) -> TrainState:
+        engine = self.options.engine
         ema = None
-        if self.opts.get("ema"):
+        if engine.ema:
             from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-            decay = float(self.opts.get("ema_decay", ENGINE_DEFAULTS["ema_decay"]))
-            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
-        monitor = GANHealthMonitor(MonitorConfig(**self.opts.get("monitor", {})),
+            ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(engine.ema_decay), use_buffers=True)
+        monitor = GANHealthMonitor(MonitorConfig(**engine.monitor),
                                    path=self.run_dir / "health.json" if self.info.is_main else None, log=self.log,
                                    grad_scaler=recipe.scaler.is_enabled())
         return TrainState(model=model, recipe=recipe, monitor=monitor, total=total, horizon=horizon,
@@ -583,13 +579,13 @@ class RunContext:
 
     def _restore_or_seed(self, st: TrainState) -> None:
         if self.resume_from is None:
-            seed = int(self.cfg["seed"]) + self.info.rank
+            seed = int(self.options.seed) + self.info.rank
             torch.manual_seed(seed)
             np.random.seed(seed)
             random.seed(seed)
             return
         st.restore(self.resume_from, self.metrics_path)
-        wanted = int(self.opts.get("schedule_steps") or st.horizon) if self.replan else st.horizon
+        wanted = int(self.options.engine.schedule_steps or st.horizon) if self.replan else st.horizon
         if wanted != st.horizon:
             before = st.recipe.lr_now()
             st.recipe.set_horizon(wanted, st.steps_per_epoch, st.step)
@@ -606,11 +602,12 @@ class RunContext:
         self.log(f"resumed from {self.resume_from} at step {st.step} (epoch {st.epoch}, batch {st.pos})")
 
     def _write_config(self, st: TrainState) -> None:
-        self.cfg.update(total_steps=st.total, steps_per_epoch=st.steps_per_epoch, world_size=self.info.world_size)
+        self.config = {**self.options.to_config(), "total_steps": st.total, "steps_per_epoch": st.steps_per_epoch,
+                       "world_size": self.info.world_size}
         if not self.info.is_main:
             return
         (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.run_dir / "config.json", {**self.cfg, "recipe": type(st.recipe).__name__,
+        atomic_write_json(self.run_dir / "config.json", {**self.config, "recipe": type(st.recipe).__name__,
                                                          "recipe_options": st.recipe.options,
                                                          "torch": torch.__version__})
         if self.info.enabled and self.device.type == "cpu":
@@ -627,16 +624,19 @@ class RunContext:
     def train(self) -> TrainResult:
         model, task = self._build_model()
         recipe_cls = recipe_for(task)
-        for key, value in recipe_cls.engine_defaults.items():  # recorded in config.json: a resume reads them back
-            self.opts.setdefault(key, value)
+        # the recipe's engine defaults, unless given: recorded in config.json, so a resume reads them back
+        defaults = {k: v for k, v in recipe_cls.engine_defaults.items() if k not in self.options.options}
+        if defaults:
+            self.options = self.options.with_options(**defaults)
         train_ds, self.val_ds = self._datasets(task, model)
-        self.batch_size = self.cfg["batch_size"] = int(
-            self.cfg.get("batch_size") or recipe_cls.default_batch_size(model, self.opts, self.info.world_size))
+        self.batch_size = int(self.options.batch_size or recipe_cls.default_batch_size(
+            model, thawed(self.options.options), self.info.world_size))
+        self.settle(batch_size=self.batch_size)
         model = self._place(model)
-        workers = resolve_workers(self.opts.get("num_workers", "auto"), self.device, train_ds)
-        batches = _RunBatches(train_ds, self.batch_size, self.info, int(self.cfg["seed"]), workers,
+        workers = resolve_workers(self.options.engine.num_workers, self.device, train_ds)
+        batches = _RunBatches(train_ds, self.batch_size, self.info, int(self.options.seed), workers,
                               pin_memory=self.device.type == "cuda")
-        self.log_every = resolve_log_every(self.opts.get("log_every", "auto"), self.device)
+        log_every = resolve_log_every(self.options.engine.log_every, self.device)
         spe = batches.steps_per_epoch
         if spe == 0:
             raise TrainingError(
@@ -651,12 +651,30 @@ class RunContext:
         self._restore_or_seed(st)
         self._write_config(st)
         self._fixed_batches(recipe, train_ds)
-        return self._loop(st, batches)
+        return _Loop(self, st, log_every).run(batches)
 
-    # ---------------------------------------------------------------------------------------- loop
+
+class _Loop:
+    """The training loop of a built run: steps, log read-backs, the callbacks' hooks, signals.
+
+    Callbacks get a read-only :class:`~vgzoo.train.view.RunView` of the run, built once the run is settled.
+    """
+
+    def __init__(self, built: _RunBuilder, st: TrainState, log_every: int) -> None:
+        self.st, self.log_every, self.log = st, log_every, built.log
+        self.info, self.device, self.run_dir = built.info, built.device, built.run_dir
+        self.pending: list[dict[str, Any]] = []  # rows of steps whose logs are still on the device
+        metrics = MetricsLog()
+        self.callbacks: list[Callback] = [metrics if cls is MetricsLog else cls() for cls in DEFAULT_CALLBACKS]
+        self.callbacks += built.extra_callbacks
+        self.view = RunView(options=built.options, config=built.config, model=st.model, run_dir=built.run_dir,
+                            info=built.info, device=built.device, progress=built.progress, val_ds=built.val_ds,
+                            batch_size=built.batch_size, fixed=built.fixed, real=built.real, metrics=metrics,
+                            log=built.log, flush_logs=self.flush_logs)
+
     def emit(self, hook: str, st: TrainState, *args) -> None:
         for cb in self.callbacks:
-            getattr(cb, hook)(self, st, *args)
+            getattr(cb, hook)(self.view, st, *args)
 
     def flush_logs(self, st: TrainState) -> None:
         """Read the pending steps' logs back from the device in one copy; each row goes to ``on_log``, in order."""
@@ -667,9 +685,8 @@ class RunContext:
         for row in rows:
             self.emit("on_log", st, row)
 
-    def _loop(self, st: TrainState, batches: _RunBatches) -> TrainResult:
-        self.callbacks = [self.metrics if cls is MetricsLog else cls() for cls in DEFAULT_CALLBACKS]
-        self.callbacks += self.extra_callbacks
+    def run(self, batches: _RunBatches) -> TrainResult:
+        st = self.st
         st.model.train()
         try:
             self.emit("on_start", st)

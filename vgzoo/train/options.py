@@ -1,22 +1,28 @@
 """The one schema of training options, shared by :func:`vgzoo.train.fit`, ``vgzoo train`` and the torchrun launcher.
 
-Two tables: :data:`RUN_OPTIONS` are the keywords of ``fit`` (each one a flag of ``vgzoo train``, and re-emitted by
-:func:`cli_argv` when ``--nproc`` re-launches the command under torchrun); :data:`ENGINE_OPTIONS` are the
+Two tables: :data:`RUN_OPTIONS` are the keywords of ``fit`` (those with a flag are ``vgzoo train``'s flags, re-emitted
+by :func:`cli_argv` when ``--nproc`` re-launches the command under torchrun); :data:`ENGINE_OPTIONS` are the
 ``-o KEY=VALUE`` options every task takes. Each recipe adds its own table (``Recipe.schema`` in
-:mod:`vgzoo.train.recipes`). A value is checked against its option's type before training starts (:func:`check_value`),
-so a typo fails at once.
-docs/train.md's option tables are generated from these tables by ``python docs/generate.py``.
+:mod:`vgzoo.train.recipes`). The typed, frozen :class:`RunOptions` (with its :class:`EngineOptions`) is generated
+from the two tables; a value is checked against its option's type when it is built, before training starts, so a typo
+fails at once. What a run folder keeps (``config.json``, a checkpoint's config) is :meth:`RunOptions.to_config`, and
+:meth:`RunOptions.from_config` reads it back. The ``--config`` keys (:data:`FIT_KEYS`), the keywords ``fit`` takes
+as given (:data:`SETTINGS`), ``fit``'s docstring, the CLI's flags and docs/train.md's option tables (``python
+docs/generate.py``) are all derived from these tables.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 _TYPES: dict[str, tuple[type, ...]] = {
-    "int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "dict": (dict,), "list": (list, tuple),
+    "int": (int,), "float": (int, float), "bool": (bool,), "str": (str,), "dict": (Mapping,), "list": (list, tuple),
 }
 
 
@@ -26,6 +32,10 @@ class Option:
 
     ``type`` is ``int``, ``float``, ``bool``, ``str``, ``dict`` or ``list``, or several joined by ``|`` (``int|str``);
     ``none`` in it allows None. ``flag`` is the ``vgzoo train`` flag of a run option (None: not on the command line).
+    ``role`` sorts the run options (:data:`RUN_OPTIONS`): ``"setting"``, a value ``fit`` takes as given (an explicit
+    one wins over a --config file's and a resumed run's); ``"input"``, what the run is built from (model, data, run
+    folder, keyword dicts), kept with the run too; ``"call"``, how this one call runs (resume, overwrite, the config
+    file, processes, the progress bar), never saved.
     """
 
     name: str
@@ -34,6 +44,7 @@ class Option:
     help: str
     flag: str | None = None
     click: dict[str, Any] = field(default_factory=dict, compare=False)
+    role: str = "setting"
 
     def check(self, value: Any, where: str = "option") -> Any:
         """``value`` if it has this option's type (an int where a float is expected becomes a float)."""
@@ -44,8 +55,10 @@ class Option:
             allowed = _TYPES.get(kind, ())
             if isinstance(value, allowed) and not (kind in ("int", "float") and isinstance(value, bool)):
                 return float(value) if kind == "float" and "int" not in kinds else value
+        example = json.dumps(self.default if self.default is not None else 1)
+        example = f"{self.flag.split()[-1]} {example}" if self.flag else f"-o {self.name}={example}"
         raise ValueError(f"{where} {self.name}={value!r}: expected {self.type.replace('|', ' or ')} ({self.help}); "
-                         f"e.g. -o {self.name}={json.dumps(self.default if self.default is not None else 1)}.")
+                         f"e.g. {example}.")
 
 
 def _int_flag(name: str, help: str, flag: str) -> Option:
@@ -53,18 +66,22 @@ def _int_flag(name: str, help: str, flag: str) -> Option:
 
 
 RUN_OPTIONS: tuple[Option, ...] = (
+    Option("model", None, "str", "a registered model name (built with model_kwargs), or in Python a model instance "
+           "(its pretrained_cfg names the task, or pass task)", role="input"),
     Option("data", None, "str", "a folder in the task's format, builtin:digits, or a reference dataset "
-           "(pix2pix:facades, cyclegan:horse2zebra; see vgzoo data list)", "--data"),
+           "(pix2pix:facades, cyclegan:horse2zebra; see vgzoo data list)", "--data", role="input"),
+    Option("val_data", None, "str", "a validation dataset, when data is a dataset (Python only)", role="input"),
     Option("out", None, "str", "the run directory (default runs/MODEL); a new or empty folder, or a run to --resume",
-           "--out", {"type": "dir"}),
+           "--out", {"type": "dir"}, role="input"),
     Option("task", None, "str", "the task of a model instance whose pretrained_cfg names none"),
     _int_flag("epochs", "epochs to train (default: the recipe's)", "--epochs"),
     _int_flag("steps", "total steps of the run; with --resume, continue up to this total", "--steps"),
     _int_flag("batch_size", "per-process batch size (default: the recipe's)", "--batch-size"),
     Option("lr", None, "float", "base learning rate (default: the recipe's)", "--lr"),
-    Option("resume", False, "bool|str", "continue exactly from the newest checkpoint in --out", "--resume"),
+    Option("resume", False, "bool|str", "continue exactly from the newest checkpoint in --out", "--resume",
+           role="call"),
     Option("overwrite", False, "bool", "move what --out holds aside to OUT.old-<time> (never deleted), then train "
-           "afresh", "--overwrite"),
+           "afresh", "--overwrite", role="call"),
     Option("device", None, "str", "cpu, cuda, cuda:1 ... (default: cuda if available; a device this machine lacks "
            "is refused before anything is written; under torchrun each process takes cuda:LOCAL_RANK)", "--device"),
     Option("amp", None, "bool|str", "mixed precision (default: auto on a GPU: bf16, or fp16 + GradScaler on GPUs "
@@ -75,19 +92,20 @@ RUN_OPTIONS: tuple[Option, ...] = (
            "one (state-dict keys unchanged; docs/gpu.md)", "--compile"),
     Option("seed", 0, "int", "seed of initialisation, data order and augmentation (0)", "--seed"),
     Option("config", None, "str", "a JSON file with any of these keywords; explicit ones win", "--config",
-           {"type": "file"}),
+           {"type": "file"}, role="call"),
     Option("model_kwargs", None, "dict", "model constructor keywords (-k KEY=VALUE, repeatable; recorded in "
            "model.config)", "-k --model-kwarg",
-           {"multiple": True}),
+           {"multiple": True}, role="input"),
     Option("options", None, "dict", "recipe and engine options (-o KEY=VALUE, repeatable)", "-o --option",
-           {"multiple": True}),
+           {"multiple": True}, role="input"),
     Option("nproc", 1, "int", "processes: more than 1 re-launches under torchrun (DDP; gloo on CPU, nccl on CUDA)",
-           "--nproc", {"type": "posint", "show_default": True}),
-    Option("progress", True, "bool", "show a progress bar", "--progress/--no-progress"),
+           "--nproc", {"type": "posint", "show_default": True}, role="call"),
+    Option("progress", True, "bool", "show a progress bar", "--progress/--no-progress", role="call"),
 )
-# keys a --config file may hold (and that a checkpoint's config brings back on --resume)
-FIT_KEYS = ("model", "data", "val_data", "out", "task", "epochs", "steps", "batch_size", "lr", "device", "amp",
-            "compile", "seed", "model_kwargs", "options")
+# keys a --config file may hold (and that a checkpoint's config brings back on --resume): all but the call's own
+FIT_KEYS = tuple(o.name for o in RUN_OPTIONS if o.role != "call")
+# the keywords fit() takes as given (an explicit one wins over a --config file's and a resumed run's)
+SETTINGS = tuple(o.name for o in RUN_OPTIONS if o.role == "setting")
 
 ENGINE_OPTIONS: tuple[Option, ...] = (
     Option("save_every", 0, "int", "also checkpoint every N steps (0: at epoch ends and at the end only)"),
@@ -115,6 +133,102 @@ ENGINE_OPTIONS: tuple[Option, ...] = (
            "them. Saved with the run and reused on resume"),
 )
 ENGINE_DEFAULTS = {o.name: o.default for o in ENGINE_OPTIONS}
+
+
+# ------------------------------------------------------------------------------------- typed options
+_CHECKED_KINDS = {"int", "float", "bool", "none"}  # what a run option is checked against when the object is built
+
+
+def _frozen(value: Any) -> Any:
+    """A read-only copy of a dict option (nested dicts too); other values as they are."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    return value
+
+
+def thawed(value: Any) -> Any:
+    """Plain JSON containers again (the form a run folder keeps)."""
+    if isinstance(value, Mapping):
+        return {k: thawed(v) for k, v in value.items()}
+    return value
+
+
+def _field(option: Option, default: Any) -> Any:
+    if isinstance(default, Mapping):  # a fresh read-only mapping per object
+        return field(default_factory=lambda: _frozen(default), metadata={"option": option})
+    return field(default=default, metadata={"option": option})
+
+
+def _check_engine(self) -> None:
+    for f in dataclasses.fields(self):
+        object.__setattr__(self, f.name, _frozen(f.metadata["option"].check(getattr(self, f.name))))
+
+
+EngineOptions = dataclasses.make_dataclass(
+    "EngineOptions", [(o.name, Any, _field(o, o.default)) for o in ENGINE_OPTIONS], frozen=True,
+    namespace={"__post_init__": _check_engine, "__module__": __name__,
+               "__doc__": "The engine options of a run (:data:`ENGINE_OPTIONS`), typed and checked; read-only."})
+
+
+def _check_run(self) -> None:
+    """Check the values of the JSON kinds (ints, floats, bools) against the table; strings, paths and objects (a
+    dataset, a ``torch.device``) are checked where they are used. Dict options become read-only mappings."""
+    for f in dataclasses.fields(self):
+        if not f.init:
+            continue
+        option, value = f.metadata["option"], getattr(self, f.name)
+        if value is not None and set(option.type.split("|")) <= _CHECKED_KINDS:
+            value = option.check(value)
+        object.__setattr__(self, f.name, _frozen(value))
+    given = {k: v for k, v in self.options.items() if k in ENGINE_DEFAULTS}
+    object.__setattr__(self, "engine", EngineOptions(**given))
+
+
+def _to_config(self) -> dict[str, Any]:
+    """What a run folder keeps (``config.json``, a checkpoint's config): the run options that are set, as JSON.
+
+    The format of vgzoo 0.2: ``epochs``, ``steps`` and ``val_data`` appear only when set (a run of ``--steps`` keeps
+    no ``epochs``), every other key always.
+    """
+    out = {}
+    for f in dataclasses.fields(self):
+        if f.name == "engine" or (f.name in _OMITTED_WHEN_UNSET and getattr(self, f.name) is None):
+            continue
+        out[f.name] = thawed(getattr(self, f.name))
+    return out
+
+
+def _from_config(cls, config: Mapping[str, Any]) -> RunOptions:
+    """The run options a ``--config`` file, a run folder's config or ``fit``'s keywords give (other keys ignored)."""
+    return cls(**{k: v for k, v in config.items() if k in FIT_KEYS})
+
+
+def _with_options(self, **changes: Any) -> RunOptions:
+    """A copy whose ``options`` (the -o options, engine and recipe ones) has ``changes`` applied."""
+    return dataclasses.replace(self, options={**self.options, **changes})
+
+
+_OMITTED_WHEN_UNSET = ("epochs", "steps", "val_data")
+_RUN_DEFAULTS = {"options": {}, "model_kwargs": {}, "seed": 0, "compile": False}  # what an unset keyword means
+
+RunOptions = dataclasses.make_dataclass(
+    "RunOptions",
+    [(o.name, Any, _field(o, _RUN_DEFAULTS.get(o.name))) for o in RUN_OPTIONS if o.role != "call"]
+    + [("engine", Any, field(init=False, repr=False, compare=False))],
+    frozen=True,
+    namespace={"__post_init__": _check_run, "__module__": __name__, "to_config": _to_config, "from_config": classmethod(_from_config),
+               "with_options": _with_options,
+               "__doc__": "The options of one run (the kept rows of :data:`RUN_OPTIONS`), typed and read-only.\n\n"
+                          "``options`` holds every -o option as given (engine and recipe ones; the recipe checks "
+                          "its own); ``engine`` is the engine's part of them, typed (:class:`EngineOptions`, "
+                          "defaults filled in). A step that settles a value (the device that ran, the recipe's "
+                          "learning rate) makes a new object (``dataclasses.replace``, :meth:`with_options`)."})
+
+
+def docstring(options: Iterable[Option], indent: str = "        ") -> str:
+    """The ``Args:`` lines of ``options`` for a docstring (``fit``'s are made by this), from the table's help."""
+    return "\n".join(textwrap.fill(f"{o.name}: {o.help}.", 116, initial_indent=indent,
+                                   subsequent_indent=indent + "    ") for o in options)
 
 
 def by_name(options: Iterable[Option]) -> dict[str, Option]:

@@ -1,7 +1,9 @@
 """The run policy of a training run: CPU threads, DataLoader workers, log read-back cadence, determinism.
 
 Each ``"auto"`` option of the trainer resolves here, from the device, the dataset and the machine, so the rules sit
-in one place; the benchmarks read the machine's load through :func:`load_average` too.
+in one place. The thread count the load allows (:func:`threads_for_load`) is one rule with two readings: the
+trainer's ``-o threads=auto`` takes the cores free now, the benchmarks' ``--threads auto`` (vgzoo.bench.timing) one
+thread on a busy machine.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from torch.utils.data import Dataset
 from . import distributed as ddp
 
 __all__ = ["deterministic_mode", "load_average", "resolve_log_every", "resolve_threads", "resolve_workers",
-           "usable_cores"]
+           "threads_for_load", "usable_cores"]
 
 
 def load_average() -> float:
@@ -33,6 +35,22 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on Linux
         return os.cpu_count() or 1
+
+
+def threads_for_load(cores: int, rule: str = "free", load: float | None = None) -> int | None:
+    """The intra-op threads the machine's load (``load``, default :func:`load_average`) leaves on ``cores`` cores.
+
+    ``rule="free"`` (training's ``-o threads=auto``): the cores not busy now (cores minus the 1-minute load
+    average), at least one. ``rule="one_when_busy"`` (the benchmarks' ``--threads auto``): one thread when the load
+    is above half the cores, else None (torch's default, all of them): a timing wants either the whole machine or
+    the steadiest single thread, not a count that drifts with the load between repeats.
+    """
+    load = load_average() if load is None else load
+    if rule == "free":
+        return max(1, int(cores - load))
+    if rule == "one_when_busy":
+        return 1 if load > 0.5 * cores else None
+    raise ValueError(f"threads_for_load: rule {rule!r}; expected 'free' or 'one_when_busy'.")
 
 
 def resolve_threads(value: int | str | None, device: torch.device,
@@ -57,7 +75,7 @@ def resolve_threads(value: int | str | None, device: torch.device,
         return min(n, usable_cores()), f"the {usable_cores()} core(s) this process may use"
     if value == "auto":
         load = load_average()
-        threads = max(1, min(n, int(usable_cores() - load)))
+        threads = min(n, threads_for_load(usable_cores(), "free", load))
         return threads, f"load average {load:.1f} on {usable_cores()} cores (-o threads=auto)"
     try:
         threads = int(value)
