@@ -48,3 +48,19 @@ def tiny_model_name():
     _tiny.register()
     yield _tiny.NAME
     _tiny.unregister()
+
+
+@pytest.fixture
+def plugin_task(monkeypatch):
+    """``plugin_task(name, like, **changes)`` registers a task record as a plugin would (a built-in task's parts under
+    a new name, ``changes`` replaced) through ``vgzoo.tasks.register_task``, and removes it after the test."""
+    import dataclasses
+
+    from vgzoo import tasks
+
+    def register(name: str, like: str, **changes):
+        record = dataclasses.replace(tasks.BUILTIN_TASKS[like], name=name, aliases=(), **changes)
+        monkeypatch.setitem(tasks._plugin_tasks, name, None)  # restored (removed) when the test ends
+        return tasks.register_task(record)
+
+    return register

@@ -487,25 +487,21 @@ def test_inception_logits_come_from_the_fid_inception_weights_file():
     assert out.shape == (2, 1008) and torch.isfinite(out).all()
 
 
-def test_a_plugin_task_gets_the_folder_layout_of_its_dataset_or_names_one(tmp_path, monkeypatch):
+def test_a_plugin_task_gets_the_folder_layout_of_its_dataset_or_names_one(tmp_path, plugin_task):
     import dataclasses
 
     from vgzoo import tasks
     from vgzoo.errors import DataError
     from vgzoo.metrics.evaluate import _LAYOUT_TEXT, data_folders
 
-    def plugin(name: str, like: str, **changes):
-        monkeypatch.setitem(tasks._plugin_tasks, name, None)  # removed again when the test ends
-        return tasks.register_task(dataclasses.replace(tasks.BUILTIN_TASKS[like], name=name, aliases=(), **changes))
-
     assert set(_LAYOUT_TEXT) == set(tasks.DATA_LAYOUTS)
     for side in ("testA", "testB", "val"):
         (tmp_path / side).mkdir()
-    plugin("domains_fake", "unpaired_translation")  # reuses UnalignedDataset: its layout comes along
+    plugin_task("domains_fake", "unpaired_translation")  # reuses UnalignedDataset: its layout comes along
     assert data_folders(tmp_path, "domains_fake", "test") == {"A": tmp_path / "testA", "B": tmp_path / "testB"}
-    plugin("own_dataset_fake", "classification", dataset="fake_mod:Folders", data_layout="classes")
+    plugin_task("own_dataset_fake", "classification", dataset="fake_mod:Folders", data_layout="classes")
     assert data_folders(tmp_path, "own_dataset_fake", "val") == {"root": tmp_path / "val"}
-    plugin("no_layout_fake", "generation", dataset="fake_mod:Folders")
+    plugin_task("no_layout_fake", "generation", dataset="fake_mod:Folders")
     with pytest.raises(DataError, match="no folder layout for task 'no_layout_fake'.*data_layout"):
         data_folders(tmp_path, "no_layout_fake", "test")
     with pytest.raises(vgzoo.errors.DataNotFoundError, match=r"trainA.*choose the split with --split"):

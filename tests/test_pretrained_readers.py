@@ -186,7 +186,7 @@ def test_a_damaged_converted_file_that_cannot_be_converted_again_is_named(tiny_t
     assert f"Delete {str(folder)!r}" in message
 
 
-def test_a_converted_folder_without_a_record_gets_one_and_is_checked_from_then_on(tiny_tags, cache,  # noqa: F811
+def test_a_converted_folder_without_a_record_gets_one_and_is_checked_from_then_on(tiny_tags, cache,
                                                                                  http_server):  # noqa: F811
     stem, head, sd = published_files()
     http_server.add("/tiny/stem.safetensors", stem)

@@ -147,6 +147,20 @@ def test_fetch_list_and_default_direction(mirror, tmp_path):
         create_dataset("pix2pix:facades", "unpaired_translation")
 
 
+def test_a_plugin_task_gets_the_reference_sets_of_its_folder_layout(mirror, plugin_task):
+    plugin_task("pairs_fake", "paired_translation")  # reuses AlignedDataset, so the pix2pix sets serve it
+    plugin_task("domains_fake", "unpaired_translation")
+    ds = create_dataset("pix2pix:facades", "pairs_fake", load_size=64, crop_size=64)
+    assert ds.direction == "BtoA" and len(ds) == 3  # the set's own direction, as for paired_translation
+    with pytest.raises(DataError, match="aligned dataset .* not for a domains_fake model; pick a cyclegan: dataset"):
+        create_dataset("pix2pix:facades", "domains_fake")
+    with pytest.raises(DataError, match="unaligned dataset .* not for a pairs_fake model; pick a pix2pix: dataset"):
+        create_dataset("cyclegan:horse2zebra", "pairs_fake")
+    with pytest.raises(DataError, match="pass a labelled folder"):
+        create_dataset("pix2pix:facades", "classification")
+    assert mirror.requests == [FACADES]  # a refused set is never fetched
+
+
 def test_train_two_steps_on_each_and_translate_a_split(mirror, tmp_path, monkeypatch):
     p2p = tmp_path / "p2p"
     run(["train", "pix2pix_unet128", "--data", "pix2pix:facades", "--out", str(p2p), "--steps", "2",

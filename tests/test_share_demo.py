@@ -189,25 +189,14 @@ def test_uploads_stay_private_and_are_deleted_on_exit_with_leftovers_of_dead_dem
     assert sorted(os.listdir(tmp)) == sorted([live.name, "vgzoo-demo-notes"]), log.read_text()
 
 
-def _plugin_task(name: str, like: str, monkeypatch, **changes):
-    """A task record as a plugin registers one (reusing a built-in task's parts), removed after the test."""
-    import dataclasses
-
-    from vgzoo import tasks
-
-    record = dataclasses.replace(tasks.BUILTIN_TASKS[like], name=name, aliases=(), **changes)
-    monkeypatch.setitem(tasks._plugin_tasks, name, None)  # restored (removed) when the test ends
-    return tasks.register_task(record)
-
-
 def _direction_radio(page):
     return next(b for b in page.blocks.values() if getattr(b, "elem_id", None) == "direction")
 
 
-def test_the_direction_switch_follows_the_models_directions_not_the_task_name(monkeypatch):
+def test_the_direction_switch_follows_the_models_directions_not_the_task_name(plugin_task):
     pytest.importorskip("gradio")
-    _plugin_task("two_way_fake", "unpaired_translation", monkeypatch)
-    _plugin_task("one_way_fake", "paired_translation", monkeypatch, demo_page=None)
+    plugin_task("two_way_fake", "unpaired_translation")
+    plugin_task("one_way_fake", "paired_translation", demo_page=None)
     two_way = tiny("cyclegan_resnet6")
     two_way.pretrained_cfg = {**two_way.pretrained_cfg, "task": "two_way_fake"}
     one_way = tiny("pix2pix_unet128")
@@ -217,7 +206,7 @@ def test_the_direction_switch_follows_the_models_directions_not_the_task_name(mo
     assert single.directions == ("AtoB",) and single.page == "restoration"  # no demo_page: picked from the output
     radio = _direction_radio(build_demo(both))
     assert radio.visible and [value for _, value in radio.choices] == ["AtoB", "BtoA"]
-    _plugin_task("one_way_page_fake", "paired_translation", monkeypatch)
+    plugin_task("one_way_page_fake", "paired_translation")
     one_way.pretrained_cfg = {**one_way.pretrained_cfg, "task": "one_way_page_fake"}
     radio = _direction_radio(build_demo(DemoModel(one_way)))
     assert not radio.visible and [value for _, value in radio.choices] == ["AtoB"]

@@ -51,6 +51,9 @@ COLLECTIONS: dict[str, str] = {
 }
 
 _KIND_TASK = {"aligned": "paired_translation", "unaligned": "unpaired_translation", "images": None}
+# the folder layout (vgzoo.tasks.DATA_LAYOUTS) of each kind: a set serves the tasks whose record names that layout
+_KIND_LAYOUT = {"aligned": "pairs", "unaligned": "domains", "images": None}
+_PICK = {"pairs": "pick a pix2pix: dataset", "domains": "pick a cyclegan: dataset", "classes": "pass a labelled folder"}
 _LAYOUT = {
     "aligned": "{splits}: each image holds A (left) and B (right) side by side",
     "unaligned": "{splits}: domain A and domain B images, unpaired",
@@ -402,24 +405,26 @@ def resolve_spec(spec: str, *, progress: bool = True) -> tuple[ReferenceDataset,
 def dataset_args(spec: str, task: str, kwargs: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
     """The folder and dataset keywords :func:`vgzoo.data.create_dataset` uses for a reference ``spec``.
 
-    The entry's default direction applies to the task it was made for, unless ``kwargs`` has a ``direction``.
+    A set serves a task whose record names its folder layout (:attr:`vgzoo.tasks.Task.layout`: an aligned set the
+    ``pairs`` tasks, an unaligned one the ``domains`` tasks), and every task that reads plain images (no layout) or
+    ``task="single"``. The entry's default direction applies to the tasks of its layout, unless ``kwargs`` has a
+    ``direction``.
 
     Raises:
         DataError: a dataset of the wrong kind for ``task`` (an unaligned set for pix2pix, ...).
     """
+    from ..tasks import get_task
+
     entry = get_reference(spec)
-    if task in ("classification", "conditional_generation") or (
-        task in ("paired_translation", "unpaired_translation") and entry.task != task
-    ):
+    wanted = None if task == "single" else get_task(task).layout
+    served = _KIND_LAYOUT[entry.kind]
+    if wanted is not None and wanted != served:
         fits = f"{entry.task} models" if entry.task else "inference (vgzoo translate) or generation/restoration"
-        raise DataError(
-            f"{entry.spec} is an {entry.kind} dataset ({entry.layout}) for {fits}, not for a {task} model; "
-            + ("pick a pix2pix: dataset" if task == "paired_translation" else
-               "pick a cyclegan: dataset" if task == "unpaired_translation" else "pass a labelled folder")
-        )
+        raise DataError(f"{entry.spec} is an {entry.kind} dataset ({entry.layout}) for {fits}, not for a {task} "
+                        f"model; {_PICK[wanted]}")
     entry, path = resolve_spec(spec)
     kwargs = dict(kwargs)
-    if task == entry.task:
+    if wanted is not None and wanted == served:
         kwargs.setdefault("direction", entry.direction)
     return path, kwargs
 
