@@ -17,7 +17,15 @@ sample. ``--seeded NAME`` adds any :class:`vgzoo.protocols.SeededSampler` (the p
 BigGAN, ...): *eager fp32* is the reference scripts' loop (one seed at a time, ``latents_for_seeds`` then
 ``generate_images`` in fp32, ``img * 127.5 + 128`` to uint8, a PIL PNG); *vgzoo default* is
 ``vgzoo.generate.generate_seeds``. (A family with its own reference implementation has its own benchmark too, e.g.
-benchmarks/bench_stylegan2.py.)
+benchmarks/bench_stylegan2.py.) A ``--seeded`` model runs with random weights of its architecture (nothing is
+downloaded; the table says so): the arithmetic, and so the timing, is that of the published network, the images
+are noise.
+
+``--emulate-avx2`` runs every case again in a fresh process started with ``ATEN_CPU_CAPABILITY=avx2`` and
+``ONEDNN_MAX_CPU_ISA=AVX2``: torch's and oneDNN's kernels kept to AVX2 on this CPU, which ``--precision auto``
+reads as a CPU without bf16 units (``vgzoo.precision.isa_cap``). Those rows are labelled "AVX2 emulated on <CPU>":
+an emulation of an AVX2-only CPU's instruction set on this one (its caches, clocks and memory stay), not a
+measurement on one.
 
 Every contender runs once per repeat, alternating which goes first, after one warm-up each; the table gives
 median seconds per image, IQR, and the ratio reference / vgzoo. What vgzoo ran (device, precision and why, the
@@ -26,6 +34,7 @@ the reference's).
 
     python benchmarks/bench_translate_default.py                        # 64 images, 5 repeats; RESULTS.md section
     python benchmarks/bench_translate_default.py --reference ~/pytorch-CycleGAN-and-pix2pix --seeded stylegan2_paper256
+    python benchmarks/bench_translate_default.py --seeded stylegan2_paper256 --seeded biggan_deep --emulate-avx2
     python benchmarks/bench_translate_default.py --tiny --no-write      # a smoke test (tiny networks, not a timing)
 """
 
@@ -34,8 +43,10 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.util
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,6 +66,9 @@ from vgzoo.inference import describe_inference
 from vgzoo.translate import translate
 
 SECTION = "inference-default"
+#: What --emulate-avx2 starts torch with: torch's own kernels and oneDNN's kept to AVX2, as on an AVX2-only CPU
+#: (both read at start-up, so the cases run in a fresh process).
+AVX2_CAPS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 REFERENCE_REPO = "junyanz/pytorch-CycleGAN-and-pix2pix"
 
 
@@ -166,28 +180,9 @@ def row(label: str, times: dict[str, list[float]], per: int, base: str, fast: st
             f"(IQR {iqr(times[fast]) / per * 1e3:.1f}) | **{b / f:.2f}x** | {extra} |")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=64,
-                        help="images in the translated folder (the guard's one fp32 pass of the first batch is part of the"
-                             " measured default, as in a user's run)")
-    parser.add_argument("--size", type=int, default=256, help="image side in px")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--reference", type=Path, default=None, help=f"a checkout of {REFERENCE_REPO}")
-    parser.add_argument("--per-class", type=int, default=32, help="cgan_embed samples per class (10 classes)")
-    parser.add_argument("--seeded", action="append", default=[], metavar="NAME",
-                        help="a SeededSampler model (a plugin family) to time too; repeatable")
-    parser.add_argument("--seeds", type=int, default=8, help="seeds per --seeded model")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    parser.add_argument("--tiny", action="store_true", help="tiny networks and inputs: a smoke test, not a timing")
-    parser.add_argument("--no-write", action="store_true", help="print only, do not update RESULTS.md")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.tiny:
-        args.images, args.size, args.repeats, args.per_class, args.seeds = 3, 32, 1, 2, 2
+def run_cases(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Every case, timed: table rows and notes (what vgzoo ran)."""
     tiny = dict(ngf=8, ndf=8, n_blocks=1) if args.tiny else {}
-    load_before, started = os.getloadavg(), time.perf_counter()
     rows, notes = [], []
     with tempfile.TemporaryDirectory(prefix="vgzoo-bench-") as tmp:
         work = Path(tmp)
@@ -241,10 +236,63 @@ def main() -> None:
             times = alternate({"eager fp32": lambda out, seeded=seeded, seeds=seeds: plain_seeds(seeded, seeds, out),
                                "vgzoo": vgzoo_seeds}, work, args.repeats)
             psnr = psnr_folders(work / f"eager_fp32-{args.repeats}", work / f"vgzoo-{args.repeats}")
-            rows.append(row(f"generate `{name}` --seeds 0-{args.seeds - 1}", times, len(seeds), "eager fp32", "vgzoo",
-                            f"{psnr:.1f} dB"))
-            notes.append(f"generate {name}: vgzoo: {describe_inference(records[-1])}")
+            rows.append(row(f"generate `{name}` (random weights) --seeds 0-{args.seeds - 1}", times, len(seeds),
+                            "eager fp32", "vgzoo", f"{psnr:.1f} dB"))
+            notes.append(f"generate {name}: random weights of the architecture (no download; timing only, the "
+                         f"images are noise); vgzoo: {describe_inference(records[-1])}")
             print(rows[-1], "\n", notes[-1], flush=True)
+    return rows, notes
+
+
+def emulate_avx2(argv: list[str]) -> tuple[list[str], list[str]]:
+    """The same cases in a fresh process whose torch starts with :data:`AVX2_CAPS`, rows relabelled."""
+    cpu = machine().split(",")[0]
+    argv = [a for a in argv if a not in ("--emulate-avx2", "--no-write")]
+    label = f"AVX2 emulated on {cpu} ({', '.join(f'{k}={v}' for k, v in AVX2_CAPS.items())})"
+    print(f"{label}: running the cases again in a fresh process", flush=True)
+    with tempfile.TemporaryDirectory(prefix="vgzoo-avx2-") as tmp:
+        out = Path(tmp) / "rows.json"
+        subprocess.run([sys.executable, __file__, *argv, "--no-write", "--rows-json", str(out)],
+                       env={**os.environ, **AVX2_CAPS}, check=True)
+        found = json.loads(out.read_text())
+    return ([r.replace("| ", f"| {label}: ", 1) for r in found["rows"]],
+            [f"{label}: {n}" for n in found["notes"]])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=64,
+                        help="images in the translated folder (the guard's one fp32 pass of the first batch is part of "
+                             "the measured default, as in a user's run)")
+    parser.add_argument("--size", type=int, default=256, help="image side in px")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--reference", type=Path, default=None, help=f"a checkout of {REFERENCE_REPO}")
+    parser.add_argument("--per-class", type=int, default=32, help="cgan_embed samples per class (10 classes)")
+    parser.add_argument("--seeded", action="append", default=[], metavar="NAME",
+                        help="a SeededSampler model (a plugin family) to time too; repeatable")
+    parser.add_argument("--seeds", type=int, default=8, help="seeds per --seeded model")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--tiny", action="store_true", help="tiny networks and inputs: a smoke test, not a timing")
+    parser.add_argument("--emulate-avx2", action="store_true",
+                        help="also run every case again in a subprocess started with " + " ".join(
+                            f"{k}={v}" for k, v in AVX2_CAPS.items()) + " (torch and oneDNN kept to AVX2 kernels, "
+                        "as on an AVX2-only CPU), rows labelled 'AVX2 emulated on <this CPU>': an emulation, not an "
+                        "AVX2 machine")
+    parser.add_argument("--no-write", action="store_true", help="print only, do not update RESULTS.md")
+    parser.add_argument("--rows-json", type=Path, default=None, help=argparse.SUPPRESS)  # the emulation's child
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.tiny:
+        args.images, args.size, args.repeats, args.per_class, args.seeds = 3, 32, 1, 2, 2
+    load_before, started = os.getloadavg(), time.perf_counter()
+    rows, notes = run_cases(args)
+    if args.rows_json is not None:
+        args.rows_json.write_text(json.dumps({"rows": rows, "notes": notes}))
+        return
+    if args.emulate_avx2:
+        emulated_rows, emulated_notes = emulate_avx2(sys.argv[1:])
+        rows, notes = rows + emulated_rows, notes + emulated_notes
     elapsed, load_after = time.perf_counter() - started, os.getloadavg()
     command = "python benchmarks/bench_translate_default.py" + "".join(
         f" {flag}" for flag in sys.argv[1:] if flag != "--no-write")
@@ -257,7 +305,11 @@ def main() -> None:
                                                            if args.tiny else ""),
         "",
         "Median ms per image (IQR), whole pipeline: decode, network, encode, files written. Ratio = reference / vgzoo."
-        " PSNR: vgzoo's PNGs against the reference's (8-bit peak; bf16 autocast shows here).",
+        " PSNR: vgzoo's PNGs against the reference's (8-bit peak; bf16 autocast shows here)."
+        + (" Rows labelled *AVX2 emulated* ran in a process started with "
+           + ", ".join(f"`{k}={v}`" for k, v in AVX2_CAPS.items())
+           + ": this CPU kept to AVX2 kernels, an emulation of an AVX2-only CPU, not one."
+           if args.emulate_avx2 else ""),
         "",
         "| case | reference eager fp32 ms/img | vgzoo default ms/img | ratio | PSNR vs reference |",
         "| --- | --- | --- | --- | --- |",
