@@ -181,6 +181,11 @@ def test_bf16_pays_by_work_per_call():
     assert not small and "GFLOP per forward call, below" in why
     assert prec.bf16_pays(1, "cuda")[0]  # the size rule is the CPU's
     assert prec.bf16_pays(None, "cpu")[0]
+    calls = prec.MIN_CALLS_FOR_BF16
+    assert prec.bf16_pays(100 * floor, "cpu", calls)[0] and prec.bf16_pays(100 * floor, "cuda", calls)[0]
+    for device in ("cpu", "cuda"):  # too few calls to win back the guard's fp32 pass, on any device
+        short, why = prec.bf16_pays(100 * floor, device, calls - 1)
+        assert not short and "win back the quality guard's fp32 pass" in why
 
 
 class CountingNet(nn.Module):
@@ -229,6 +234,33 @@ def test_auto_keeps_bf16_for_a_call_large_enough(monkeypatch):
     assert "GFLOP per forward call (bf16 pays from" in mode.guard
     run(torch.zeros(4, 64))
     assert net.dtypes[-1] == torch.bfloat16 and len(net.dtypes) == 3  # no more checks
+
+
+def test_auto_runs_fp32_for_a_run_of_one_call(monkeypatch):
+    _cpu(monkeypatch, AMX_FLAGS, "AVX512")
+    monkeypatch.setattr(prec, "CPU_BF16_MIN_FLOPS", 1)  # any size pays
+    net = CountingNet(8)
+    mode = inference_mode("cpu", "auto")
+    out = GuardedRunner(net, mode, "images", calls=1)(torch.full((2, 8), 0.01))
+    assert net.dtypes == [torch.float32] and mode.dtype_name == "fp32" and not mode.fell_back
+    assert "1 forward call, fewer than" in mode.to_dict()["reason"]
+    torch.testing.assert_close(out, net(torch.full((2, 8), 0.01)))
+    net.dtypes.clear()
+    mode = inference_mode("cpu", "auto")
+    GuardedRunner(net, mode, "images", calls=prec.MIN_CALLS_FOR_BF16)(torch.full((2, 8), 0.01))
+    assert net.dtypes == [torch.float32, torch.bfloat16] and mode.dtype_name == "bf16"
+
+
+def test_generate_tells_the_guard_how_many_calls_it_makes(monkeypatch, tmp_path):
+    from vgzoo.generate import generate
+
+    _cpu(monkeypatch, AMX_FLAGS, "AVX512")
+    monkeypatch.setattr(prec, "CPU_BF16_MIN_FLOPS", 1)
+    cgan = vgzoo.create("cgan_embed_digits", ngf=8, ndf=8, nz=8)
+    one = generate(cgan, out=tmp_path / "a.png", labels=[3], per_class=2).inference  # one class: one call
+    assert one["precision"] == "fp32" and "1 forward call" in one["reason"]
+    many = generate(cgan, out=tmp_path / "b.png", labels=[1, 2, 3], per_class=2).inference
+    assert many["precision"] == "bf16" and many["guard"].startswith("first batch bf16")
 
 
 def test_an_explicit_bf16_is_not_overruled_by_size(monkeypatch):

@@ -175,7 +175,7 @@ def generate(
         raise ValueError("labels is empty; name at least one class or leave it out for every class.")
     model.eval()
     model.to(mode.device)
-    run = GuardedRunner(prepare_module(model, mode), mode, "images", reference_fn=model)
+    run = GuardedRunner(prepare_module(model, mode), mode, "images", reference_fn=model, calls=len(rows))
     g = torch.Generator().manual_seed(int(seed))
     samples = []
     for c in rows:  # as model.sample(labels, g) draws: z from g, then the generator
@@ -392,7 +392,8 @@ def generate_seeds(
     model.eval()
     model.to(device)
     draw = torch.compile(model.generate_images) if mode.compile else model.generate_images
-    run = GuardedRunner(draw, mode, "images", reference_fn=model.generate_images)
+    run = GuardedRunner(draw, mode, "images", reference_fn=model.generate_images,
+                        calls=len(rows) * math.ceil(len(seeds) / batch_size))
     pictures: list[torch.Tensor] = []
     for c in rows:
         for start in range(0, len(seeds), batch_size):

@@ -179,15 +179,16 @@ class GuardedRunner:
     kernel for the dtype), switches ``mode`` to fp32 for this and every later batch, with one warning. The fp32 run
     raising is the caller's error, raised as it is.
 
-    ``select`` picks the tensor to compare from ``fn``'s output (default: the output itself).
+    ``select`` picks the tensor to compare from ``fn``'s output (default: the output itself). ``calls``: how many
+    forward calls the run will make, where the caller knows (a run too short to win back the fp32 pass stays fp32).
     """
 
     def __init__(self, fn: Callable[..., Any], mode: InferenceMode, kind: str,
                  reference_fn: Callable[..., Any] | None = None,
-                 select: Callable[[Any], torch.Tensor] | None = None) -> None:
+                 select: Callable[[Any], torch.Tensor] | None = None, calls: int | None = None) -> None:
         if kind not in GUARD_KINDS:
             raise ValueError(f"guard kind {kind!r}; expected one of {', '.join(GUARD_KINDS)}.")
-        self.fn, self.mode, self.kind = fn, mode, kind
+        self.fn, self.mode, self.kind, self.calls = fn, mode, kind, calls
         self.reference_fn = reference_fn or fn
         self.select = select or (lambda out: out)
         self.checked = not mode.precision.enabled  # fp32 needs no check
@@ -203,7 +204,7 @@ class GuardedRunner:
             reference = _as_float(self.reference_fn(*args, **kwargs))  # raising here: the input's fault, check again
         self.checked = True
         self.mode.flops_per_call = counter.get_total_flops()
-        pays, why = bf16_pays(self.mode.flops_per_call, self.mode.device)
+        pays, why = bf16_pays(self.mode.flops_per_call, self.mode.device, self.calls)
         if self.mode.asked.strip().lower() == "auto":
             if not pays:  # the fp32 result stands; no reduced-precision pass to compare
                 self.mode.precision = replace(self.mode.precision, dtype=None, reason=f"fp32 (auto: {why})")

@@ -36,9 +36,9 @@ import torch
 
 from .errors import VgzooError
 
-__all__ = ["AMP_CHOICES", "CPU_BF16_MIN_FLOPS", "INFERENCE_PRECISIONS", "Precision", "PrecisionError",
-           "PrecisionWarning", "bf16_pays", "cpu_bf16_hint", "cpu_bf16_support", "device_has_fast_bf16",
-           "fast_cuda_kernels", "inference_precision", "isa_cap",
+__all__ = ["AMP_CHOICES", "CPU_BF16_MIN_FLOPS", "INFERENCE_PRECISIONS", "MIN_CALLS_FOR_BF16", "Precision",
+           "PrecisionError", "PrecisionWarning", "bf16_pays", "cpu_bf16_hint", "cpu_bf16_support",
+           "device_has_fast_bf16", "fast_cuda_kernels", "inference_precision", "isa_cap",
            "precision_settings", "resolve_amp", "training_amp"]
 
 AMP_CHOICES = ("off", "auto", "on", "bf16", "fp16")
@@ -317,13 +317,24 @@ def precision_settings(device: str | torch.device) -> dict:
 CPU_BF16_MIN_FLOPS = 2e8
 
 
-def bf16_pays(flops_per_call: float | None, device: str | torch.device) -> tuple[bool, str]:
-    """Whether bf16 autocast pays for a forward call of ``flops_per_call`` FLOPs on ``device``, with the reason.
+#: ``auto`` needs at least this many forward calls for bf16: the quality guard runs the first one in fp32 as well,
+#: so with a bf16 speed-up of about 2 the second call only wins that back, and one call alone is fp32 work plus bf16
+#: work for an answer the fp32 pass already gave.
+MIN_CALLS_FOR_BF16 = 3
+
+
+def bf16_pays(flops_per_call: float | None, device: str | torch.device,
+              calls: int | None = None) -> tuple[bool, str]:
+    """Whether bf16 autocast pays for a run of ``calls`` forward calls of ``flops_per_call`` FLOPs on ``device``.
 
     The size half of ``--precision auto`` (the hardware half is :func:`device_has_fast_bf16`): on a CPU, bf16 only
-    where a call does at least :data:`CPU_BF16_MIN_FLOPS`; on a GPU always (autocast's casts are tiny kernels
-    there). ``None`` (not counted) pays.
+    where a call does at least :data:`CPU_BF16_MIN_FLOPS`; on a GPU a call of any size. On any device the run must
+    make at least :data:`MIN_CALLS_FOR_BF16` calls when the caller knows how many (``calls``), to win back the quality
+    guard's fp32 pass. ``None`` (not counted, not known) does not limit.
     """
+    if calls is not None and calls < MIN_CALLS_FOR_BF16:
+        return False, (f"{calls} forward call{'s' if calls != 1 else ''}, fewer than the {MIN_CALLS_FOR_BF16} that win "
+                       "back the quality guard's fp32 pass of the first")
     if torch.device(device).type != "cpu" or flops_per_call is None:
         return True, "work per call not limiting"
     gflops, floor = flops_per_call / 1e9, CPU_BF16_MIN_FLOPS / 1e9
