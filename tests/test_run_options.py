@@ -77,12 +77,27 @@ def test_the_run_options_are_one_frozen_dataclass_generated_from_the_table():
 
 @pytest.mark.parametrize("given, message", [
     ({"seed": "three"}, r"seed='three': expected int .*e\.g\. --seed 0"),
-    ({"options": {"save_every": "often"}}, r"save_every='often': expected int .*e\.g\. -o save_every=0"),
-    ({"options": {"ema": 1}}, r"ema=1: expected bool"),
+    ({"lr": "fast"}, r"lr='fast': expected float"),
+    ({"compile": 1}, r"compile=1: expected bool"),
 ])
-def test_a_value_of_the_wrong_type_is_refused_when_the_options_are_built(given, message):
+def test_a_run_option_of_the_wrong_type_is_refused_when_the_options_are_built(given, message):
     with pytest.raises(ValueError, match=message):
         RunOptions(**given)
+
+
+def test_an_engine_value_of_another_type_is_left_to_the_recipe_which_may_own_the_name():
+    from vgzoo.train.options import check_options
+    from vgzoo.train.recipes import CLIP_GRAD, Option
+
+    opts = RunOptions(options={"augment": "ada", "save_every": "often", "keep_last": 5})
+    assert opts.engine.augment == {} and opts.engine.save_every == 0 and opts.engine.keep_last == 5
+    assert opts.options["augment"] == "ada"  # kept as given, for the recipe
+    owned = (Option("augment", "ada", "str", "the recipe's augmentation mode"), CLIP_GRAD)
+    assert check_options({"augment": "ada"}, owned, "Owner") == {"augment": "ada"}
+    with pytest.raises(ValueError, match=r"augment='ada': expected dict"):
+        check_options({"augment": "ada"}, (CLIP_GRAD,), "Other")  # a recipe that does not own the name refuses it
+    with pytest.raises(ValueError, match=r"save_every='often': expected int .*e\.g\. -o save_every=0"):
+        check_options(opts.options, owned, "Owner")
 
 
 def test_callbacks_read_a_typed_read_only_view_of_the_run(tmp_path):

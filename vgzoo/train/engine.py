@@ -448,7 +448,7 @@ class _RunBuilder:
             from .._factory import create
 
             model = create(self.model_arg, **{"pretrained": _names_published_weights(self.model_arg),
-                                              **self.options.model_kwargs})
+                                              **thawed(self.options.model_kwargs)})
         else:
             model = self.model_arg
         self.settle(model=_model_name(self.model_arg))

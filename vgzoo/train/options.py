@@ -133,6 +133,7 @@ ENGINE_OPTIONS: tuple[Option, ...] = (
            "them. Saved with the run and reused on resume"),
 )
 ENGINE_DEFAULTS = {o.name: o.default for o in ENGINE_OPTIONS}
+_ENGINE_BY_NAME = {o.name: o for o in ENGINE_OPTIONS}
 
 
 # ------------------------------------------------------------------------------------- typed options
@@ -164,6 +165,20 @@ def _check_engine(self) -> None:
         object.__setattr__(self, f.name, _frozen(f.metadata["option"].check(getattr(self, f.name))))
 
 
+def _engine_part(options: Mapping[str, Any]) -> EngineOptions:
+    """The engine options among ``options``, typed. A value without the engine option's type is left to the recipe,
+    which checks every option against its own table and the engine's: a recipe may own the name (StyleGAN2's
+    ``augment`` is its augmentation mode), and refuses it with the engine option's message where it does not."""
+    given = {}
+    for name, value in options.items():
+        if name in ENGINE_DEFAULTS:
+            try:
+                given[name] = _ENGINE_BY_NAME[name].check(value)
+            except ValueError:
+                continue
+    return EngineOptions(**given)
+
+
 EngineOptions = dataclasses.make_dataclass(
     "EngineOptions", [(o.name, Any, _field(o, o.default)) for o in ENGINE_OPTIONS], frozen=True,
     namespace={"__post_init__": _check_engine, "__module__": __name__,
@@ -180,8 +195,7 @@ def _check_run(self) -> None:
         if value is not None and set(option.type.split("|")) <= _CHECKED_KINDS:
             value = option.check(value)
         object.__setattr__(self, f.name, _frozen(value))
-    given = {k: v for k, v in self.options.items() if k in ENGINE_DEFAULTS}
-    object.__setattr__(self, "engine", EngineOptions(**given))
+    object.__setattr__(self, "engine", _engine_part(self.options))
 
 
 def _to_config(self) -> dict[str, Any]:
@@ -221,7 +235,7 @@ RunOptions = dataclasses.make_dataclass(
                "__doc__": "The options of one run (the kept rows of :data:`RUN_OPTIONS`), typed and read-only.\n\n"
                           "``options`` holds every -o option as given (engine and recipe ones; the recipe checks "
                           "its own); ``engine`` is the engine's part of them, typed (:class:`EngineOptions`, "
-                          "defaults filled in). A step that settles a value (the device that ran, the recipe's "
+                          "defaults filled in; a value of another type is left to the recipe's check). A step that settles a value (the device that ran, the recipe's "
                           "learning rate) makes a new object (``dataclasses.replace``, :meth:`with_options`)."})
 
 
