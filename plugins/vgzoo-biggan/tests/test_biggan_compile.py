@@ -57,6 +57,7 @@ def test_a_compiled_training_run_compiles_each_network_a_few_times(tmp_path, aot
     assert not counters["graph_break"], dict(counters["graph_break"])
 
 
+@pytest.mark.slow
 def test_compiled_generation_compiles_once_per_batch_shape():
     """As ``vgzoo generate --compile`` draws: ``torch.compile(model.generate_images)``, one call per class and
     chunk of seeds; the compiled images are the eager ones."""
