@@ -3,6 +3,7 @@
 Usage (CPU; one run at a time)::
 
     python benchmarks/train_stylegan2_ada.py run       # ADA on --images digits; FID every --eval-every steps
+    python benchmarks/train_stylegan2_ada.py extend --also-images 50   # add ADA on 50 images (p against set size)
     python benchmarks/train_stylegan2_ada.py report    # rewrite the section from the stored summary
 
 The run trains ``stylegan2_tiny`` (grey, --size px, widened with --channels) through ``vgzoo.train.fit`` with
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import sys
@@ -45,16 +47,16 @@ def _model_kwargs(args) -> dict:
             "r1_gamma": args.r1_gamma}
 
 
-def _subset(args):
-    """The first ``--images`` training digits (unconditional: images only)."""
+def _subset(args, images: int):
+    """The first ``images`` training digits (unconditional: images only)."""
     from torch.utils.data import Subset
 
     from vgzoo.data import create_dataset
 
     full = create_dataset("builtin:digits", "generation", split="train", size=args.size)
-    if args.images > len(full):
-        raise SystemExit(f"--images {args.images}: the digits' training split has {len(full)} images.")
-    return Subset(full, range(args.images))
+    if images > len(full):
+        raise SystemExit(f"{images} images: the digits' training split has {len(full)} images.")
+    return Subset(full, range(images))
 
 
 def _options(args, augment: str) -> dict:
@@ -85,13 +87,13 @@ def _control_fid(args) -> dict:
     return evaluate_generator(model, real, seed=args.seed)
 
 
-def _train(args, augment: str) -> dict:
+def _train(args, augment: str, images: int) -> dict:
     from vgzoo.train import fit
 
-    out = RUNS / augment
+    out = RUNS / (augment if images == args.images else f"{augment}-{images}")
     shutil.rmtree(out, ignore_errors=True)
-    t = time.perf_counter()
-    fit("stylegan2_tiny", _subset(args), out, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+    t, load = time.perf_counter(), os.getloadavg()[0]
+    fit("stylegan2_tiny", _subset(args, images), out, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
         device="cpu", model_kwargs=_model_kwargs(args), options=_options(args, augment), progress=args.progress,
         log=print)
     wall = time.perf_counter() - t
@@ -100,7 +102,7 @@ def _train(args, augment: str) -> dict:
     val = [r for r in rows if r["split"] == "val" and "fid" in r]
     kimg = args.batch_size / 1000
     summary = {
-        "augment": augment, "wall_s": wall, "cli_equivalent": _cli(args, augment, out),
+        "augment": augment, "images": images, "wall_s": wall, "load": [load, os.getloadavg()[0]], "cli_equivalent": _cli(args, augment, out),
         "fid": [(r["step"] * kimg, r["fid"], r["kid"]) for r in val],
         "p": [(r["step"] * kimg, r.get("ada_p", 0.0)) for r in train],
         "rt": [(r["step"] * kimg, r["ada_rt"]) for r in train if "ada_rt" in r],
@@ -110,7 +112,7 @@ def _train(args, augment: str) -> dict:
     src, where = out / "samples" / "final.png", PUBLISHED if args.publish else RUNS
     if src.is_file():
         where.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, where / f"samples_{augment}.png")
+        shutil.copyfile(src, where / f"samples_{out.name}.png")
     return summary
 
 
@@ -125,11 +127,11 @@ def _curves(summary: dict, path: Path) -> None:
     for run in summary["runs"]:
         if run["fid"]:
             x, fid, _ = zip(*run["fid"], strict=True)
-            axes[0].plot(x, fid, marker="o", label=f"augment={run['augment']}")
+            axes[0].plot(x, fid, marker="o", label=_label(run, summary))
         if run["augment"] == "ada":
-            axes[1].plot(*zip(*run["p"], strict=True), label="p")
+            axes[1].plot(*zip(*run["p"], strict=True), label=f"p, {_images(run, summary)} images")
             if run["rt"]:
-                axes[2].plot(*zip(*run["rt"], strict=True), label="r_t")
+                axes[2].plot(*zip(*run["rt"], strict=True), label=f"r_t, {_images(run, summary)} images", alpha=0.7)
     axes[0].axhline(control, color="grey", linestyle="--", label="random init (control)")
     axes[0].set(title="FID of G_ema against held-out digits", xlabel="kimg", ylabel="FID (digits features)")
     axes[1].set(title="ADA: augmentation probability p", xlabel="kimg", ylabel="p")
@@ -145,19 +147,54 @@ def _curves(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def _load(run: dict) -> str:
+    """The 1-minute load average at a run's start and end: wall times are a speed figure only on an idle machine."""
+    return " (load {:.1f} / {:.1f})".format(*run["load"]) if "load" in run else ""
+
+
+def _images(run: dict, summary: dict) -> int:
+    return run.get("images", summary["settings"]["images"])  # summaries written before --also-images lack it
+
+
+def _label(run: dict, summary: dict) -> str:
+    images = _images(run, summary)
+    return f"augment={run['augment']}" + ("" if images == summary["settings"]["images"] else f", {images} images")
+
+
 def run(args) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)  # the control's scoring; the runs take it as -o threads
     settings = {k: getattr(args, k) for k in ("images", "steps", "batch_size", "size", "channels", "latent",
                                               "r1_gamma", "ada_kimg", "ada_target", "eval_every", "seed",
-                                              "threads")}
+                                              "threads", "also_images")}
     summary = {"settings": settings, "command": "python benchmarks/train_stylegan2_ada.py run " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in settings.items()) + (" --no-aug-control" if args.no_aug_control
+        f"--{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in settings.items()
+        if v != []) + (" --no-aug-control" if args.no_aug_control
                                                                          else ""),
         "machine": machine(), "threads": torch.get_num_threads(), "control": _control_fid(args), "runs": []}
-    for augment in ("ada", "none") if args.no_aug_control else ("ada",):
-        summary["runs"].append(_train(args, augment))
+    plan = [("ada", args.images)] + ([("none", args.images)] if args.no_aug_control else [])
+    plan += [("ada", n) for n in args.also_images]
+    for augment, images in plan:
+        summary["runs"].append(_train(args, augment, images))
         _save(summary, PUBLISHED if args.publish else RUNS)
+    return summary
+
+
+def extend(args) -> dict:
+    """Add ADA runs on ``--also-images`` set sizes to the published summary, with its settings."""
+    summary = json.loads((PUBLISHED / "summary.json").read_text())
+    settings = summary["settings"]
+    for k, v in settings.items():
+        if k != "also_images":
+            setattr(args, k, v)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for images in args.also_images:
+        summary["runs"] = [r for r in summary["runs"] if (r["augment"], _images(r, summary)) != ("ada", images)]
+        summary["runs"].append(_train(args, "ada", images))
+    settings["also_images"] = sorted({*settings.get("also_images", []), *args.also_images})
+    summary["command"] += " --also-images " + ",".join(map(str, settings["also_images"]))
+    _save(summary, PUBLISHED)
     return summary
 
 
@@ -184,12 +221,12 @@ def report(summary: dict | None = None, results: Path | None = None) -> str:
              "| - |"]
     for r in summary["runs"]:
         top = max((p for _, p in r["p"]), default=0.0)
-        lines.append(f"| augment={r['augment']} | {r['final_p']:.3f} | {top:.3f} | {r['final_fid']:.2f} | "
-                     f"{r['best_fid']:.2f} | {r['final_kid']:.4f} | {r['wall_s'] / 60:.1f} min |")
+        lines.append(f"| {_label(r, summary)} | {r['final_p']:.3f} | {top:.3f} | {r['final_fid']:.2f} | "
+                     f"{r['best_fid']:.2f} | {r['final_kid']:.4f} | {r['wall_s'] / 60:.1f} min{_load(r)} |")
     lines += ["", f"Command: `{summary['command']}`", "",
               "The same run from the command line, on a folder holding those digits: "
               f"`{summary['runs'][0]['cli_equivalent']}`", "",
-              f"Machine: {summary['machine']}.", "",
+              f"Machine: {summary['machine']}.", "", *([summary["note"], ""] if summary.get("note") else []),
               "![FID, p and r_t](stylegan2_ada/curves.png)", "", "![samples](stylegan2_ada/samples_ada.png)"]
     body = "\n".join(lines)
     write_section(SECTION, body, results)
@@ -198,7 +235,8 @@ def report(summary: dict | None = None, results: Path | None = None) -> str:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("run", "report"))
+    parser.add_argument("what", choices=("run", "extend", "report"),
+                        help="extend: add the --also-images runs to the published summary (its settings)")
     parser.add_argument("--images", type=int, default=300, help="training digits (the small set)")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -212,12 +250,16 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: fit's default, the cores)")
     parser.add_argument("--no-aug-control", action="store_true", help="also train without augmentation")
+    parser.add_argument("--also-images", type=lambda s: [int(n) for n in s.split(",") if n], default=[],
+                        help="comma-separated set sizes to also train with ADA (p against the set's size)")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--no-publish", dest="publish", action="store_false",
                         help="a smoke test: keep everything under runs/stylegan2_ada/, leave RESULTS.md alone")
     args = parser.parse_args(argv)
     if args.what == "report":
         print(report())
+    elif args.what == "extend":
+        print(report(extend(args)))
     elif args.publish:
         print(report(run(args)))
     else:
