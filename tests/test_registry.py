@@ -116,6 +116,8 @@ def test_an_alias_tag_resolves_to_another_names_tag_before_anything_is_built(tmp
         assert (info.name, info.tag, info.alias_of) == ("tiny_alias_target", "wide", "tiny_alias_old.wide")
         assert vgzoo.model_info("tiny_alias_old").aliases == {"tiny_alias_old.wide": "tiny_alias_target.wide"}
         assert _registry.list_aliases("tiny_alias_*") == {"tiny_alias_old.wide": "tiny_alias_target.wide"}
+        assert _registry.load_spec("tiny_alias_old").published_tags() == []  # its target publishes no weights
+        assert "tiny_alias_old.wide" not in vgzoo.list_pretrained("tiny_alias_*")
         shown = CliRunner().invoke(cli, ["info", "tiny_alias_old.wide"])
         assert shown.exit_code == 0 and "tiny_alias_old.wide is an alias of tiny_alias_target.wide" in shown.output
         # a folder saved under the old name.tag (before the move) loads as the target

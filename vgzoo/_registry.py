@@ -180,8 +180,10 @@ class ModelSpec:
         return self.model_cls(**{**self.model_args, **(cfg.model_args if cfg else {}), **kwargs})
 
     def published_tags(self) -> list[str]:
-        """The tags a user can load weights by: its configs with weights, then its aliases (which point at some)."""
-        return [t for t, c in self.cfgs.items() if t and c.has_weights] + list(self.aliases)
+        """The tags a user can load weights by: its configs with weights, then its aliases to such configs (whose
+        modules are imported to tell)."""
+        return [t for t, c in self.cfgs.items() if t and c.has_weights] + [
+            t for t in self.aliases if _alias_has_weights(f"{self.name}.{t}")]
 
     def cfg_for(self, tag: str | None) -> tuple[str, PretrainedCfg]:
         """The tag (default when None) and its config; an unknown tag names the close ones.
@@ -210,6 +212,14 @@ class ModelSpec:
     def __call__(self, **kwargs: Any):
         """Build the model: ``model_cls(**{**model_args, **kwargs})``."""
         return self.build(None, **kwargs)
+
+
+def _alias_has_weights(alias: str) -> bool:
+    try:
+        arch, tag = split_name(resolve_name(alias))
+        return load_spec(arch).cfg_for(tag)[1].has_weights
+    except (UnknownModelError, PluginError):  # its target's plugin is missing or broken: no weights to offer
+        return False
 
 
 def _is_builtin(spec: ModelSpec | None) -> bool:
@@ -484,10 +494,7 @@ def list_pretrained(pattern: str | list[str] = "*", family: str | None = None) -
             full = f"{name}.{tag}" if tag else name
             if cfg.has_weights and any(fnmatch.fnmatchcase(full, p) for p in patterns):
                 out.append(full)
-    for alias, target in list_aliases(patterns, family=family).items():
-        arch, tag = split_name(target)
-        if load_spec(arch).cfg_for(tag)[1].has_weights:
-            out.append(alias)
+    out += [alias for alias in list_aliases(patterns, family=family) if _alias_has_weights(alias)]
     return sorted(out)
 
 
