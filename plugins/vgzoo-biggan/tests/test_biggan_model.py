@@ -158,6 +158,14 @@ def test_vgzoo_convert_writes_a_generator_folder_that_reproduces_the_fixture(tmp
     with torch.no_grad():
         image = model(tiny_io["z_04"], tiny_io["class_vector_04"], 0.4)
     assert (image - tiny_io["image_04"]).abs().max() < 1e-4
+    # the folder 0.2 wrote recorded the tag biggan_deep.generator: now an alias, it still loads as the generator
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    (tmp_path / "out" / "config.json").write_text(json.dumps({**config, "architecture": "biggan_deep",
+                                                              "tag": "generator"}))
+    old = vgzoo.create(f"local-dir:{tmp_path / 'out'}").eval()
+    assert type(old) is BigGANDeep and old.pretrained_cfg["architecture"] == "biggan_deep_generator"
+    with torch.no_grad():
+        assert torch.equal(old(tiny_io["z_04"], tiny_io["class_vector_04"], 0.4), image)
     again = CliRunner().invoke(cli, ["convert", "biggan-deep", *pair, str(tmp_path / "out")])
     assert again.exit_code != 0 and "--overwrite" in again.output  # nothing overwritten unasked
     swapped = CliRunner().invoke(cli, ["convert", "biggan-deep", pair[1], pair[0], str(tmp_path / "other")])
