@@ -44,6 +44,7 @@ import argparse
 import functools
 import importlib.util
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -144,6 +145,20 @@ def plain_seeds(model, seeds: list[int], out: Path) -> None:
             Image.fromarray(img.numpy()).save(out / f"seed{seed:04d}.png")
 
 
+def fill_standing_statistics(model) -> str:
+    """A random-weight model with per-truncation batch-norm statistics (BigGAN's ``standing_statistics``) holds
+    placeholder ones (mean 0, variance 1), under which its activations overflow to NaN; fill the rows its default
+    truncation reads from its own samples, as a trained model's were. Returns what was done, for the notes."""
+    fill = getattr(model, "standing_statistics", None)
+    n_stats = next((m.n_stats for m in model.modules() if isinstance(getattr(m, "n_stats", None), int)), None)
+    if fill is None or n_stats is None:
+        return ""
+    position = model.default_truncation * (n_stats - 1)
+    rows = sorted({math.floor(position), min(math.ceil(position), n_stats - 1)})
+    fill(rows=rows, batches=2, batch_size=8)
+    return f"; standing statistics for truncation {model.default_truncation:g} from 2 x 8 of its own samples"
+
+
 # ------------------------------------------------------------------------------------------ timing
 def alternate(contenders: dict[str, Callable[[Path], object]], workdir: Path, repeats: int) -> dict[str, list[float]]:
     """Each contender writes into a fresh folder once per repeat, alternating who goes first; one warm-up each."""
@@ -227,6 +242,7 @@ def run_cases(args: argparse.Namespace) -> tuple[list[str], list[str]]:
         for name in args.seeded:
             torch.manual_seed(0)
             seeded = vgzoo.create(name).eval()
+            standing = fill_standing_statistics(seeded)
             seeds = list(range(args.seeds))
             records = []
 
@@ -239,7 +255,7 @@ def run_cases(args: argparse.Namespace) -> tuple[list[str], list[str]]:
             rows.append(row(f"generate `{name}` (random weights) --seeds 0-{args.seeds - 1}", times, len(seeds),
                             "eager fp32", "vgzoo", f"{psnr:.1f} dB"))
             notes.append(f"generate {name}: random weights of the architecture (no download; timing only, the "
-                         f"images are noise); vgzoo: {describe_inference(records[-1])}")
+                         f"images are noise{standing}); vgzoo: {describe_inference(records[-1])}")
             print(rows[-1], "\n", notes[-1], flush=True)
     return rows, notes
 
