@@ -34,7 +34,8 @@ the reference's).
 
     python benchmarks/bench_translate_default.py                        # 64 images, 5 repeats; RESULTS.md section
     python benchmarks/bench_translate_default.py --reference ~/pytorch-CycleGAN-and-pix2pix --seeded stylegan2_paper256
-    python benchmarks/bench_translate_default.py --seeded stylegan2_paper256 --seeded biggan_deep --emulate-avx2
+    python benchmarks/bench_translate_default.py --seeded stylegan2_paper256 --seeded biggan_deep --emulate-avx2 \
+        --crossover                                                     # also where bf16 starts to pay
     python benchmarks/bench_translate_default.py --tiny --no-write      # a smoke test (tiny networks, not a timing)
 """
 
@@ -64,6 +65,7 @@ from vgzoo.convert.reference import generator_key_map
 from vgzoo.data.images import to_uint8
 from vgzoo.generate import generate, generate_seeds, reference_uint8
 from vgzoo.inference import describe_inference
+from vgzoo.precision import CPU_BF16_MIN_FLOPS
 from vgzoo.translate import translate
 
 SECTION = "inference-default"
@@ -275,6 +277,43 @@ def emulate_avx2(argv: list[str]) -> tuple[list[str], list[str]]:
             [f"{label}: {n}" for n in found["notes"]])
 
 
+def crossover(repeats: int = 50) -> list[str]:
+    """Where bf16 autocast starts to pay on this CPU (what ``vgzoo.precision.CPU_BF16_MIN_FLOPS`` rests on): the
+    ``cgan_embed`` generator alone at batch 1 to 32, fp32 eager against bf16 autocast, alternating."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    net = vgzoo.create("cgan_embed").eval()
+    lines = ["| batch | GFLOP per call | fp32 ms (IQR) | bf16 autocast ms (IQR) | fp32 / bf16 |",
+             "| --- | --- | --- | --- | --- |"]
+    for batch in (1, 2, 4, 8, 16, 32):
+        z, labels = net.sample_z(batch), torch.zeros(batch, dtype=torch.long)
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            net(z, labels)
+
+        def fp32(z=z, labels=labels):
+            with torch.no_grad():
+                return net(z, labels)
+
+        def bf16(z=z, labels=labels):
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+                return net(z, labels).float()
+
+        times = {"fp32": [], "bf16": []}
+        for r in range(repeats + 2):
+            for name, fn in ((("fp32", fp32), ("bf16", bf16)) if r % 2 else (("bf16", bf16), ("fp32", fp32))):
+                start = time.perf_counter()
+                fn()
+                if r >= 2:  # two warm-up calls each (oneDNN's first-call primitive creation)
+                    times[name].append(time.perf_counter() - start)
+        a, b = median(times["fp32"]), median(times["bf16"])
+        gflop = counter.get_total_flops() / 1e9
+        lines.append(f"| {batch} | {gflop:.3f} | {a * 1e3:.2f} ({iqr(times['fp32']) * 1e3:.2f}) | {b * 1e3:.2f} "
+                     f"({iqr(times['bf16']) * 1e3:.2f}) | {a / b:.2f}x |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=64,
@@ -294,6 +333,9 @@ def main() -> None:
                             f"{k}={v}" for k, v in AVX2_CAPS.items()) + " (torch and oneDNN kept to AVX2 kernels, "
                         "as on an AVX2-only CPU), rows labelled 'AVX2 emulated on <this CPU>': an emulation, not an "
                         "AVX2 machine")
+    parser.add_argument("--crossover", action="store_true",
+                        help="also time the cgan_embed generator alone at batch 1-32, fp32 against bf16 autocast: "
+                             "where bf16 starts to pay (vgzoo.precision.CPU_BF16_MIN_FLOPS)")
     parser.add_argument("--no-write", action="store_true", help="print only, do not update RESULTS.md")
     parser.add_argument("--rows-json", type=Path, default=None, help=argparse.SUPPRESS)  # the emulation's child
     args = parser.parse_args()
@@ -309,6 +351,12 @@ def main() -> None:
     if args.emulate_avx2:
         emulated_rows, emulated_notes = emulate_avx2(sys.argv[1:])
         rows, notes = rows + emulated_rows, notes + emulated_notes
+    crossover_lines = []
+    if args.crossover:
+        crossover_lines = ["", f"Where bf16 autocast pays (`--crossover`): the `cgan_embed` generator alone, median of "
+                           f"50 alternating calls after 2 warm-ups each; `auto` picks bf16 on a CPU from "
+                           f"{CPU_BF16_MIN_FLOPS / 1e9:g} GFLOP per call (`vgzoo.precision.CPU_BF16_MIN_FLOPS`).",
+                           "", *crossover()]
     elapsed, load_after = time.perf_counter() - started, os.getloadavg()
     command = "python benchmarks/bench_translate_default.py" + "".join(
         f" {flag}" for flag in sys.argv[1:] if flag != "--no-write")
@@ -332,6 +380,7 @@ def main() -> None:
         *rows,
         "",
         *[f"- {note}" for note in notes],
+        *crossover_lines,
     ])
     print(body)
     if not args.no_write:
