@@ -120,7 +120,8 @@ def test_folders_converted_by_0_2_are_converted_again_or_loaded_as_the_generator
     (kept / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
     (kept / "config.json").write_text(json.dumps(old))
     again = vgzoo.create(f"local-dir:{kept}")
-    assert isinstance(again, GeneratorTranslator) and again.pretrained_cfg["architecture"] == "cyclegan_resnet_generator"
+    assert isinstance(again, GeneratorTranslator)
+    assert again.pretrained_cfg["architecture"] == "cyclegan_resnet_generator"
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items())
 
     # a cached folder whose config names another architecture is never loaded as the tag: it is converted again

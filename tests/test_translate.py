@@ -101,7 +101,7 @@ def test_errors(tmp_path):
     with pytest.raises(DataError, match="broken.png"):
         translate(model, tmp_path / "bad", tmp_path / "out", progress=False)
     (tmp_path / "plain").mkdir()
-    with pytest.raises(WeightsNotFoundError, match="config.json"):  # the core's resolver reports it, as for every command
+    with pytest.raises(WeightsNotFoundError, match="config.json"):  # the core's resolver reports it, as everywhere
         load_translator(tmp_path / "plain")
 
 

@@ -3,9 +3,10 @@
 Two kinds of generator. A :class:`~vgzoo.protocols.SeededSampler` (StyleGAN2, BigGAN, ...) draws each image from
 an integer seed exactly as its reference code does: :func:`generate_seeds` writes ``seed%04d.png`` per seed (or
 ``class%04d-seed%04d.png`` with several classes) and a grid, converting images as the reference scripts do
-(``img * 127.5 + 128``, clamped, cast to uint8). For a conditional GAN in the sense of Mirza & Osindero, "Conditional Generative Adversarial Nets"
-(2014) -- any model with ``num_classes`` and ``sample(labels, generator=None)`` returning images in
-[-1, 1], such as ``cgan_embed`` and ``cgan_embed_digits`` -- :func:`generate` draws ``per_class``
+(``img * 127.5 + 128``, clamped, cast to uint8). For a conditional GAN in the sense of Mirza & Osindero,
+"Conditional Generative Adversarial Nets" (2014) -- any model with ``num_classes`` and ``sample(labels,
+generator=None)`` returning images in [-1, 1], such as ``cgan_embed`` and ``cgan_embed_digits`` -- :func:`generate`
+draws ``per_class``
 samples for each requested class with a seeded latent draw and writes a PNG grid with one row per
 class (in the order asked), and optionally every sample as its own PNG.
 """
@@ -112,7 +113,8 @@ def load_sampler(model_or_dir: str | os.PathLike | nn.Module, pretrained: bool =
     from ._factory import load_model, resolve_source
 
     if isinstance(model_or_dir, nn.Module):
-        return model_or_dir, getattr(model_or_dir, "pretrained_cfg", {}).get("architecture", type(model_or_dir).__name__)
+        cfg = getattr(model_or_dir, "pretrained_cfg", {})
+        return model_or_dir, cfg.get("architecture", type(model_or_dir).__name__)
     source = resolve_source(model_or_dir)  # a run folder becomes its final/ model here, once
     return load_model(source, pretrained=pretrained, warn_random=False), source  # the result names its weights
 

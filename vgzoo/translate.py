@@ -80,7 +80,8 @@ def load_translator(model_or_dir: str | os.PathLike | nn.Module, direction: str 
     return model.inference_generator(direction) if isinstance(model, Translator) else model
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int, min_size: int = 1) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+def pad_to_multiple(x: torch.Tensor, multiple: int,
+                    min_size: int = 1) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
     """Reflect-pad (N, C, H, W) evenly so that H and W are multiples of ``multiple`` and at least ``min_size``.
 
     Images smaller than the padding are reflected repeatedly (a 1-pixel side is repeated). Returns the padded
@@ -168,8 +169,9 @@ def output_targets(files: list[Path], input_path: str | os.PathLike, output_path
     inputs = {f.resolve(): f for f in files}
     for target in targets:
         if target.resolve() in inputs:
-            raise DataError(f"output {str(target)!r} would overwrite the input image {str(inputs[target.resolve()])!r}; "
-                            "choose another output path (translate never writes over its inputs).")
+            raise DataError(f"output {str(target)!r} would overwrite the input image "
+                            f"{str(inputs[target.resolve()])!r}; choose another output path (translate never writes "
+                            "over its inputs).")
     return targets
 
 

@@ -251,7 +251,8 @@ _REFERENCE_TAGS = {
     "cityscapes_label2photo": ("label map -> street photo", None, None),
     "facades_photo2label": ("facade photo -> label map", "cyclegan:facades", None),
     "facades_label2photo": ("label map -> facade photo", "cyclegan:facades", None),
-    "iphone2dslr_flower": ("iPhone flower photo -> DSLR look (shallow depth of field)", "cyclegan:iphone2dslr_flower", "AtoB"),
+    "iphone2dslr_flower": ("iPhone flower photo -> DSLR look (shallow depth of field)", "cyclegan:iphone2dslr_flower",
+                           "AtoB"),
 }
 REFERENCE_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{tag}.pth"
 _GENERATOR_ARGS = {"kind": "resnet", "ngf": 64, "n_blocks": 9, "norm": "instance", "dropout": False, "img_size": 256}

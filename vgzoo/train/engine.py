@@ -467,10 +467,11 @@ class _RunBuilder:
         """A folder of labelled images is read at the model's input size unless ``-o data=...`` says otherwise:
         images of mixed sizes then batch together (as ``load_size`` does for translation folders), and a picture
         is resized once, on loading, to what the model takes."""
-        from ..data import is_reference_spec
+        from ..data import LabelledImageFolder, is_reference_spec
+        from ..tasks import get_task
 
         size = (getattr(model, "pretrained_cfg", None) or {}).get("input_size")
-        if (task not in ("classification", "conditional_generation") or "load_size" in data_kwargs
+        if (not issubclass(get_task(task).dataset_class(), LabelledImageFolder) or "load_size" in data_kwargs
                 or str(self.data_arg).startswith("builtin:") or is_reference_spec(str(self.data_arg))
                 or not (isinstance(size, list | tuple) and len(size) == 3)):
             return data_kwargs

@@ -230,13 +230,15 @@ RunOptions = dataclasses.make_dataclass(
     [(o.name, Any, _field(o, _RUN_DEFAULTS.get(o.name))) for o in RUN_OPTIONS if o.role != "call"]
     + [("engine", Any, field(init=False, repr=False, compare=False))],
     frozen=True,
-    namespace={"__post_init__": _check_run, "__module__": __name__, "to_config": _to_config, "from_config": classmethod(_from_config),
+    namespace={"__post_init__": _check_run, "__module__": __name__, "to_config": _to_config,
+               "from_config": classmethod(_from_config),
                "with_options": _with_options,
                "__doc__": "The options of one run (the kept rows of :data:`RUN_OPTIONS`), typed and read-only.\n\n"
                           "``options`` holds every -o option as given (engine and recipe ones; the recipe checks "
                           "its own); ``engine`` is the engine's part of them, typed (:class:`EngineOptions`, "
-                          "defaults filled in; a value of another type is left to the recipe's check). A step that settles a value (the device that ran, the recipe's "
-                          "learning rate) makes a new object (``dataclasses.replace``, :meth:`with_options`)."})
+                          "defaults filled in; a value of another type is left to the recipe's check). A step that "
+                          "settles a value (the device that ran, the recipe's learning rate) makes a new object "
+                          "(``dataclasses.replace``, :meth:`with_options`)."})
 
 
 def docstring(options: Iterable[Option], indent: str = "        ") -> str:

@@ -613,7 +613,8 @@ class ClassificationRecipe(Recipe):
 
     def make_transforms(self, augment: dict[str, Any]) -> None:
         o = self.options
-        mixing = {"mixup": bool(o["mixup"]), "cutmix": bool(o["cutmix"]), "label_smoothing": float(o["label_smoothing"])}
+        mixing = {"mixup": bool(o["mixup"]), "cutmix": bool(o["cutmix"]),
+                  "label_smoothing": float(o["label_smoothing"])}
         super().make_transforms({**mixing, **augment})
 
     def build(self, horizon: int, steps_per_epoch: int) -> None:

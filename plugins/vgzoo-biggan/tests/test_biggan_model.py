@@ -23,7 +23,8 @@ needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"{REFERENCE
 
 @pytest.fixture(scope="module")
 def tiny():
-    converted = read({"config": REFERENCE / "tiny" / "config.json", "weights": REFERENCE / "tiny" / "pytorch_model.bin"})
+    converted = read({"config": REFERENCE / "tiny" / "config.json",
+                      "weights": REFERENCE / "tiny" / "pytorch_model.bin"})
     model = BigGANDeep(**converted.config)
     model.load_state_dict(converted.state_dict, strict=True)
     return model.eval()

@@ -105,7 +105,8 @@ def test_a_missing_or_cut_file_is_a_clear_error_and_nothing_is_kept(cache, http_
     # whole files of another generator (the tiny one) are refused for the tag, and dropped from the cache
     http_server.truncated.clear()
     http_server.add(S3 + "pytorch_model.bin", weights)
-    with pytest.raises(VgzooError, match=r"another generator than this tag's: img_size=64 \(the tag has 128\), num_classes=20"):
+    with pytest.raises(VgzooError, match=r"another generator than this tag's: img_size=64 \(the tag has 128\), "
+                                         r"num_classes=20"):
         vgzoo.create("biggan_deep.128", pretrained=True)
     assert not (cache / "models" / "biggan_deep_generator.128").exists()
     assert not list((cache / "downloads").rglob("*pytorch_model.bin"))

@@ -209,7 +209,8 @@ def standing_statistics(generator: nn.Module, draw, rows: list[int] | None = Non
     for m in norms:
         m.training = True  # this module only: its gain and bias maps' spectral norms stay in eval mode
     try:
-        with torch.compiler.set_stance("force_eager"), nn.utils.parametrize.cached():  # the spectral norms' weights, computed once for all the forwards
+        # cached(): the spectral norms' weights, computed once for all the forwards
+        with torch.compiler.set_stance("force_eager"), nn.utils.parametrize.cached():
             for row in range(n_stats) if rows is None else rows:
                 truncation = row / (n_stats - 1)
                 for m in norms:

@@ -352,8 +352,9 @@ stylegan2_paper1024 = _family.variant(
     CONFIGS["paper1024"])
 stylegan2_cifar = register_model(
     "stylegan2_cifar", StyleGAN2Conditional, family="stylegan2", task="conditional_generation",
-    cfgs=published_cfgs(_cfg(32, "Class-conditional StyleGAN2-ADA, the reference's 'cifar' configuration (32 px, 10 "
-                                 "classes, 2 mapping layers, D architecture 'orig').", num_classes=10), conditional=True),
+    cfgs=published_cfgs(_cfg(32, "Class-conditional StyleGAN2-ADA, the reference's 'cifar' configuration (32 px, "
+                                 "10 classes, 2 mapping layers, D architecture 'orig').", num_classes=10),
+                        conditional=True),
     model_args=CONFIGS["cifar"], test_kwargs={**TINY, "c_dim": 10})
 stylegan2_tiny = _family.variant(
     "stylegan2_tiny", _cfg(16, "A tiny StyleGAN2 (16 px, 16 channels) for tests and quick runs."), TINY)
