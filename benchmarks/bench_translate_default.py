@@ -325,7 +325,8 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=32, help="cgan_embed samples per class (10 classes)")
     parser.add_argument("--seeded", action="append", default=[], metavar="NAME",
                         help="a SeededSampler model (a plugin family) to time too; repeatable")
-    parser.add_argument("--seeds", type=int, default=8, help="seeds per --seeded model")
+    parser.add_argument("--seeds", type=int, default=32,
+                        help="seeds per --seeded model (4 batches of 8; under 3 forward calls auto stays fp32)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--tiny", action="store_true", help="tiny networks and inputs: a smoke test, not a timing")
     parser.add_argument("--emulate-avx2", action="store_true",
