@@ -284,6 +284,35 @@ def test_diffaugment_and_ema_options(tmp_path):
     assert not torch.equal(ema["generator.0.weight"], res.model.state_dict()["generator.0.weight"])
 
 
+def test_ema_start_copies_the_weights_until_then_and_averages_after(tmp_path):
+    """-o ema_start=N: the average is the weights themselves through step N, then decay * avg + (1 - decay) * w."""
+    from vgzoo._hub import load_state_dict
+    from vgzoo.train.callbacks import Callback
+
+    class Weights(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_step(self, run, st):
+            self.seen.append({k: v.detach().clone() for k, v in st.model.state_dict().items()})
+
+    key, results = "generator.0.weight", {}
+    for start in (2, 4):
+        torch.manual_seed(0)
+        weights = Weights()
+        res = fit(TinyCGAN(), Blobs(), tmp_path / f"s{start}", steps=4, batch_size=8, progress=False,
+                  options={"ema": True, "ema_decay": 0.5, "ema_start": start}, callbacks=[weights])
+        results[start] = load_state_dict(res.checkpoint / "ema.safetensors")[key], [w[key] for w in weights.seen]
+    ema, seen = results[4]
+    assert torch.equal(ema, seen[-1])  # averaging never started: the last weights
+    ema, seen = results[2]
+    expected = seen[1]  # a copy at step 2, then two averaging steps
+    for w in seen[2:]:
+        expected = 0.5 * expected + 0.5 * w
+    torch.testing.assert_close(ema, expected)
+    assert not torch.equal(ema, seen[-1])
+
+
 def _registered(name):
     import vgzoo
 

@@ -723,6 +723,8 @@ class _Loop:
             st.pos += 1
             st.recipe.step_schedulers(st.step)
             if st.ema is not None:
+                if st.step <= self.view.options.engine.ema_start:
+                    st.ema.n_averaged.zero_()  # an average of nothing yet: update_parameters copies the weights
                 st.ema.update_parameters(st.model)
             self.pending.append(_log_row(st, logs))
             every = st.step % self.log_every == 0

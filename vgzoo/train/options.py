@@ -112,6 +112,8 @@ ENGINE_OPTIONS: tuple[Option, ...] = (
     Option("keep_last", 3, "int", "checkpoints kept (the best one is kept as well)"),
     Option("ema", False, "bool", "keep an exponential moving average of the weights (final_ema/)"),
     Option("ema_decay", 0.999, "float", "decay of the moving average"),
+    Option("ema_start", 0, "int", "steps during which the average is a copy of the weights, before it starts "
+           "averaging (BigGAN's ema_start: an average begun at step 1 keeps the initial weights for a long time)"),
     Option("num_workers", "auto", "int|str", "DataLoader worker processes, started once per run; auto: none on the "
            "CPU or for in-memory data, else up to 8"),
     Option("log_every", "auto", "int|str", "steps between read-backs of the losses from the device (a host wait "

@@ -109,7 +109,7 @@ def _fit(out, steps, options=None, **kwargs):
 
 @pytest.mark.slow
 def test_recipe_trains_resumes_bitwise_and_saves_standing_statistics(tmp_path):
-    once = _fit(tmp_path / "once", 4, options={"ema": True})
+    once = _fit(tmp_path / "once", 4, options={"ema": True, "ema_start": 2})  # copied to step 2, averaged after
     assert once.step == 4 and once.health != "failed"
     rows = [json.loads(line) for line in (tmp_path / "once" / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in rows if r.get("split") == "train"]
@@ -139,7 +139,7 @@ def test_recipe_trains_resumes_bitwise_and_saves_standing_statistics(tmp_path):
                 assert torch.allclose(v, saved[k], atol=1e-5), k
 
     # 2 steps, then resumed to 4: the same weights and statistics, bitwise (the EMA on by the recipe's default)
-    _fit(tmp_path / "twice", 2)
+    _fit(tmp_path / "twice", 2, options={"ema_start": 2})
     _fit(tmp_path / "twice", 4, resume=True)
     for folder in ("final", "final_ema"):
         a = load_file(tmp_path / "once" / folder / "model.safetensors")
@@ -164,10 +164,11 @@ def test_a_bad_d_steps_is_refused(tmp_path):
 def test_the_recipe_keeps_a_g_ema_by_default_and_an_explicit_option_wins(tmp_path):
     from vgzoo_biggan.recipe import BigGANRecipe
 
-    assert BigGANRecipe.engine_defaults == {"ema": True}
+    assert BigGANRecipe.engine_defaults == {"ema": True, "ema_start": 1000}
     _fit(tmp_path / "default", 1)
     config = json.loads((tmp_path / "default" / "config.json").read_text())
     assert config["options"]["ema"] is True  # recorded with the run, so a resume keeps it
+    assert config["options"]["ema_start"] == 1000
     default_ema = load_file(tmp_path / "default" / "final_ema" / "model.safetensors")
     assert default_ema.keys() == load_file(tmp_path / "default" / "final" / "model.safetensors").keys()
     _fit(tmp_path / "off", 1, options={"ema": False})

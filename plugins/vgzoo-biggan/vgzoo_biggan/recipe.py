@@ -70,7 +70,9 @@ class BigGANRecipe(ConditionalGANRecipe):
 
     task = "biggan_conditional_generation"
     defaults = {"batch_size": 64, "lr": 1e-4, "epochs": 100}
-    engine_defaults = {"ema": True}  # the paper samples from a moving average of G (final_ema/); -o ema=false: none
+    # The paper samples from a moving average of G (final_ema/; -o ema=false: none), begun after ema_start steps as
+    # BigGAN-PyTorch does (its CIFAR runs: 1000; its ImageNet runs: 20000).
+    engine_defaults = {"ema": True, "ema_start": 1000}
     schema = (
         *(o for o in GAN_OPTIONS if o.name not in ("d_lr_mult", "beta1", "order")),
         Option("d_lr_mult", 4.0, "float", "the discriminator's LR relative to the generator's (BigGAN: 4)"),
