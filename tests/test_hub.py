@@ -239,13 +239,14 @@ def test_load_model_resolves_names_folders_and_bad_paths(tiny_model_name, tmp_pa
         load_model("./nothere")
 
 
-def test_load_model_warns_about_random_weights_and_checks_the_task(tiny_model_name):
+def test_load_model_warns_about_random_weights_and_checks_the_capability(tiny_model_name):
     from vgzoo._factory import load_model
+    from vgzoo.protocols import Translator
 
     with pytest.warns(UserWarning, match="random weights"):
         load_model(tiny_model_name)
     with pytest.raises(ValueError, match="is a classification model; this needs a model of task paired_translation"):
-        load_model(tiny_model_name, tasks=("paired_translation",))
+        load_model(tiny_model_name, needs=Translator)
 
 
 def test_checkpoint_path_with_a_saved_model_is_refused_not_ignored(tiny_model_name, tmp_path):
@@ -311,3 +312,16 @@ def test_unreachable_endpoint_still_reads_the_cache(tmp_path, monkeypatch):
     assert _hub.hf_hub_file("org/repo", "config.json") == tmp_path / "config.json"
     assert calls == [True]
     assert "unreachable" in _hub._REACHABLE[("127.0.0.1", port)]
+
+
+def test_load_model_asks_the_capability_not_the_task_name():
+    """A translator of a plugin's own task is a translator: translate and eval ask the class, not the task string."""
+    import vgzoo
+    from vgzoo._factory import load_model
+    from vgzoo.protocols import Translator
+    from vgzoo.translate import load_translator
+
+    model = vgzoo.create("pix2pix_unet", **vgzoo.model_info("pix2pix_unet").test_kwargs)
+    model.pretrained_cfg["task"] = "my_plugin_translation"
+    assert load_model(model, needs=Translator) is model
+    assert load_translator(model) is model.inference_generator("AtoB")

@@ -241,7 +241,7 @@ def resolve_source(model_or_dir: str | os.PathLike) -> str:
 
 
 def load_model(
-    model_or_dir, pretrained: bool = False, *, tasks: tuple[str, ...] | None = None, warn_random: bool = True
+    model_or_dir, pretrained: bool = False, *, needs: type | tuple[type, ...] | None = None, warn_random: bool = True
 ):
     """A model from a built module, a registered name, a saved folder or a ``local-dir:``/``hf-hub:`` source.
 
@@ -251,13 +251,14 @@ def load_model(
         model_or_dir: an ``nn.Module`` (returned as is), a model name, a folder path or a prefixed source.
         pretrained: with a model name, load its published weights (folders and Hub sources carry their own; a
             ``name.tag`` always loads its tag's weights).
-        tasks: the tasks the caller can use; a vgzoo model of another task raises ValueError.
+        needs: the capability classes (:mod:`vgzoo.protocols`) the caller uses; a vgzoo model that is none of them
+            raises ValueError. A capability, not a task name, so a plugin task's models qualify as the built-ins do.
         warn_random: warn when the result holds random weights (a name without ``pretrained``).
 
     Raises:
         WeightsNotFoundError: a path that is not a folder, or a model without published weights asked for them.
         UnknownModelError: a name no installed model has.
-        ValueError: the model's task is not one of ``tasks``.
+        ValueError: the model is none of ``needs``.
     """
     built = not isinstance(model_or_dir, (str, os.PathLike))
     if built:
@@ -269,10 +270,13 @@ def load_model(
             pretrained = True
         model = create(source, pretrained=pretrained and is_named)
     cfg = getattr(model, "pretrained_cfg", None) or {}
-    if tasks is not None and cfg.get("task") is not None and cfg["task"] not in tasks:
+    from .protocols import ZooModel
+    from .tasks import tasks_offering
+
+    if needs is not None and isinstance(model, ZooModel) and not isinstance(model, needs):
         raise ValueError(
-            f"{cfg.get('architecture', type(model).__name__)} is a {cfg['task']} model; this needs a model of task "
-            f"{' or '.join(tasks)}. See `vgzoo list` and `vgzoo info NAME`."
+            f"{cfg.get('architecture', type(model).__name__)} is a {cfg.get('task') or type(model).__name__} model; "
+            f"this needs a model of task {' or '.join(tasks_offering(needs))}. See `vgzoo list` and `vgzoo info NAME`."
         )
     if not built and warn_random and cfg.get("weight_source") is None:
         import warnings

@@ -256,6 +256,13 @@ def plugin_tasks() -> list[dict[str, str]]:
     return TASKS.report(_load_plugin)
 
 
+def tasks_offering(needs: type | tuple[type, ...]) -> list[str]:
+    """The installed tasks whose models must be one of ``needs`` (what an error names when a model is none)."""
+    needs = needs if isinstance(needs, tuple) else (needs,)
+    return [name for name in list_tasks()
+            if any(issubclass(cls, needs) for cls in get_task(name).protocol_classes())]
+
+
 def register_task(task: Task) -> Task:
     """Add a task at run time (a script or a test; installed plugins use the entry point)."""
     if task.name in BUILTIN_TASKS:

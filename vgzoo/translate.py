@@ -25,11 +25,10 @@ from torch import nn
 from .data.images import IMG_EXTENSIONS, load_image, save_image, to_tensor, to_uint8
 from .data.reference import resolve_input
 from .errors import DataError, DataNotFoundError
-from .protocols import Translator, ZooModel
+from .protocols import Translator
 
 IMAGE_SUFFIXES = IMG_EXTENSIONS  # the datasets' list: a folder translates the images a dataset would read
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
-TRANSLATION_TASKS = ("paired_translation", "unpaired_translation")
 
 
 class TranslationError(DataError):
@@ -69,9 +68,7 @@ def load_translator(model_or_dir: str | os.PathLike | nn.Module, direction: str 
             from .export import load_onnx_translator
 
             return load_onnx_translator(path, direction)
-    model = load_model(model_or_dir, pretrained=pretrained, tasks=TRANSLATION_TASKS)
-    if isinstance(model, ZooModel) and not isinstance(model, Translator):
-        raise ValueError(f"{type(model).__name__} is not a translation model (vgzoo.protocols.Translator).")
+    model = load_model(model_or_dir, pretrained=pretrained, needs=Translator)
     directions = model.directions if isinstance(model, Translator) else ("AtoB",)  # a lone generator: one way
     if direction not in directions:
         raise ValueError(f"direction={direction!r}: this {type(model).__name__} has a single generator, which "

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..data.images import require_finite
 from ..errors import DataError, DataNotFoundError
-from ..protocols import ConditionalSampler, UnconditionalSampler
+from ..protocols import Classifier, ConditionalSampler, UnconditionalSampler
 from .distances import (
     IS_SHUFFLE_SEED,
     IS_SPLITS,
@@ -437,7 +437,7 @@ def eval_generate(model: str | os.PathLike | nn.Module, *, real: str = "builtin:
         raise DataError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from "
                         f"{', '.join(GENERATE_METRICS)} (comma-separated, e.g. fid,kid,is).")
     distances = "fid" in metrics or "kid" in metrics
-    gen_model = load_model(model, pretrained=pretrained, tasks=("conditional_generation", "generation"))
+    gen_model = load_model(model, pretrained=pretrained, needs=(ConditionalSampler, UnconditionalSampler))
     extractor = get_features(features, device or "auto", precision, compile)
     real_feats, real_labels = real_features(real, extractor, split=split, batch_size=batch_size,
                                             cache=cache, progress=False)
@@ -534,7 +534,7 @@ def eval_classify(model: str | os.PathLike | nn.Module, data: str | os.PathLike,
 
     mode = inference_mode(device or "auto", precision, compile)
     dev = mode.device
-    clf = load_model(model, pretrained=pretrained, tasks=("classification",)).to(dev).eval()
+    clf = load_model(model, pretrained=pretrained, needs=Classifier).to(dev).eval()
     run = GuardedRunner(prepare_module(clf, mode), mode, "logits", reference_fn=clf)
     cfg = getattr(clf, "pretrained_cfg", None) or {}
     channels, h, w = (int(s) for s in cfg.get("input_size", (3, 224, 224)))

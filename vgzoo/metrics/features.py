@@ -239,7 +239,7 @@ def _load_classifier(spec: str | nn.Module, device: torch.device) -> FeatureExtr
     from .._factory import load_model
 
     # a name means its published weights (random weights give meaningless features); folders carry their own
-    model = load_model(spec, pretrained=True, tasks=("classification",))
+    model = load_model(spec, pretrained=True, needs=Classifier)
     cfg = getattr(model, "pretrained_cfg", None) or {}
     name = spec if isinstance(spec, str) else cfg.get("architecture", type(model).__name__)
     if not isinstance(model, Classifier):
