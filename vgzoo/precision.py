@@ -318,8 +318,8 @@ CPU_BF16_MIN_FLOPS = 2e8
 
 
 #: ``auto`` needs at least this many forward calls for bf16: the quality guard runs the first one in fp32 as well,
-#: so with a bf16 speed-up of about 2 the second call only wins that back, and one call alone is fp32 work plus bf16
-#: work for an answer the fp32 pass already gave.
+#: which the following bf16 calls must first win back, and one call alone is fp32 work plus bf16 work for an answer
+#: the fp32 pass already gave.
 MIN_CALLS_FOR_BF16 = 3
 
 
