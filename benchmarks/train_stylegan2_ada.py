@@ -215,13 +215,14 @@ def report(summary: dict | None = None, results: Path | None = None) -> str:
              f"ada_kimg {s['ada_kimg']} (the reference's 500 is for 25 000-kimg runs). FID and KID of G_ema's "
              "samples against the held-out digits on the digits classifier's features; the control is the same "
              "network at its random initialisation.", "",
-             "| run | final p | highest p | FID (final) | FID (best) | KID (final) | wall time |",
-             "| --- | --- | --- | --- | --- | --- | --- |",
-             f"| random init (control) | - | - | {summary['control']['fid']:.2f} | - | {summary['control']['kid']:.4f} "
-             "| - |"]
+             "| run | final p | mean p | highest p | FID (final) | FID (best) | KID (final) | wall time |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |",
+             f"| random init (control) | - | - | - | {summary['control']['fid']:.2f} | - | "
+             f"{summary['control']['kid']:.4f} | - |"]
     for r in summary["runs"]:
         top = max((p for _, p in r["p"]), default=0.0)
-        lines.append(f"| {_label(r, summary)} | {r['final_p']:.3f} | {top:.3f} | {r['final_fid']:.2f} | "
+        mean = sum(p for _, p in r["p"]) / max(len(r["p"]), 1)
+        lines.append(f"| {_label(r, summary)} | {r['final_p']:.3f} | {mean:.3f} | {top:.3f} | {r['final_fid']:.2f} | "
                      f"{r['best_fid']:.2f} | {r['final_kid']:.4f} | {r['wall_s'] / 60:.1f} min{_load(r)} |")
     lines += ["", f"Command: `{summary['command']}`", "",
               "The same run from the command line, on a folder holding those digits: "
