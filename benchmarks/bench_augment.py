@@ -6,8 +6,8 @@ Part 1. The vgzoo classification pipeline (Kornia, batched: RandomResizedCrop 22
 with torchvision's formulas, normalise, RandomErasing 0.25) against a torchvision.transforms.v2 pipeline
 doing the same operations one sample at a time in DataLoader workers on the CPU (``--workers``; 0 = in the main
 process), the batch then copied to the device from pinned memory: the usual torchvision input pipeline. Batch 64
-of 256 px float images; Kornia gets the same images already on the device. On CPU the pipeline runs its per-image stages in sub-batches (its default); the same pipeline with
-the whole batch in one Kornia call is timed alongside.
+of 256 px float images; Kornia gets the same images already on the device. On CPU the pipeline runs its per-image
+stages in sub-batches (its default); the same pipeline with the whole batch in one Kornia call is timed alongside.
 
 Part 2. Each family's augmentation (``create_transform(model)``) against its model's training step at the
 same batch size (forward, backward, optimizer step; GANs: generator then discriminator step): augmentation
@@ -122,7 +122,9 @@ def kornia_vs_torchvision(repeats: int, device: torch.device, workers: int = 0, 
         rows.append(f"| {name} | {median(ts):.3f} | {iqr(ts):.3f} | {ips[name]:.0f} |")
         print(f"{name:32s} {median(ts):.3f} s/batch  {ips[name]:.0f} img/s")
     ratio = ips["vgzoo (Kornia, batched)"] / ips[tv_name]
-    rows.append(f"\nKornia batched / torchvision per-sample: **{ratio:.2f}x** (batch {batch}, {src} px in, {size} px out).")
+    rows.append(
+        f"\nKornia batched / torchvision per-sample: **{ratio:.2f}x** (batch {batch}, {src} px in, {size} px out)."
+    )
     print(f"ratio {ratio:.2f}x")
     return rows, {"ratio": ratio, "images_per_s": ips, "workers": workers, "batch": batch}
 

@@ -49,8 +49,11 @@ def main() -> None:
         [
             "## Registry start-up (`benchmarks/bench_cli_startup.py`)",
             "",
-            f"Whole processes, {args.repeats} alternating repeats after one warm-up each, on a shared machine: {machine()}.",
-            "Target: `vgzoo list` within 0.3 s. `vgzoo info` imports torch and builds the model on the meta device to count its parameters; torch's import (with torch._dynamo, which meta-device initialisation pulls in) is most of its time.",
+            f"Whole processes, {args.repeats} alternating repeats after one warm-up each, "
+            f"on a shared machine: {machine()}.",
+            "Target: `vgzoo list` within 0.3 s. `vgzoo info` imports torch and builds the model on the meta device "
+            "to count its parameters; torch's import (with torch._dynamo, which meta-device initialisation pulls in) "
+            "is most of its time.",
             "",
             *rows,
         ]

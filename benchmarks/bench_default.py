@@ -54,7 +54,8 @@ def main() -> None:
         "",
         f"`vgzoo bench --threads {THREADS or 'default'}` (defaults: batch 1, fp32, 64..448 px) took {scaling_s:.0f} s; "
         f"`vgzoo bench attention --threads {THREADS or 'default'}` took {attention_s:.0f} s "
-        "(one torch thread: with two, contention from the other jobs made times meaningless). Files: `benchmarks/bench_default/`; schema and "
+        "(one torch thread: with two, contention from the other jobs made times meaningless). "
+        "Files: `benchmarks/bench_default/`; schema and "
         "how to read the plots: `docs/bench.md`. Reproduce: `python benchmarks/bench_default.py`.",
         "",
         "![scaling](bench_default/scaling.png)",
@@ -85,7 +86,8 @@ def main() -> None:
                      f"{_f(c['time_px'], '.0f')} ({c['time_method'] or '-'}) |")
     lines += ["", "![attention](bench_default/attention.png)", "",
               "Attention operator alone (B=1, h=6, d=64, fp32), exponents against S = 256..2048:", "",
-              "| operator | time exp (fwd) | time exp (fwd, fastest) | memory exp (fwd) | time exp (fwd+bwd) | memory exp (fwd+bwd) | "
+              "| operator | time exp (fwd) | time exp (fwd, fastest) | memory exp (fwd) | time exp (fwd+bwd) | "
+              "memory exp (fwd+bwd) | "
               "ms at S=2048 fwd | MiB at S=2048 fwd |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for op, f in attention["fits"].items():
         top = [r for r in attention["rows"] if r["operator"] == op and r["mode"] == "forward"]

@@ -3,8 +3,9 @@
 Run: python benchmarks/bench_vit.py [--repeats 7] [--batch 8] [--compile] [--device cuda]
 
 Both models hold the same weights and run in one process with the same threads, on CPU, batch 8 at
-224 px (``--device cuda``: on the GPU, batch 256 inference / 128 training by default, section "vit-cuda"). Timings alternate between the contenders on every repeat (one warm-up call each first), so
-machine noise hits them alike; medians, IQRs and ratios go to the "vit" section of RESULTS.md.
+224 px (``--device cuda``: on the GPU, batch 256 inference / 128 training by default, section "vit-cuda"). Timings
+alternate between the contenders on every repeat (one warm-up call each first), so machine noise hits them alike;
+medians, IQRs and ratios go to the "vit" section of RESULTS.md.
 
 1. fp32 eager: inference images/s (``torch.inference_mode``) and one training step (forward,
    cross-entropy, backward, AdamW step). Same arithmetic as timm, so the target is parity.
@@ -220,7 +221,8 @@ def main() -> None:
                           "batch_size": batch_of(factor), "median_s": median(ts), "iqr_s": iqr(ts),
                           "samples_per_s": ips(ts, factor), "vs_timm_fp32": median(base) / median(ts),
                           "flops_per_s": achieved * 1e12, "pct_of_peak": 100 * achieved * 1e12 / peaks[peak]})
-        return (f"| {label} | {ips(ts, factor):.2f} | {median(ts) * 1e3:.0f} ± {iqr(ts) * 1e3:.0f} | {median(base) / median(ts):.3f}x "
+        return (f"| {label} | {ips(ts, factor):.2f} | {median(ts) * 1e3:.0f} ± {iqr(ts) * 1e3:.0f} "
+                f"| {median(base) / median(ts):.3f}x "
                 f"| {achieved * 1e3:.0f} | {100 * achieved * 1e12 / peaks[peak]:.0f}% of {peak} |")
 
     lines = [
@@ -233,7 +235,8 @@ def main() -> None:
         if not on_gpu else "Ratios come from alternating the contenders on every repeat (medians ± IQR).",
         "",
         f"In-run matmul peaks (best of several sizes): fp32 {measured_peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 "
-        f"{measured_peaks['bf16'] / 1e9:.0f} GFLOP/s (bf16/fp32 = {measured_peaks['bf16'] / measured_peaks['fp32']:.2f}x"
+        f"{measured_peaks['bf16'] / 1e9:.0f} GFLOP/s "
+        f"(bf16/fp32 = {measured_peaks['bf16'] / measured_peaks['fp32']:.2f}x"
         f"; used: fp32 {peaks['fp32'] / 1e9:.0f}, bf16 {peaks['bf16'] / 1e9:.0f}, raised to any faster row). "
         f"{ours_name} forward = {per_image / 1e9:.1f} GFLOP per image; a training step is counted as 3x the forward.",
         "",
@@ -273,7 +276,8 @@ def main() -> None:
     ratio_fast = median(fast["timm fp32"]) / median(fast[best])
     lines += [
         "",
-        f"Summary: fp32 eager parity {ratio_inf:.3f}x (inference) and {ratio_train:.3f}x (train step), target >= 0.97x; "
+        f"Summary: fp32 eager parity {ratio_inf:.3f}x (inference) and {ratio_train:.3f}x (train step), "
+        "target >= 0.97x; "
         f"fastest mode ({best}) {ratio_fast:.2f}x timm fp32 eager inference, target >= 1.8x.",
     ]
     lines.append(f"Whole run: {time.perf_counter() - started:.0f} s.")

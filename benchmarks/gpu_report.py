@@ -44,7 +44,8 @@ def _bench_rows(doc, kind: str) -> list[str]:
     if kind == "attention":
         out += ["| operator | mode | S | ms | MiB | % of peak |", "| --- | --- | --- | --- | --- | --- |"]
         out += [f"| {r['operator']} | {r['mode']} | {r['seq_len']} | {_f(r['median_s'] * 1e3, '.2f')} | "
-                f"{_f((r['peak_mem_bytes'] or 0) / 2**20, '.1f')} | {_f(r['pct_of_peak'], '.1f')} |" for r in doc["rows"]]
+                f"{_f((r['peak_mem_bytes'] or 0) / 2**20, '.1f')} | {_f(r['pct_of_peak'], '.1f')} |"
+                for r in doc["rows"]]
         skipped = [f"{k}: {v['reason']}" for k, v in doc.get("operators", {}).items() if not v.get("available")]
         out += [""] + [f"- skipped {s}" for s in skipped]
     elif kind == "model":
@@ -56,12 +57,16 @@ def _bench_rows(doc, kind: str) -> list[str]:
     else:
         out += ["| model | px | img/s | attn % FLOP | attn % time | MiB | % of peak |",
                 "| --- | --- | --- | --- | --- | --- | --- |"]
-        out += [f"| {r['model']} | {r['img_size']} | {_f(r['images_per_s'], '.1f')} | "
-                f"{_f(100 * r['attention_flop_share'] if r.get('attention_flop_share') is not None else None, '.1f')} | "
-                f"{_f(100 * r['attention_time_share'] if r.get('attention_time_share') is not None else None, '.1f')} | "
-                f"{_f((r['peak_mem_bytes'] or 0) / 2**20, '.1f')} | {_f(r['pct_of_peak'], '.1f')} |" for r in doc["rows"]]
+        out += [
+            f"| {r['model']} | {r['img_size']} | {_f(r['images_per_s'], '.1f')} | "
+            f"{_f(100 * r['attention_flop_share'] if r.get('attention_flop_share') is not None else None, '.1f')} | "
+            f"{_f(100 * r['attention_time_share'] if r.get('attention_time_share') is not None else None, '.1f')} | "
+            f"{_f((r['peak_mem_bytes'] or 0) / 2**20, '.1f')} | {_f(r['pct_of_peak'], '.1f')} |"
+            for r in doc["rows"]
+        ]
         for name, c in (doc.get("crossover") or {}).items():
-            out.append(f"\n- {name}: predicted {_f(c.get('predicted_px'), '.0f')} px, FLOPs {_f(c.get('flops_px'), '.0f')}"
+            out.append(f"\n- {name}: predicted {_f(c.get('predicted_px'), '.0f')} px, "
+                       f"FLOPs {_f(c.get('flops_px'), '.0f')}"
                        f" px ({c.get('flops_method')}), time {_f(c.get('time_px'), '.0f')} px ({c.get('time_method')})")
     return out
 
@@ -97,7 +102,8 @@ def main() -> None:
     lines += ["Steps (seconds since start, exit codes):", "", "```", steps.strip(), "```", "",
               "### Break checks (`benchmarks/gpu_checks.py`)", "", "```",
               json.dumps(summary["checks"], indent=1)[:4000] if summary["checks"] else "(missing)", "```", ""]
-    titles = {"attn_bf16": "Attention, bf16", "attn_fp32": "Attention, fp32", "vitb_infer": "ViT-B/16 vs timm, inference",
+    titles = {"attn_bf16": "Attention, bf16", "attn_fp32": "Attention, fp32",
+              "vitb_infer": "ViT-B/16 vs timm, inference",
               "vitb_train": "ViT-B/16 vs timm, training step", "scaling": "Scaling sweep"}
     kinds = {"attn_bf16": "attention", "attn_fp32": "attention", "vitb_infer": "model", "vitb_train": "model",
              "scaling": "scaling"}

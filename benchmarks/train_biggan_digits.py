@@ -7,8 +7,9 @@ Trains ``biggan`` (BigGAN-deep generator and BigGAN discriminator, 32 px, BigGAN
 and ``cgan_embed_digits`` (vgzoo's teaching cGAN, 16 px, its default recipe) on ``builtin:digits``, one after the
 other, each until ``--minutes`` of training wall time have passed (a callback ends the run after the step that
 crosses the budget). The checkpoints at epoch ends are part of the recipes and count (BigGAN's with its standing
-statistics); the end-of-run checkpoint, final folders and scoring come after the last step and do not. Then scores both with ``vgzoo eval generate`` (``eval_generate``, digits features, the val split):
-FID/KID, mean per-class FID, and the class-conditional accuracy of the digits classifier; and the within-class
+statistics); the end-of-run checkpoint, final folders and scoring come after the last step and do not. Then scores
+both with ``vgzoo eval generate`` (``eval_generate``, digits features, the val split): FID/KID, mean per-class FID,
+and the class-conditional accuracy of the digits classifier; and the within-class
 diversity of 16 samples per class against that of the real images (``pairwise_diversity``, the trainer's
 mode-collapse measure). BigGAN is scored from ``final_ema/`` (its EMA weights with standing statistics), the cGAN
 from ``final/``. The table goes to the "biggan-digits" section of RESULTS.md.

@@ -332,7 +332,8 @@ def report() -> None:
             f"training steps inside `fit` (data, logging, monitor, checkpoints and epoch ends included; the wall "
             f"column adds set-up and the final pictures), against a hand-written loop of the same model, losses and "
             f"Adam (batch from a tensor, 1 thread). Machine: {s['machine']}; load average during the run "
-            f"{s['load_average'][0]:.1f}-{s['load_average'][1]:.1f}. Before the fix the e2e cGAN run took 970 s for 225 steps "
+            f"{s['load_average'][0]:.1f}-{s['load_average'][1]:.1f}. "
+            f"Before the fix the e2e cGAN run took 970 s for 225 steps "
             f"(~4.3 s/step). A cProfile of `fit` put all the time inside torch's operators (conv, backward, Adam), "
             f"not in the loop's own work, and in the same process a plain loop at 2 threads was as slow. The cause "
             f"was thread oversubscription: torch "
@@ -382,12 +383,14 @@ def report() -> None:
     if s:
         parts.append(
             f"**ViT** (`vit_ti16_scratch`, patch_size=4, img_size=16, 1 channel) on digits, `{s['command']}`, "
-            f"{s['steps']} steps, {s['wall_s']:.0f} s: val top-1 best {s['best_top1']:.2f}%, last {s['last_top1']:.2f}%. "
+            f"{s['steps']} steps, {s['wall_s']:.0f} s: val top-1 best {s['best_top1']:.2f}%, "
+            f"last {s['last_top1']:.2f}%. "
             "Files: `benchmarks/e2e/vit/`.")
     e2e = [r for r in map(_published, ("cgan", "pix2pix", "cyclegan", "vit")) if r]
     machines = sorted({r["machine"] for r in e2e if r.get("machine")}) or [machine()]
     parts.append(f"Machine of the cGAN, pix2pix, CycleGAN and ViT runs: {'; '.join(machines)}; the thread count "
-                 "shown is the one the runs used (`threads=auto` chose 1 on the loaded machine). The runs are bitwise reproducible at a given thread count: "
+                 "shown is the one the runs used (`threads=auto` chose 1 on the loaded machine). "
+                 "The runs are bitwise reproducible at a given thread count: "
                  "`vgzoo train cgan_embed_digits --data builtin:digits --steps 400 --batch-size 64 --seed 0` "
                  "scored the same 0.819 / 0.520 as the e2e run's step 400.")
     write_section("train", "## train\n\n" + "\n\n".join(parts))

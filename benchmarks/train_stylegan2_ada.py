@@ -102,7 +102,8 @@ def _train(args, augment: str, images: int) -> dict:
     val = [r for r in rows if r["split"] == "val" and "fid" in r]
     kimg = args.batch_size / 1000
     summary = {
-        "augment": augment, "images": images, "wall_s": wall, "load": [load, os.getloadavg()[0]], "cli_equivalent": _cli(args, augment, out),
+        "augment": augment, "images": images, "wall_s": wall, "load": [load, os.getloadavg()[0]],
+        "cli_equivalent": _cli(args, augment, out),
         "fid": [(r["step"] * kimg, r["fid"], r["kid"]) for r in val],
         "p": [(r["step"] * kimg, r.get("ada_p", 0.0)) for r in train],
         "rt": [(r["step"] * kimg, r["ada_rt"]) for r in train if "ada_rt" in r],

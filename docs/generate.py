@@ -8,8 +8,9 @@ Run: python docs/generate.py          (rewrites docs/cli.md, docs/models-table.m
 
 The CLI reference comes from the click commands themselves, the model tables from the registry
 (parameter counts of each model at its default configuration), the dataset table from the registry of
-reference datasets, the tag table from the published configs, the protocol reference from vgzoo/protocols.py and vgzoo/_registry.py (docstrings and
-signatures) and the worked plugin example from the scaffold's template, so none can drift from the code.
+reference datasets, the tag table from the published configs, the protocol reference from vgzoo/protocols.py and
+vgzoo/_registry.py (docstrings and signatures) and the worked plugin example from the scaffold's template, so none
+can drift from the code.
 """
 
 from __future__ import annotations
