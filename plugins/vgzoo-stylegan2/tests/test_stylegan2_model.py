@@ -123,6 +123,18 @@ def test_fused_and_unfused_modulation_agree():
     torch.testing.assert_close(fused, unfused, rtol=1e-5, atol=1e-5)
 
 
+def test_inference_fuses_the_modulation_in_fp32_only():
+    """fp32 inference takes the reference's fused path (its pixels); under autocast the unfused one (the faster)."""
+    G = tiny().G_ema
+    with torch.no_grad():
+        ws = G.mapping(torch.randn(3, G.z_dim), None)
+        assert torch.equal(G.synthesis(ws, noise_mode="const"), G.synthesis(ws, noise_mode="const", fused_modconv=True))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            default = G.synthesis(ws, noise_mode="const")
+            assert torch.equal(default, G.synthesis(ws, noise_mode="const", fused_modconv=False))
+            assert not torch.equal(default, G.synthesis(ws, noise_mode="const", fused_modconv=True))
+
+
 def test_w_avg_tracks_the_mapping_output_in_training_only():
     model = tiny()
     G = model.G

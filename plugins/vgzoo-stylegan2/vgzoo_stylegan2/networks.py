@@ -505,8 +505,11 @@ class SynthesisBlock(nn.Module):
         dtype = _block_dtype(self.use_fp16, force_fp32, ws.device)
         memory_format = torch.channels_last if self.channels_last and not force_fp32 else torch.contiguous_format
         if fused_modconv is None:  # per-sample weights for inference; scaled activations for training
-            # and for export (one group per sample cannot take a dynamic batch; the same arithmetic up to rounding)
+            # and for export (one group per sample cannot take a dynamic batch; the same arithmetic up to rounding),
+            # and under autocast, where the grouped convolution of per-sample weights is the slower of the two (the
+            # reference's fp32 inference keeps its fused path, so its pixels are unchanged)
             fused_modconv = (not self.training and not is_exporting()
+                             and not torch.is_autocast_enabled(ws.device.type)
                              and (dtype == torch.float32 or int(ws.shape[0]) == 1))
 
         if self.in_channels == 0:
