@@ -263,6 +263,23 @@ def test_generate_tells_the_guard_how_many_calls_it_makes(monkeypatch, tmp_path)
     assert many["precision"] == "bf16" and many["guard"].startswith("first batch bf16")
 
 
+def test_translate_tells_the_guard_how_many_calls_it_makes(monkeypatch, tmp_path):
+    from vgzoo.translate import translate
+
+    _cpu(monkeypatch, AMX_FLAGS, "AVX512")
+    monkeypatch.setattr(prec, "CPU_BF16_MIN_FLOPS", 1)
+    G = vgzoo.create("cyclegan_resnet", ngf=4, ndf=4, n_blocks=1, img_size=32).eval().G_AB
+    (tmp_path / "in").mkdir()
+    for i in range(3):
+        write_png(tmp_path / "in" / f"{i}.png", 16, 16, seed=i)
+    one = translate(G, tmp_path / "in" / "0.png", tmp_path / "one.png", progress=False).inference
+    assert one["precision"] == "fp32" and "1 forward call" in one["reason"]  # a single image: no bf16 pass at all
+    many = translate(G, tmp_path / "in", tmp_path / "many", progress=False).inference  # three batches of one
+    assert many["precision"] == "bf16" and many["guard"].startswith("first batch bf16")
+    pair = translate(G, tmp_path / "in", tmp_path / "pair", batch_size=2, progress=False).inference  # two batches
+    assert pair["precision"] == "fp32" and "2 forward calls" in pair["reason"]
+
+
 def test_an_explicit_bf16_is_not_overruled_by_size(monkeypatch):
     _cpu(monkeypatch, AMX_FLAGS, "AVX512")
     net = CountingNet(4)  # far below the floor

@@ -243,7 +243,8 @@ def translate(
     channels = int(getattr(generator, "in_chans", 3))
     compiled = prepare_module(generator, mode)
     runner = GuardedRunner(lambda x: translate_tensor(compiled, x), mode, "images",
-                           reference_fn=lambda x: translate_tensor(generator, x))
+                           reference_fn=lambda x: translate_tensor(generator, x),
+                           calls=math.ceil(len(files) / batch_size))  # at least: a batch holds images of one size
     done: dict[int, Path] = {}
     failures: dict[int, str] = {}
 
