@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -93,9 +94,17 @@ def any_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
     return bool(t.item() > 0)
 
 
+#: The last barrier's work, held until the process exits. Gloo's runloop thread otherwise drops the last reference
+#: to it, and with it the tensors of the collectives it waited for, whose Python objects need the GIL: a rank whose
+#: interpreter is already finalizing then dies in std::terminate. Held here, it is freed by the main thread.
+_LAST_BARRIER: list[Any] = []
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
-        dist.barrier()
+        work = dist.barrier(async_op=True)
+        work.wait()
+        _LAST_BARRIER[:] = [work]
 
 
 class LossCall(nn.Module):
