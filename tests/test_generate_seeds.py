@@ -181,3 +181,36 @@ def test_seeded_options_on_a_cgan_are_refused(tmp_path):
     result = _run("cgan_embed_digits", "--per-class", "1")
     assert result.exit_code == 2 and "Missing option '--out'" in result.output
     assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize(("size", "device", "expected"), [
+    ((3, 256, 256), "cpu", 1),  # one 256 px image is already a CPU batch's worth of pixels
+    ((3, 128, 128), "cpu", 4),
+    ((1, 32, 32), "cpu", 8),  # small images: the usual batch
+    ((3, 1024, 1024), "cpu", 1),  # never fewer than one
+    ((3, 256, 256), "cuda", 8),  # a GPU takes the usual batch at any size
+    (None, "cpu", 8),  # a model that does not say its size
+])
+def test_seed_batch_size_keeps_a_cpu_batch_within_its_pixels(size, device, expected):
+    from vgzoo.generate import seed_batch_size
+
+    model = TinySeeded()
+    model.pretrained_cfg = {} if size is None else {"input_size": size}
+    assert seed_batch_size(model, torch.device(device)) == expected
+
+
+def test_generate_seeds_batches_by_image_size_unless_told(tiny_seeded, tmp_path, monkeypatch):
+    import vgzoo.generate as gen
+
+    model = TinySeeded()
+    batches = []
+    draw = model.generate_images
+    monkeypatch.setattr(model, "generate_images", lambda z, labels, psi: batches.append(len(z)) or draw(z, labels, psi))
+    monkeypatch.setattr(gen, "CPU_BATCH_PIXELS", 2 * 6 * 5)  # two of these 6 x 5 images a batch on the CPU
+    generate_seeds(model, seeds=list(range(5)), out_dir=tmp_path / "a", device="cpu", precision="fp32")
+    assert batches == [2, 2, 1]
+    batches.clear()
+    generate_seeds(model, seeds=list(range(5)), out_dir=tmp_path / "b", device="cpu", precision="fp32", batch_size=4)
+    assert batches == [4, 1]  # an explicit batch size wins
+    for seed in range(5):  # the batching changes no pixel
+        assert np.array_equal(_pixels(tmp_path / "a" / f"seed{seed:04d}.png"), _expected(model, seed, 0.7))

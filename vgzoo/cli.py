@@ -610,15 +610,16 @@ def train_cmd(ctx: click.Context, model: str, **values) -> None:
                    "(class%04d-seed%04d.png with several classes).")
 @click.option("--out-dir", default=None, type=click.Path(file_okay=False), help="Also write every sample here.")
 @click.option("--scale", type=click.IntRange(min=1), default=None, help="Upscale grid cells (default: to >= 64 px).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Seeded generators: latents per forward pass.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Seeded generators: latents per forward pass (default: 8; on a CPU fewer for large images, "
+                   "see vgzoo.generate.CPU_BATCH_PIXELS).")
 @_INFER_DEVICE
 @_INFER_PRECISION
 @_INFER_COMPILE
 @click.pass_context
 def generate_cmd(ctx: click.Context, model_or_dir: str, pretrained: bool, seeds: str | None, truncation: float | None,
                  classes: tuple[str, ...], grid: str | None, labels: str | None, all_classes: bool, per_class: int,
-                 seed: int, out: str | None, out_dir: str | None, scale: int | None, batch_size: int,
+                 seed: int, out: str | None, out_dir: str | None, scale: int | None, batch_size: int | None,
                  device: str, precision: str, compile_: bool) -> None:
     """Sample MODEL_OR_DIR (a model name or saved folder) into PNGs.
 

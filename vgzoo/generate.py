@@ -39,6 +39,7 @@ __all__ = [
     "parse_seeds",
     "reference_uint8",
     "resolve_classes",
+    "seed_batch_size",
 ]
 
 MIN_CELL_PIXELS = 64  # automatic scale: upscale small images until a cell is at least this wide
@@ -220,6 +221,23 @@ def _save_all(images, targets: list[Path]) -> list[Path]:
 
 
 # ------------------------------------------------------------------------------------------- seeded sampling
+#: Output pixels per forward pass of seeded sampling on a CPU (``batch_size`` left to vgzoo): beyond this, a batch's
+#: activations outgrow the caches and the memory-bound layers (modulation, normalisation, resampling) cost more per
+#: image than a smaller batch saves (benchmarks/bench_translate_default.py's --seed-batches table).
+CPU_BATCH_PIXELS = 2**16
+#: Latents per forward pass elsewhere, and at most on a CPU.
+SEED_BATCH = 8
+
+
+def seed_batch_size(model: nn.Module, device: torch.device) -> int:
+    """Latents per forward pass for :func:`generate_seeds` when the caller names none: :data:`SEED_BATCH`, and
+    on a CPU as many as keep a batch within :data:`CPU_BATCH_PIXELS` output pixels (at least one)."""
+    size = tuple(getattr(model, "pretrained_cfg", {}).get("input_size") or ())
+    if torch.device(device).type != "cpu" or len(size) != 3:
+        return SEED_BATCH
+    return max(1, min(SEED_BATCH, CPU_BATCH_PIXELS // (int(size[1]) * int(size[2]))))
+
+
 @dataclass
 class SeededResult:
     """What :func:`generate_seeds` wrote."""
@@ -333,7 +351,7 @@ def generate_seeds(
     out_dir: str | os.PathLike | None = None,
     grid: str | os.PathLike | None = None,
     pretrained: bool = False,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     scale: int | None = None,
     device: str | torch.device | None = "auto",
     precision: str | None = "auto",
@@ -350,7 +368,7 @@ def generate_seeds(
         out_dir: write ``seed%04d.png`` (``class%04d-seed%04d.png`` with several classes) into this folder.
         grid: write a PNG grid: a row per class and a column per seed (unconditional: a square-ish grid).
         pretrained: with a model name, load its published weights.
-        batch_size: latents per forward pass.
+        batch_size: latents per forward pass (default: :func:`seed_batch_size`, by image size on a CPU).
         scale: nearest-neighbour upscaling of the grid cells (default: enough for cells of >= 64 px).
         device: where to sample (``auto``: CUDA when present, else the CPU).
         precision: ``auto`` (bf16 autocast where the hardware has bf16 units, else fp32), ``fp32``, ``bf16``,
@@ -373,7 +391,7 @@ def generate_seeds(
                          f"{str(out_dir)!r} for a grid picture.")
     if not seeds:
         raise ValueError("seeds is empty; give at least one seed, e.g. 0-7.")
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}.")
     mode = inference_mode(device, precision, compile)
     device = mode.device
@@ -393,6 +411,8 @@ def generate_seeds(
         raise ValueError(f"{model.truncation_name}={truncation!r}; expected a finite number.")
     model.eval()
     model.to(device)
+    if batch_size is None:
+        batch_size = seed_batch_size(model, device)
     draw = torch.compile(model.generate_images) if mode.compile else model.generate_images
     run = GuardedRunner(draw, mode, "images", reference_fn=model.generate_images,
                         calls=len(rows) * math.ceil(len(seeds) / batch_size))

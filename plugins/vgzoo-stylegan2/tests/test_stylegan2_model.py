@@ -135,6 +135,31 @@ def test_inference_fuses_the_modulation_in_fp32_only():
             assert not torch.equal(default, G.synthesis(ws, noise_mode="const", fused_modconv=True))
 
 
+def test_cpu_fp32_sampling_of_a_batch_gives_each_seeds_own_image_bitwise():
+    """On a CPU, fp32 seeds are drawn one at a time (the per-sample weights' grouped convolution is slower there):
+    a batch gives exactly the images of seeds drawn alone, as the reference's gen_images.py draws them."""
+    model = tiny().eval()
+    z = model.latents_for_seeds([3, 1, 4], 0.7)
+    batched = model.generate_images(z, None, 0.7)
+    alone = torch.cat([model.generate_images(z[i:i + 1], None, 0.7) for i in range(3)])
+    assert torch.equal(batched, alone)
+    with torch.no_grad():  # the same as G_ema's own fused fp32 batch, up to the grouped convolution's rounding
+        torch.testing.assert_close(batched, model.G_ema(z, model.one_hot(None, 3), truncation_psi=0.7,
+                                                        noise_mode="const"), rtol=1e-5, atol=1e-5)
+
+
+def test_unfused_demodulation_needs_no_per_sample_weights():
+    """The unfused path's demodulation coefficients come from styles^2 @ (weight^2 summed over the kernel), the
+    same sums as the reference's per-sample weights give, without building them."""
+    torch.manual_seed(0)
+    x, weight, styles = torch.randn(5, 16, 8, 8), torch.randn(32, 16, 3, 3), torch.randn(5, 16)
+    per_sample = weight[None] * styles[:, None, :, None, None]
+    dcoefs = (per_sample.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
+    expected = torch.nn.functional.conv2d(x * styles[:, :, None, None], weight, padding=1) * dcoefs[:, :, None, None]
+    got = N.modulated_conv2d(x, weight, styles, padding=1, fused_modconv=False)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_w_avg_tracks_the_mapping_output_in_training_only():
     model = tiny()
     G = model.G

@@ -160,7 +160,14 @@ class StyleGAN2Base(GANModel):
         """``G_ema(z, c, truncation_psi=truncation, noise_mode=noise_mode)``: images in about [-1, 1]."""
         psi = self.default_truncation if truncation is None else float(truncation)
         z = z.to(self._device())
-        return self.G_ema(z, self.one_hot(labels, z.shape[0]), truncation_psi=psi, noise_mode=noise_mode)
+        c = self.one_hot(labels, z.shape[0])
+        if z.device.type == "cpu" and not torch.is_autocast_enabled("cpu") and z.shape[0] > 1:
+            # fp32 inference convolves with per-sample weights (the reference's fused path); on a CPU a grouped
+            # convolution over a batch of them is slower per image than one sample at a time, which is also how
+            # the reference's gen_images.py draws seeds
+            return torch.cat([self.G_ema(z[i:i + 1], c[i:i + 1], truncation_psi=psi, noise_mode=noise_mode)
+                              for i in range(z.shape[0])])
+        return self.G_ema(z, c, truncation_psi=psi, noise_mode=noise_mode)
 
     def _generate(self, z: torch.Tensor, c: torch.Tensor, truncation_psi: float | None = None,
                   truncation_cutoff: int | None = None, noise_mode: str = "const") -> torch.Tensor:

@@ -245,12 +245,15 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         styles = styles / styles.norm(float("inf"), dim=1, keepdim=True)
 
     w = dcoefs = None
-    if demodulate or fused_modconv:
+    if fused_modconv:
         w = weight.unsqueeze(0) * styles.reshape(batch_size, 1, -1, 1, 1)
-    if demodulate:
-        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
     if demodulate and fused_modconv:
+        dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt()
         w = w * dcoefs.reshape(batch_size, -1, 1, 1, 1)
+    elif demodulate:
+        # the same sum over (in, kh, kw) of (weight * style)^2, as styles^2 @ (weight^2 summed over the kernel):
+        # no per-sample weight tensor (batch x out x in x kh x kw) to build and reduce
+        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()
 
     if not fused_modconv:
         x = x * styles.to(x.dtype).reshape(batch_size, -1, 1, 1)
