@@ -73,6 +73,18 @@ def machine(device: str = "cpu") -> str:
     )
 
 
+def cpu_kind() -> str:
+    """A short name of this CPU kind, for sections kept per kind: its maker and line, and its bf16 units
+    (``intel-xeon-amx``, ``amd-epyc-avx512bf16``, ``amd-epyc-avx2``: machines of one line differ by them)."""
+    from vgzoo.precision import _cpu_flags
+
+    name = machine().split(",")[0]
+    words = re.sub(r"\(r\)|\(tm\)|\bprocessor\b|\bcpu\b|@.*", " ", name.lower())
+    flags = _cpu_flags()
+    units = "amx" if "amx_bf16" in flags else "avx512bf16" if "avx512_bf16" in flags else "avx2"
+    return "-".join([*re.findall(r"[a-z0-9]+", words)[:2], units])
+
+
 def median(xs):
     return statistics.median(xs)
 

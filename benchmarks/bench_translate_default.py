@@ -27,6 +27,9 @@ reads as a CPU without bf16 units (``vgzoo.precision.isa_cap``). Those rows are 
 an emulation of an AVX2-only CPU's instruction set on this one (its caches, clocks and memory stay), not a
 measurement on one.
 
+The table goes to the section ``inference-default-<CPU kind>`` of RESULTS.md (``_results.cpu_kind``: maker, line
+and bf16 units), so each CPU kind keeps its own figures.
+
 Every contender runs once per repeat, alternating which goes first, after one warm-up each; the table gives
 median seconds per image, IQR, and the ratio reference / vgzoo. What vgzoo ran (device, precision and why, the
 guard's finding) is printed and written with the table, and outputs are compared (PSNR of vgzoo's PNGs against
@@ -35,7 +38,7 @@ the reference's).
     python benchmarks/bench_translate_default.py                        # 64 images, 5 repeats; RESULTS.md section
     python benchmarks/bench_translate_default.py --reference ~/pytorch-CycleGAN-and-pix2pix --seeded stylegan2_paper256
     python benchmarks/bench_translate_default.py --seeded stylegan2_paper256 --seeded biggan_deep --emulate-avx2 \
-        --crossover                                                     # also where bf16 starts to pay
+        --crossover --seed-batches                  # also where bf16 starts to pay, and seeds per forward pass
     python benchmarks/bench_translate_default.py --tiny --no-write      # a smoke test (tiny networks, not a timing)
 """
 
@@ -57,18 +60,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _results import iqr, machine, median, write_section
+from _results import cpu_kind, iqr, machine, median, write_section
 from PIL import Image
 
 import vgzoo
 from vgzoo.convert.reference import generator_key_map
 from vgzoo.data.images import to_uint8
-from vgzoo.generate import generate, generate_seeds, reference_uint8
+from vgzoo.generate import CPU_BATCH_PIXELS, generate, generate_seeds, reference_uint8, seed_batch_size
 from vgzoo.inference import describe_inference
 from vgzoo.precision import CPU_BF16_MIN_FLOPS
 from vgzoo.translate import translate
 
-SECTION = "inference-default"
+SECTION = "inference-default"  # one section per CPU kind: inference-default-<cpu_kind()>
 #: What --emulate-avx2 starts torch with: torch's own kernels and oneDNN's kept to AVX2, as on an AVX2-only CPU
 #: (both read at start-up, so the cases run in a fresh process).
 AVX2_CAPS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
@@ -314,6 +317,41 @@ def crossover(repeats: int = 50) -> list[str]:
     return lines
 
 
+def seed_batches(names: list[str], repeats: int = 5) -> list[str]:
+    """What ``vgzoo.generate.CPU_BATCH_PIXELS`` rests on: ms per image of each ``--seeded`` model's
+    ``generate_images`` at batch 1 to 8, in fp32 and under bf16 autocast, batch sizes alternating."""
+    lines = ["| model | image | precision | " + " | ".join(f"batch {b} ms/img" for b in (1, 2, 4, 8))
+             + " | vgzoo's batch |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name in names:
+        torch.manual_seed(0)
+        model = vgzoo.create(name).eval()
+        fill_standing_statistics(model)
+        psi, side = model.default_truncation, model.pretrained_cfg["input_size"][-1]
+        for precision in ("fp32", "bf16"):
+            calls = {}
+            for batch in (1, 2, 4, 8):
+                z = model.latents_for_seeds(list(range(batch)), psi)
+                labels = torch.zeros(batch, dtype=torch.long) if model.class_count() else None
+
+                def call(z=z, labels=labels, precision=precision):
+                    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16"):
+                        model.generate_images(z, labels, psi)
+
+                calls[batch] = call
+            times = {b: [] for b in calls}
+            for r in range(repeats + 1):
+                for b in (list(calls) if r % 2 == 0 else list(calls)[::-1]):
+                    start = time.perf_counter()
+                    calls[b]()
+                    if r:  # one warm-up each
+                        times[b].append((time.perf_counter() - start) / b)
+            lines.append(f"| `{name}` | {side} px | {precision} | " + " | ".join(
+                f"{median(times[b]) * 1e3:.1f} (IQR {iqr(times[b]) * 1e3:.1f})" for b in calls)
+                + f" | {seed_batch_size(model, torch.device('cpu'))} |")
+            print(lines[-1], flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=64,
@@ -326,7 +364,8 @@ def main() -> None:
     parser.add_argument("--seeded", action="append", default=[], metavar="NAME",
                         help="a SeededSampler model (a plugin family) to time too; repeatable")
     parser.add_argument("--seeds", type=int, default=32,
-                        help="seeds per --seeded model (4 batches of 8; under 3 forward calls auto stays fp32)")
+                        help="seeds per --seeded model (batched as vgzoo.generate.seed_batch_size picks; under 3 "
+                             "forward calls auto stays fp32)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--tiny", action="store_true", help="tiny networks and inputs: a smoke test, not a timing")
     parser.add_argument("--emulate-avx2", action="store_true",
@@ -337,6 +376,9 @@ def main() -> None:
     parser.add_argument("--crossover", action="store_true",
                         help="also time the cgan_embed generator alone at batch 1-32, fp32 against bf16 autocast: "
                              "where bf16 starts to pay (vgzoo.precision.CPU_BF16_MIN_FLOPS)")
+    parser.add_argument("--seed-batches", action="store_true",
+                        help="also time each --seeded model's generate_images at batch 1-8, fp32 and bf16: the "
+                             "batch size vgzoo picks on a CPU (vgzoo.generate.CPU_BATCH_PIXELS)")
     parser.add_argument("--no-write", action="store_true", help="print only, do not update RESULTS.md")
     parser.add_argument("--rows-json", type=Path, default=None, help=argparse.SUPPRESS)  # the emulation's child
     args = parser.parse_args()
@@ -358,11 +400,18 @@ def main() -> None:
                            f"50 alternating calls after 2 warm-ups each; `auto` picks bf16 on a CPU from "
                            f"{CPU_BF16_MIN_FLOPS / 1e9:g} GFLOP per call (`vgzoo.precision.CPU_BF16_MIN_FLOPS`).",
                            "", *crossover()]
+    if args.seed_batches:
+        crossover_lines += ["", f"Seeds per forward pass (`--seed-batches`): each `--seeded` model's `generate_images`"
+                            f" alone, median ms per image of {args.repeats} alternating calls after one warm-up; on a "
+                            f"CPU vgzoo batches at most {CPU_BATCH_PIXELS} output pixels "
+                            "(`vgzoo.generate.CPU_BATCH_PIXELS`), the last column.", "",
+                            *seed_batches(args.seeded, args.repeats)]
     elapsed, load_after = time.perf_counter() - started, os.getloadavg()
     command = "python benchmarks/bench_translate_default.py" + "".join(
         f" {flag}" for flag in sys.argv[1:] if flag != "--no-write")
     body = "\n".join([
-        "## inference-default: `vgzoo translate` / `vgzoo generate` defaults against the reference's eager fp32",
+        f"## inference-default ({cpu_kind()}): `vgzoo translate` / `vgzoo generate` defaults against the "
+        "reference's eager fp32",
         "",
         f"`{command}` ({args.repeats} timed repeats after one warm-up, contenders alternating in one process; "
         f"{elapsed / 60:.1f} min). Machine: {machine()}. 1-minute load average at start / end: "
@@ -385,7 +434,7 @@ def main() -> None:
     ])
     print(body)
     if not args.no_write:
-        print(f"wrote {write_section(SECTION, body)}")
+        print(f"wrote {write_section(f'{SECTION}-{cpu_kind()}', body)}")
 
 
 if __name__ == "__main__":
