@@ -205,10 +205,9 @@ def generate(
                           inference=mode.to_dict(), images=written[1:])
 
 
-#: Threads writing image files. Each atomic write ends in an fsync, which waits for the disk rather than the CPU, and
-#: a disk serves many at once (the journal commits them together), so writing hundreds of small PNGs is bound by the
-#: number of fsyncs in flight, not by the cores; PNG compression releases the GIL too.
-SAVE_THREADS = 16
+#: Threads writing image files. Each atomic write ends in an fsync, which waits for the disk and lets another
+#: thread run, but the rest of a small PNG's write holds the GIL: more threads than twice the cores only contend.
+SAVE_THREADS = min(16, 2 * (os.cpu_count() or 1))
 
 
 def _save_all(images, targets: list[Path]) -> list[Path]:
