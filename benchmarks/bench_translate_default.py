@@ -333,7 +333,7 @@ def seed_batches(names: list[str], repeats: int = 5) -> list[str]:
                 z = model.latents_for_seeds(list(range(batch)), psi)
                 labels = torch.zeros(batch, dtype=torch.long) if model.class_count() else None
 
-                def call(z=z, labels=labels, precision=precision):
+                def call(z=z, labels=labels, precision=precision, model=model, psi=psi):
                     with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16"):
                         model.generate_images(z, labels, psi)
 
