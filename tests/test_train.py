@@ -216,6 +216,21 @@ def test_cgan_run_writes_what_the_user_sees(tmp_path):
     assert (out / "checkpoints" / "latest").read_text().strip() == "step_12"
 
 
+def test_save_epochs_sets_the_epoch_end_checkpoints(tmp_path):
+    """Six steps an epoch: every epoch by default, every second with save_epochs=2, none at epoch ends with 0 (the
+    end of the run and save_every still checkpoint)."""
+    def saved(name, **options):
+        torch.manual_seed(0)
+        fit(TinyCGAN(), Blobs(), tmp_path / name, epochs=4, batch_size=8, progress=False,
+            options={"keep_last": 10, **options})
+        return sorted(int(p.name[5:]) for p in (tmp_path / name / "checkpoints").glob("step_*"))
+
+    assert saved("every") == [6, 12, 18, 24]
+    assert saved("second", save_epochs=2) == [12, 24]
+    assert saved("none", save_epochs=0) == [24]
+    assert saved("steps", save_epochs=0, save_every=4) == [4, 8, 12, 16, 20, 24]  # 12 ends an epoch, saved there
+
+
 def test_classification_recipe_learns_and_keeps_best(tmp_path):
     torch.manual_seed(0)
     out = tmp_path / "cls"

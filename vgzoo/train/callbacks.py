@@ -312,7 +312,8 @@ class Pictures(Callback):
 
 
 class Checkpoints(Callback):
-    """Checkpoints every ``save_every`` steps, at epoch ends and at the end (metrics synced first); final/ folders."""
+    """Checkpoints every ``save_every`` steps, every ``save_epochs`` epochs (and at a new best) and at the end
+    (metrics synced first); final/ folders."""
 
     def save(self, run: RunView, st: TrainState, is_best: bool = False) -> None:
         run.flush_logs(st)  # the health check sees every step first: no checkpoint is written past a NaN
@@ -327,7 +328,10 @@ class Checkpoints(Callback):
             self.save(run, st)
 
     def on_epoch_end(self, run, st):
-        self.save(run, st, st.is_best)
+        epochs, steps = run.options.engine.save_epochs, run.options.engine.save_every
+        if ((epochs and st.epoch % epochs == 0) or st.is_best  # a new best is kept whatever the cadence
+                or (steps and st.step % steps == 0)):  # save_every's step, left by on_step to the epoch's end
+            self.save(run, st, st.is_best)
 
     def on_train_end(self, run, st):
         if st.saved_step != st.step:

@@ -109,6 +109,8 @@ SETTINGS = tuple(o.name for o in RUN_OPTIONS if o.role == "setting")
 
 ENGINE_OPTIONS: tuple[Option, ...] = (
     Option("save_every", 0, "int", "also checkpoint every N steps (0: at epoch ends and at the end only)"),
+    Option("save_epochs", 1, "int", "checkpoint at the end of every N-th epoch (0: not at epoch ends; the run's "
+           "end and save_every still checkpoint)"),
     Option("keep_last", 3, "int", "checkpoints kept (the best one is kept as well)"),
     Option("ema", False, "bool", "keep an exponential moving average of the weights (final_ema/)"),
     Option("ema_decay", 0.999, "float", "decay of the moving average"),

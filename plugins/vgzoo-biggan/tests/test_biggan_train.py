@@ -164,11 +164,13 @@ def test_a_bad_d_steps_is_refused(tmp_path):
 def test_the_recipe_keeps_a_g_ema_by_default_and_an_explicit_option_wins(tmp_path):
     from vgzoo_biggan.recipe import BigGANRecipe
 
-    assert BigGANRecipe.engine_defaults == {"ema": True, "ema_start": 1000}
+    assert BigGANRecipe.engine_defaults == {"ema": True, "ema_start": 1000, "save_every": 2000, "save_epochs": 0}
     _fit(tmp_path / "default", 1)
     config = json.loads((tmp_path / "default" / "config.json").read_text())
     assert config["options"]["ema"] is True  # recorded with the run, so a resume keeps it
     assert config["options"]["ema_start"] == 1000
+    # checkpoints (each with standing statistics) every 2000 steps and at the end, not at each short epoch's end
+    assert config["options"]["save_every"] == 2000 and config["options"]["save_epochs"] == 0
     default_ema = load_file(tmp_path / "default" / "final_ema" / "model.safetensors")
     assert default_ema.keys() == load_file(tmp_path / "default" / "final" / "model.safetensors").keys()
     _fit(tmp_path / "off", 1, options={"ema": False})

@@ -9,6 +9,8 @@ the generator's, orthogonal regularisation of the generator (the model's ``ortho
 average of the weights (the engine's ``ema``, on by this recipe's default) and standing statistics: before every
 checkpoint and the final folders the generator's per-truncation batch-norm statistics are recomputed for all 51
 truncation values (the EMA copy's too), so a trained model samples at any truncation the way the published ones do.
+Checkpoints come every ``save_every`` (2000) steps and at the end, not at epoch ends (``-o save_epochs=1`` restores
+those).
 
 Everything else is the engine's (resume, health monitor, DDP, FID during training with ``-o eval_every``); the
 pictures are a class-by-seed grid: a row per class, a column per seed, the same latent down each column.
@@ -71,8 +73,10 @@ class BigGANRecipe(ConditionalGANRecipe):
     task = "biggan_conditional_generation"
     defaults = {"batch_size": 64, "lr": 1e-4, "epochs": 100}
     # The paper samples from a moving average of G (final_ema/; -o ema=false: none), begun after ema_start steps as
-    # BigGAN-PyTorch does (its CIFAR runs: 1000; its ImageNet runs: 20000).
-    engine_defaults = {"ema": True, "ema_start": 1000}
+    # BigGAN-PyTorch does (its CIFAR runs: 1000; its ImageNet runs: 20000). Checkpoints every 2000 steps, as
+    # BigGAN-PyTorch saves, rather than at epoch ends: each recomputes the standing statistics of both generators
+    # (51 truncations), which on a small dataset's short epochs would cost about as much as the epoch's steps.
+    engine_defaults = {"ema": True, "ema_start": 1000, "save_every": 2000, "save_epochs": 0}
     schema = (
         *(o for o in GAN_OPTIONS if o.name not in ("d_lr_mult", "beta1", "order")),
         Option("d_lr_mult", 4.0, "float", "the discriminator's LR relative to the generator's (BigGAN: 4)"),
