@@ -176,3 +176,16 @@ def test_training_and_the_benchmarks_share_the_load_rule(monkeypatch):
     assert timing.resolve_threads("auto") == ("shared", 4, "one_when_busy")  # bench asks the policy's rule
     monkeypatch.setattr(policy, "threads_for_load", lambda cores, rule, load: 1)
     assert policy.resolve_threads("auto", torch.device("cpu"), DistInfo())[0] == 1
+
+
+@pytest.mark.parametrize("name", ["save_every", "save_epochs", "ema_start", "eval_every"])
+def test_a_negative_count_of_steps_or_epochs_is_refused(tmp_path, name):
+    from vgzoo.train import fit
+    from vgzoo.train.options import check_options
+
+    with pytest.raises(ValueError, match=rf"{name}=-3: expected 0 or more"):
+        check_options({name: -3}, (), "Recipe")
+    with pytest.raises(ValueError, match=rf"{name}=-3: expected 0 or more"):
+        fit("cgan_embed_digits", "builtin:digits", tmp_path / "run", steps=1, progress=False, options={name: -3},
+            log=lambda message: None)
+    assert not (tmp_path / "run" / "checkpoints").exists()

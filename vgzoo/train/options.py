@@ -45,15 +45,20 @@ class Option:
     flag: str | None = None
     click: dict[str, Any] = field(default_factory=dict, compare=False)
     role: str = "setting"
+    minimum: float | None = None  # the least number allowed (counts of steps and epochs: 0)
 
     def check(self, value: Any, where: str = "option") -> Any:
-        """``value`` if it has this option's type (an int where a float is expected becomes a float)."""
+        """``value`` if it has this option's type (an int where a float is expected becomes a float) and is at least
+        ``minimum``."""
         kinds = self.type.split("|")
         if value is None and ("none" in kinds or self.default is None):
             return None
         for kind in kinds:
             allowed = _TYPES.get(kind, ())
             if isinstance(value, allowed) and not (kind in ("int", "float") and isinstance(value, bool)):
+                if self.minimum is not None and kind in ("int", "float") and value < self.minimum:
+                    raise ValueError(f"{where} {self.name}={value!r}: expected {self.minimum:g} or more "
+                                     f"({self.help}).")
                 return float(value) if kind == "float" and "int" not in kinds else value
         example = json.dumps(self.default if self.default is not None else 1)
         example = f"{self.flag.split()[-1]} {example}" if self.flag else f"-o {self.name}={example}"
@@ -108,14 +113,16 @@ FIT_KEYS = tuple(o.name for o in RUN_OPTIONS if o.role != "call")
 SETTINGS = tuple(o.name for o in RUN_OPTIONS if o.role == "setting")
 
 ENGINE_OPTIONS: tuple[Option, ...] = (
-    Option("save_every", 0, "int", "also checkpoint every N steps (0: at epoch ends and at the end only)"),
+    Option("save_every", 0, "int", "also checkpoint every N steps (0: only at save_epochs' epoch ends and at the "
+           "end)", minimum=0),
     Option("save_epochs", 1, "int", "checkpoint at the end of every N-th epoch (0: not at epoch ends; the run's "
-           "end and save_every still checkpoint)"),
+           "end and save_every still checkpoint)", minimum=0),
     Option("keep_last", 3, "int", "checkpoints kept (the best one is kept as well)"),
     Option("ema", False, "bool", "keep an exponential moving average of the weights (final_ema/)"),
     Option("ema_decay", 0.999, "float", "decay of the moving average"),
     Option("ema_start", 0, "int", "steps during which the average is a copy of the weights, before it starts "
-           "averaging (BigGAN's ema_start: an average begun at step 1 keeps the initial weights for a long time)"),
+           "averaging (BigGAN's ema_start: an average begun at step 1 keeps the initial weights for a long time)",
+           minimum=0),
     Option("num_workers", "auto", "int|str", "DataLoader worker processes, started once per run; auto: none on the "
            "CPU or for in-memory data, else up to 8"),
     Option("log_every", "auto", "int|str", "steps between read-backs of the losses from the device (a host wait "
@@ -127,7 +134,7 @@ ENGINE_OPTIONS: tuple[Option, ...] = (
     Option("schedule_steps", None, "int|none", "the LR schedule's horizon in steps (default: the first run's "
            "total; fixed for the run's life, so --resume past it needs this option to re-plan)"),
     Option("eval_every", 0, "int", "FID/KID of the generator's samples every N steps (0: off; generators only, "
-           "docs/eval.md)"),
+           "docs/eval.md)", minimum=0),
     Option("eval_features", "digits", "str", "features for eval_every: digits, inception or a classifier name"),
     Option("eval_data", None, "str|none", "real images for eval_every (default: the training data's val split)"),
     Option("deterministic", False, "bool", "torch's deterministic algorithms (cuDNN and cuBLAS too): resume is "
