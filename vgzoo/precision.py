@@ -313,7 +313,7 @@ def precision_settings(device: str | torch.device) -> dict:
 #: bf16 autocast on a CPU pays only for a forward call with this much arithmetic (FLOPs, a multiply-add counting 2,
 #: as ``torch.utils.flop_counter`` counts). Autocast adds a fixed cost per op (casting weights and activations to
 #: bf16 and back); a call with less work than this, such as a 32 px generator on a few latents, runs faster in plain
-#: fp32. The crossover and the margin above it are measured in benchmarks/RESULTS.md ("inference-default").
+#: fp32. The crossover and the margin above it are measured in benchmarks/RESULTS.md ("inference-default-<CPU kind>").
 CPU_BF16_MIN_FLOPS = 2e8
 
 
