@@ -14,7 +14,7 @@ import vgzoo
 import vgzoo.testing
 from vgzoo._hub import load_state_dict, save_state_dict
 from vgzoo.errors import InputSizeError, VgzooError
-from vgzoo.layers import UnetGenerator
+from vgzoo.layers import ReflectionPad2d, ReplicationPad2d, UnetGenerator
 from vgzoo.layers.patchgan import PatchDiscriminator
 from vgzoo.layers.resnet_generator import ResnetGenerator
 
@@ -292,3 +292,28 @@ def test_input_size_error_is_a_public_vgzoo_error():
     assert issubclass(vgzoo.InputSizeError, vgzoo.VgzooError) and issubclass(vgzoo.InputSizeError, ValueError)
     with pytest.raises(vgzoo.InputSizeError, match="divisible by 4"):
         vgzoo.create("cyclegan_resnet", ngf=4, ndf=4, n_blocks=1).G_AB(torch.zeros(1, 3, 10, 12))
+
+
+@pytest.mark.parametrize("pad_cls", [ReflectionPad2d, ReplicationPad2d])
+def test_padding_keeps_the_input_dtype_under_autocast(pad_cls):
+    x = torch.randn(1, 4, 6, 6).bfloat16()
+    base = pad_cls.__mro__[1]  # torch's own class, which CPU autocast runs in fp32
+    with torch.autocast("cpu", torch.bfloat16):
+        ours, torchs = pad_cls(2)(x), base(2)(x)
+    assert torchs.dtype == torch.float32 and ours.dtype == torch.bfloat16  # no round trip through fp32
+    assert torch.equal(ours.float(), torchs)  # padding copies values: exact either way
+    assert torch.equal(pad_cls(2)(x.float()), base(2)(x.float()))  # outside autocast: torch's module
+
+
+def test_resnet_generator_pads_in_bf16_with_the_same_pixels():
+    torch.manual_seed(0)
+    G = ResnetGenerator(ngf=8, n_blocks=2).eval()
+    plain = copy.deepcopy(G)
+    for module in list(plain.modules()):  # the same network with torch's pads, as before
+        for name, child in module.named_children():
+            if isinstance(child, ReflectionPad2d):
+                setattr(module, name, nn.ReflectionPad2d(child.padding))
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
+        assert torch.equal(G(x), plain(x))
+    assert set(G.state_dict()) == set(plain.state_dict())  # checkpoints load either way

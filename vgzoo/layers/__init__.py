@@ -9,6 +9,7 @@ from .init import init_normal_
 from .label_map import LabelMap, label_values_checked, validate_labels
 from .mlp import Mlp
 from .norm import check_norm, get_norm_layer, is_per_sample, norm_uses_bias
+from .padding import ReflectionPad2d, ReplicationPad2d
 from .patch_embed import PatchEmbed, to_2tuple
 from .patchgan import PatchDiscriminator
 from .pos_embed import infer_grid_size, resample_abs_pos_embed
@@ -34,6 +35,8 @@ __all__ = [
     "PatchEmbed",
     "to_2tuple",
     "PatchDiscriminator",
+    "ReflectionPad2d",
+    "ReplicationPad2d",
     "infer_grid_size",
     "resample_abs_pos_embed",
     "ResnetBlock",

@@ -13,6 +13,7 @@ from torch import nn
 
 from .init import init_normal_
 from .norm import get_norm_layer, norm_uses_bias
+from .padding import ReflectionPad2d, ReplicationPad2d
 from .unet import check_input_channels, check_input_size
 
 
@@ -28,7 +29,7 @@ class ResnetBlock(nn.Module):
 
     def __init__(self, dim: int, norm: str = "instance", dropout: bool = False, padding: str = "reflect") -> None:
         super().__init__()
-        pads = {"reflect": nn.ReflectionPad2d, "replicate": nn.ReplicationPad2d, "zeros": nn.ZeroPad2d}
+        pads = {"reflect": ReflectionPad2d, "replicate": ReplicationPad2d, "zeros": nn.ZeroPad2d}
         if padding not in pads:
             raise ValueError(f"ResnetBlock: padding={padding!r}; expected one of {', '.join(pads)}.")
         make_norm = get_norm_layer(norm)
@@ -84,7 +85,7 @@ class ResnetGenerator(nn.Module):
         bias = norm_uses_bias(norm)
         self.in_chans, self.out_chans, self.n_blocks = in_chans, out_chans, n_blocks
         self.stem = nn.Sequential()
-        self.stem.add_module("pad", nn.ReflectionPad2d(3))
+        self.stem.add_module("pad", ReflectionPad2d(3))
         self.stem.add_module("conv", nn.Conv2d(in_chans, ngf, 7, bias=bias))
         self.stem.add_module("norm", make_norm(ngf))
         self.stem.add_module("act", nn.ReLU())
@@ -99,7 +100,7 @@ class ResnetGenerator(nn.Module):
             conv = nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias)
             self.up.append(_conv_norm_act(conv, make_norm(c // 2)))
         self.head = nn.Sequential()
-        self.head.add_module("pad", nn.ReflectionPad2d(3))
+        self.head.add_module("pad", ReflectionPad2d(3))
         self.head.add_module("conv", nn.Conv2d(ngf, out_chans, 7))
         self.head.add_module("act", nn.Tanh())
         init_normal_(self)
