@@ -214,3 +214,32 @@ def test_generate_seeds_batches_by_image_size_unless_told(tiny_seeded, tmp_path,
     assert batches == [4, 1]  # an explicit batch size wins
     for seed in range(5):  # the batching changes no pixel
         assert np.array_equal(_pixels(tmp_path / "a" / f"seed{seed:04d}.png"), _expected(model, seed, 0.7))
+
+
+def test_a_failing_batch_leaves_no_file_of_the_earlier_ones(tmp_path, monkeypatch):
+    model = TinySeeded()
+    draw = model.generate_images
+    calls = []
+
+    def nan_in_the_third_batch(z, labels, psi):
+        calls.append(len(z))
+        images = draw(z, labels, psi)
+        return images * float("nan") if len(calls) == 3 else images
+
+    monkeypatch.setattr(model, "generate_images", nan_in_the_third_batch)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "seed0000.png").write_bytes(b"the user's file")
+    with pytest.raises(ValueError, match="non-finite"):
+        generate_seeds(model, seeds=list(range(6)), out_dir=tmp_path / "out", grid=tmp_path / "grid.png",
+                       batch_size=2, precision="fp32")
+    assert calls == [2, 2, 2]  # two good batches, then the failing one
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["seed0000.png"]  # no temporary file either
+    assert (tmp_path / "out" / "seed0000.png").read_bytes() == b"the user's file"
+    assert not (tmp_path / "grid.png").exists()
+    monkeypatch.undo()  # the same run with every batch finite: every file, the grid, the seeds' own pixels
+    generate_seeds(model, seeds=list(range(6)), out_dir=tmp_path / "out", grid=tmp_path / "grid.png", batch_size=2,
+                   precision="fp32")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"seed{s:04d}.png" for s in range(6)]
+    for seed in range(6):
+        assert np.array_equal(_pixels(tmp_path / "out" / f"seed{seed:04d}.png"), _expected(model, seed, 0.7))
+    assert (tmp_path / "grid.png").exists()

@@ -519,3 +519,38 @@ def test_make_grid_places_every_cell_and_pads_the_rest():
         assert torch.equal(grid[top:top + 4, left:left + 6], cell)
         grid[top:top + 4, left:left + 6] = 200
     assert (grid == 200).all()  # padding and the empty sixth cell
+
+
+def _casts(run, x):
+    """aten._to_copy calls during ``run(x)``: autocast's casts of inputs and weights."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.n += func is torch.ops.aten._to_copy.default
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        run(x)
+    return Count.n
+
+
+def test_a_run_of_calls_casts_the_weights_once(monkeypatch):
+    _cpu(monkeypatch, AMX_FLAGS, "AVX512")
+    net = nn.Sequential(nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 16))
+    x = torch.randn(4, 16)
+    mode = inference_mode("cpu", "bf16")
+    alone = GuardedRunner(net, mode, "images")
+    with torch.no_grad():
+        alone(x)  # the check
+        per_call = _casts(alone, x)
+        # each call casts the input, the output (back to fp32) and all four weights
+        assert _casts(alone, x) == per_call == 2 + 4
+        kept = GuardedRunner(net, inference_mode("cpu", "bf16"), "images")
+        with kept:
+            first = kept(x)
+            assert _casts(kept, x) == 2  # the weights' casts are kept: the input and the output only
+        torch.testing.assert_close(first, alone(x), rtol=0, atol=0)  # the same numbers
+    assert not torch.is_autocast_enabled("cpu")

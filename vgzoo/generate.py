@@ -181,9 +181,10 @@ def generate(
     run = GuardedRunner(prepare_module(model, mode), mode, "images", reference_fn=model, calls=len(rows))
     g = torch.Generator().manual_seed(int(seed))
     samples = []
-    for c in rows:  # as model.sample(labels, g) draws: z from g, then the generator
-        z = model.sample_z(per_class, generator=g).to(mode.device)
-        samples.append(run(z, torch.full((per_class,), c, dtype=torch.long, device=mode.device)).cpu())
+    with run:  # the calls share autocast's weight casts
+        for c in rows:  # as model.sample(labels, g) draws: z from g, then the generator
+            z = model.sample_z(per_class, generator=g).to(mode.device)
+            samples.append(run(z, torch.full((per_class,), c, dtype=torch.long, device=mode.device)).cpu())
     samples = require_finite(torch.cat(samples), f"{name}'s samples")
     pixels = to_uint8(samples).permute(0, 2, 3, 1)  # (N, H, W, C)
     if pixels.shape[-1] not in (1, 3):
@@ -416,17 +417,18 @@ def generate_seeds(
     run = GuardedRunner(draw, mode, "images", reference_fn=model.generate_images,
                         calls=len(rows) * math.ceil(len(seeds) / batch_size))
     pictures: list[torch.Tensor] = []
-    for c in rows:
-        for start in range(0, len(seeds), batch_size):
-            chunk = [int(s) for s in seeds[start:start + batch_size]]
-            z = model.latents_for_seeds(chunk, psi).to(device)
-            labels = None if c is None else torch.full((len(chunk),), c, dtype=torch.long, device=device)
-            images = run(z, labels, psi)
-            if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[0] != len(chunk):
-                got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-                raise ValueError(f"{name}.generate_images gave {got} for {len(chunk)} latents; expected "
-                                 f"({len(chunk)}, C, H, W).")
-            pictures.append(reference_uint8(require_finite(images, f"{name}'s images for seeds {chunk}")))
+    with run:  # the calls share autocast's weight casts
+        for c in rows:
+            for start in range(0, len(seeds), batch_size):
+                chunk = [int(s) for s in seeds[start:start + batch_size]]
+                z = model.latents_for_seeds(chunk, psi).to(device)
+                labels = None if c is None else torch.full((len(chunk),), c, dtype=torch.long, device=device)
+                images = run(z, labels, psi)
+                if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[0] != len(chunk):
+                    got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+                    raise ValueError(f"{name}.generate_images gave {got} for {len(chunk)} latents; expected "
+                                     f"({len(chunk)}, C, H, W).")
+                pictures.append(reference_uint8(require_finite(images, f"{name}'s images for seeds {chunk}")))
     pixels = torch.cat(pictures)  # (len(rows) * len(seeds), H, W, C), class-major
     if pixels.shape[-1] not in (1, 3, 4):
         raise ValueError(f"{name} makes {pixels.shape[-1]}-channel images; PNG holds 1, 3 or 4 channels.")

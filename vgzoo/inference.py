@@ -181,6 +181,11 @@ class GuardedRunner:
 
     ``select`` picks the tensor to compare from ``fn``'s output (default: the output itself). ``calls``: how many
     forward calls the run will make, where the caller knows (a run too short to win back the fp32 pass stays fp32).
+
+    Used as a context manager (``with runner:``) around a run of calls, the calls share autocast's casts of the
+    weights: autocast casts each fp32 weight to the reduced precision when an op first takes it and forgets the
+    copies when the outermost autocast context ends, which without it is every call. Weights must not change
+    inside the ``with`` (an inference run does not change them).
     """
 
     def __init__(self, fn: Callable[..., Any], mode: InferenceMode, kind: str,
@@ -192,6 +197,18 @@ class GuardedRunner:
         self.reference_fn = reference_fn or fn
         self.select = select or (lambda out: out)
         self.checked = not mode.precision.enabled  # fp32 needs no check
+        self._keep_casts: torch.autocast | None = None
+
+    def __enter__(self) -> GuardedRunner:
+        # An outer autocast context, disabled: the calls' own contexts nest inside it, so the cast cache outlives them
+        self._keep_casts = torch.autocast(self.mode.device.type, enabled=False)
+        self._keep_casts.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        keep, self._keep_casts = self._keep_casts, None
+        if keep is not None:
+            keep.__exit__(*exc)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.mode.fell_back:

@@ -270,7 +270,7 @@ def translate(
         return list(zip(indices, y, strict=True))
 
     read = functools.partial(read_image, channels=channels)
-    with torch.no_grad(), tqdm(total=len(files), desc="translate", unit="img", disable=not progress) as bar, \
+    with torch.no_grad(), runner, tqdm(total=len(files), desc="translate", unit="img", disable=not progress) as bar, \
             ThreadPoolExecutor(max_workers=2) as writer:  # PNG encoding and fsync overlap the next batch's forward
         pending = []
         for indices, x, failure in load_image_batches(files, read, batch_size, workers):
