@@ -243,3 +243,17 @@ def test_a_failing_batch_leaves_no_file_of_the_earlier_ones(tmp_path, monkeypatc
     for seed in range(6):
         assert np.array_equal(_pixels(tmp_path / "out" / f"seed{seed:04d}.png"), _expected(model, seed, 0.7))
     assert (tmp_path / "grid.png").exists()
+
+
+def test_non_finite_images_are_explained_by_what_the_model_records(tmp_path):
+    model = TinySeeded()
+    with torch.no_grad():
+        model.to_image.bias.fill_(float("nan"))
+    with pytest.raises(ValueError, match="non-finite") as random_weights:  # built without weights: say so first
+        generate_seeds(model, seeds=[0, 1], out_dir=tmp_path / "a", precision="fp32")
+    assert "records no trained weights" in str(random_weights.value) and "--pretrained" in str(random_weights.value)
+    model.pretrained_cfg["weight_source"] = str(tmp_path / "trained")  # weights from a folder: a diverged run
+    with pytest.raises(ValueError, match="non-finite") as trained:
+        generate_seeds(model, seeds=[0, 1], out_dir=tmp_path / "b", precision="fp32")
+    assert "records no trained weights" not in str(trained.value) and "diverged run" in str(trained.value)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .data.images import require_finite, save_image, to_uint8
+from .data.images import NON_FINITE_CAUSES, require_finite, save_image, to_uint8
 from .layers.label_map import validate_labels
 from .protocols import ConditionalSampler, SeededSampler
 
@@ -109,6 +109,23 @@ def make_grid(images: torch.Tensor, rows: int | None = None, padding: int = 2, s
     return grid
 
 
+#: Why a model that records no trained weights may draw non-finite images.
+RANDOM_WEIGHTS_CAUSES = ("The model records no trained weights, and a network with random weights can overflow "
+                         "(BigGAN's batch-norm statistics, for one, are placeholders until it is trained): pass "
+                         "--pretrained for its published weights, or a trained folder. A trained model that draws them "
+                         "may hold NaN weights (a diverged run: pick an earlier checkpoint) or overflow in reduced "
+                         "precision (try --precision fp32).")
+
+
+def _non_finite_causes(model: nn.Module) -> str:
+    """What non-finite images most likely mean for ``model``: random weights where it records no weight source (a
+    name built without --pretrained, but also a network trained in this process), else a diverged or overflowing
+    model."""
+    if getattr(model, "pretrained_cfg", {}).get("weight_source") is not None:
+        return NON_FINITE_CAUSES
+    return RANDOM_WEIGHTS_CAUSES
+
+
 def load_sampler(model_or_dir: str | os.PathLike | nn.Module, pretrained: bool = False) -> tuple[nn.Module, str]:
     """The model to sample and the name it goes by, from a built model, a name, a folder or a run directory."""
     from ._factory import load_model, resolve_source
@@ -185,7 +202,8 @@ def generate(
         for c in rows:  # as model.sample(labels, g) draws: z from g, then the generator
             z = model.sample_z(per_class, generator=g).to(mode.device)
             samples.append(run(z, torch.full((per_class,), c, dtype=torch.long, device=mode.device)).cpu())
-    samples = require_finite(torch.cat(samples), f"{name}'s samples")
+    samples = require_finite(torch.cat(samples), f"{name}'s samples",
+                             causes=_non_finite_causes(model))
     pixels = to_uint8(samples).permute(0, 2, 3, 1)  # (N, H, W, C)
     if pixels.shape[-1] not in (1, 3):
         raise ValueError(f"{name} makes {pixels.shape[-1]}-channel images; PNG grids need 1 or 3 channels.")
@@ -417,6 +435,7 @@ def generate_seeds(
     run = GuardedRunner(draw, mode, "images", reference_fn=model.generate_images,
                         calls=len(rows) * math.ceil(len(seeds) / batch_size))
     pictures: list[torch.Tensor] = []
+    causes = _non_finite_causes(model)
     with run:  # the calls share autocast's weight casts
         for c in rows:
             for start in range(0, len(seeds), batch_size):
@@ -428,7 +447,8 @@ def generate_seeds(
                     got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
                     raise ValueError(f"{name}.generate_images gave {got} for {len(chunk)} latents; expected "
                                      f"({len(chunk)}, C, H, W).")
-                pictures.append(reference_uint8(require_finite(images, f"{name}'s images for seeds {chunk}")))
+                pictures.append(reference_uint8(require_finite(images, f"{name}'s images for seeds {chunk}",
+                                                               causes=causes)))
     pixels = torch.cat(pictures)  # (len(rows) * len(seeds), H, W, C), class-major
     if pixels.shape[-1] not in (1, 3, 4):
         raise ValueError(f"{name} makes {pixels.shape[-1]}-channel images; PNG holds 1, 3 or 4 channels.")

@@ -287,10 +287,16 @@ def load_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
         ) from exc
 
 
-def require_finite(images: torch.Tensor, what: str, done: str = "nothing was written") -> torch.Tensor:
+#: The likely causes of non-finite images, for a model with trained weights.
+NON_FINITE_CAUSES = ("The weights may hold NaN (a diverged run: pick an earlier checkpoint) or the precision "
+                     "overflowed (try --precision fp32).")
+
+
+def require_finite(images: torch.Tensor, what: str, done: str = "nothing was written",
+                   causes: str = NON_FINITE_CAUSES) -> torch.Tensor:
     """``images`` unchanged when every value is finite; else a :class:`~vgzoo.errors.NonFiniteOutputError` saying
-    how many images (and values) hold NaN or infinity. Clamping would turn them into black or white pictures that
-    look like results and score like them."""
+    how many images (and values) hold NaN or infinity, and ``causes``. Clamping would turn them into black or white
+    pictures that look like results and score like them."""
     from ..errors import NonFiniteOutputError
 
     if isinstance(images, torch.Tensor) and images.is_floating_point():
@@ -299,8 +305,7 @@ def require_finite(images: torch.Tensor, what: str, done: str = "nothing was wri
             per_image = bad.reshape(len(bad), -1).any(1) if bad.ndim > 1 else bad
             raise NonFiniteOutputError(
                 f"{what}: {int(per_image.sum())} of {len(per_image)} images hold non-finite values (NaN or inf; "
-                f"{int(bad.sum())} of {bad.numel()} values); {done}. The weights may hold NaN (a diverged run: pick "
-                "an earlier checkpoint) or the precision overflowed (try --precision fp32)."
+                f"{int(bad.sum())} of {bad.numel()} values); {done}. {causes}"
             )
     return images
 
