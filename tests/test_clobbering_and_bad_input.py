@@ -229,6 +229,23 @@ def test_written_files_follow_the_umask(tmp_path, mask, file_mode, dir_mode):
     assert stat.S_IMODE(made.path.stat().st_mode) == dir_mode
 
 
+def test_an_image_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    from vgzoo.data.images import save_image
+
+    target = tmp_path / "out.png"
+    target.write_bytes(b"the user's picture")
+
+    def disk_full(self, fp, *args, **kwargs):
+        fp.write(b"\x89PNG half")  # part of the file went out before the disk filled
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", disk_full)
+    with pytest.raises(OSError, match="No space left on device while writing") as info:
+        save_image(np.zeros((4, 4, 3), np.uint8), target)
+    assert info.value.filename == str(target)
+    assert target.read_bytes() == b"the user's picture" and sorted(tmp_path.iterdir()) == [target]
+
+
 # ------------------------------------------------------------------------------ (8) tiny images, wrong channels
 @pytest.mark.parametrize("h, w", [(1, 1), (2, 3), (4, 4), (3, 9)])
 def test_cyclegan_translates_any_image_of_at_least_one_pixel(tmp_path, cyclegan_dir, h, w):

@@ -13,19 +13,30 @@ from pathlib import Path
 from typing import Any
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``."""
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, to_file: bool = False) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    With ``to_file``, ``write`` gets the open temporary file (binary) instead of its path: it is written and synced
+    through one open, where a writer that opens the path itself means opening it again to sync it (many small
+    files, such as generated images, pay for those calls).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = os.path.join(path.parent, f".{path.name}.{os.urandom(6).hex()}.tmp")  # not mkstemp: its files are 0600
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
-    mode = os.fstat(fd).st_mode & 0o777
-    os.close(fd)
     try:
-        write(tmp)
-        os.chmod(tmp, mode)  # some writers (safetensors) replace the file with a 0600 one of their own
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        if to_file:
+            with open(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(fd)
+        else:
+            mode = os.fstat(fd).st_mode & 0o777
+            os.close(fd)
+            write(tmp)
+            os.chmod(tmp, mode)  # some writers (safetensors) replace the file with a 0600 one of their own
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
         if os.path.exists(tmp):

@@ -350,7 +350,8 @@ def save_image(pixels: torch.Tensor | np.ndarray | Image.Image, path: str | os.P
     if fmt == "JPEG" and image.mode == "RGBA":
         raise DataError(f"Cannot write a 4-channel image as JPEG ({str(path)!r}); use .png.")
     options = {"compress_level": PNG_COMPRESS_LEVEL} if fmt == "PNG" else {}
-    return atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **options))  # never half-written where one stood
+    # never half-written where one stood
+    return atomic_write(path, lambda file: image.save(file, format=fmt, **options), to_file=True)
 
 
 def resize_image(img: Image.Image, size: SizeLike) -> Image.Image:
