@@ -144,8 +144,7 @@ def test_failed_image_write_keeps_the_previous_file(tmp_path, monkeypatch):
     before = target.read_bytes()
 
     def broken_save(self, fp, format=None, **params):
-        with open(fp, "wb") as f:
-            f.write(b"half an image")
+        fp.write(b"half an image")  # save_image hands PIL the open temporary file
         raise OSError("disk full")
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
