@@ -431,8 +431,9 @@ def test_generate_and_eval_record_what_ran(tmp_path):
 def test_default_workers():
     from vgzoo.inference import MIN_FILES_FOR_WORKERS, default_workers
 
-    assert default_workers(1) == default_workers(MIN_FILES_FOR_WORKERS - 1) == 0
-    assert 1 <= default_workers(MIN_FILES_FOR_WORKERS) <= 4
+    assert default_workers(1, "cuda") == default_workers(MIN_FILES_FOR_WORKERS - 1, "cuda") == 0
+    assert 1 <= default_workers(MIN_FILES_FOR_WORKERS, "cuda") <= 4
+    assert default_workers(1000, "cpu") == 0  # a CPU model's threads use every core: decoding stays in between
 
 
 def test_same_size_batches():

@@ -321,8 +321,8 @@ def _describe_inference(record: dict) -> str:
 @_INFER_PRECISION
 @_INFER_COMPILE
 @click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Processes decoding the input files while the model runs (default: up to 4, none for fewer "
-                   "than 8 files; 0: none).")
+              help="Processes decoding the input files while the model runs (default: up to 4 for a GPU, none on "
+                   "the CPU or for fewer than 8 files; 0: none).")
 @click.option("--no-eval", is_flag=True, help="Keep dropout and batch statistics on (the reference's pix2pix test).")
 @click.option("--pretrained", is_flag=True, help="With a model name: load its published weights.")
 def translate_cmd(model_or_dir: str, input_path: str, output_path: str, direction: str, batch_size: int,

@@ -14,8 +14,8 @@ around their forward passes:
   class for :data:`TOP1_AGREEMENT_FLOOR` of the batch, features within :data:`FEATURE_ERROR_CEILING` relative
   error. Below that the run switches to fp32 and says so once (a :class:`~vgzoo.precision.PrecisionWarning`).
 - ``--compile``: ``torch.compile`` of the network.
-- Image files decoded by DataLoader workers while the model runs, in batches of same-size images
-  (:func:`load_image_batches`).
+- Image files decoded by DataLoader workers while a GPU model runs (in the main process for a CPU model), in
+  batches of same-size images (:func:`load_image_batches`).
 
 What ran (:meth:`InferenceMode.to_dict`) is printed by the commands and recorded in their results.
 """
@@ -258,9 +258,14 @@ class GuardedRunner:
 MIN_FILES_FOR_WORKERS = 8
 
 
-def default_workers(n_items: int) -> int:
-    """Loader processes for ``n_items`` files: none for a few files; else up to 4, leaving a core for the model."""
-    if n_items < MIN_FILES_FOR_WORKERS:
+def default_workers(n_items: int, device: str | torch.device) -> int:
+    """Loader processes for ``n_items`` files read for a model on ``device``.
+
+    None for a model on the CPU: its threads already use every core, and a decoding process only takes cores from
+    them mid-operation, which costs more than decoding in between the forward passes. None for a few files either.
+    Else (a GPU model) up to 4, leaving a core for the main process.
+    """
+    if torch.device(device).type == "cpu" or n_items < MIN_FILES_FOR_WORKERS:
         return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(4, cores - 1))
@@ -324,14 +329,15 @@ def _collate(items: list[tuple[int, torch.Tensor | None, str | None]]):
 
 
 def load_image_batches(files: Sequence[Path], read: Callable[[Path], torch.Tensor], batch_size: int,
-                       workers: int | None = None) -> Iterator[tuple[list[int] | None, torch.Tensor | None, Any]]:
+                       workers: int | None = None, device: str | torch.device = "cpu",
+                       ) -> Iterator[tuple[list[int] | None, torch.Tensor | None, Any]]:
     """Decode ``files`` with ``read`` (path -> (1, C, H, W)) in DataLoader workers, in same-size batches.
 
     Yields ``(indices, batch, None)`` for each batch and ``(None, None, (index, reason))`` for each file that could
     not be read (``read`` raised :class:`~vgzoo.errors.DataError`). ``workers`` = 0 decodes in this process;
-    ``None`` picks :func:`default_workers`.
+    ``None`` picks :func:`default_workers` for a model on ``device``.
     """
-    workers = default_workers(len(files)) if workers is None else int(workers)
+    workers = default_workers(len(files), device) if workers is None else int(workers)
     batches = same_size_batches([image_size(f) for f in files], batch_size)
     loader = torch.utils.data.DataLoader(_Files(files, read), batch_sampler=batches, num_workers=workers,
                                          collate_fn=_collate, prefetch_factor=2 if workers else None,

@@ -210,8 +210,8 @@ def translate(
         precision: ``auto`` (bf16 autocast where the hardware has bf16 units, else fp32), ``fp32``, ``bf16`` or
             ``fp16``; a reduced precision is checked against fp32 on the first batch (see :mod:`vgzoo.inference`).
         compile: ``torch.compile`` the generator.
-        workers: processes decoding the input files while the generator runs (default: up to 4, none for fewer
-            than 8 files; 0: none).
+        workers: processes decoding the input files while the generator runs (default: up to 4 for a GPU, none
+            on the CPU, whose cores the generator uses, or for fewer than 8 files; 0: none).
 
     Returns:
         The written files, in input order (a :class:`Translated` list; ``.inference`` says what ran).
@@ -273,7 +273,7 @@ def translate(
     with torch.no_grad(), runner, tqdm(total=len(files), desc="translate", unit="img", disable=not progress) as bar, \
             ThreadPoolExecutor(max_workers=2) as writer:  # PNG encoding and fsync overlap the next batch's forward
         pending = []
-        for indices, x, failure in load_image_batches(files, read, batch_size, workers):
+        for indices, x, failure in load_image_batches(files, read, batch_size, workers, mode.device):
             if failure is not None:
                 if len(files) == 1:
                     raise DataError(failure[1])
