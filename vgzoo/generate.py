@@ -109,12 +109,10 @@ def make_grid(images: torch.Tensor, rows: int | None = None, padding: int = 2, s
     return grid
 
 
-#: Why a model that records no trained weights may draw non-finite images.
+#: Why a model that records no trained weights may draw non-finite images (the usual causes follow it).
 RANDOM_WEIGHTS_CAUSES = ("The model records no trained weights, and a network with random weights can overflow "
                          "(BigGAN's batch-norm statistics, for one, are placeholders until it is trained): pass "
-                         "--pretrained for its published weights, or a trained folder. A trained model that draws them "
-                         "may hold NaN weights (a diverged run: pick an earlier checkpoint) or overflow in reduced "
-                         "precision (try --precision fp32).")
+                         f"--pretrained for its published weights, or a trained folder. {NON_FINITE_CAUSES}")
 
 
 def _non_finite_causes(model: nn.Module) -> str:
