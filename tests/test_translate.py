@@ -154,6 +154,36 @@ def test_failed_image_write_keeps_the_previous_file(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["o.png"]  # no temporary file left behind
 
 
+def test_outputs_become_pixels_in_the_calling_thread_and_only_files_are_written_beside_it(tmp_path, monkeypatch):
+    """Torch ops started from a writer thread bring up a second team of torch threads competing with the
+    generator's; the writers get uint8 pixels and only encode and write."""
+    import threading
+
+    import vgzoo.translate as translate_module
+
+    converted_in, saved_in = [], []
+    to_uint8, save_image = translate_module.to_uint8, translate_module.save_image
+
+    def recording_to_uint8(y, *args, **kwargs):
+        converted_in.append(threading.current_thread())
+        return to_uint8(y, *args, **kwargs)
+
+    def recording_save_image(pixels, path):
+        saved_in.append((threading.current_thread(), pixels.dtype))
+        return save_image(pixels, path)
+
+    monkeypatch.setattr(translate_module, "to_uint8", recording_to_uint8)
+    monkeypatch.setattr(translate_module, "save_image", recording_save_image)
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in "abc":
+        write_png(src / f"{name}.png", 16, 16)
+    written = translate(tiny_cyclegan(), src, tmp_path / "out", progress=False)
+    assert len(written) == 3 and len(converted_in) == 3 and len(saved_in) == 3
+    assert set(converted_in) == {threading.main_thread()}
+    assert all(thread is not threading.main_thread() and dtype == torch.uint8 for thread, dtype in saved_in)
+
+
 def test_folder_lists_the_same_image_types_as_the_datasets(tmp_path):
     from vgzoo.data.images import IMG_EXTENSIONS
     from vgzoo.translate import list_inputs

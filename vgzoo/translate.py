@@ -128,11 +128,21 @@ def read_image(path: Path, channels: int) -> torch.Tensor:
     return (to_tensor(load_image(path, channels)) * 2 - 1).unsqueeze(0)
 
 
+def output_pixels(y: torch.Tensor) -> torch.Tensor:
+    """A generator's (N, C, H, W) output in [-1, 1] as uint8 (N, H, W, C) on the CPU, ready for :func:`save_image`.
+
+    Converted where the output lies (on a GPU, a quarter of the bytes cross to the host) and in the calling thread:
+    torch's elementwise ops started from a writer thread bring up a second team of torch threads, which then
+    competes with the generator's for the cores.
+    """
+    if y.shape[1] not in _MODES:
+        raise DataError(f"Cannot write a {y.shape[1]}-channel output as an image (1, 3 or 4 channels).")
+    return to_uint8(y).permute(0, 2, 3, 1).cpu()
+
+
 def write_image(x: torch.Tensor, path: Path) -> None:
     """Write a (C, H, W) tensor in [-1, 1] as an image (the suffix picks the format)."""
-    if x.shape[0] not in _MODES:
-        raise DataError(f"Cannot write a {x.shape[0]}-channel output as an image (1, 3 or 4 channels).")
-    save_image(to_uint8(x[None])[0].permute(1, 2, 0), path)
+    save_image(output_pixels(x[None])[0], path)
 
 
 def output_targets(files: list[Path], input_path: str | os.PathLike, output_path: str | os.PathLike) -> list[Path]:
@@ -248,9 +258,9 @@ def translate(
     done: dict[int, Path] = {}
     failures: dict[int, str] = {}
 
-    def write(i: int, img: torch.Tensor) -> None:
+    def write(i: int, pixels: torch.Tensor) -> None:
         try:
-            write_image(img, targets[i])
+            save_image(pixels, targets[i])
             done[i] = targets[i]
         except DataError as exc:
             if len(files) == 1:
@@ -259,7 +269,7 @@ def translate(
 
     def run(indices: list[int], x: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
         try:
-            y = runner(x.to(mode.device)).cpu()
+            y = runner(x.to(mode.device))
         except Exception as exc:  # noqa: BLE001 - one image's failure must not stop the folder
             if len(files) == 1:
                 raise
@@ -267,7 +277,14 @@ def translate(
                 return [pair for k, i in enumerate(indices) for pair in run([i], x[k:k + 1])]
             failures[indices[0]] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
             return []
-        return list(zip(indices, y, strict=True))
+        try:
+            pixels = output_pixels(y)
+        except DataError as exc:
+            if len(files) == 1:
+                raise
+            failures.update((i, str(exc)) for i in indices)
+            return []
+        return list(zip(indices, pixels, strict=True))
 
     read = functools.partial(read_image, channels=channels)
     with torch.no_grad(), runner, tqdm(total=len(files), desc="translate", unit="img", disable=not progress) as bar, \
@@ -279,7 +296,7 @@ def translate(
                     raise DataError(failure[1])
                 failures[failure[0]] = failure[1]
             else:
-                pending += [writer.submit(write, i, img) for i, img in run(indices, x)]
+                pending += [writer.submit(write, i, pixels) for i, pixels in run(indices, x)]
             bar.update(len(done) + len(failures) - bar.n)
         for job in pending:
             job.result()
