@@ -65,6 +65,28 @@ def test_attention_math_matches_sdpa_and_returns_normalised_weights():
     assert torch.all(w_m[..., ~mask] == 0)
 
 
+@pytest.mark.parametrize("d_qk, d_v", [(8, 32), (32, 8)])
+def test_sdpa_of_two_head_widths_takes_the_fused_kernel_on_the_cpu_and_matches_the_math(d_qk, d_v):
+    """SAGAN's attention (queries and keys a quarter of the values' width): the CPU's fused kernel takes one width,
+    so attention_sdpa pads to it; with only that kernel allowed, the call must not need the unfused fallback."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(2, 1, 64, d_qk, generator=g, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(2, 1, 16, d_qk, generator=g, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(2, 1, 16, d_v, generator=g, dtype=torch.float64, requires_grad=True)
+    for scale in (None, 1.0):
+        with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+            out = attention_sdpa(q, k, v, scale=scale)
+        expected, _ = attention_math(q, k, v, scale=scale)
+        assert out.shape == (2, 1, 64, d_v)
+        torch.testing.assert_close(out, expected)
+        grads = torch.autograd.grad(out.sum(), (q, k, v))
+        torch.testing.assert_close(grads, torch.autograd.grad(expected.sum(), (q, k, v)))
+    with sdpa_kernel([SDPBackend.FLASH_ATTENTION]), pytest.raises(RuntimeError):  # what the padding avoids
+        F.scaled_dot_product_attention(q, k, v)
+
+
 def test_attention_module_paths_agree():
     torch.manual_seed(0)
     attn = Attention(48, num_heads=4).eval()

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .exporting import is_exporting
+
 __all__ = ["Attention", "attention_math", "attention_sdpa", "set_fused_attention"]
 
 
@@ -70,12 +72,36 @@ def attention_sdpa(
 ) -> torch.Tensor:
     """Scaled dot-product attention through PyTorch's fused kernel; same arguments as :func:`attention_math`.
 
+    On the CPU, queries and keys of another width than the values (SAGAN's attention: ``d = d_v / 4``) are
+    zero-padded to one width (:func:`_one_head_width`): the CPU's fused kernel takes one width only, and without
+    it the call falls back to the unfused path, which materialises the weights and, under bf16 autocast, runs the
+    softmax in fp32.
+
     Returns:
         ``out`` of shape ``(..., S_q, d_v)`` (the weights are never materialised).
     """
-    return F.scaled_dot_product_attention(
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    q, k, v, d_v = _one_head_width(q, k, v)
+    out = F.scaled_dot_product_attention(
         q, k, v, attn_mask=attn_mask, dropout_p=dropout_p if training else 0.0, scale=scale
     )
+    return out if out.shape[-1] == d_v else out[..., :d_v]
+
+
+def _one_head_width(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """``q``, ``k`` and ``v`` zero-padded to one head width on the CPU, and ``v``'s own width.
+
+    Zeros added to both queries and keys leave every dot product as it was; zeros added to the values give output
+    columns of zeros, cut off by the caller. Elsewhere (CUDA's kernels take the two widths; a graph being exported
+    keeps the operation as written) the tensors are returned as they are.
+    """
+    d_qk, d_v = q.shape[-1], v.shape[-1]
+    if d_qk == d_v or q.device.type != "cpu" or is_exporting():
+        return q, k, v, d_v
+    if d_qk < d_v:
+        return F.pad(q, (0, d_v - d_qk)), F.pad(k, (0, d_v - d_qk)), v, d_v
+    return q, k, F.pad(v, (0, d_qk - d_v)), d_v
 
 
 class Attention(nn.Module):
