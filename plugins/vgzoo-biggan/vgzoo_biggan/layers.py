@@ -91,6 +91,7 @@ class TruncationBatchNorm(nn.Module):
         else:
             scale = (self.weight * torch.rsqrt(var + self.eps)).expand(x.shape[0], -1)
             shift = (self.bias - mean * scale[0]).expand(x.shape[0], -1)
+        # always a new tensor, which the blocks' ReLU then overwrites: one activation-sized allocation fewer
         return torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
 
 
@@ -141,7 +142,7 @@ class GeneratorBlock(nn.Module):
     def forward(self, x: torch.Tensor, cond: torch.Tensor, truncation: float) -> torch.Tensor:
         h = x
         for i, (norm, conv) in enumerate(zip(self.norms, self.convs, strict=True)):
-            h = F.relu(norm(h, truncation, cond))
+            h = F.relu(norm(h, truncation, cond), inplace=True)  # the norm's own new tensor (see TruncationBatchNorm)
             if i == 1 and self.upsample:
                 h = F.interpolate(h, scale_factor=2, mode="nearest")
             h = conv(h)

@@ -182,7 +182,7 @@ class BigGANDeepGenerator(nn.Module):
             if i == self.attention_position:
                 h = self.attention(h)
             h = block(h, cond, truncation)
-        h = F.relu(self.final_norm(h, truncation))
+        h = F.relu(self.final_norm(h, truncation), inplace=True)
         return torch.tanh(self.to_rgb(h)[:, :self.in_chans])
 
 
