@@ -555,3 +555,26 @@ def test_a_run_of_calls_casts_the_weights_once(monkeypatch):
             assert _casts(kept, x) == 2  # the weights' casts are kept: the input and the output only
         torch.testing.assert_close(first, alone(x), rtol=0, atol=0)  # the same numbers
     assert not torch.is_autocast_enabled("cpu")
+
+
+def test_a_run_of_calls_computes_parametrized_weights_once():
+    """A spectral norm recomputes ``W / sigma`` on every access; inside ``with runner:`` the first call's is kept."""
+    from torch.nn.utils import parametrize
+
+    net = nn.Sequential(nn.utils.parametrizations.spectral_norm(nn.Linear(16, 16)), nn.ReLU()).eval()
+    computed = []
+    net[0].parametrizations.weight[0].register_forward_hook(lambda *_: computed.append(1))
+    x = torch.randn(4, 16)
+    run = GuardedRunner(net, inference_mode("cpu", "fp32"), "images")
+    with torch.no_grad():
+        alone = [run(x) for _ in range(3)]
+        assert len(computed) == 3  # once a call
+        computed.clear()
+        with run:
+            kept = [run(x) for _ in range(3)]
+            assert len(computed) == 1
+        assert not parametrize._cache_enabled and not parametrize._cache  # nothing outlives the run
+        run(x)
+        assert len(computed) == 2
+    for a, b in zip(alone, kept, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -22,6 +22,7 @@ What ran (:meth:`InferenceMode.to_dict`) is printed by the commands and recorded
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
@@ -182,10 +183,11 @@ class GuardedRunner:
     ``select`` picks the tensor to compare from ``fn``'s output (default: the output itself). ``calls``: how many
     forward calls the run will make, where the caller knows (a run too short to win back the fp32 pass stays fp32).
 
-    Used as a context manager (``with runner:``) around a run of calls, the calls share autocast's casts of the
-    weights: autocast casts each fp32 weight to the reduced precision when an op first takes it and forgets the
-    copies when the outermost autocast context ends, which without it is every call. Weights must not change
-    inside the ``with`` (an inference run does not change them).
+    Used as a context manager (``with runner:``) around a run of calls, the calls share the weights as the first
+    computes them: autocast's casts (made when an op first takes a weight and forgotten when the outermost autocast
+    context ends, which without it is every call) and parametrized weights (a spectral norm's ``W / sigma``,
+    computed on every access outside :func:`torch.nn.utils.parametrize.cached`). Weights must not change inside
+    the ``with`` (an inference run does not change them).
     """
 
     def __init__(self, fn: Callable[..., Any], mode: InferenceMode, kind: str,
@@ -197,16 +199,19 @@ class GuardedRunner:
         self.reference_fn = reference_fn or fn
         self.select = select or (lambda out: out)
         self.checked = not mode.precision.enabled  # fp32 needs no check
-        self._keep_casts: torch.autocast | None = None
+        self._keep_weights: contextlib.ExitStack | None = None
 
     def __enter__(self) -> GuardedRunner:
-        # An outer autocast context, disabled: the calls' own contexts nest inside it, so the cast cache outlives them
-        self._keep_casts = torch.autocast(self.mode.device.type, enabled=False)
-        self._keep_casts.__enter__()
+        with contextlib.ExitStack() as stack:
+            # An outer autocast context, disabled: the calls' own contexts nest inside it, so the cast cache outlives
+            # them
+            stack.enter_context(torch.autocast(self.mode.device.type, enabled=False))
+            stack.enter_context(torch.nn.utils.parametrize.cached())
+            self._keep_weights = stack.pop_all()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        keep, self._keep_casts = self._keep_casts, None
+        keep, self._keep_weights = self._keep_weights, None
         if keep is not None:
             keep.__exit__(*exc)
 
