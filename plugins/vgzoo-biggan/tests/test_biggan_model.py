@@ -13,10 +13,11 @@ import pytest
 import torch
 from _biggan_fixtures import REFERENCE
 from vgzoo_biggan.convert import config_from_published, published_to_vgzoo, read, vgzoo_to_published
-from vgzoo_biggan.layers import TruncationBatchNorm, stats_position
+from vgzoo_biggan.layers import GeneratorBlock, SelfAttention, TruncationBatchNorm, stats_position
 from vgzoo_biggan.model import BigGANDeep, class_index, imagenet_class_names
 
 import vgzoo
+from vgzoo.inference import guard_score
 
 needs_reference = pytest.mark.skipif(not REFERENCE.is_dir(), reason=f"{REFERENCE} (beside the clone) is absent")
 
@@ -171,3 +172,22 @@ def test_vgzoo_convert_writes_a_generator_folder_that_reproduces_the_fixture(tmp
     assert again.exit_code != 0 and "--overwrite" in again.output  # nothing overwritten unasked
     swapped = CliRunner().invoke(cli, ["convert", "biggan-deep", pair[1], pair[0], str(tmp_path / "other")])
     assert swapped.exit_code != 0 and "config.json" in swapped.output and not (tmp_path / "other").exists()
+
+
+@needs_reference
+def test_inference_under_autocast_keeps_the_activations_in_bf16(tiny, tiny_io):
+    """At inference the batch norms and the attention gate apply their fp32 factors in the activations' dtype, so
+    bf16 autocast does not promote the residual stream to fp32 (twice the bytes for every memory-bound op)."""
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, args, out: seen.append((type(m).__name__, out.dtype)))
+             for m in tiny.modules() if isinstance(m, (GeneratorBlock, SelfAttention, TruncationBatchNorm))]
+    try:
+        with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
+            image = tiny(tiny_io["z_04"], tiny_io["class_vector_04"], 0.4)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert {name for name, _ in seen} == {"GeneratorBlock", "SelfAttention", "TruncationBatchNorm"}
+    assert {dtype for _, dtype in seen} == {torch.bfloat16}, seen
+    ok, measured = guard_score("images", tiny_io["image_04"], image.float())
+    assert ok, measured  # what --precision auto's guard would accept

@@ -91,6 +91,8 @@ class TruncationBatchNorm(nn.Module):
         else:
             scale = (self.weight * torch.rsqrt(var + self.eps)).expand(x.shape[0], -1)
             shift = (self.bias - mean * scale[0]).expand(x.shape[0], -1)
+        if not self.training:  # inference under autocast: stay in the convs' reduced dtype, not promote to fp32
+            scale, shift = scale.to(x.dtype), shift.to(x.dtype)
         # always a new tensor, which the blocks' ReLU then overwrites: one activation-sized allocation fewer
         return torch.addcmul(shift[:, :, None, None], x, scale[:, :, None, None])
 
@@ -117,7 +119,9 @@ class SelfAttention(nn.Module):
         k = F.max_pool2d(self.key(x), 2).flatten(2).transpose(1, 2)[:, None]  # (B, 1, HW/4, C/8)
         v = F.max_pool2d(self.value(x), 2).flatten(2).transpose(1, 2)[:, None]  # (B, 1, HW/4, C/2)
         attended = attention_sdpa(q, k, v, scale=1.0)[:, 0].transpose(1, 2).reshape(b, -1, h, w)
-        return x + self.gamma * self.out(attended)
+        out = self.out(attended)
+        # inference under autocast: the fp32 gamma would promote the residual stream, and every later block, to fp32
+        return x + (self.gamma if self.training else self.gamma.to(out.dtype)) * out
 
 
 class GeneratorBlock(nn.Module):
