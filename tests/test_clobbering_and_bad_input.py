@@ -246,6 +246,88 @@ def test_an_image_write_that_fails_leaves_the_old_file_and_no_temporary(tmp_path
     assert target.read_bytes() == b"the user's picture" and sorted(tmp_path.iterdir()) == [target]
 
 
+def _count_syncs(monkeypatch, with_syncfs: bool = True) -> dict[str, int]:
+    """Count the batch's syncfs calls (the real one, where this libc has it) and the fsyncs."""
+    import vgzoo._atomic as atomic
+
+    calls = {"syncfs": 0, "fsync": 0}
+    real_syncfs, real_fsync = atomic._syncfs(), os.fsync
+    if with_syncfs and real_syncfs is None:
+        pytest.skip("this libc has no syncfs")
+
+    def syncfs(folder):
+        calls["syncfs"] += 1
+        real_syncfs(folder)
+
+    def fsync(fd):
+        calls["fsync"] += 1
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic, "_syncfs", lambda: syncfs if with_syncfs else None)
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    return calls
+
+
+@pytest.mark.parametrize("with_syncfs", [True, False])
+def test_a_batch_of_images_is_synced_once_and_leaves_no_temporaries(tmp_path, monkeypatch, with_syncfs):
+    from vgzoo.data.images import save_images
+
+    calls = _count_syncs(monkeypatch, with_syncfs)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (5, 7, 3), dtype=np.uint8) for _ in range(6)]
+    targets = [tmp_path / "out" / f"{i}.png" for i in range(6)]
+    assert save_images(images, targets, threads=3) == targets
+    for image, target in zip(images, targets, strict=True):
+        assert np.array_equal(np.asarray(Image.open(target)), image)
+    assert sorted((tmp_path / "out").iterdir()) == sorted(targets)
+    # one syncfs for the batch; without it (not Linux) an fsync per file, as a single write does
+    assert calls == ({"syncfs": 1, "fsync": 0} if with_syncfs else {"syncfs": 0, "fsync": 6})
+
+
+def test_a_batch_that_fails_to_write_changes_no_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    from vgzoo.data.images import save_images
+
+    targets = [tmp_path / f"{i}.png" for i in range(5)]
+    targets[0].write_bytes(b"the user's picture")
+    real_save, written = Image.Image.save, []
+
+    def disk_fills_on_the_third(self, fp, *args, **kwargs):
+        if len(written) == 2:
+            fp.write(b"\x89PNG half")
+            raise OSError(28, "No space left on device")
+        written.append(fp)
+        return real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", disk_fills_on_the_third)
+    with pytest.raises(OSError, match="No space left on device while writing"):
+        save_images([np.zeros((4, 4, 3), np.uint8)] * 5, targets, threads=1)
+    assert targets[0].read_bytes() == b"the user's picture" and sorted(tmp_path.iterdir()) == [targets[0]]
+
+
+def test_a_batch_whose_rename_fails_keeps_the_files_before_it_and_no_temporary(tmp_path):
+    from vgzoo.data.images import save_images
+
+    targets = [tmp_path / f"{i}.png" for i in range(3)]
+    targets[1].mkdir()  # a folder where the second image should go
+    (targets[1] / "kept.txt").write_text("the user's")
+    with pytest.raises(OSError) as info:
+        save_images([np.full((4, 4), 9, np.uint8)] * 3, targets, threads=2)
+    assert str(targets[1]) in str(info.value)
+    assert np.asarray(Image.open(targets[0]))[0, 0] == 9  # renamed before the failure: complete
+    assert (targets[1] / "kept.txt").read_text() == "the user's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.png", "1.png"]
+
+
+def test_a_batch_with_a_bad_image_writes_nothing(tmp_path):
+    from vgzoo.data.images import save_images
+    from vgzoo.errors import DataError
+
+    targets = [tmp_path / "a.png", tmp_path / "b.png"]
+    with pytest.raises(DataError, match="shape .* float32"):
+        save_images([np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4, 3), np.float32)], targets)
+    assert not any(tmp_path.iterdir())
+
+
 # ------------------------------------------------------------------------------ (8) tiny images, wrong channels
 @pytest.mark.parametrize("h, w", [(1, 1), (2, 3), (4, 4), (3, 9)])
 def test_cyclegan_translates_any_image_of_at_least_one_pixel(tmp_path, cyclegan_dir, h, w):

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .data.images import NON_FINITE_CAUSES, require_finite, save_image, to_uint8
+from .data.images import NON_FINITE_CAUSES, require_finite, save_images, to_uint8
 from .layers.label_map import validate_labels
 from .protocols import ConditionalSampler, SeededSampler
 
@@ -222,18 +222,15 @@ def generate(
                           inference=mode.to_dict(), images=written[1:])
 
 
-#: Threads writing image files. Each atomic write ends in an fsync, which waits for the disk and lets another
-#: thread run, but the rest of a small PNG's write holds the GIL: more threads than twice the cores only contend.
+#: Threads writing image files: the encoding of one (a large grid) overlaps the writes of the others.
 SAVE_THREADS = min(16, 2 * (os.cpu_count() or 1))
 
 
 def _save_all(images, targets: list[Path]) -> list[Path]:
-    """Write ``images[i]`` (uint8 (H, W, C)) to ``targets[i]``, atomically, from :data:`SAVE_THREADS` threads; the
-    first (a large grid, the longest to compress) starts first and overlaps the rest."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=max(1, min(SAVE_THREADS, len(targets)))) as pool:
-        return list(pool.map(save_image, images, targets))
+    """Write ``images[i]`` (uint8 (H, W, C)) to ``targets[i]`` as one batch of atomic writes (one sync of the disk,
+    not one per file) from :data:`SAVE_THREADS` threads; the first (a large grid, the longest to compress) starts
+    first and overlaps the rest."""
+    return save_images(images, targets, threads=SAVE_THREADS)
 
 
 # ------------------------------------------------------------------------------------------- seeded sampling

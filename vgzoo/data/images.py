@@ -17,8 +17,9 @@ Every error names the file or folder at fault, what was expected and what to do.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -45,6 +46,7 @@ __all__ = [
     "resize_image",
     "resolve_folder",
     "save_image",
+    "save_images",
     "to_tensor",
     "to_uint8",
 ]
@@ -335,23 +337,47 @@ def save_image(pixels: torch.Tensor | np.ndarray | Image.Image, path: str | os.P
     """
     from .._hub import atomic_write
 
-    path = Path(path)
+    # never half-written where one stood
+    return atomic_write(path, _image_writer(pixels, Path(path)), to_file=True)
+
+
+def save_images(images: Sequence[torch.Tensor | np.ndarray | Image.Image], paths: Sequence[str | os.PathLike],
+                threads: int = 1) -> list[Path]:
+    """Write ``images[i]`` to ``paths[i]`` as :func:`save_image` does, as one batch from ``threads`` threads.
+
+    Each file is written atomically, with one sync of the disk for the batch rather than one per file (see
+    :func:`vgzoo._atomic.atomic_write_many`). Every image is checked before any file is written.
+    """
+    from .._atomic import atomic_write_many
+
+    paths = [Path(p) for p in paths]
+    writers = [_image_writer(pixels, path) for pixels, path in zip(images, paths, strict=True)]
+    return atomic_write_many(paths, writers, threads=threads)
+
+
+def _image_writer(pixels: torch.Tensor | np.ndarray | Image.Image, path: Path) -> Callable[[BinaryIO], None]:
+    """``write(file)`` encoding ``pixels`` in ``path``'s format, checked now and converted to a PIL image when it
+    writes (a batch of thousands holds one copy of its pixels); a :class:`DataError` for what cannot be written."""
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise DataError(f"Cannot write {str(path)!r}: unknown image suffix; use .png, .jpg, ...")
     if isinstance(pixels, Image.Image):
-        image = pixels
+        arr, mode = None, pixels.mode
     else:
         arr = pixels.detach().cpu().numpy() if isinstance(pixels, torch.Tensor) else np.asarray(pixels)
         if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in _MODES):
             raise DataError(f"Cannot write an array of shape {arr.shape} and type {arr.dtype} as an image; expected "
                             "uint8 (H, W) or (H, W, C) with 1, 3 or 4 channels.")
-        image = Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
-    if fmt == "JPEG" and image.mode == "RGBA":
+        mode = "RGBA" if arr.ndim == 3 and arr.shape[2] == 4 else ""
+    if fmt == "JPEG" and mode == "RGBA":
         raise DataError(f"Cannot write a 4-channel image as JPEG ({str(path)!r}); use .png.")
     options = {"compress_level": PNG_COMPRESS_LEVEL} if fmt == "PNG" else {}
-    # never half-written where one stood
-    return atomic_write(path, lambda file: image.save(file, format=fmt, **options), to_file=True)
+
+    def write(file: BinaryIO) -> None:
+        image = pixels if arr is None else Image.fromarray(arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr)
+        image.save(file, format=fmt, **options)
+
+    return write
 
 
 def resize_image(img: Image.Image, size: SizeLike) -> Image.Image:
