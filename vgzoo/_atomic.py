@@ -61,7 +61,8 @@ def atomic_write_many(paths: Sequence[str | os.PathLike], writes: Sequence[Calla
     paths = [Path(p) for p in paths]
     if len(paths) != len(writes):
         raise ValueError(f"{len(paths)} paths for {len(writes)} writes; expected one write per path.")
-    for folder in dict.fromkeys(p.parent for p in paths):
+    folders = list(dict.fromkeys(p.parent for p in paths))
+    for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
     syncfs = _syncfs()
     staged: list[str] = []  # every temporary file made, for the clean-up
@@ -89,7 +90,7 @@ def atomic_write_many(paths: Sequence[str | os.PathLike], writes: Sequence[Calla
             futures = [pool.submit(stage, p, w) for p, w in zip(paths, writes, strict=True)]
         temporaries = [f.result() for f in futures]  # the pool has finished: the first failure, in order
         if syncfs is not None:
-            for folder in {p.parent.stat().st_dev: p.parent for p in paths}.values():
+            for folder in {folder.stat().st_dev: folder for folder in folders}.values():  # one per file system
                 syncfs(folder)
         for tmp, path in zip(temporaries, paths, strict=True):
             try:
