@@ -30,10 +30,12 @@ measurement on one.
 The table goes to the section ``inference-default-<CPU kind>`` of RESULTS.md (``_results.cpu_kind``: maker, line
 and bf16 units), so each CPU kind keeps its own figures.
 
-Every contender runs once per repeat, alternating which goes first, after one warm-up each; the table gives
-median seconds per image, IQR, and the ratio reference / vgzoo. What vgzoo ran (device, precision and why, the
-guard's finding) is printed and written with the table, and outputs are compared (PSNR of vgzoo's PNGs against
-the reference's).
+The contenders share one process, so the reference runs with glibc's malloc as vgzoo's runs leave it (trimming
+back at the level of glibc's dynamic threshold after a 32 MiB block, see ``vgzoo._heap``), which is as good as or
+better than a fresh process's for it. Every contender runs once per repeat, alternating which goes first, after one
+warm-up each; the table gives median seconds per image, IQR, and the ratio reference / vgzoo. What vgzoo ran
+(device, precision and why, the guard's finding) is printed and written with the table, and outputs are compared
+(PSNR of vgzoo's PNGs against the reference's).
 
     python benchmarks/bench_translate_default.py                        # 64 images, 5 repeats; RESULTS.md section
     python benchmarks/bench_translate_default.py --reference ~/pytorch-CycleGAN-and-pix2pix --seeded stylegan2_paper256

@@ -578,3 +578,72 @@ def test_a_run_of_calls_computes_parametrized_weights_once():
         assert len(computed) == 2
     for a, b in zip(alone, kept, strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+_FAULTS_SCRIPT = """
+import resource, sys, torch
+from vgzoo.inference import GuardedRunner, inference_mode
+
+def faults_of_a_call():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    a, b, c = torch.ones(5 << 20), torch.ones(5 << 20), torch.ones(3 << 20)  # activations of 20, 20, 12 MiB
+    del a, b, c
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+if sys.argv[1] == "run":
+    with GuardedRunner(lambda x: x, inference_mode("cpu", "fp32"), "images"):
+        print([faults_of_a_call() for _ in range(5)])
+print([faults_of_a_call()])
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_getaffinity"), reason="glibc's malloc: Linux")
+def test_a_cpu_run_reuses_the_memory_its_calls_free(tmp_path):
+    """glibc hands freed activations of tens of MiB back to the kernel and faults them in again on the next call;
+    inside ``with runner:`` on a CPU the next call reuses them, and the memory goes back when the run ends."""
+    import json
+    import subprocess
+    import sys
+
+    from vgzoo import _heap
+
+    if _heap._glibc() is None:
+        pytest.skip("the C library is not glibc")
+    script = tmp_path / "faults.py"
+    script.write_text(_FAULTS_SCRIPT)
+    out = subprocess.run([sys.executable, str(script), "run"], capture_output=True, text=True, check=True).stdout
+    inside, after = (json.loads(line) for line in out.splitlines())
+    pages = (52 << 20) // 4096
+    assert inside[0] > pages // 2  # the first call faults its memory in
+    assert min(inside[1:]) < pages // 10  # later ones reuse it (glibc may still map a block afresh now and then)
+    assert after[0] > pages // 4  # the run gave it back (malloc_trim)
+
+
+def test_kept_freed_memory_restores_only_when_the_last_run_ends(monkeypatch):
+    from vgzoo import _heap
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, param, value):
+            calls.append(("mallopt", param, value))
+            return 1
+
+        def malloc_trim(self, pad):
+            calls.append(("malloc_trim", pad))
+            return 1
+
+    monkeypatch.setattr(_heap, "_glibc", lambda: FakeLibc())
+    mode = inference_mode("cpu", "fp32")
+    outer, inner = GuardedRunner(lambda x: x, mode, "images"), GuardedRunner(lambda x: x, mode, "images")
+    with outer:
+        assert calls == [("mallopt", _heap.M_MMAP_THRESHOLD, _heap.MMAP_THRESHOLD_MAX),
+                         ("mallopt", _heap.M_TRIM_THRESHOLD, _heap.RUN_TRIM_THRESHOLD)]
+        with inner:
+            pass
+        assert len(calls) == 2  # the inner run neither sets again nor restores under the outer one
+    assert calls[2:] == [("mallopt", _heap.M_TRIM_THRESHOLD, _heap.AFTER_RUN_TRIM_THRESHOLD), ("malloc_trim", 0)]
+    with pytest.raises(RuntimeError), outer:
+        raise RuntimeError("a failed call")
+    assert calls[-2:] == [("mallopt", _heap.M_TRIM_THRESHOLD, _heap.AFTER_RUN_TRIM_THRESHOLD), ("malloc_trim", 0)]
+    assert _heap._runs == 0

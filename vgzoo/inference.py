@@ -35,6 +35,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ._heap import kept_freed_memory
 from .errors import DataError
 from .precision import Precision, PrecisionWarning, bf16_pays, inference_precision
 
@@ -187,7 +188,8 @@ class GuardedRunner:
     computes them: autocast's casts (made when an op first takes a weight and forgotten when the outermost autocast
     context ends, which without it is every call) and parametrized weights (a spectral norm's ``W / sigma``,
     computed on every access outside :func:`torch.nn.utils.parametrize.cached`). Weights must not change inside
-    the ``with`` (an inference run does not change them).
+    the ``with`` (an inference run does not change them). For a CPU model the calls also reuse the memory the
+    previous one freed (:func:`vgzoo._heap.kept_freed_memory`), returned to the system when the ``with`` ends.
     """
 
     def __init__(self, fn: Callable[..., Any], mode: InferenceMode, kind: str,
@@ -207,6 +209,8 @@ class GuardedRunner:
             # them
             stack.enter_context(torch.autocast(self.mode.device.type, enabled=False))
             stack.enter_context(torch.nn.utils.parametrize.cached())
+            if self.mode.device.type == "cpu":  # the activations' memory, freed by one call, serves the next
+                stack.enter_context(kept_freed_memory())
             self._keep_weights = stack.pop_all()
         return self
 
