@@ -647,3 +647,37 @@ def test_kept_freed_memory_restores_only_when_the_last_run_ends(monkeypatch):
         raise RuntimeError("a failed call")
     assert calls[-2:] == [("mallopt", _heap.M_TRIM_THRESHOLD, _heap.AFTER_RUN_TRIM_THRESHOLD), ("malloc_trim", 0)]
     assert _heap._runs == 0
+
+
+def test_a_run_derives_each_weight_value_once():
+    """``vgzoo.layers.derived``: inside ``with runner:`` a parameter's derived value is computed by the first call
+    only; outside, on every call; a temporary tensor, a parameter changed in place, or one autograd records, again."""
+    from vgzoo.layers import derived, weights_fixed
+
+    weight, computed = nn.Parameter(torch.randn(4, 4)), []
+
+    def energy(w=weight):
+        computed.append(1)
+        return w.square().sum(1)
+
+    with torch.no_grad():
+        derived(weight, "energy", energy)
+        derived(weight, "energy", energy)
+        assert len(computed) == 2  # no run: every call
+        with GuardedRunner(lambda x: x, inference_mode("cpu", "fp32"), "images"):
+            first = derived(weight, "energy", energy)
+            assert derived(weight, "energy", energy) is first and len(computed) == 3
+            with weights_fixed():  # nested: the outermost run's values
+                assert derived(weight, "energy", energy) is first
+            derived(weight, "other", energy)  # another value of the same weight
+            derived(weight.detach(), "energy", energy)  # not a parameter: not kept
+            assert len(computed) == 5
+            weight.mul_(2)  # changed in place: computed again
+            torch.testing.assert_close(derived(weight, "energy", energy), first * 4)
+            assert len(computed) == 6
+        derived(weight, "energy", energy)
+        assert len(computed) == 7  # nothing outlives the run
+    with weights_fixed():
+        derived(weight, "energy", energy)
+        derived(weight, "energy", energy)
+    assert len(computed) == 9  # grad enabled and the weight requires it: its value would carry the graph

@@ -37,6 +37,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ._heap import kept_freed_memory
 from .errors import DataError
+from .layers.run_cache import weights_fixed
 from .precision import Precision, PrecisionWarning, bf16_pays, inference_precision
 
 __all__ = ["FEATURE_ERROR_CEILING", "GUARD_KINDS", "PSNR_FLOOR_DB", "TOP1_AGREEMENT_FLOOR", "GuardedRunner",
@@ -187,7 +188,9 @@ class GuardedRunner:
     Used as a context manager (``with runner:``) around a run of calls, the calls share the weights as the first
     computes them: autocast's casts (made when an op first takes a weight and forgotten when the outermost autocast
     context ends, which without it is every call) and parametrized weights (a spectral norm's ``W / sigma``,
-    computed on every access outside :func:`torch.nn.utils.parametrize.cached`). Weights must not change inside
+    computed on every access outside :func:`torch.nn.utils.parametrize.cached`) and what layers derive from their
+    weights through :func:`vgzoo.layers.derived` (StyleGAN2's weight casts and kernel energies). Weights must not
+    change inside
     the ``with`` (an inference run does not change them). For a CPU model the calls also reuse the memory the
     previous one freed (:func:`vgzoo._heap.kept_freed_memory`), returned to the system when the ``with`` ends.
     """
@@ -209,6 +212,7 @@ class GuardedRunner:
             # them
             stack.enter_context(torch.autocast(self.mode.device.type, enabled=False))
             stack.enter_context(torch.nn.utils.parametrize.cached())
+            stack.enter_context(weights_fixed())  # what layers derive from their weights (vgzoo.layers.derived)
             if self.mode.device.type == "cpu":  # the activations' memory, freed by one call, serves the next
                 stack.enter_context(kept_freed_memory())
             self._keep_weights = stack.pop_all()

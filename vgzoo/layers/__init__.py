@@ -14,6 +14,7 @@ from .patch_embed import PatchEmbed, to_2tuple
 from .patchgan import PatchDiscriminator
 from .pos_embed import infer_grid_size, resample_abs_pos_embed
 from .resnet_generator import ResnetBlock, ResnetGenerator
+from .run_cache import derived, weights_fixed
 from .unet import UnetGenerator, UnetSkipBlock, check_input_size
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
     "resample_abs_pos_embed",
     "ResnetBlock",
     "ResnetGenerator",
+    "derived",
+    "weights_fixed",
     "UnetGenerator",
     "UnetSkipBlock",
     "check_input_size",

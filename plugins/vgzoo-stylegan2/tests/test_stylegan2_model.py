@@ -135,6 +135,32 @@ def test_inference_fuses_the_modulation_in_fp32_only():
             assert not torch.equal(default, G.synthesis(ws, noise_mode="const", fused_modconv=True))
 
 
+def test_an_inference_run_computes_each_layers_weight_values_once(monkeypatch):
+    """Under autocast the unfused modulation casts each weight and sums its kernels' energy: once per run inside
+    ``with runner:`` (vgzoo.layers.derived), the same pixels as every call computing them."""
+    from vgzoo.inference import GuardedRunner, inference_mode
+
+    model, computed = tiny(), []
+    real = N.derived
+
+    def counting(param, what, compute):
+        return real(param, what, lambda: computed.append(what) or compute())
+
+    monkeypatch.setattr(N, "derived", counting)
+    z = model.latents_for_seeds([0, 1], 0.7)
+    run = GuardedRunner(lambda z: model.generate_images(z, None, 0.7), inference_mode("cpu", "bf16"), "images")
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        alone = [model.generate_images(z, None, 0.7) for _ in range(3)]
+    per_call = len(computed)
+    assert per_call and "kernel energy" in computed and torch.bfloat16 in computed
+    computed.clear()
+    with torch.no_grad(), run:
+        in_run = [run(z) for _ in range(3)]
+    assert len(computed) == per_call // 3  # each layer's values once (the guard's fp32 pass takes the fused path)
+    for a, b in zip(alone, in_run, strict=True):
+        assert torch.equal(a, b)
+
+
 def test_cpu_fp32_sampling_of_a_batch_gives_each_seeds_own_image_bitwise():
     """On a CPU, fp32 seeds are drawn one at a time (the per-sample weights' grouped convolution is slower there):
     a batch gives exactly the images of seeds drawn alone, as the reference's gen_images.py draws them."""

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vgzoo.layers import derived
 from vgzoo.layers.exporting import is_exporting
 
 __all__ = [
@@ -252,13 +253,15 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         w = w * dcoefs.reshape(batch_size, -1, 1, 1, 1)
     elif demodulate:
         # the same sum over (in, kh, kw) of (weight * style)^2, as styles^2 @ (weight^2 summed over the kernel):
-        # no per-sample weight tensor (batch x out x in x kh x kw) to build and reduce
-        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()
+        # no per-sample weight tensor (batch x out x in x kh x kw) to build and reduce, and the kernel sums are the
+        # weight's alone (once per inference run: vgzoo.layers.derived)
+        energy = derived(weight, "kernel energy", lambda: weight.square().sum(dim=[2, 3]).t())
+        dcoefs = (styles.square() @ energy + 1e-8).rsqrt()
 
     if not fused_modconv:
         x = x * styles.to(x.dtype).reshape(batch_size, -1, 1, 1)
-        x = conv2d_resample(x, weight.to(x.dtype), f=resample_filter, up=up, down=down, padding=padding,
-                            flip_weight=flip_weight)
+        x = conv2d_resample(x, derived(weight, x.dtype, lambda: weight.to(x.dtype)), f=resample_filter, up=up,
+                            down=down, padding=padding, flip_weight=flip_weight)
         if demodulate and noise is not None:
             return torch.addcmul(noise.to(x.dtype), x, dcoefs.to(x.dtype).reshape(batch_size, -1, 1, 1))
         if demodulate:
