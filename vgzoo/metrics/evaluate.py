@@ -567,7 +567,8 @@ def eval_classify(model: str | os.PathLike | nn.Module, data: str | os.PathLike,
     mean = torch.tensor(cfg.get("mean", (0.5,) * channels), device=dev).view(1, -1, 1, 1)
     std = torch.tensor(cfg.get("std", (0.5,) * channels), device=dev).view(1, -1, 1, 1)
     logits, labels = [], []
-    with tqdm(total=total, desc="classify", unit="img", disable=not progress, leave=False) as bar:
+    # one run: the batches share the weights' casts and the memory a batch frees (vgzoo.inference.GuardedRunner)
+    with run, tqdm(total=total, desc="classify", unit="img", disable=not progress, leave=False) as bar:
         for x, y in batches:
             logits.append(run((x.to(dev) - mean) / std).float().cpu())
             labels.append(y)
