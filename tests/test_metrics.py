@@ -224,3 +224,21 @@ def test_inception_score_matches_torchmetrics_with_a_stand_in_classifier():
     metric.update(logits)
     tm_mean, _ = metric.compute()
     assert inception_score(logits, splits=1)[0] == pytest.approx(float(tm_mean), rel=1e-6)
+
+
+def test_feature_extraction_is_one_inference_run():
+    """The batches of an extraction share one run (vgzoo.inference.inference_run): a parametrized weight (a
+    spectral norm) is computed once for all of them, not once per batch."""
+    from torch import nn
+
+    from vgzoo.metrics.features import FeatureExtractor, extract_features
+
+    net = nn.Sequential(nn.Flatten(), nn.utils.parametrizations.spectral_norm(nn.Linear(3 * 4 * 4, 5))).eval()
+    computed = []
+    net[1].parametrizations.weight[0].register_forward_hook(lambda *_: computed.append(1))
+    extractor = FeatureExtractor("sn", "sn", 3, (4, 4), 5, lambda x: net(x.float() / 255), torch.device("cpu"), net)
+    batches = [torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8) for _ in range(3)]
+    with torch.no_grad():
+        features = extract_features(batches, extractor, progress=False)
+        assert len(computed) == 1
+        torch.testing.assert_close(features, torch.cat([net(b.float() / 255) for b in batches]))

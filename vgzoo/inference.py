@@ -42,7 +42,7 @@ from .precision import Precision, PrecisionWarning, bf16_pays, inference_precisi
 
 __all__ = ["FEATURE_ERROR_CEILING", "GUARD_KINDS", "PSNR_FLOOR_DB", "TOP1_AGREEMENT_FLOOR", "GuardedRunner",
            "InferenceMode", "default_workers", "describe_inference", "guard_score", "image_size", "inference_mode",
-           "load_image_batches", "prepare_module", "same_size_batches"]
+           "inference_run", "load_image_batches", "prepare_module", "same_size_batches"]
 
 #: Images in [-1, 1]: the reduced-precision result of the first batch must have at least this PSNR against fp32.
 #: 30 dB is a mean error of about 4 of 255 grey levels, the usual floor for "visually the same" (lossy codecs aim
@@ -171,6 +171,19 @@ def _set_rng_state(state: tuple[torch.Tensor, list[torch.Tensor] | None]) -> Non
         torch.cuda.set_rng_state_all(state[1])
 
 
+@contextlib.contextmanager
+def inference_run(device: str | torch.device) -> Iterator[None]:
+    """Around a run of forward calls whose weights do not change (see :class:`GuardedRunner`, which enters it)."""
+    with contextlib.ExitStack() as stack:
+        # An outer autocast context, disabled: the calls' own contexts nest inside it, so the cast cache outlives them
+        stack.enter_context(torch.autocast(torch.device(device).type, enabled=False))
+        stack.enter_context(torch.nn.utils.parametrize.cached())
+        stack.enter_context(weights_fixed())  # what layers derive from their weights (vgzoo.layers.derived)
+        if torch.device(device).type == "cpu":  # the activations' memory, freed by one call, serves the next
+            stack.enter_context(kept_freed_memory())
+        yield
+
+
 class GuardedRunner:
     """Call ``fn`` under the mode's precision; the first call of a reduced-precision run decides and checks it.
 
@@ -204,24 +217,18 @@ class GuardedRunner:
         self.reference_fn = reference_fn or fn
         self.select = select or (lambda out: out)
         self.checked = not mode.precision.enabled  # fp32 needs no check
-        self._keep_weights: contextlib.ExitStack | None = None
+        self._run: contextlib.AbstractContextManager | None = None
 
     def __enter__(self) -> GuardedRunner:
-        with contextlib.ExitStack() as stack:
-            # An outer autocast context, disabled: the calls' own contexts nest inside it, so the cast cache outlives
-            # them
-            stack.enter_context(torch.autocast(self.mode.device.type, enabled=False))
-            stack.enter_context(torch.nn.utils.parametrize.cached())
-            stack.enter_context(weights_fixed())  # what layers derive from their weights (vgzoo.layers.derived)
-            if self.mode.device.type == "cpu":  # the activations' memory, freed by one call, serves the next
-                stack.enter_context(kept_freed_memory())
-            self._keep_weights = stack.pop_all()
+        run = inference_run(self.mode.device)
+        run.__enter__()
+        self._run = run
         return self
 
     def __exit__(self, *exc: object) -> None:
-        keep, self._keep_weights = self._keep_weights, None
-        if keep is not None:
-            keep.__exit__(*exc)
+        run, self._run = self._run, None
+        if run is not None:
+            run.__exit__(*exc)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.mode.fell_back:

@@ -396,8 +396,11 @@ def extract_features(batches: Iterable[torch.Tensor], extractor: FeatureExtracto
     """Features (N, dim) float32 on CPU of uint8 batches (N, C, H, W), conformed and run on the extractor's device."""
     from tqdm.auto import tqdm
 
+    from ..inference import GuardedRunner, inference_run
+
     out: list[torch.Tensor] = []
-    with tqdm(total=total, desc=desc, unit="img", disable=not progress, leave=False) as bar:
+    run = extractor.forward if isinstance(extractor.forward, GuardedRunner) else inference_run(extractor.device)
+    with run, tqdm(total=total, desc=desc, unit="img", disable=not progress, leave=False) as bar:  # one run
         for batch in batches:
             x = conform_uint8(batch, extractor.channels, extractor.size).to(extractor.device)
             out.append(extractor.forward(x).float().cpu())
