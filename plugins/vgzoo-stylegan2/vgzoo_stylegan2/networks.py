@@ -172,20 +172,33 @@ def downsample2d(x: torch.Tensor, f: torch.Tensor, down: int = 2) -> torch.Tenso
 
 
 def _conv(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding: int | Sequence[int] = 0, groups: int = 1,
-          transpose: bool = False, flip_weight: bool = True) -> torch.Tensor:
+          flip_weight: bool = True) -> torch.Tensor:
     if not flip_weight:  # conv2d correlates; the reference's flip_weight=False asks for a true convolution
         w = w.flip([2, 3])
-    op = F.conv_transpose2d if transpose else F.conv2d
-    return op(x, w, stride=stride, padding=padding, groups=groups)
+    return F.conv2d(x, w, stride=stride, padding=padding, groups=groups)
+
+
+def upsampling_kernel(w: torch.Tensor, groups: int = 1, flip_weight: bool = True) -> torch.Tensor:
+    """The kernel of :func:`conv2d_resample`'s strided transposed convolution for ``w`` (a kernel over 1x1 going
+    up): in and out channels swapped per group, and flipped where ``flip_weight`` (a copy of the weight)."""
+    out_channels, in_per_group, kh, kw = w.shape
+    if groups == 1:
+        w = w.transpose(0, 1)
+    else:
+        w = w.reshape(groups, out_channels // groups, in_per_group, kh, kw).transpose(1, 2)
+        w = w.reshape(groups * in_per_group, out_channels // groups, kh, kw)
+    return w.flip([2, 3]) if flip_weight else w
 
 
 def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = None, up: int = 1, down: int = 1,
-                    padding: int = 0, groups: int = 1, flip_weight: bool = True) -> torch.Tensor:
+                    padding: int = 0, groups: int = 1, flip_weight: bool = True,
+                    up_kernel: torch.Tensor | None = None) -> torch.Tensor:
     """A 2-D convolution with FIR up- or downsampling, padded once (the reference's ``conv2d_resample``).
 
     Each case takes the reference's order of operations: a 1x1 kernel resamples before (down) or after (up) the
     convolution; a larger kernel goes down with a strided convolution after the filter and up with a strided
-    transposed convolution before it.
+    transposed convolution before it. ``up_kernel``: that transposed convolution's kernel, already made by
+    :func:`upsampling_kernel` (a run of calls makes it once).
     """
     out_channels, in_per_group, kh, kw = w.shape
     fh, fw = (1, 1) if f is None else f.shape
@@ -208,14 +221,10 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
         x = upfirdn2d(x, f, padding=pad)
         return _conv(x, w, stride=down, groups=groups, flip_weight=flip_weight)
     if up > 1:
-        if groups == 1:
-            w = w.transpose(0, 1)
-        else:
-            w = w.reshape(groups, out_channels // groups, in_per_group, kh, kw).transpose(1, 2)
-            w = w.reshape(groups * in_per_group, out_channels // groups, kh, kw)
+        kernel = upsampling_kernel(w, groups, flip_weight) if up_kernel is None else up_kernel
         px0, px1, py0, py1 = px0 - (kw - 1), px1 - (kw - up), py0 - (kh - 1), py1 - (kh - up)
         pxt, pyt = max(min(-px0, -px1), 0), max(min(-py0, -py1), 0)
-        x = _conv(x, w, stride=up, padding=[pyt, pxt], groups=groups, transpose=True, flip_weight=not flip_weight)
+        x = F.conv_transpose2d(x, kernel, stride=up, padding=[pyt, pxt], groups=groups)
         x = upfirdn2d(x, f, padding=[px0 + pxt, px1 + pxt, py0 + pyt, py1 + pyt], gain=up * up)
         return upfirdn2d(x, f, down=down) if down > 1 else x
     if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0:
@@ -260,8 +269,12 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 
     if not fused_modconv:
         x = x * styles.to(x.dtype).reshape(batch_size, -1, 1, 1)
-        x = conv2d_resample(x, derived(weight, x.dtype, lambda: weight.to(x.dtype)), f=resample_filter, up=up,
-                            down=down, padding=padding, flip_weight=flip_weight)
+        w = derived(weight, x.dtype, lambda: weight.to(x.dtype))
+        kernel = None
+        if up > 1 and (kh, kw) != (1, 1):  # the transposed convolution's kernel, a copy of the weight
+            kernel = derived(weight, (x.dtype, "up", flip_weight), lambda: upsampling_kernel(w, 1, flip_weight))
+        x = conv2d_resample(x, w, f=resample_filter, up=up, down=down, padding=padding, flip_weight=flip_weight,
+                            up_kernel=kernel)
         if demodulate and noise is not None:
             return torch.addcmul(noise.to(x.dtype), x, dcoefs.to(x.dtype).reshape(batch_size, -1, 1, 1))
         if demodulate:
