@@ -269,10 +269,12 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
 
     if not fused_modconv:
         x = x * styles.to(x.dtype).reshape(batch_size, -1, 1, 1)
-        w = derived(weight, x.dtype, lambda: weight.to(x.dtype))
+        device = x.device.type  # the weight in the dtype the convolution runs in (autocast's, where it is on)
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+        w = derived(weight, dtype, lambda: weight.to(dtype))
         kernel = None
         if up > 1 and (kh, kw) != (1, 1):  # the transposed convolution's kernel, a copy of the weight
-            kernel = derived(weight, (x.dtype, "up", flip_weight), lambda: upsampling_kernel(w, 1, flip_weight))
+            kernel = derived(weight, (dtype, "up", flip_weight), lambda: upsampling_kernel(w, 1, flip_weight))
         x = conv2d_resample(x, w, f=resample_filter, up=up, down=down, padding=padding, flip_weight=flip_weight,
                             up_kernel=kernel)
         if demodulate and noise is not None:
