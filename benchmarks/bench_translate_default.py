@@ -212,8 +212,28 @@ def psnr_folders(a: Path, b: Path) -> float:
 
 def row(label: str, times: dict[str, list[float]], per: int, base: str, fast: str, extra: str) -> str:
     b, f = median(times[base]) / per, median(times[fast]) / per
-    return (f"| {label} | {b * 1e3:.1f} (IQR {iqr(times[base]) / per * 1e3:.1f}) | {f * 1e3:.1f} "
-            f"(IQR {iqr(times[fast]) / per * 1e3:.1f}) | **{b / f:.2f}x** | {len(times[fast])} | {extra} |")
+    digits = 2 if min(b, f) < 0.01 else 1  # ms: a row of small images keeps two decimals
+
+    def ms(seconds: float) -> str:
+        return f"{seconds * 1e3:.{digits}f}"
+
+    return (f"| {label} | {ms(b)} (IQR {ms(iqr(times[base]) / per)}) | {ms(f)} (IQR {ms(iqr(times[fast]) / per)}) "
+            f"| **{b / f:.2f}x** | {len(times[fast])} | {extra} |")
+
+
+def file_create_us(folder: Path, count: int = 200, rounds: int = 3) -> float:
+    """Median microseconds to create (and close) an empty file in a new sub-folder of ``folder``: the part of
+    writing a PNG that both contenders pay alike, and that on some disks costs more than encoding it."""
+    per_round = []
+    for r in range(rounds):
+        sub = folder / f"create-probe-{r}"
+        sub.mkdir()
+        start = time.perf_counter()
+        for i in range(count):
+            os.close(os.open(sub / f"{i}.png", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        per_round.append((time.perf_counter() - start) / count * 1e6)
+        shutil.rmtree(sub)
+    return median(per_round)
 
 
 def run_cases(args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -258,7 +278,9 @@ def run_cases(args: argparse.Namespace) -> tuple[list[str], list[str]]:
                           "vgzoo": vgzoo_generate}, work)
         rows.append(row(f"generate `cgan_embed`, {len(classes)} classes x {per} (PNG each; vgzoo also a grid)",
                         times, len(classes) * per, "eager fp32", "vgzoo", "-"))
-        notes.append(f"generate cgan_embed: vgzoo: {describe_inference(records[-1])}")
+        notes.append(f"generate cgan_embed: vgzoo: {describe_inference(records[-1])}; creating an empty file in the "
+                     f"benchmark's folder took {file_create_us(work):.0f} us here (each contender creates one per "
+                     "sample)")
         print(rows[-1], "\n", notes[-1], flush=True)
         # -------------------------------------------------------------- generate --seeds, plugin families
         for name in args.seeded:
