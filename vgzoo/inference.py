@@ -13,6 +13,8 @@ around their forward passes:
   compared. Images must stay within :data:`PSNR_FLOOR_DB` of the fp32 result, class logits must agree on the top-1
   class for :data:`TOP1_AGREEMENT_FLOOR` of the batch, features within :data:`FEATURE_ERROR_CEILING` relative
   error. Below that the run switches to fp32 and says so once (a :class:`~vgzoo.precision.PrecisionWarning`).
+- One run (:func:`inference_run`): a command's forward calls share what they compute from the weights, and on a
+  CPU the memory they free.
 - ``--compile``: ``torch.compile`` of the network.
 - Image files decoded by DataLoader workers while a GPU model runs (in the main process for a CPU model), in
   batches of same-size images (:func:`load_image_batches`).
@@ -173,7 +175,13 @@ def _set_rng_state(state: tuple[torch.Tensor, list[torch.Tensor] | None]) -> Non
 
 @contextlib.contextmanager
 def inference_run(device: str | torch.device) -> Iterator[None]:
-    """Around a run of forward calls whose weights do not change (see :class:`GuardedRunner`, which enters it)."""
+    """Around a run of forward calls of a model whose weights do not change in it: the calls share what the first
+    computes from the weights. Autocast's casts (made when an op first takes a weight and forgotten when the
+    outermost autocast context ends, which without this is every call), parametrized weights (a spectral norm's
+    ``W / sigma``, computed on every access outside :func:`torch.nn.utils.parametrize.cached`) and what layers derive
+    from their weights through :func:`vgzoo.layers.derived` (StyleGAN2's weight casts and kernel energies). On a CPU
+    the calls also reuse the memory the previous one freed (:func:`vgzoo._heap.kept_freed_memory`), returned to the
+    system when the run ends. :class:`GuardedRunner` enters it as ``with runner:``."""
     with contextlib.ExitStack() as stack:
         # An outer autocast context, disabled: the calls' own contexts nest inside it, so the cast cache outlives them
         stack.enter_context(torch.autocast(torch.device(device).type, enabled=False))
@@ -198,14 +206,9 @@ class GuardedRunner:
     ``select`` picks the tensor to compare from ``fn``'s output (default: the output itself). ``calls``: how many
     forward calls the run will make, where the caller knows (a run too short to win back the fp32 pass stays fp32).
 
-    Used as a context manager (``with runner:``) around a run of calls, the calls share the weights as the first
-    computes them: autocast's casts (made when an op first takes a weight and forgotten when the outermost autocast
-    context ends, which without it is every call) and parametrized weights (a spectral norm's ``W / sigma``,
-    computed on every access outside :func:`torch.nn.utils.parametrize.cached`) and what layers derive from their
-    weights through :func:`vgzoo.layers.derived` (StyleGAN2's weight casts and kernel energies). Weights must not
-    change inside
-    the ``with`` (an inference run does not change them). For a CPU model the calls also reuse the memory the
-    previous one freed (:func:`vgzoo._heap.kept_freed_memory`), returned to the system when the ``with`` ends.
+    Used as a context manager (``with runner:``) around a run of calls, it makes them one :func:`inference_run`:
+    the calls share the weights as the first computes them (casts, parametrized weights, derived values) and, on a
+    CPU, the memory they free. Weights must not change inside the ``with`` (an inference run does not change them).
     """
 
     def __init__(self, fn: Callable[..., Any], mode: InferenceMode, kind: str,
