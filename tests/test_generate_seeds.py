@@ -199,6 +199,16 @@ def test_seed_batch_size_keeps_a_cpu_batch_within_its_pixels(size, device, expec
     assert seed_batch_size(model, torch.device(device)) == expected
 
 
+def test_a_seeded_family_sets_its_own_cpu_batch_pixels():
+    from vgzoo.generate import seed_batch_size
+
+    model = TinySeeded()
+    model.pretrained_cfg = {"input_size": (3, 256, 256)}
+    model.cpu_batch_pixels = 3 * 256 * 256
+    assert seed_batch_size(model, torch.device("cpu")) == 3
+    assert seed_batch_size(model, torch.device("cuda")) == 8  # a CPU budget only
+
+
 def test_generate_seeds_batches_by_image_size_unless_told(tiny_seeded, tmp_path, monkeypatch):
     import vgzoo.generate as gen
 

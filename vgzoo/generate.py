@@ -244,11 +244,13 @@ SEED_BATCH = 8
 
 def seed_batch_size(model: nn.Module, device: torch.device) -> int:
     """Latents per forward pass for :func:`generate_seeds` when the caller names none: :data:`SEED_BATCH`, and
-    on a CPU as many as keep a batch within :data:`CPU_BATCH_PIXELS` output pixels (at least one)."""
+    on a CPU as many as keep a batch within the model's ``cpu_batch_pixels`` output pixels
+    (:class:`~vgzoo.protocols.SeededSampler`; :data:`CPU_BATCH_PIXELS` unless it says), at least one."""
     size = tuple(getattr(model, "pretrained_cfg", {}).get("input_size") or ())
     if torch.device(device).type != "cpu" or len(size) != 3:
         return SEED_BATCH
-    return max(1, min(SEED_BATCH, CPU_BATCH_PIXELS // (int(size[1]) * int(size[2]))))
+    budget = getattr(model, "cpu_batch_pixels", None) or CPU_BATCH_PIXELS
+    return max(1, min(SEED_BATCH, budget // (int(size[1]) * int(size[2]))))
 
 
 @dataclass

@@ -251,12 +251,16 @@ class SeededSampler(ABC):
         class_names: a name per class index (``--class NAME``), or None.
         num_classes: how many classes the generator takes; None for an unconditional generator (then
             ``len(class_names)`` counts them when names are given).
+        cpu_batch_pixels: output pixels per forward pass of ``vgzoo generate --seeds`` on a CPU when the user
+            names no batch size; None: :data:`vgzoo.generate.CPU_BATCH_PIXELS`. A family whose activations are
+            light per output pixel batches more seeds per call.
     """
 
     default_truncation: float = 1.0
     truncation_name: str = "truncation"
     class_names: tuple[str, ...] | None = None
     num_classes: int | None = None
+    cpu_batch_pixels: int | None = None
 
     @abstractmethod
     def latents_for_seeds(self, seeds: list[int], truncation: float) -> torch.Tensor:

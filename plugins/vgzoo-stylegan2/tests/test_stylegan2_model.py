@@ -261,3 +261,16 @@ def test_g_ema_stays_in_eval_mode():
     model = tiny().train()
     assert model.G.training and model.D.training and not model.G_ema.training
     assert not any(p.requires_grad for p in model.G_ema.parameters())
+
+
+def test_generate_seeds_draws_two_256px_seeds_a_call_on_a_cpu():
+    """StyleGAN2's CPU budget (cpu_batch_pixels): two 256 px seeds a call, one 512 px, eight 32 px."""
+    from types import SimpleNamespace
+
+    from vgzoo.generate import seed_batch_size
+
+    for side, expected in ((256, 2), (512, 1), (1024, 1), (32, 8)):
+        model = SimpleNamespace(pretrained_cfg={"input_size": (3, side, side)},
+                                cpu_batch_pixels=StyleGAN2.cpu_batch_pixels)
+        assert seed_batch_size(model, torch.device("cpu")) == expected
+    assert vgzoo.create("stylegan2_tiny").cpu_batch_pixels == StyleGAN2.cpu_batch_pixels
