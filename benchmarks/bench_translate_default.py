@@ -30,12 +30,12 @@ measurement on one.
 The table goes to the section ``inference-default-<CPU kind>`` of RESULTS.md (``_results.cpu_kind``: maker, line
 and bf16 units), so each CPU kind keeps its own figures.
 
-The contenders share one process, so the reference runs with glibc's malloc as vgzoo's runs leave it (trimming
-back at the level of glibc's dynamic threshold after a 32 MiB block, see ``vgzoo._heap``), which is as good as or
-better than a fresh process's for it. Every contender runs once per repeat, alternating which goes first, after one
-warm-up each; the table gives median seconds per image, IQR, and the ratio reference / vgzoo. What vgzoo ran
-(device, precision and why, the guard's finding) is printed and written with the table, and outputs are compared
-(PSNR of vgzoo's PNGs against the reference's).
+Each contender runs in a process of its own, built from the same seed (the same weights), as a user's run is:
+neither inherits the other's state (glibc's malloc thresholds, which vgzoo sets for its runs, see ``vgzoo._heap``;
+warm caches). Every contender runs once per repeat, alternating which goes first, after one warm-up each; the
+table gives median seconds per image, IQR, and the ratio reference / vgzoo. What vgzoo ran (device, precision and
+why, the guard's finding) is printed and written with the table, and outputs are compared (PSNR of vgzoo's PNGs
+against the reference's).
 
     python benchmarks/bench_translate_default.py                        # 64 images, 5 repeats; RESULTS.md section
     python benchmarks/bench_translate_default.py --reference ~/pytorch-CycleGAN-and-pix2pix --seeded stylegan2_paper256
@@ -59,6 +59,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -173,29 +174,108 @@ MIN_SECONDS = 10.0
 MAX_REPEATS = 40
 
 
-def alternate(contenders: dict[str, Callable[[Path], object]], workdir: Path, repeats: int,
-              min_seconds: float = MIN_SECONDS) -> tuple[dict[str, list[float]], dict[str, Path]]:
+def alternate(contenders: dict[str, Callable[[Path], dict[str, Any]]], workdir: Path, repeats: int,
+              min_seconds: float = MIN_SECONDS) -> tuple[dict[str, list[float]], dict[str, Path], dict[str, Any]]:
     """Each contender writes into a fresh folder once per repeat, alternating who goes first; one warm-up each.
 
-    At least ``repeats`` timed repeats, more while a contender's timed total is under ``min_seconds``. Returns
-    the times and each contender's last output folder (kept for the comparison)."""
+    A contender is a :class:`Contender` (a process of its own): it times its own run. At least ``repeats`` timed
+    repeats, more while a contender's timed total is under ``min_seconds``. Returns the times, each contender's last
+    output folder (kept for the comparison) and its last run's record."""
     times: dict[str, list[float]] = {k: [] for k in contenders}
     last: dict[str, Path] = {}
+    records: dict[str, Any] = {}
     names = list(contenders)
     r = 0
     while r <= repeats or (r <= MAX_REPEATS and min(sum(t) for t in times.values()) < min_seconds):
         for name in names if r % 2 == 0 else names[::-1]:
             out = workdir / f"{name.replace(' ', '_')}-{r}"
-            start = time.perf_counter()
-            contenders[name](out)
-            elapsed = time.perf_counter() - start
+            result = contenders[name](out)
             if r:
-                times[name].append(elapsed)
+                times[name].append(result["seconds"])
+            records[name] = result["record"]
             if name in last:
                 shutil.rmtree(last[name])
             last[name] = out
         r += 1
-    return times, last
+    return times, last, records
+
+
+# ------------------------------------------------------------------------------------------ one process a contender
+#: What a contender process writes to stdout for the benchmark (other output of the libraries passes through).
+WORKER_LINE = "@bench "
+
+
+def build_contender(case: str, who: str, args: argparse.Namespace) -> tuple[Callable[[Path], Any], str]:
+    """In this process, the run of ``who`` ("reference" or "vgzoo") for ``case`` ("translate", "cgan_embed" or a
+    ``--seeded`` name): ``run(out_folder)`` returning what vgzoo ran (None for the reference), and a note. Each
+    process seeds torch before building, so both contenders hold the same weights."""
+    torch.manual_seed(0)
+    if case == "translate":
+        tiny = dict(ngf=8, ndf=8, n_blocks=1) if args.tiny else {}
+        G = vgzoo.create("cyclegan_resnet", img_size=args.size, **tiny).eval().G_AB
+        n_blocks, ngf = len(G.blocks), G.stem.conv.out_channels
+        if who == "vgzoo":
+            return lambda out: translate(G, args.inputs, out, progress=False).inference, f"{n_blocks} blocks, ngf {ngf}"
+        files = sorted(args.inputs.glob("*.png"))
+        if args.reference is None:
+            return (lambda out: reference_translate(G, files, out),
+                    "vgzoo's generator of the same structure (no --reference)")
+        ref_G = reference_generator(args.reference, G, n_blocks, ngf)
+        return lambda out: reference_translate(ref_G, files, out), f"{REFERENCE_REPO} checkout"
+    if case == "cgan_embed":
+        cgan = vgzoo.create("cgan_embed", **({"ngf": 8, "ndf": 8} if args.tiny else {})).eval()
+        if who == "vgzoo":
+            return (lambda out: generate(cgan, out=out / "grid.png", per_class=args.per_class, out_dir=out,
+                                         seed=0).inference), ""
+        return lambda out: plain_generate(cgan, list(range(cgan.num_classes)), args.per_class, 0, out), ""
+    seeded = vgzoo.create(case).eval()
+    standing = fill_standing_statistics(seeded)
+    seeds = list(range(args.seeds))
+    if who == "vgzoo":
+        return lambda out: generate_seeds(seeded, seeds=seeds, out_dir=out).inference, standing
+    return lambda out: plain_seeds(seeded, seeds, out), standing
+
+
+def serve_contender(case: str, who: str, args: argparse.Namespace) -> None:
+    """A contender's process: build, say ready, then run into each folder read from stdin and report the time."""
+    run, note = build_contender(case, who, args)
+    print(WORKER_LINE + json.dumps({"note": note}), flush=True)
+    for line in sys.stdin:
+        out = Path(line.strip())
+        start = time.perf_counter()
+        record = run(out)
+        print(WORKER_LINE + json.dumps({"seconds": time.perf_counter() - start, "record": record}), flush=True)
+
+
+class Contender:
+    """A contender in a process of its own, as a user's run is: neither contender inherits the other's state (the
+    allocator's thresholds, which vgzoo sets for its runs, warm caches, thread pools)."""
+
+    def __init__(self, case: str, who: str, args: argparse.Namespace) -> None:
+        argv = [f"--images={args.images}", f"--size={args.size}", f"--per-class={args.per_class}",
+                f"--seeds={args.seeds}", f"--inputs={args.inputs}", "--worker", case, who]
+        argv += ["--tiny"] * args.tiny + ([f"--reference={args.reference}"] if args.reference else [])
+        argv += [f"--threads={args.threads}"] if args.threads else []
+        self.what = f"{who} {case}"
+        self.process = subprocess.Popen([sys.executable, __file__, *argv], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+        self.note = self._answer()["note"]
+
+    def _answer(self) -> dict[str, Any]:
+        for line in self.process.stdout:
+            if line.startswith(WORKER_LINE):
+                return json.loads(line[len(WORKER_LINE):])
+            print(line, end="")
+        raise RuntimeError(f"the {self.what} process ended (exit status {self.process.wait()}); see its output above")
+
+    def __call__(self, out: Path) -> dict[str, Any]:
+        self.process.stdin.write(f"{out}\n")
+        self.process.stdin.flush()
+        return self._answer()
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
 
 
 def psnr_folders(a: Path, b: Path) -> float:
@@ -238,68 +318,38 @@ def file_create_us(folder: Path, count: int = 200, rounds: int = 3) -> float:
 
 def run_cases(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """Every case, timed: table rows and notes (what vgzoo ran)."""
-    tiny = dict(ngf=8, ndf=8, n_blocks=1) if args.tiny else {}
     rows, notes = [], []
     timed = functools.partial(alternate, repeats=args.repeats, min_seconds=0.0 if args.tiny else MIN_SECONDS)
     with tempfile.TemporaryDirectory(prefix="vgzoo-bench-") as tmp:
         work = Path(tmp)
-        # -------------------------------------------------------------- translate, cyclegan_resnet
-        files = write_inputs(work / "inputs", args.images, args.size)
-        torch.manual_seed(0)
-        model = vgzoo.create("cyclegan_resnet", img_size=args.size, **tiny).eval()
-        G = model.G_AB
-        n_blocks, ngf = len(G.blocks), model.config["ngf"]
-        if args.reference is not None:
-            ref_G, ref_what = reference_generator(args.reference, G, n_blocks, ngf), f"{REFERENCE_REPO} checkout"
-        else:
-            ref_G, ref_what = G, "vgzoo's generator of the same structure (no --reference)"
-        records = []
-
-        def vgzoo_translate(out: Path) -> None:
-            records.append(translate(G, work / "inputs", out, progress=False).inference)
-
-        times, last = timed({"reference": lambda out: reference_translate(ref_G, files, out),
-                             "vgzoo": vgzoo_translate}, work)
-        psnr = psnr_folders(last["reference"], last["vgzoo"])
-        rows.append(row(f"translate `cyclegan_resnet` ({n_blocks} blocks, ngf {ngf}), {args.images} x {args.size} px"
-                        " PNG", times, args.images, "reference", "vgzoo", f"{psnr:.1f} dB"))
-        notes.append(f"translate: reference = {ref_what}; vgzoo: {describe_inference(records[-1])}")
-        print(rows[-1], "\n", notes[-1], flush=True)
-        # -------------------------------------------------------------- generate, cgan_embed
-        torch.manual_seed(0)
-        cgan = vgzoo.create("cgan_embed", **({"ngf": 8, "ndf": 8} if args.tiny else {})).eval()
-        classes, per = list(range(cgan.num_classes)), args.per_class
-        records = []
-
-        def vgzoo_generate(out: Path) -> None:
-            records.append(generate(cgan, out=out / "grid.png", per_class=per, out_dir=out, seed=0).inference)
-
-        times, _ = timed({"eager fp32": lambda out: plain_generate(cgan, classes, per, 0, out),
-                          "vgzoo": vgzoo_generate}, work)
-        rows.append(row(f"generate `cgan_embed`, {len(classes)} classes x {per} (PNG each; vgzoo also a grid)",
-                        times, len(classes) * per, "eager fp32", "vgzoo", "-"))
-        notes.append(f"generate cgan_embed: vgzoo: {describe_inference(records[-1])}; creating an empty file in the "
-                     f"benchmark's folder took {file_create_us(work):.0f} us here (each contender creates one per "
-                     "sample)")
-        print(rows[-1], "\n", notes[-1], flush=True)
-        # -------------------------------------------------------------- generate --seeds, plugin families
-        for name in args.seeded:
-            torch.manual_seed(0)
-            seeded = vgzoo.create(name).eval()
-            standing = fill_standing_statistics(seeded)
-            seeds = list(range(args.seeds))
-            records = []
-
-            def vgzoo_seeds(out: Path, seeded=seeded, seeds=seeds, records=records) -> None:
-                records.append(generate_seeds(seeded, seeds=seeds, out_dir=out).inference)
-
-            times, last = timed({"eager fp32": lambda out, seeded=seeded, seeds=seeds: plain_seeds(seeded, seeds, out),
-                                 "vgzoo": vgzoo_seeds}, work)
-            psnr = psnr_folders(last["eager fp32"], last["vgzoo"])
-            rows.append(row(f"generate `{name}` (random weights) --seeds 0-{args.seeds - 1}", times, len(seeds),
-                            "eager fp32", "vgzoo", f"{psnr:.1f} dB"))
-            notes.append(f"generate {name}: random weights of the architecture (no download; timing only, the "
-                         f"images are noise{standing}); vgzoo: {describe_inference(records[-1])}")
+        write_inputs(work / "inputs", args.images, args.size)
+        args.inputs = work / "inputs"
+        for case in ["translate", "cgan_embed", *args.seeded]:
+            contenders = {"reference" if case == "translate" else "eager fp32": Contender(case, "reference", args),
+                          "vgzoo": Contender(case, "vgzoo", args)}
+            base = next(iter(contenders))
+            try:
+                times, last, records = timed(contenders, work)
+            finally:
+                for contender in contenders.values():
+                    contender.close()
+            what = describe_inference(records["vgzoo"])
+            if case == "translate":
+                psnr = psnr_folders(last[base], last["vgzoo"])
+                rows.append(row(f"translate `cyclegan_resnet` ({contenders['vgzoo'].note}), {args.images} x "
+                                f"{args.size} px PNG", times, args.images, base, "vgzoo", f"{psnr:.1f} dB"))
+                notes.append(f"translate: reference = {contenders[base].note}; vgzoo: {what}")
+            elif case == "cgan_embed":
+                rows.append(row(f"generate `cgan_embed`, 10 classes x {args.per_class} (PNG each; vgzoo also a grid)",
+                                times, 10 * args.per_class, base, "vgzoo", "-"))
+                notes.append(f"generate cgan_embed: vgzoo: {what}; creating an empty file in the benchmark's folder "
+                             f"took {file_create_us(work):.0f} us here (each contender creates one per sample)")
+            else:
+                psnr = psnr_folders(last[base], last["vgzoo"])
+                rows.append(row(f"generate `{case}` (random weights) --seeds 0-{args.seeds - 1}", times, args.seeds,
+                                base, "vgzoo", f"{psnr:.1f} dB"))
+                notes.append(f"generate {case}: random weights of the architecture (no download; timing only, the "
+                             f"images are noise{contenders[base].note}); vgzoo: {what}")
             print(rows[-1], "\n", notes[-1], flush=True)
     return rows, notes
 
@@ -420,11 +470,16 @@ def main() -> None:
                              "batch size vgzoo picks on a CPU (vgzoo.generate.CPU_BATCH_PIXELS)")
     parser.add_argument("--no-write", action="store_true", help="print only, do not update RESULTS.md")
     parser.add_argument("--rows-json", type=Path, default=None, help=argparse.SUPPRESS)  # the emulation's child
+    parser.add_argument("--worker", nargs=2, default=None, help=argparse.SUPPRESS)  # a contender's process
+    parser.add_argument("--inputs", type=Path, default=None, help=argparse.SUPPRESS)  # its translate inputs
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.tiny:
         args.images, args.size, args.repeats, args.per_class, args.seeds = 3, 32, 1, 2, 2
+    if args.worker is not None:
+        serve_contender(*args.worker, args)
+        return
     load_before, started = os.getloadavg(), time.perf_counter()
     rows, notes = run_cases(args)
     if args.rows_json is not None:
@@ -453,7 +508,7 @@ def main() -> None:
         "reference's eager fp32",
         "",
         f"`{command}` (at least {args.repeats} timed repeats after one warm-up, more for a case under "
-        f"{MIN_SECONDS:g} s a contender, at most {MAX_REPEATS}; contenders alternating in one process; "
+        f"{MIN_SECONDS:g} s a contender, at most {MAX_REPEATS}; contenders in processes of their own, alternating; "
         f"{elapsed / 60:.1f} min). Machine: {machine()}. 1-minute load average at start / end: "
         f"{load_before[0]:.1f} / {load_after[0]:.1f}." + (" **Tiny networks: a smoke test, not a timing.**"
                                                            if args.tiny else ""),
