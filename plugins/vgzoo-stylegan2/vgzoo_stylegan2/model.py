@@ -67,9 +67,9 @@ class StyleGAN2Base(GANModel):
 
     truncation_name = "psi"
     #: Seeds per call on a CPU (vgzoo.generate.seed_batch_size): under bf16 autocast every layer runs one convolution
-    #: for the whole batch (the unfused modulation), and a synthesis network's widest activations are its narrowest
-    #: layers', so two 256 px seeds a call still fit the caches and share the per-call work (fp32 draws one at a time,
-    #: see generate_images).
+    #: for the whole batch (the unfused modulation), and the full-resolution layers, the largest activations, have the
+    #: fewest channels, so two 256 px seeds a call still fit the caches and share the per-call work (fp32 draws one
+    #: at a time, see generate_images).
     cpu_batch_pixels = 2 * 256 * 256
 
     def __init__(self, z_dim: int = 512, c_dim: int = 0, w_dim: int = 512, img_resolution: int = 1024,

@@ -179,8 +179,8 @@ def _conv(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding: int | Sequ
 
 
 def upsampling_kernel(w: torch.Tensor, groups: int = 1, flip_weight: bool = True) -> torch.Tensor:
-    """The kernel of :func:`conv2d_resample`'s strided transposed convolution for ``w`` (a kernel over 1x1 going
-    up): in and out channels swapped per group, and flipped where ``flip_weight`` (a copy of the weight)."""
+    """The kernel of :func:`conv2d_resample`'s strided transposed convolution when ``w`` (larger than 1x1) goes
+    up: in and out channels swapped per group, and flipped where ``flip_weight`` (then a copy of the weight)."""
     out_channels, in_per_group, kh, kw = w.shape
     if groups == 1:
         w = w.transpose(0, 1)
