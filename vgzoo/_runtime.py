@@ -1,4 +1,4 @@
-"""Where a command runs and what it loads: device checks and training-run folders.
+"""Where a command runs and what it loads: device checks, the cores it may use and training-run folders.
 
 Shared by ``vgzoo translate``, ``vgzoo generate`` and the trainer, so a device that does not exist and a
 run folder given where a model folder is expected get the same clear answer everywhere.
@@ -15,6 +15,14 @@ import torch
 from .errors import DeviceError, WeightsNotFoundError
 
 RUN_FINAL = "final"
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), which do not change with the machine's load."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
 
 
 def auto_device() -> str:

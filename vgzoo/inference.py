@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -38,6 +37,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ._heap import kept_freed_memory
+from ._runtime import check_device, usable_cores
 from .errors import DataError
 from .layers.run_cache import weights_fixed
 from .precision import Precision, PrecisionWarning, bf16_pays, inference_precision
@@ -111,8 +111,6 @@ def inference_mode(device: str | torch.device | None = "auto", precision: str | 
         DeviceError: a device this machine does not have.
         PrecisionError: an unknown precision.
     """
-    from ._runtime import check_device
-
     dev = check_device(device, default="auto")
     asked = "auto" if precision is None else str(precision)
     return InferenceMode(dev, inference_precision(precision, dev), asked=asked, compile=bool(compile))
@@ -290,8 +288,7 @@ def default_workers(n_items: int, device: str | torch.device) -> int:
     """
     if torch.device(device).type == "cpu" or n_items < MIN_FILES_FOR_WORKERS:
         return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(4, cores - 1))
+    return max(1, min(4, usable_cores() - 1))
 
 
 def image_size(path: Path) -> tuple[int, int] | None:

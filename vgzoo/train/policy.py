@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import Dataset
 
+from .._runtime import usable_cores
 from . import distributed as ddp
 
 __all__ = ["deterministic_mode", "load_average", "resolve_log_every", "resolve_threads", "resolve_workers",
@@ -27,14 +28,6 @@ def load_average() -> float:
         return float(os.getloadavg()[0])
     except (OSError, AttributeError):  # not on every platform
         return 0.0
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity), which do not change with the machine's load."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
 
 
 def threads_for_load(cores: int, rule: str = "free", load: float | None = None) -> int | None:
