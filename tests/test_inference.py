@@ -522,6 +522,42 @@ def test_make_grid_places_every_cell_and_pads_the_rest():
     assert (grid == 200).all()  # padding and the empty sixth cell
 
 
+@pytest.mark.parametrize("scale", [1, 3])
+def test_make_grid_takes_a_models_output_in_the_layout_generate_passes(scale):
+    """generate passes ``to_uint8(samples).permute(0, 2, 3, 1)``: a strided (N, H, W, 3) view, not a copy."""
+    from vgzoo.data.images import to_uint8
+    from vgzoo.generate import make_grid
+
+    samples = torch.rand(6, 3, 4, 5, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    pixels = to_uint8(samples).permute(0, 2, 3, 1)
+    grid = make_grid(pixels, rows=2, scale=scale)
+    h, w = 4 * scale + 2, 5 * scale + 2
+    assert grid.shape == (2 * h + 2, 3 * w + 2, 3)
+    for i in range(6):
+        r, k = divmod(i, 3)
+        cell = pixels[i].repeat_interleave(scale, 0).repeat_interleave(scale, 1)
+        assert torch.equal(grid[2 + r * h: r * h + h, 2 + k * w: k * w + w], cell), i
+
+
+def test_require_finite_passes_finite_values_whose_sum_overflows_and_counts_the_bad_images():
+    from vgzoo.data.images import require_finite
+    from vgzoo.errors import NonFiniteOutputError
+
+    big = torch.full((3, 1, 2, 2), 3e38)  # every value finite, their sum inf in fp32
+    assert require_finite(big, "samples") is big
+    big[1, 0, 0, 0], big[2, 0, 1, 1] = float("inf"), -float("inf")  # the sum NaN: still found
+    with pytest.raises(NonFiniteOutputError, match=r"2 of 3 images hold non-finite values \(NaN or inf; 2 of 12"):
+        require_finite(big, "samples")
+
+
+def test_to_uint8_rounds_the_range_ends_and_the_middle_as_png_writers_do():
+    from vgzoo.data.images import to_uint8
+
+    x = torch.tensor([-2.0, -1.0, 0.0, 1.0, 7.0, 2 / 255 - 1]).view(1, 1, 1, 6)
+    assert to_uint8(x).flatten().tolist() == [0, 0, 128, 255, 255, 1]
+    assert x.flatten()[0] == -2.0  # the input is not changed in place
+
+
 def _casts(run, x):
     """aten._to_copy calls during ``run(x)``: autocast's casts of inputs and weights."""
     from torch.utils._python_dispatch import TorchDispatchMode

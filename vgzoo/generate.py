@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ._runtime import usable_cores
 from .data.images import NON_FINITE_CAUSES, require_finite, save_images, to_uint8
 from .layers.label_map import validate_labels
 from .protocols import ConditionalSampler, SeededSampler
@@ -97,15 +98,17 @@ def make_grid(images: torch.Tensor, rows: int | None = None, padding: int = 2, s
         raise ValueError(f"make_grid: {n} images do not fill {rows} rows evenly.")
     else:
         cols = n // rows
-    if scale > 1:
-        images = images.repeat_interleave(scale, dim=1).repeat_interleave(scale, dim=2)
-        h, w = h * scale, w * scale
-    # each cell with its padding above and to the left, laid out in one reshape (no loop over hundreds of cells)
-    cells = torch.full((rows * cols, h + padding, w + padding, c), pad_value, dtype=torch.uint8)
-    cells[:n, padding:, padding:] = images
-    body = cells.view(rows, cols, h + padding, w + padding, c).permute(0, 2, 1, 3, 4)
-    grid = torch.full((rows * (h + padding) + padding, cols * (w + padding) + padding, c), pad_value, dtype=torch.uint8)
-    grid[: rows * (h + padding), : cols * (w + padding)] = body.reshape(rows * (h + padding), cols * (w + padding), c)
+    if n < rows * cols:  # the last row's empty cells show the padding
+        images = torch.cat([images, images.new_full((rows * cols - n, h, w, c), pad_value)])
+    cell_h, cell_w = h * scale + padding, w * scale + padding  # a cell with its padding above and to the left
+    grid = torch.full((rows * cell_h + padding, cols * cell_w + padding, c), pad_value, dtype=torch.uint8)
+    # nearest-neighbour along the width in the small images (rows of contiguous pixels, which copy fast), then every
+    # cell at once as a (rows, h, scale, cols, w * scale, c) view of the grid, the rows' repeats a broadcast: no loop
+    # over hundreds of cells, no upscaled copy of the whole grid
+    wide = images.unsqueeze(3).expand(-1, -1, -1, scale, -1).reshape(rows * cols, h, w * scale, c)
+    cells = grid[padding:, padding:].unflatten(0, (rows, cell_h)).unflatten(2, (cols, cell_w))
+    cells = cells[:, : h * scale, :, : w * scale].unflatten(1, (h, scale))
+    cells.copy_(wide.unflatten(0, (rows, cols)).permute(0, 2, 1, 3, 4)[:, :, None])
     return grid
 
 
@@ -222,15 +225,12 @@ def generate(
                           inference=mode.to_dict(), images=written[1:])
 
 
-#: Threads writing image files: the encoding of one (a large grid) overlaps the writes of the others.
-SAVE_THREADS = min(16, 2 * (os.cpu_count() or 1))
-
-
 def _save_all(images, targets: list[Path]) -> list[Path]:
     """Write ``images[i]`` (uint8 (H, W, C)) to ``targets[i]`` as one batch of atomic writes (one sync of the disk,
-    not one per file) from :data:`SAVE_THREADS` threads; the first (a large grid, the longest to compress) starts
-    first and overlaps the rest."""
-    return save_images(images, targets, threads=SAVE_THREADS)
+    not one per file) from a thread per core; the first (a large grid, the longest to compress) starts first and
+    overlaps the rest. Not more threads than cores: the Python around each small file holds the GIL, and threads
+    beyond the cores only take it from each other."""
+    return save_images(images, targets, threads=usable_cores())
 
 
 # ------------------------------------------------------------------------------------------- seeded sampling
@@ -353,7 +353,8 @@ def reference_uint8(images: torch.Tensor) -> torch.Tensor:
     not the rounded ``(img + 1) * 127.5`` of :func:`vgzoo.data.images.to_uint8`; following it keeps a seed's PNG
     byte-identical to the reference's.
     """
-    return (images.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu()
+    x = images.detach().float() * 127.5  # a new tensor; the rest in place, as in to_uint8
+    return x.add_(128).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu()
 
 
 @torch.no_grad()

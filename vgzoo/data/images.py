@@ -302,7 +302,9 @@ def require_finite(images: torch.Tensor, what: str, done: str = "nothing was wri
     from ..errors import NonFiniteOutputError
 
     if isinstance(images, torch.Tensor) and images.is_floating_point():
-        bad = ~torch.isfinite(images.detach())
+        if bool(torch.isfinite(images.detach().sum())):  # one reduction: any NaN or inf makes the sum non-finite
+            return images
+        bad = ~torch.isfinite(images.detach())  # (or the sum overflowed: the count below then finds nothing)
         if bool(bad.any()):
             per_image = bad.reshape(len(bad), -1).any(1) if bad.ndim > 1 else bad
             raise NonFiniteOutputError(
@@ -320,8 +322,10 @@ def to_uint8(images: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0
     if images.dtype == torch.uint8:
         return images
     lo, hi = value_range
-    x = (images.detach().float().clamp(lo, hi) - lo) / (hi - lo)
-    return (x * 255.0).round().to(torch.uint8)
+    # clamp makes a new tensor and the rest works in place on it: a batch's every new block is mapped and faulted
+    # in afresh, which costs more than the arithmetic
+    x = images.detach().float().clamp(lo, hi)
+    return x.sub_(lo).div_(hi - lo).mul_(255.0).round_().to(torch.uint8)
 
 
 #: zlib level of the PNGs vgzoo writes. PNG is lossless at every level; level 1 encodes several times faster than
