@@ -37,6 +37,11 @@ table gives median seconds per image, IQR, and the ratio reference / vgzoo. What
 why, the guard's finding) is printed and written with the table, and outputs are compared (PSNR of vgzoo's PNGs
 against the reference's).
 
+Inputs and outputs go into a new folder in the system's temporary folder, or in ``--workdir DIR``. Where creating a
+file is slow (on some disks, and in some folders of one disk, the kernel spends long finding a free inode, one file
+at a time), both contenders pay that per file alike and the generate ratios narrow towards 1; the cgan_embed note
+says what creating an empty file cost in the folder used.
+
     python benchmarks/bench_translate_default.py                        # 64 images, 5 repeats; RESULTS.md section
     python benchmarks/bench_translate_default.py --reference ~/pytorch-CycleGAN-and-pix2pix --seeded stylegan2_paper256
     python benchmarks/bench_translate_default.py --seeded stylegan2_paper256 --seeded biggan_deep --emulate-avx2 \
@@ -320,7 +325,7 @@ def run_cases(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """Every case, timed: table rows and notes (what vgzoo ran)."""
     rows, notes = [], []
     timed = functools.partial(alternate, repeats=args.repeats, min_seconds=0.0 if args.tiny else MIN_SECONDS)
-    with tempfile.TemporaryDirectory(prefix="vgzoo-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="vgzoo-bench-", dir=args.workdir) as tmp:
         work = Path(tmp)
         write_inputs(work / "inputs", args.images, args.size)
         args.inputs = work / "inputs"
@@ -343,7 +348,8 @@ def run_cases(args: argparse.Namespace) -> tuple[list[str], list[str]]:
                 rows.append(row(f"generate `cgan_embed`, 10 classes x {args.per_class} (PNG each; vgzoo also a grid)",
                                 times, 10 * args.per_class, base, "vgzoo", "-"))
                 notes.append(f"generate cgan_embed: vgzoo: {what}; creating an empty file in the benchmark's folder "
-                             f"took {file_create_us(work):.0f} us here (each contender creates one per sample)")
+                             f"(under {work.parent}) took {file_create_us(work):.0f} us (each contender creates one "
+                             "per sample)")
             else:
                 psnr = psnr_folders(last[base], last["vgzoo"])
                 rows.append(row(f"generate `{case}` (random weights) --seeds 0-{args.seeds - 1}", times, args.seeds,
@@ -456,6 +462,10 @@ def main() -> None:
                         help="seeds per --seeded model (batched as vgzoo.generate.seed_batch_size picks; under 3 "
                              "forward calls auto stays fp32)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the inputs and every contender's outputs go (a new folder inside it; default: the "
+                             "system's temporary folder). Where creating a file is slow, both contenders pay it per "
+                             "file: the cgan_embed note gives what it costs there")
     parser.add_argument("--tiny", action="store_true", help="tiny networks and inputs: a smoke test, not a timing")
     parser.add_argument("--emulate-avx2", action="store_true",
                         help="also run every case again in a subprocess started with " + " ".join(
