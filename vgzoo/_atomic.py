@@ -128,9 +128,10 @@ def _syncfs() -> Callable[[Path], None] | None:
     """``syncfs(folder)``: flush the file system holding ``folder`` (Linux), or None where libc has no syncfs."""
     import ctypes
 
-    try:
-        call = ctypes.CDLL(None, use_errno=True).syncfs
-    except (AttributeError, OSError, TypeError):  # no syncfs in this libc; no C library to load by None
+    from ._libc import c_library
+
+    call = getattr(c_library(), "syncfs", None)  # no C library (None), or one without syncfs
+    if call is None:
         return None
 
     def syncfs(folder: Path) -> None:

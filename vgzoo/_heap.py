@@ -17,6 +17,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ._libc import c_library
+
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
 #: glibc's ``DEFAULT_MMAP_THRESHOLD_MAX``: the highest mmap threshold mallopt takes, and the ceiling its dynamic
 #: threshold rises to. Blocks above it are mapped and unmapped whatever is set.
@@ -34,11 +36,11 @@ _runs = 0  # runs open in this process (nested or in several threads): the last 
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
     """The process's C library when it is glibc (``mallopt`` with these parameters), else None."""
+    libc = c_library()
     try:
-        libc = ctypes.CDLL(None)
         libc.gnu_get_libc_version  # noqa: B018 - present in glibc only
         libc.mallopt, libc.malloc_trim  # noqa: B018
-    except (AttributeError, OSError, TypeError):  # no C library loadable by None (Windows), or not glibc
+    except AttributeError:  # not glibc, or no C library at all (None)
         return None
     return libc
 
