@@ -225,12 +225,16 @@ def generate(
                           inference=mode.to_dict(), images=written[1:])
 
 
+#: The most threads writing image files, however many cores: the Python around each small file holds the GIL.
+MAX_SAVE_THREADS = 8
+
+
 def _save_all(images, targets: list[Path]) -> list[Path]:
     """Write ``images[i]`` (uint8 (H, W, C)) to ``targets[i]`` as one batch of atomic writes (one sync of the disk,
-    not one per file) from a thread per core; the first (a large grid, the longest to compress) starts first and
-    overlaps the rest. Not more threads than cores: the Python around each small file holds the GIL, and threads
-    beyond the cores only take it from each other."""
-    return save_images(images, targets, threads=usable_cores())
+    not one per file) from a thread per core (at most :data:`MAX_SAVE_THREADS`); the first (a large grid, the
+    longest to compress) starts first and overlaps the rest. Not more threads than cores: the Python around each
+    small file holds the GIL, and threads beyond the cores only take it from each other."""
+    return save_images(images, targets, threads=min(MAX_SAVE_THREADS, usable_cores()))
 
 
 # ------------------------------------------------------------------------------------------- seeded sampling
